@@ -1,0 +1,107 @@
+//! The kernel: tasks, thread groups, credentials, limits, signals state,
+//! futexes, and the identity of the sandbox.
+
+pub mod creds;
+pub mod futex;
+pub mod limits;
+pub mod signal;
+pub mod task;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use platform::Platform;
+
+use crate::mm::MemoryFile;
+
+/// The kernel release the sandbox reports. Programs gate features on it;
+/// the sentry answers ENOSYS for what it does not implement of it.
+pub const RELEASE: &str = "6.6.0";
+/// `uname -v`.
+pub const VERSION: &str = "#1 SMP PREEMPT_DYNAMIC runsc";
+/// `/proc/sys/fs/nr_open`.
+pub const NR_OPEN: u64 = 1 << 20;
+
+/// How a thread group ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(u8),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// The status a shell reports: the code, or 128 + the signal.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(c) => c as i32,
+            ExitStatus::Signaled(s) => 128 + s,
+        }
+    }
+}
+
+/// The sandbox's host and domain names.
+#[derive(Clone, Debug)]
+pub struct Uts {
+    pub hostname: String,
+    pub domainname: String,
+}
+
+/// State shared by every task of the sandbox.
+pub struct Kernel {
+    pub platform: Arc<dyn Platform>,
+    pub memory_file: Arc<MemoryFile>,
+    pub uts: Mutex<Uts>,
+    pub futexes: futex::FutexTable,
+    /// Log every syscall with its arguments and result.
+    pub strace: bool,
+    pub boot_time: Instant,
+    /// How many CPUs the sandbox shows.
+    pub cpus: usize,
+    /// Unimplemented syscalls the guest made, by name, with counts.
+    unimplemented: Mutex<HashMap<String, u64>>,
+}
+
+impl Kernel {
+    pub fn new(
+        platform: Arc<dyn Platform>,
+        memory_file: Arc<MemoryFile>,
+        hostname: String,
+        strace: bool,
+    ) -> Kernel {
+        Kernel {
+            platform,
+            memory_file,
+            uts: Mutex::new(Uts {
+                hostname,
+                domainname: "(none)".to_string(),
+            }),
+            futexes: futex::FutexTable::default(),
+            strace,
+            boot_time: Instant::now(),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            unimplemented: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records a guest request the sentry does not implement; logs it the
+    /// first time per name.
+    pub fn note_unimplemented(&self, what: &str) {
+        let mut m = self.unimplemented.lock().unwrap();
+        let n = m.entry(what.to_string()).or_insert(0);
+        if *n == 0 {
+            tracing::info!("unimplemented: {what} (answered ENOSYS)");
+        }
+        *n += 1;
+    }
+
+    /// Counts of unimplemented requests, sorted by name.
+    pub fn unimplemented_counts(&self) -> Vec<(String, u64)> {
+        let m = self.unimplemented.lock().unwrap();
+        let mut v: Vec<(String, u64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,97 @@
+//! Signal state: actions, masks and the alternate stack. Recorded and
+//! validated here; delivery to guest handlers comes with the signals work.
+
+use nix::errno::Errno;
+
+/// Number of signals (1..=64).
+pub const NSIG: usize = 64;
+
+/// A signal set as the kernel stores it: bit `n-1` is signal `n`.
+pub type SigSet = u64;
+
+pub fn sig_bit(sig: i32) -> SigSet {
+    1u64 << (sig - 1)
+}
+
+/// Signals that can be neither caught, blocked nor ignored.
+pub const UNBLOCKABLE: SigSet = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
+
+/// `struct sigaction` as the x86-64 kernel takes it (`rt_sigaction`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigAction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: SigSet,
+}
+
+// SAFETY: four u64 fields.
+unsafe impl crate::mm::io::Pod for SigAction {}
+
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+
+/// `stack_t` (`sigaltstack`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalStack {
+    pub sp: u64,
+    pub flags: i32,
+    pub _pad: i32,
+    pub size: u64,
+}
+
+// SAFETY: integer fields with explicit padding.
+unsafe impl crate::mm::io::Pod for SignalStack {}
+
+pub const SS_ONSTACK: i32 = 1;
+pub const SS_DISABLE: i32 = 2;
+pub const SS_AUTODISARM: i32 = 1 << 31;
+/// MINSIGSTKSZ as the x86-64 kernel checks it.
+pub const MINSIGSTKSZ: u64 = 2048;
+
+/// Checks a signal number.
+pub fn valid_signal(sig: i32) -> Result<(), Errno> {
+    if sig < 1 || sig as usize > NSIG {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// What a signal does when it has no handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Terminate,
+    CoreDump,
+    Ignore,
+    Stop,
+    Continue,
+}
+
+pub fn default_action(sig: i32) -> DefaultAction {
+    match sig {
+        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH => DefaultAction::Ignore,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => DefaultAction::Stop,
+        libc::SIGCONT => DefaultAction::Continue,
+        libc::SIGQUIT | libc::SIGILL | libc::SIGTRAP | libc::SIGABRT | libc::SIGBUS
+        | libc::SIGFPE | libc::SIGSEGV | libc::SIGXCPU | libc::SIGXFSZ | libc::SIGSYS => {
+            DefaultAction::CoreDump
+        }
+        _ => DefaultAction::Terminate,
+    }
+}
+
+/// One thread group's signal actions.
+#[derive(Clone, Debug)]
+pub struct SignalHandlers {
+    pub actions: [SigAction; NSIG],
+}
+
+impl Default for SignalHandlers {
+    fn default() -> Self {
+        SignalHandlers {
+            actions: [SigAction::default(); NSIG],
+        }
+    }
+}

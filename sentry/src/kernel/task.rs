@@ -1,0 +1,149 @@
+//! Tasks (threads) and thread groups (processes), and the run loop.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use platform::{Context, Event, PlatformError, Registers, SignalInfo};
+
+use super::creds::Credentials;
+use super::limits::Limits;
+use super::signal::{self, SigSet, SignalHandlers, SignalStack};
+use super::{ExitStatus, Kernel};
+use crate::mm::{MemoryManager, MmLimits};
+use crate::vfs::FdTable;
+
+/// A process.
+pub struct ThreadGroup {
+    /// Its pid in the sandbox's pid namespace.
+    pub tgid: i32,
+    /// Its parent's pid (0: none inside the sandbox).
+    pub ppid: i32,
+    pub limits: Mutex<Limits>,
+    pub handlers: Mutex<SignalHandlers>,
+    pub umask: Mutex<u32>,
+}
+
+impl ThreadGroup {
+    pub fn new(tgid: i32, ppid: i32, limits: Limits) -> ThreadGroup {
+        ThreadGroup {
+            tgid,
+            ppid,
+            limits: Mutex::new(limits),
+            handlers: Mutex::new(SignalHandlers::default()),
+            umask: Mutex::new(0o022),
+        }
+    }
+
+    /// The limits the memory manager enforces.
+    pub fn mm_limits(&self) -> MmLimits {
+        let l = self.limits.lock().unwrap();
+        MmLimits {
+            address_space: l.cur(libc::RLIMIT_AS),
+            data: l.cur(libc::RLIMIT_DATA),
+            stack: l.cur(libc::RLIMIT_STACK),
+        }
+    }
+}
+
+/// A thread.
+pub struct Task {
+    pub kernel: Arc<Kernel>,
+    pub tg: Arc<ThreadGroup>,
+    pub tid: i32,
+    pub regs: Registers,
+    pub mm: Arc<MemoryManager>,
+    pub fds: Arc<FdTable>,
+    pub creds: Credentials,
+    pub ctx: Box<dyn Context>,
+    pub signal_mask: SigSet,
+    pub alt_stack: SignalStack,
+    /// set_tid_address / CLONE_CHILD_CLEARTID.
+    pub clear_child_tid: u64,
+    /// set_robust_list head and length.
+    pub robust_list: (u64, u64),
+    /// The command name (`comm`).
+    pub comm: String,
+    /// Set when the task is to stop running: the thread group's exit.
+    pub exit: Option<ExitStatus>,
+    /// Time spent running guest code, and in the sentry for the guest.
+    pub user_time: Duration,
+    pub sys_time: Duration,
+}
+
+impl Task {
+    /// Runs the task until its thread group exits.
+    pub fn run(mut self) -> ExitStatus {
+        let aspace = self.mm.address_space().clone();
+        loop {
+            if let Some(status) = self.exit {
+                return status;
+            }
+            let t0 = Instant::now();
+            let ev = self.ctx.switch(&aspace, &mut self.regs);
+            let t1 = Instant::now();
+            self.user_time += t1 - t0;
+            match ev {
+                Ok(Event::Syscall) => crate::syscalls::dispatch(&mut self),
+                Ok(Event::Fault(info)) => self.handle_fault(info),
+                Ok(Event::Signal(info)) => self.force_signal(info.signo, info),
+                Ok(Event::Interrupted) => {}
+                Err(e) => self.platform_failed(e),
+            }
+            self.sys_time += t1.elapsed();
+        }
+    }
+
+    fn handle_fault(&mut self, info: SignalInfo) {
+        let limits = self.tg.mm_limits();
+        match self.mm.handle_fault(info.addr, info.code, limits) {
+            Ok(()) => {}
+            Err(segv) => {
+                let sig = if info.signo == libc::SIGBUS {
+                    libc::SIGBUS
+                } else {
+                    libc::SIGSEGV
+                };
+                self.force_signal(
+                    sig,
+                    SignalInfo {
+                        signo: sig,
+                        code: segv.code,
+                        ..info
+                    },
+                )
+            }
+        }
+    }
+
+    /// A synchronous signal caused by the guest's own instruction. Guest
+    /// handlers are not run yet (signal delivery comes with the signals
+    /// work), so the default action applies: the thread group dies.
+    pub fn force_signal(&mut self, sig: i32, info: SignalInfo) {
+        let handler = self.tg.handlers.lock().unwrap().actions[(sig - 1) as usize].handler;
+        if handler != signal::SIG_DFL && handler != signal::SIG_IGN {
+            tracing::warn!(
+                "guest has a handler for signal {sig}, but signal delivery is not implemented; \
+                 applying the default action"
+            );
+        }
+        if self.kernel.strace {
+            tracing::info!(
+                "[{:>4}:{:>4}] killed by signal {sig} (code {}, addr {:#x}) at rip {:#x}",
+                self.tg.tgid,
+                self.tid,
+                info.code,
+                info.addr,
+                self.regs.rip
+            );
+        }
+        self.exit = Some(ExitStatus::Signaled(sig));
+    }
+
+    fn platform_failed(&mut self, e: PlatformError) {
+        tracing::error!(
+            "task {} lost its platform context ({e}); killing its thread group",
+            self.tid
+        );
+        self.exit = Some(ExitStatus::Signaled(libc::SIGKILL));
+    }
+}

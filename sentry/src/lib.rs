@@ -1,0 +1,167 @@
+//! The sentry: the application kernel that answers every system call of
+//! the sandboxed program.
+//!
+//! Layout (see DESIGN.md): `kernel` (tasks, thread groups, credentials,
+//! limits, signal state, futexes), `mm` (memory file, memory manager,
+//! checked guest copies), `loader` (ELF), `vfs` (file descriptions, fd
+//! tables, file kinds), `syscalls` (the table and one file per family).
+
+pub mod kernel;
+pub mod loader;
+pub mod mm;
+pub mod syscalls;
+pub mod vfs;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+
+use platform::ptrace::PtracePlatform;
+use platform::Platform;
+
+use kernel::creds::Credentials;
+use kernel::limits::Limits;
+use kernel::signal::SignalStack;
+use kernel::task::{Task, ThreadGroup};
+pub use kernel::ExitStatus;
+use kernel::Kernel;
+use mm::{MemoryFile, MemoryManager};
+use vfs::host::HostFile;
+use vfs::{FdTable, FileDescription};
+
+/// What the sandbox runs.
+pub struct BootConfig {
+    /// The program, opened by the caller.
+    pub executable: std::fs::File,
+    /// Its path as the guest sees it (`AT_EXECFN`).
+    pub exec_path: String,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+    /// Host fds that become the guest's fds 0, 1, 2, ...
+    /// (`None`: that fd is closed in the guest).
+    pub stdio: Vec<Option<OwnedFd>>,
+    pub hostname: String,
+    /// Log every guest syscall.
+    pub strace: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("creating the memory file: {0}")]
+    MemoryFile(std::io::Error),
+    #[error("starting the platform: {0}")]
+    Platform(#[from] platform::PlatformError),
+    #[error("cannot run {path}: {source}")]
+    Load {
+        path: String,
+        source: loader::LoadError,
+    },
+    #[error("the sentry's task thread failed: {0}")]
+    Thread(String),
+}
+
+/// Boots a sandbox running one program and waits for it to exit.
+pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+    let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
+    let platform: Arc<dyn Platform> = Arc::new(PtracePlatform::new(mf.fd())?);
+    let kernel = Arc::new(Kernel::new(
+        platform.clone(),
+        mf.clone(),
+        cfg.hostname.clone(),
+        cfg.strace,
+    ));
+    // The task runs on its own sentry thread: under ptrace, the thread that
+    // creates a stub is the one that traces it.
+    let handle = std::thread::Builder::new()
+        .name("task-1".into())
+        .spawn(move || -> Result<ExitStatus, BootError> {
+            let task = start_init(kernel.clone(), cfg)?;
+            let status = task.run();
+            for (what, n) in kernel.unimplemented_counts() {
+                tracing::info!("unimplemented {what}: {n} calls");
+            }
+            Ok(status)
+        })
+        .map_err(|e| BootError::Thread(e.to_string()))?;
+    handle
+        .join()
+        .map_err(|_| BootError::Thread("panicked".into()))?
+}
+
+fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
+    let platform = kernel.platform.clone();
+    let aspace = platform.new_address_space()?;
+    let mm = Arc::new(MemoryManager::new(
+        kernel.memory_file.clone(),
+        aspace.clone(),
+        platform.max_user_address(),
+    ));
+    let creds = Credentials::root();
+    let tg = Arc::new(ThreadGroup::new(1, 0, Limits::default()));
+    let image = loader::load(
+        &mm,
+        &cfg.executable,
+        &cfg.exec_path,
+        &cfg.argv,
+        &cfg.envp,
+        &creds,
+        tg.mm_limits(),
+    )
+    .map_err(|source| BootError::Load {
+        path: cfg.exec_path.clone(),
+        source,
+    })?;
+    let fds = Arc::new(FdTable::default());
+    for (i, fd) in cfg.stdio.into_iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        // SAFETY: F_GETFL on an fd we own.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        let flags = if flags < 0 { libc::O_RDWR } else { flags } as u32;
+        let name = format!("host:[{i}]");
+        let file = FileDescription::new(flags, Box::new(HostFile::new(fd, name)));
+        fds.install_at(i as i32, file, false, u64::MAX)
+            .expect("installing a standard stream");
+    }
+    let mut ctx = platform.new_context();
+    // A fresh program starts with the default x87/SSE state.
+    if let Ok(mut fp) = ctx.fp_registers(&aspace) {
+        let mxcsr_mask = fp.mxcr_mask;
+        // SAFETY: all-zero is a valid user_fpregs_struct.
+        fp = unsafe { std::mem::zeroed() };
+        fp.cwd = 0x37f;
+        fp.mxcsr = 0x1f80;
+        fp.mxcr_mask = mxcsr_mask;
+        let _ = ctx.set_fp_registers(&aspace, &fp);
+    }
+    let mut regs = platform.initial_registers();
+    regs.rip = image.entry;
+    regs.rsp = image.stack_pointer;
+    let comm = cfg
+        .exec_path
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(15)
+        .collect();
+    Ok(Task {
+        kernel,
+        tg,
+        tid: 1,
+        regs,
+        mm,
+        fds,
+        creds,
+        ctx,
+        signal_mask: 0,
+        alt_stack: SignalStack {
+            flags: kernel::signal::SS_DISABLE,
+            ..SignalStack::default()
+        },
+        clear_child_tid: 0,
+        robust_list: (0, 0),
+        comm,
+        exit: None,
+        user_time: Default::default(),
+        sys_time: Default::default(),
+    })
+}

@@ -1,0 +1,315 @@
+//! The ELF loader: maps a static or static-PIE x86-64 executable into a
+//! fresh address space and builds the initial stack (argv, envp, auxv).
+//!
+//! Dynamically linked programs need their interpreter from the file
+//! system; until the VFS and gofer land they are refused with a clear
+//! error.
+
+mod elf;
+
+use nix::errno::Errno;
+use platform::PAGE_SIZE;
+
+use crate::kernel::creds::Credentials;
+use crate::mm::{page_down, page_up, MemoryManager, MmLimits, MmapOpts, Placement, VmaKind};
+
+pub use elf::{ElfHeader, ProgramHeader};
+
+/// Somewhere the loader reads an executable from.
+pub trait ExecutableFile {
+    /// Reads up to `buf.len()` bytes at `offset`; short only at EOF.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+impl ExecutableFile for std::fs::File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = std::os::unix::fs::FileExt::read_at(self, &mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not an executable this kernel can run: {0}")]
+    NotExecutable(String),
+    #[error("dynamically linked (interpreter {0}); only static programs run until the file system is available")]
+    Dynamic(String),
+    #[error("reading the executable: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("setting up memory: {0}")]
+    Memory(Errno),
+    #[error("argument list too long")]
+    TooBig,
+}
+
+impl LoadError {
+    /// The errno execve would give.
+    pub fn errno(&self) -> Errno {
+        match self {
+            LoadError::NotExecutable(_) => Errno::ENOEXEC,
+            LoadError::Dynamic(_) => Errno::ENOENT,
+            LoadError::Io(e) => Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            LoadError::Memory(e) => *e,
+            LoadError::TooBig => Errno::E2BIG,
+        }
+    }
+}
+
+/// Where the new program starts.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadedImage {
+    pub entry: u64,
+    pub stack_pointer: u64,
+}
+
+/// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE
+/// without randomization).
+const DYN_BASE: u64 = 0x5555_5555_4000;
+
+/// Initial size of the stack VMA, before it grows.
+const INITIAL_STACK: u64 = 128 << 10;
+
+/// Linux's limit on argv + envp: a quarter of the stack limit.
+fn arg_limit(stack_limit: u64) -> u64 {
+    (stack_limit / 4).max(32 * PAGE_SIZE)
+}
+
+/// Loads `file` into `mm` and builds the stack.
+pub fn load(
+    mm: &MemoryManager,
+    file: &dyn ExecutableFile,
+    execfn: &str,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    creds: &Credentials,
+    limits: MmLimits,
+) -> Result<LoadedImage, LoadError> {
+    let mut hdr_buf = [0u8; 64];
+    let n = file.read_at(&mut hdr_buf, 0)?;
+    let hdr = ElfHeader::parse(&hdr_buf[..n]).map_err(LoadError::NotExecutable)?;
+    let ph_size = hdr.phnum as usize * elf::PHDR_SIZE;
+    let mut ph_buf = vec![0u8; ph_size];
+    if file.read_at(&mut ph_buf, hdr.phoff)? != ph_size {
+        return Err(LoadError::NotExecutable(
+            "program headers past the end of the file".into(),
+        ));
+    }
+    let phdrs = ProgramHeader::parse_all(&ph_buf, hdr.phnum);
+    if let Some(interp) = phdrs.iter().find(|p| p.kind == elf::PT_INTERP) {
+        let len = interp.filesz.min(4096) as usize;
+        let mut name = vec![0u8; len];
+        let got = file.read_at(&mut name, interp.offset)?;
+        name.truncate(got);
+        if let Some(nul) = name.iter().position(|&b| b == 0) {
+            name.truncate(nul);
+        }
+        return Err(LoadError::Dynamic(String::from_utf8_lossy(&name).into_owned()));
+    }
+    let loads: Vec<&ProgramHeader> = phdrs.iter().filter(|p| p.kind == elf::PT_LOAD).collect();
+    if loads.is_empty() {
+        return Err(LoadError::NotExecutable("no loadable segments".into()));
+    }
+    let max = mm.max_addr();
+    let first = page_down(loads[0].vaddr);
+    let bias = if hdr.kind == elf::ET_DYN {
+        DYN_BASE.wrapping_sub(first)
+    } else {
+        0
+    };
+    let mut brk = 0u64;
+    for ph in &loads {
+        if ph.filesz > ph.memsz {
+            return Err(LoadError::NotExecutable("segment file size exceeds memory size".into()));
+        }
+        if ph.vaddr % PAGE_SIZE != ph.offset % PAGE_SIZE {
+            return Err(LoadError::NotExecutable("misaligned segment".into()));
+        }
+        let start = ph
+            .vaddr
+            .checked_add(bias)
+            .ok_or_else(|| LoadError::NotExecutable("segment address overflows".into()))?;
+        let end = start
+            .checked_add(ph.memsz)
+            .and_then(page_up)
+            .filter(|&e| e <= max)
+            .ok_or_else(|| LoadError::NotExecutable("segment outside the address space".into()))?;
+        let map_start = page_down(start);
+        if map_start < crate::mm::MMAP_MIN_ADDR {
+            return Err(LoadError::NotExecutable("segment below mmap_min_addr".into()));
+        }
+        mm.mmap(
+            &MmapOpts {
+                placement: Placement::Fixed(map_start),
+                len: end - map_start,
+                prot: ph.prot(),
+                shared: false,
+                growsdown: false,
+                populate: false,
+                below_2g: false,
+                kind: VmaKind::File(execfn.to_string()),
+            },
+            MmLimits::UNLIMITED,
+        )
+        .map_err(LoadError::Memory)?;
+        // As a file mapping would: the file's pages from the page holding
+        // the segment's first byte up to its file size, zeroes after.
+        let file_start = page_down(ph.offset);
+        let file_len = (ph.offset + ph.filesz) - file_start;
+        let mut data = vec![0u8; file_len as usize];
+        let got = file.read_at(&mut data, file_start)?;
+        if (got as u64) < file_len {
+            return Err(LoadError::NotExecutable("segment past the end of the file".into()));
+        }
+        mm.copy_out_force(map_start, &data).map_err(LoadError::Memory)?;
+        brk = brk.max(end);
+    }
+    let phdr_addr = match phdrs.iter().find(|p| p.kind == elf::PT_PHDR) {
+        Some(p) => p.vaddr + bias,
+        None => loads
+            .iter()
+            .find(|p| p.offset <= hdr.phoff && hdr.phoff + ph_size as u64 <= p.offset + p.filesz)
+            .map(|p| p.vaddr + (hdr.phoff - p.offset) + bias)
+            .unwrap_or(0),
+    };
+    let entry = hdr.entry.wrapping_add(bias);
+
+    // The stack.
+    let stack_top = max;
+    let args_size: u64 = argv.iter().chain(envp).map(|s| s.len() as u64 + 1 + 8).sum::<u64>()
+        + execfn.len() as u64
+        + 1;
+    if args_size > arg_limit(limits.stack) {
+        return Err(LoadError::TooBig);
+    }
+    let stack_size = page_up(args_size + INITIAL_STACK).unwrap();
+    mm.mmap(
+        &MmapOpts {
+            placement: Placement::Fixed(stack_top - stack_size),
+            len: stack_size,
+            prot: platform::Prot::RW,
+            shared: false,
+            growsdown: true,
+            populate: false,
+            below_2g: false,
+            kind: VmaKind::Stack,
+        },
+        MmLimits::UNLIMITED,
+    )
+    .map_err(LoadError::Memory)?;
+    mm.set_layout(stack_top, limits.stack, brk);
+
+    let mut random = [0u8; 16];
+    // SAFETY: getrandom writes at most 16 bytes into `random`.
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    let hwcap = host_auxv(libc::AT_HWCAP);
+    let hwcap2 = host_auxv(libc::AT_HWCAP2);
+    let minsigstksz = host_auxv(51);
+
+    let mut sb = StackBuilder::new(stack_top - 8);
+    let execfn_addr = sb.push_bytes(execfn.as_bytes(), true);
+    let env_addrs: Vec<u64> = envp.iter().map(|e| sb.push_bytes(e, true)).collect();
+    let arg_addrs: Vec<u64> = argv.iter().map(|a| sb.push_bytes(a, true)).collect();
+    let platform_addr = sb.push_bytes(b"x86_64", true);
+    let random_addr = sb.push_bytes(&random, false);
+    let mut auxv: Vec<(u64, u64)> = vec![
+        (libc::AT_HWCAP, hwcap),
+        (libc::AT_PAGESZ, PAGE_SIZE),
+        (libc::AT_CLKTCK, 100),
+        (libc::AT_PHDR, phdr_addr),
+        (libc::AT_PHENT, elf::PHDR_SIZE as u64),
+        (libc::AT_PHNUM, hdr.phnum as u64),
+        (libc::AT_BASE, 0),
+        (libc::AT_FLAGS, 0),
+        (libc::AT_ENTRY, entry),
+        (libc::AT_UID, creds.uid as u64),
+        (libc::AT_EUID, creds.euid as u64),
+        (libc::AT_GID, creds.gid as u64),
+        (libc::AT_EGID, creds.egid as u64),
+        (libc::AT_SECURE, 0),
+        (libc::AT_RANDOM, random_addr),
+        (libc::AT_HWCAP2, hwcap2),
+        (libc::AT_EXECFN, execfn_addr),
+        (libc::AT_PLATFORM, platform_addr),
+    ];
+    if minsigstksz != 0 {
+        auxv.push((51, minsigstksz));
+    }
+    auxv.push((libc::AT_NULL, 0));
+    let mut words: Vec<u64> = Vec::new();
+    words.push(argv.len() as u64);
+    words.extend(&arg_addrs);
+    words.push(0);
+    words.extend(&env_addrs);
+    words.push(0);
+    for (k, v) in &auxv {
+        words.push(*k);
+        words.push(*v);
+    }
+    let sp = (sb.pos - words.len() as u64 * 8) & !15;
+    let mut bytes = Vec::with_capacity(words.len() * 8);
+    for w in &words {
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    // Strings first (they sit above), then the vectors.
+    mm.copy_out_force(sb.pos, &sb.data()).map_err(LoadError::Memory)?;
+    mm.copy_out_force(sp, &bytes).map_err(LoadError::Memory)?;
+    mm.set_process_info(crate::mm::ProcessInfo {
+        auxv,
+        argv: (arg_addrs.first().copied().unwrap_or(0), env_addrs.first().copied().unwrap_or(platform_addr)),
+        envp: (env_addrs.first().copied().unwrap_or(0), execfn_addr),
+        execfn: execfn.to_string(),
+    });
+    Ok(LoadedImage {
+        entry,
+        stack_pointer: sp,
+    })
+}
+
+fn host_auxv(key: u64) -> u64 {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(key) }
+}
+
+/// Builds the string area of the initial stack downwards from `top`.
+struct StackBuilder {
+    top: u64,
+    pos: u64,
+    /// Bytes from `pos` to `top`, in reverse order of pushing.
+    chunks: Vec<(u64, Vec<u8>)>,
+}
+
+impl StackBuilder {
+    fn new(top: u64) -> StackBuilder {
+        StackBuilder {
+            top,
+            pos: top,
+            chunks: Vec::new(),
+        }
+    }
+
+    fn push_bytes(&mut self, b: &[u8], nul: bool) -> u64 {
+        let mut v = b.to_vec();
+        if nul {
+            v.push(0);
+        }
+        self.pos -= v.len() as u64;
+        self.chunks.push((self.pos, v));
+        self.pos
+    }
+
+    fn data(&self) -> Vec<u8> {
+        let mut out = vec![0u8; (self.top - self.pos) as usize];
+        for (addr, v) in &self.chunks {
+            let o = (addr - self.pos) as usize;
+            out[o..o + v.len()].copy_from_slice(v);
+        }
+        out
+    }
+}

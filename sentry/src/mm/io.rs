@@ -1,0 +1,181 @@
+//! Checked copies between the sentry and guest memory.
+//!
+//! Every guest pointer is checked against the VMAs: an address the guest may
+//! not access that way gives `EFAULT`, never a sentry fault. Bytes move
+//! through the sentry's own mapping of the memory file.
+
+use nix::errno::Errno;
+
+use super::MemoryManager;
+
+/// Plain data: any bit pattern is a valid value and there is no padding
+/// that could leak sentry memory (callers zero structs before filling).
+///
+/// # Safety
+/// Implement only for `repr(C)` types made of integers (and arrays of
+/// them) that are valid for every bit pattern.
+pub unsafe trait Pod: Copy + 'static {}
+
+// SAFETY: integers are valid for every bit pattern.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: as above.
+unsafe impl Pod for i32 {}
+// SAFETY: as above.
+unsafe impl Pod for i64 {}
+// SAFETY: integer arrays are valid for every bit pattern.
+unsafe impl<const N: usize> Pod for [u8; N] {}
+// SAFETY: integer arrays are valid for every bit pattern.
+unsafe impl<const N: usize> Pod for [u64; N] {}
+// SAFETY: two i64 fields.
+unsafe impl Pod for libc::timespec {}
+// SAFETY: two i64 fields.
+unsafe impl Pod for libc::timeval {}
+// SAFETY: integer fields only (with explicit padding fields in libc).
+unsafe impl Pod for libc::stat {}
+// SAFETY: arrays of c_char.
+unsafe impl Pod for libc::utsname {}
+// SAFETY: two u64 fields.
+unsafe impl Pod for libc::rlimit {}
+// SAFETY: a pointer-sized integer and a length.
+unsafe impl Pod for libc::iovec {}
+// SAFETY: integer fields only.
+unsafe impl Pod for libc::termios {}
+// SAFETY: four u16 fields.
+unsafe impl Pod for libc::winsize {}
+// SAFETY: integer fields only.
+unsafe impl Pod for libc::pollfd {}
+
+/// The bytes of a plain-data value.
+pub fn as_bytes<T: Pod>(v: &T) -> &[u8] {
+    // SAFETY: T is Pod, so all its size_of bytes are initialized integers.
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, std::mem::size_of::<T>()) }
+}
+
+/// A plain-data value from bytes (`b` is at least `size_of::<T>()` long).
+pub fn from_bytes<T: Pod>(b: &[u8]) -> T {
+    assert!(b.len() >= std::mem::size_of::<T>());
+    // SAFETY: T is Pod, so any bytes make a valid T; read_unaligned copes
+    // with any alignment of `b`.
+    unsafe { std::ptr::read_unaligned(b.as_ptr() as *const T) }
+}
+
+impl MemoryManager {
+    /// Copies guest memory at `addr` into `dst`; EFAULT unless all of it is
+    /// readable.
+    pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
+        if self.copy_in_partial(addr, dst) == dst.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// Copies as much of `dst` as is readable from `addr` on; returns the
+    /// number of bytes copied.
+    pub fn copy_in_partial(&self, addr: u64, dst: &mut [u8]) -> usize {
+        if addr.checked_add(dst.len() as u64).is_none_or(|e| e > self.max_addr()) {
+            let ok = self.max_addr().saturating_sub(addr).min(dst.len() as u64) as usize;
+            return self.copy_in_partial(addr, &mut dst[..ok]);
+        }
+        let mf = self.memory_file().clone();
+        let mut pos = 0usize;
+        self.for_each_range(addr, dst.len() as u64, false, false, |off, n| {
+            mf.read(off, &mut dst[pos..pos + n as usize]);
+            pos += n as usize;
+        }) as usize
+    }
+
+    /// Copies `src` to guest memory at `addr`; EFAULT unless all of it is
+    /// writable.
+    pub fn copy_out(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        if self.copy_out_partial(addr, src) == src.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    /// Copies as much of `src` as is writable at `addr` on.
+    pub fn copy_out_partial(&self, addr: u64, src: &[u8]) -> usize {
+        self.copy_out_inner(addr, src, false)
+    }
+
+    /// Writes regardless of protection (the loader filling read-only
+    /// segments, as the kernel's own writes do).
+    pub fn copy_out_force(&self, addr: u64, src: &[u8]) -> Result<(), Errno> {
+        if self.copy_out_inner(addr, src, true) == src.len() {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn copy_out_inner(&self, addr: u64, src: &[u8], force: bool) -> usize {
+        if addr.checked_add(src.len() as u64).is_none_or(|e| e > self.max_addr()) {
+            let ok = self.max_addr().saturating_sub(addr).min(src.len() as u64) as usize;
+            return self.copy_out_inner(addr, &src[..ok], force);
+        }
+        let mf = self.memory_file().clone();
+        let mut pos = 0usize;
+        self.for_each_range(addr, src.len() as u64, true, force, |off, n| {
+            mf.write(off, &src[pos..pos + n as usize]);
+            pos += n as usize;
+        }) as usize
+    }
+
+    /// Bytes writable from `addr` on, up to `len`.
+    pub fn writable_len(&self, addr: u64, len: u64) -> u64 {
+        if addr.checked_add(len).is_none_or(|e| e > self.max_addr()) {
+            let ok = self.max_addr().saturating_sub(addr).min(len);
+            return self.writable_len(addr, ok);
+        }
+        self.for_each_range(addr, len, true, false, |_, _| {})
+    }
+
+    /// Reads a value of plain data.
+    pub fn read_obj<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
+        let mut buf = vec![0u8; std::mem::size_of::<T>()];
+        self.copy_in(addr, &mut buf)?;
+        Ok(from_bytes(&buf))
+    }
+
+    /// Writes a value of plain data.
+    pub fn write_obj<T: Pod>(&self, addr: u64, v: &T) -> Result<(), Errno> {
+        self.copy_out(addr, as_bytes(v))
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the
+    /// NUL). ENAMETOOLONG if no NUL comes within `max` bytes.
+    pub fn read_cstring(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        loop {
+            // Read up to the end of the page, so a string that ends just
+            // before an unmapped page is fine.
+            let chunk = (platform::PAGE_SIZE - (a % platform::PAGE_SIZE)) as usize;
+            let mut buf = vec![0u8; chunk];
+            let n = self.copy_in_partial(a, &mut buf);
+            if let Some(nul) = buf[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&buf[..nul]);
+                if out.len() > max {
+                    return Err(Errno::ENAMETOOLONG);
+                }
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+            if n < chunk {
+                return Err(Errno::EFAULT);
+            }
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            a += chunk as u64;
+        }
+    }
+}

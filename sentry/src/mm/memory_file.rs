@@ -1,0 +1,230 @@
+//! The memory file: one memfd that holds every page of guest memory.
+//!
+//! The sentry maps the whole file once, shared, and reads and writes guest
+//! memory through that mapping; platforms map ranges of the same file into
+//! guest address spaces. Ranges are handed out by a simple first-fit
+//! allocator; freed ranges are punched out of the file so that their memory
+//! goes back to the host and they read as zeroes when reused.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
+
+use nix::errno::Errno;
+
+use platform::PAGE_SIZE;
+
+/// Virtual size of the memory file. It is sparse: only touched pages use
+/// memory.
+const FILE_SIZE: u64 = 1 << 40;
+
+pub struct MemoryFile {
+    fd: OwnedFd,
+    base: *mut u8,
+    state: Mutex<Allocator>,
+}
+
+// SAFETY: `base` points to a MAP_SHARED mapping that lives as long as the
+// MemoryFile; all access through it goes through raw-pointer copies whose
+// callers own the ranges they touch.
+unsafe impl Send for MemoryFile {}
+// SAFETY: as above; the allocator state is behind a Mutex.
+unsafe impl Sync for MemoryFile {}
+
+struct Allocator {
+    /// Free ranges below `top`: start -> length.
+    free: BTreeMap<u64, u64>,
+    /// Everything at or above `top` is free.
+    top: u64,
+    /// Bytes currently allocated.
+    used: u64,
+}
+
+impl MemoryFile {
+    pub fn new() -> std::io::Result<MemoryFile> {
+        let name = c"runsc-memory";
+        // SAFETY: memfd_create with a valid C string.
+        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: ftruncate on our own fd.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), FILE_SIZE as i64) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a new shared mapping of our own file; nothing else is
+        // mapped at the address the kernel picks.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                FILE_SIZE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_NORESERVE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(MemoryFile {
+            fd,
+            base: base as *mut u8,
+            state: Mutex::new(Allocator {
+                free: BTreeMap::new(),
+                // Offset 0 is never handed out, so that 0 can mean "none".
+                top: PAGE_SIZE,
+                used: 0,
+            }),
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Allocates `len` (page-aligned) bytes of zeroed memory.
+    pub fn allocate(&self, len: u64) -> Result<u64, Errno> {
+        debug_assert!(len % PAGE_SIZE == 0 && len > 0);
+        let mut st = self.state.lock().unwrap();
+        let found = st
+            .free
+            .iter()
+            .find(|(_, &l)| l >= len)
+            .map(|(&s, &l)| (s, l));
+        let off = if let Some((start, flen)) = found {
+            st.free.remove(&start);
+            if flen > len {
+                st.free.insert(start + len, flen - len);
+            }
+            start
+        } else {
+            if st.top + len > FILE_SIZE {
+                return Err(Errno::ENOMEM);
+            }
+            let s = st.top;
+            st.top += len;
+            s
+        };
+        st.used += len;
+        Ok(off)
+    }
+
+    /// Returns `[off, off+len)` to the allocator and its memory to the host.
+    pub fn free(&self, off: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        // SAFETY: punches a hole in our own file; the range is no longer
+        // used by anyone.
+        unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                off as i64,
+                len as i64,
+            );
+        }
+        let mut st = self.state.lock().unwrap();
+        st.used -= len;
+        let mut start = off;
+        let mut end = off + len;
+        // Coalesce with neighbours.
+        if let Some((&ps, &pl)) = st.free.range(..start).next_back() {
+            if ps + pl == start {
+                st.free.remove(&ps);
+                start = ps;
+            }
+        }
+        if let Some(&nl) = st.free.get(&end) {
+            st.free.remove(&end);
+            end += nl;
+        }
+        if end == st.top {
+            st.top = start;
+        } else {
+            st.free.insert(start, end - start);
+        }
+    }
+
+    /// Bytes of guest memory currently allocated.
+    pub fn used(&self) -> u64 {
+        self.state.lock().unwrap().used
+    }
+
+    /// Copies `dst.len()` bytes at file offset `off` out of the file.
+    pub fn read(&self, off: u64, dst: &mut [u8]) {
+        assert!(off + dst.len() as u64 <= FILE_SIZE);
+        // SAFETY: the range lies inside our mapping (checked above), which
+        // is readable and never unmapped while `self` lives. The guest may
+        // write the same bytes concurrently; we copy whatever is there.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(off as usize), dst.as_mut_ptr(), dst.len())
+        }
+    }
+
+    /// Copies `src` into the file at offset `off`.
+    pub fn write(&self, off: u64, src: &[u8]) {
+        assert!(off + src.len() as u64 <= FILE_SIZE);
+        // SAFETY: as in `read`; the mapping is writable.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.add(off as usize), src.len())
+        }
+    }
+
+    /// Zeroes `len` bytes at `off`.
+    pub fn zero(&self, off: u64, len: u64) {
+        assert!(off + len <= FILE_SIZE);
+        // SAFETY: as in `write`.
+        unsafe { std::ptr::write_bytes(self.base.add(off as usize), 0, len as usize) }
+    }
+
+    /// Copies `len` bytes from `src` to `dst`, both file offsets.
+    pub fn copy(&self, src: u64, dst: u64, len: u64) {
+        assert!(src + len <= FILE_SIZE && dst + len <= FILE_SIZE);
+        // SAFETY: both ranges are inside our mapping; `copy` allows overlap.
+        unsafe {
+            std::ptr::copy(
+                self.base.add(src as usize),
+                self.base.add(dst as usize),
+                len as usize,
+            )
+        }
+    }
+}
+
+impl Drop for MemoryFile {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `new`; no reference into it
+        // outlives `self`.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, FILE_SIZE as usize) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocate_free_coalesce_and_zero() {
+        let mf = MemoryFile::new().unwrap();
+        let a = mf.allocate(PAGE_SIZE).unwrap();
+        let b = mf.allocate(2 * PAGE_SIZE).unwrap();
+        assert_ne!(a, b);
+        mf.write(a, b"hello");
+        let mut buf = [0u8; 5];
+        mf.read(a, &mut buf);
+        assert_eq!(&buf, b"hello");
+        mf.free(a, PAGE_SIZE);
+        let c = mf.allocate(PAGE_SIZE).unwrap();
+        assert_eq!(c, a, "first fit reuses the freed page");
+        mf.read(c, &mut buf);
+        assert_eq!(buf, [0; 5], "reused memory reads as zeroes");
+        mf.free(c, PAGE_SIZE);
+        mf.free(b, 2 * PAGE_SIZE);
+        assert_eq!(mf.used(), 0);
+        assert_eq!(mf.allocate(3 * PAGE_SIZE).unwrap(), a, "free ranges coalesce");
+    }
+}

@@ -1,0 +1,445 @@
+//! File descriptor and I/O syscalls: read/write and their vector and
+//! positional forms, close, dup*, fcntl, fstat, ioctl, lseek, poll.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use super::{unimplemented, Fd, Hex, InBuf, OutBuf, SysResult, UserAddr, UserPath};
+use crate::kernel::task::Task;
+use crate::mm::io::{as_bytes, from_bytes};
+use crate::vfs::FileDescription;
+
+/// Linux's MAX_RW_COUNT: one read or write moves at most this much.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+/// The largest bounce buffer one call uses.
+const MAX_CHUNK: usize = 16 << 20;
+/// UIO_MAXIOV.
+const UIO_MAXIOV: i32 = 1024;
+const F_SETSIG: i32 = 10;
+const F_GETSIG: i32 = 11;
+const F_SETOWN_EX: i32 = 15;
+const F_GETOWN_EX: i32 = 16;
+/// PATH_MAX.
+pub const PATH_MAX: usize = 4096;
+
+fn nofile_limit(t: &Task) -> u64 {
+    t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE)
+}
+
+fn readable_file(t: &Task, fd: Fd) -> Result<Arc<FileDescription>, Errno> {
+    let f = t.fds.get(fd.0)?;
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
+fn writable_file(t: &Task, fd: Fd) -> Result<Arc<FileDescription>, Errno> {
+    let f = t.fds.get(fd.0)?;
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
+/// Reads from `f` into guest memory at `buf`.
+fn read_into(
+    t: &Task,
+    f: &FileDescription,
+    buf: u64,
+    count: usize,
+    offset: Option<u64>,
+) -> SysResult {
+    let count = count.min(MAX_RW_COUNT);
+    if count == 0 {
+        return Ok(0);
+    }
+    let room = t.mm.writable_len(buf, count as u64) as usize;
+    if room == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let mut data = vec![0u8; room.min(MAX_CHUNK)];
+    let n = f.imp.read(f, &mut data, offset)?;
+    t.mm.copy_out(buf, &data[..n])?;
+    Ok(n as u64)
+}
+
+/// Writes guest memory at `buf` to `f`.
+fn write_from(
+    t: &Task,
+    f: &FileDescription,
+    buf: u64,
+    count: usize,
+    offset: Option<u64>,
+) -> SysResult {
+    let count = count.min(MAX_RW_COUNT).min(MAX_CHUNK);
+    if count == 0 {
+        return Ok(0);
+    }
+    let mut data = vec![0u8; count];
+    let n = t.mm.copy_in_partial(buf, &mut data);
+    if n == 0 {
+        return Err(Errno::EFAULT);
+    }
+    Ok(f.imp.write(f, &data[..n], offset)? as u64)
+}
+
+pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
+    let f = readable_file(t, fd)?;
+    read_into(t, &f, buf.0, count, None)
+}
+
+pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
+    let f = writable_file(t, fd)?;
+    write_from(t, &f, buf.0, count, None)
+}
+
+pub fn pread64(t: &mut Task, fd: Fd, buf: OutBuf, count: usize, offset: i64) -> SysResult {
+    let f = readable_file(t, fd)?;
+    if offset < 0 {
+        return Err(Errno::EINVAL);
+    }
+    read_into(t, &f, buf.0, count, Some(offset as u64))
+}
+
+pub fn pwrite64(t: &mut Task, fd: Fd, buf: InBuf, count: usize, offset: i64) -> SysResult {
+    let f = writable_file(t, fd)?;
+    if offset < 0 {
+        return Err(Errno::EINVAL);
+    }
+    write_from(t, &f, buf.0, count, Some(offset as u64))
+}
+
+/// Reads and checks an iovec array.
+fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno> {
+    if !(0..=UIO_MAXIOV).contains(&cnt) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; cnt as usize * 16];
+    t.mm.copy_in(iov, &mut raw)?;
+    let mut out = Vec::with_capacity(cnt as usize);
+    let mut total: u64 = 0;
+    for i in 0..cnt as usize {
+        let base = u64::from_le_bytes(raw[i * 16..i * 16 + 8].try_into().unwrap());
+        let len = u64::from_le_bytes(raw[i * 16 + 8..i * 16 + 16].try_into().unwrap());
+        if len > isize::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        total = total.checked_add(len).ok_or(Errno::EINVAL)?;
+        if total > isize::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        out.push((base, len as usize));
+    }
+    Ok(out)
+}
+
+fn readv_into(t: &Task, f: &FileDescription, iovs: &[(u64, usize)], offset: Option<u64>) -> SysResult {
+    // How much of the vector is writable, stopping at the first fault.
+    let mut room = 0usize;
+    for &(base, len) in iovs {
+        let w = t.mm.writable_len(base, len as u64) as usize;
+        room += w;
+        if w < len || room >= MAX_CHUNK {
+            break;
+        }
+    }
+    let room = room.min(MAX_CHUNK).min(MAX_RW_COUNT);
+    let total: usize = iovs.iter().map(|v| v.1).sum();
+    if total == 0 {
+        return Ok(0);
+    }
+    if room == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let mut data = vec![0u8; room];
+    let n = f.imp.read(f, &mut data, offset)?;
+    let mut pos = 0;
+    for &(base, len) in iovs {
+        if pos >= n {
+            break;
+        }
+        let k = len.min(n - pos);
+        t.mm.copy_out(base, &data[pos..pos + k])?;
+        pos += k;
+    }
+    Ok(n as u64)
+}
+
+fn writev_from(t: &Task, f: &FileDescription, iovs: &[(u64, usize)], offset: Option<u64>) -> SysResult {
+    let mut data = Vec::new();
+    let mut faulted = false;
+    for &(base, len) in iovs {
+        let want = len.min(MAX_CHUNK.saturating_sub(data.len()));
+        let start = data.len();
+        data.resize(start + want, 0);
+        let n = t.mm.copy_in_partial(base, &mut data[start..]);
+        data.truncate(start + n);
+        if n < want {
+            faulted = true;
+            break;
+        }
+        if data.len() >= MAX_CHUNK {
+            break;
+        }
+    }
+    if data.is_empty() {
+        return if faulted { Err(Errno::EFAULT) } else { Ok(0) };
+    }
+    Ok(f.imp.write(f, &data, offset)? as u64)
+}
+
+pub fn readv(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
+    let f = readable_file(t, fd)?;
+    let iovs = read_iovecs(t, iov.0, cnt)?;
+    readv_into(t, &f, &iovs, None)
+}
+
+pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
+    let f = writable_file(t, fd)?;
+    let iovs = read_iovecs(t, iov.0, cnt)?;
+    writev_from(t, &f, &iovs, None)
+}
+
+pub fn close(t: &mut Task, fd: Fd) -> SysResult {
+    t.fds.remove(fd.0)?;
+    Ok(0)
+}
+
+pub fn dup(t: &mut Task, fd: Fd) -> SysResult {
+    let f = t.fds.get(fd.0)?;
+    let limit = nofile_limit(t);
+    t.fds
+        .install(f, false, 0, limit)
+        .map(|n| n as u64)
+        .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })
+}
+
+pub fn dup2(t: &mut Task, old: Fd, new: Fd) -> SysResult {
+    let f = t.fds.get(old.0)?;
+    if old == new {
+        return Ok(new.0 as u64);
+    }
+    let limit = nofile_limit(t);
+    t.fds.install_at(new.0, f, false, limit)?;
+    Ok(new.0 as u64)
+}
+
+pub fn dup3(t: &mut Task, old: Fd, new: Fd, flags: Hex) -> SysResult {
+    if flags.0 & !(libc::O_CLOEXEC as u64) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if old == new {
+        return Err(Errno::EINVAL);
+    }
+    let f = t.fds.get(old.0)?;
+    let limit = nofile_limit(t);
+    t.fds
+        .install_at(new.0, f, flags.0 != 0, limit)?;
+    Ok(new.0 as u64)
+}
+
+pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
+    let f = t.fds.get(fd.0)?;
+    match cmd {
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
+            let min = arg.0 as i32;
+            let limit = nofile_limit(t);
+            if min < 0 || min as u64 >= limit {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.fds.install(f, cmd == libc::F_DUPFD_CLOEXEC, min, limit)? as u64)
+        }
+        libc::F_GETFD => Ok(if t.fds.cloexec(fd.0)? {
+            libc::FD_CLOEXEC as u64
+        } else {
+            0
+        }),
+        libc::F_SETFD => {
+            t.fds
+                .set_cloexec(fd.0, arg.0 & libc::FD_CLOEXEC as u64 != 0)?;
+            Ok(0)
+        }
+        libc::F_GETFL => Ok(f.flags() as u64),
+        libc::F_SETFL => {
+            f.set_status_flags(arg.0 as u32);
+            Ok(0)
+        }
+        libc::F_GETLK
+        | libc::F_SETLK
+        | libc::F_SETLKW
+        | libc::F_OFD_GETLK
+        | libc::F_OFD_SETLK
+        | libc::F_OFD_SETLKW
+        | libc::F_GETOWN
+        | libc::F_SETOWN
+        | F_GETOWN_EX
+        | F_SETOWN_EX
+        | F_GETSIG
+        | F_SETSIG
+        | libc::F_GETLEASE
+        | libc::F_SETLEASE
+        | libc::F_NOTIFY
+        | libc::F_GETPIPE_SZ
+        | libc::F_SETPIPE_SZ
+        | libc::F_ADD_SEALS
+        | libc::F_GET_SEALS => unimplemented(t, &format!("fcntl command {cmd}")),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn copy_out_stat(t: &Task, addr: u64, st: &libc::stat) -> SysResult {
+    t.mm.copy_out(addr, as_bytes(st))?;
+    Ok(0)
+}
+
+pub fn fstat(t: &mut Task, fd: Fd, statbuf: UserAddr) -> SysResult {
+    let f = t.fds.get(fd.0)?;
+    let st = f.imp.stat(&f)?;
+    copy_out_stat(t, statbuf.0, &st)
+}
+
+pub fn newfstatat(t: &mut Task, dirfd: Fd, path: UserPath, statbuf: UserAddr, flags: Hex) -> SysResult {
+    let allowed = (libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) as u64;
+    if flags.0 & !allowed != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = t.mm.read_cstring(path.0, PATH_MAX)?;
+    if p.is_empty() {
+        if flags.0 & libc::AT_EMPTY_PATH as u64 == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd.0 == libc::AT_FDCWD {
+            return unimplemented(t, "newfstatat of the working directory (no file system yet)");
+        }
+        return fstat(t, dirfd, statbuf);
+    }
+    unimplemented(t, "newfstatat of a path (no file system yet)")
+}
+
+pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
+    let f = t.fds.get(fd.0)?;
+    let req = request.0 as u32;
+    match req as u64 {
+        libc::FIONBIO => {
+            let v: i32 = t.mm.read_obj(arg.0)?;
+            let flags = f.flags();
+            let nb = libc::O_NONBLOCK as u32;
+            f.set_status_flags(if v != 0 { flags | nb } else { flags & !nb });
+            Ok(0)
+        }
+        libc::FIOCLEX => {
+            t.fds.set_cloexec(fd.0, true)?;
+            Ok(0)
+        }
+        libc::FIONCLEX => {
+            t.fds.set_cloexec(fd.0, false)?;
+            Ok(0)
+        }
+        _ => {
+            let r = f.imp.ioctl(&f, t, req, arg.0);
+            if r == Err(Errno::ENOTTY) {
+                tracing::debug!("ioctl {req:#x} on {} answered ENOTTY", f.imp.name());
+            }
+            r
+        }
+    }
+}
+
+pub fn lseek(t: &mut Task, fd: Fd, offset: i64, whence: i32) -> SysResult {
+    let f = t.fds.get(fd.0)?;
+    if !(libc::SEEK_SET..=libc::SEEK_HOLE).contains(&whence) {
+        return Err(Errno::EINVAL);
+    }
+    f.imp.seek(&f, offset, whence)
+}
+
+fn do_poll(t: &mut Task, addr: u64, nfds: u32, timeout: Option<Duration>) -> SysResult {
+    if nfds as u64 > nofile_limit(t).max(crate::kernel::NR_OPEN) {
+        return Err(Errno::EINVAL);
+    }
+    let size = std::mem::size_of::<libc::pollfd>();
+    let mut raw = vec![0u8; nfds as usize * size];
+    t.mm.copy_in(addr, &mut raw)?;
+    let mut pfds: Vec<libc::pollfd> = raw.chunks(size).map(from_bytes).collect();
+    let files: Vec<Option<Arc<FileDescription>>> = pfds
+        .iter()
+        .map(|p| if p.fd < 0 { None } else { t.fds.get(p.fd).ok() })
+        .collect();
+    let deadline = timeout.map(|d| Instant::now() + d);
+    let always = (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as i16;
+    let mut backoff = Duration::from_micros(200);
+    loop {
+        let mut ready = 0;
+        for (p, f) in pfds.iter_mut().zip(&files) {
+            p.revents = if p.fd < 0 {
+                0
+            } else {
+                match f {
+                    None => libc::POLLNVAL,
+                    Some(f) => f.imp.readiness(f, p.events) & (p.events | always),
+                }
+            };
+            if p.revents != 0 {
+                ready += 1;
+            }
+        }
+        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
+            let mut out = Vec::with_capacity(raw.len());
+            for p in &pfds {
+                out.extend_from_slice(as_bytes(p));
+            }
+            t.mm.copy_out(addr, &out)?;
+            return Ok(ready);
+        }
+        // One file: let it block on the host. Several: poll them in turn.
+        // Proper wait queues come with the VFS.
+        let live: Vec<usize> = (0..pfds.len()).filter(|&i| files[i].is_some()).collect();
+        if live.len() == 1 {
+            let i = live[0];
+            let ms = deadline
+                .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as i32)
+                .unwrap_or(-1);
+            let f = files[i].as_ref().unwrap();
+            f.imp.wait_ready(f, pfds[i].events, ms);
+        } else {
+            let mut nap = backoff;
+            if let Some(d) = deadline {
+                nap = nap.min(d.saturating_duration_since(Instant::now()));
+            }
+            std::thread::sleep(nap);
+            backoff = (backoff * 2).min(Duration::from_millis(10));
+        }
+    }
+}
+
+pub fn poll(t: &mut Task, fds: UserAddr, nfds: u32, timeout_ms: i32) -> SysResult {
+    let timeout = if timeout_ms < 0 {
+        None
+    } else {
+        Some(Duration::from_millis(timeout_ms as u64))
+    };
+    do_poll(t, fds.0, nfds, timeout)
+}
+
+pub fn ppoll(
+    t: &mut Task,
+    fds: UserAddr,
+    nfds: u32,
+    ts: UserAddr,
+    sigmask: UserAddr,
+    sigsetsize: usize,
+) -> SysResult {
+    let timeout = if ts.0 == 0 {
+        None
+    } else {
+        let v: libc::timespec = t.mm.read_obj(ts.0)?;
+        Some(super::time::timespec_to_duration(&v)?)
+    };
+    if sigmask.0 != 0 && sigsetsize != 8 {
+        return Err(Errno::EINVAL);
+    }
+    do_poll(t, fds.0, nfds, timeout)
+}

@@ -1,0 +1,353 @@
+//! The x86-64 system call table and dispatch.
+//!
+//! One place maps number to name and handler ([`table`]). Handlers are
+//! plain functions with typed arguments, one file per syscall family; the
+//! argument types also tell `--strace` how to print each argument. A number
+//! without a handler answers `ENOSYS`, and is counted and logged once by
+//! name.
+
+pub mod fs;
+pub mod futex;
+pub mod mm;
+pub mod names;
+pub mod signal;
+pub mod sys;
+pub mod thread;
+pub mod time;
+
+use std::sync::OnceLock;
+
+use nix::errno::Errno;
+
+use crate::kernel::task::Task;
+
+/// What a handler returns: the value for `rax`, or an errno.
+pub type SysResult = Result<u64, Errno>;
+
+type Handler = fn(&mut Task, &[u64; 6]) -> SysResult;
+
+/// How strace prints an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    Int,
+    Hex,
+    Oct,
+    Fd,
+    Ptr,
+    /// A NUL-terminated string.
+    Path,
+    /// A buffer the guest passes in; the next argument is its length.
+    InBuf,
+    /// A buffer the kernel fills; the return value is its length.
+    OutBuf,
+}
+
+/// Converts a raw register into a typed argument.
+pub trait FromArg: Sized {
+    const KIND: ArgKind;
+    fn from_arg(v: u64) -> Self;
+}
+
+/// A file descriptor argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fd(pub i32);
+
+/// A guest pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserAddr(pub u64);
+
+/// A guest pointer to a NUL-terminated string (a path, a name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserPath(pub u64);
+
+/// A guest buffer the guest fills (its length is the next argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InBuf(pub u64);
+
+/// A guest buffer the sentry fills (its length is the result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutBuf(pub u64);
+
+/// Flags and other values best shown in hex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hex(pub u64);
+
+/// A file mode, shown in octal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+macro_rules! from_arg {
+    ($t:ty, $kind:ident, |$v:ident| $e:expr) => {
+        impl FromArg for $t {
+            const KIND: ArgKind = ArgKind::$kind;
+            fn from_arg($v: u64) -> Self {
+                $e
+            }
+        }
+    };
+}
+
+from_arg!(i32, Int, |v| v as i32);
+from_arg!(u32, Int, |v| v as u32);
+from_arg!(i64, Int, |v| v as i64);
+from_arg!(u64, Int, |v| v);
+from_arg!(usize, Int, |v| v as usize);
+from_arg!(Fd, Fd, |v| Fd(v as i32));
+from_arg!(UserAddr, Ptr, |v| UserAddr(v));
+from_arg!(UserPath, Path, |v| UserPath(v));
+from_arg!(InBuf, InBuf, |v| InBuf(v));
+from_arg!(OutBuf, OutBuf, |v| OutBuf(v));
+from_arg!(Hex, Hex, |v| Hex(v));
+from_arg!(Mode, Oct, |v| Mode(v as u32));
+
+/// One row of the table.
+#[derive(Clone, Copy)]
+pub struct SyscallEntry {
+    pub name: &'static str,
+    pub args: &'static [ArgKind],
+    pub handler: Option<Handler>,
+}
+
+/// Wraps a typed handler `f(task, A, B, ...)` into a table row.
+macro_rules! handler {
+    ($f:path $(, $ty:ty)* $(,)?) => {{
+        fn wrapped(t: &mut Task, _a: &[u64; 6]) -> SysResult {
+            let mut _i = 0usize;
+            $f(t $(, {
+                let v = <$ty as FromArg>::from_arg(_a[_i]);
+                _i += 1;
+                v
+            })*)
+        }
+        const KINDS: &[ArgKind] = &[$(<$ty as FromArg>::KIND),*];
+        (wrapped as Handler, KINDS)
+    }};
+}
+
+/// The table, built once.
+pub fn table() -> &'static [SyscallEntry] {
+    static TABLE: OnceLock<Vec<SyscallEntry>> = OnceLock::new();
+    TABLE.get_or_init(build_table)
+}
+
+fn build_table() -> Vec<SyscallEntry> {
+    let mut t: Vec<SyscallEntry> = names::NAMES
+        .iter()
+        .map(|n| SyscallEntry {
+            name: n,
+            args: &[],
+            handler: None,
+        })
+        .collect();
+    let mut set = |nr: i64, (h, args): (Handler, &'static [ArgKind])| {
+        let e = &mut t[nr as usize];
+        e.handler = Some(h);
+        e.args = args;
+    };
+    use libc::*;
+    // File descriptors and I/O (fs.rs).
+    set(SYS_read, handler!(fs::read, Fd, OutBuf, usize));
+    set(SYS_write, handler!(fs::write, Fd, InBuf, usize));
+    set(SYS_readv, handler!(fs::readv, Fd, UserAddr, i32));
+    set(SYS_writev, handler!(fs::writev, Fd, UserAddr, i32));
+    set(SYS_pread64, handler!(fs::pread64, Fd, OutBuf, usize, i64));
+    set(SYS_pwrite64, handler!(fs::pwrite64, Fd, InBuf, usize, i64));
+    set(SYS_close, handler!(fs::close, Fd));
+    set(SYS_dup, handler!(fs::dup, Fd));
+    set(SYS_dup2, handler!(fs::dup2, Fd, Fd));
+    set(SYS_dup3, handler!(fs::dup3, Fd, Fd, Hex));
+    set(SYS_fcntl, handler!(fs::fcntl, Fd, i32, Hex));
+    set(SYS_fstat, handler!(fs::fstat, Fd, UserAddr));
+    set(SYS_newfstatat, handler!(fs::newfstatat, Fd, UserPath, UserAddr, Hex));
+    set(SYS_ioctl, handler!(fs::ioctl, Fd, Hex, Hex));
+    set(SYS_lseek, handler!(fs::lseek, Fd, i64, i32));
+    set(SYS_poll, handler!(fs::poll, UserAddr, u32, i32));
+    set(SYS_ppoll, handler!(fs::ppoll, UserAddr, u32, UserAddr, UserAddr, usize));
+    // Memory (mm.rs).
+    set(SYS_brk, handler!(mm::brk, UserAddr));
+    set(SYS_mmap, handler!(mm::mmap, UserAddr, usize, Hex, Hex, Fd, u64));
+    set(SYS_munmap, handler!(mm::munmap, UserAddr, usize));
+    set(SYS_mprotect, handler!(mm::mprotect, UserAddr, usize, Hex));
+    set(SYS_mremap, handler!(mm::mremap, UserAddr, usize, usize, Hex, UserAddr));
+    set(SYS_madvise, handler!(mm::madvise, UserAddr, usize, i32));
+    // Threads and processes (thread.rs).
+    set(SYS_exit, handler!(thread::exit, i32));
+    set(SYS_exit_group, handler!(thread::exit_group, i32));
+    set(SYS_arch_prctl, handler!(thread::arch_prctl, i32, Hex));
+    set(SYS_set_tid_address, handler!(thread::set_tid_address, UserAddr));
+    set(SYS_set_robust_list, handler!(thread::set_robust_list, UserAddr, usize));
+    set(SYS_get_robust_list, handler!(thread::get_robust_list, i32, UserAddr, UserAddr));
+    set(SYS_rseq, handler!(thread::rseq, UserAddr, u32, Hex, Hex));
+    set(SYS_getpid, handler!(thread::getpid));
+    set(SYS_gettid, handler!(thread::gettid));
+    set(SYS_getppid, handler!(thread::getppid));
+    set(SYS_getuid, handler!(thread::getuid));
+    set(SYS_geteuid, handler!(thread::geteuid));
+    set(SYS_getgid, handler!(thread::getgid));
+    set(SYS_getegid, handler!(thread::getegid));
+    set(SYS_getresuid, handler!(thread::getresuid, UserAddr, UserAddr, UserAddr));
+    set(SYS_getresgid, handler!(thread::getresgid, UserAddr, UserAddr, UserAddr));
+    set(SYS_getgroups, handler!(thread::getgroups, i32, UserAddr));
+    set(SYS_sched_yield, handler!(thread::sched_yield));
+    set(SYS_sched_getaffinity, handler!(thread::sched_getaffinity, i32, usize, UserAddr));
+    set(SYS_getcpu, handler!(thread::getcpu, UserAddr, UserAddr, UserAddr));
+    // System identity, limits, randomness (sys.rs).
+    set(SYS_uname, handler!(sys::uname, UserAddr));
+    set(SYS_sethostname, handler!(sys::sethostname, UserAddr, usize));
+    set(SYS_setdomainname, handler!(sys::setdomainname, UserAddr, usize));
+    set(SYS_getrlimit, handler!(sys::getrlimit, u32, UserAddr));
+    set(SYS_setrlimit, handler!(sys::setrlimit, u32, UserAddr));
+    set(SYS_prlimit64, handler!(sys::prlimit64, i32, u32, UserAddr, UserAddr));
+    set(SYS_getrandom, handler!(sys::getrandom, OutBuf, usize, Hex));
+    set(SYS_umask, handler!(sys::umask, Mode));
+    // Time (time.rs).
+    set(SYS_clock_gettime, handler!(time::clock_gettime, i32, UserAddr));
+    set(SYS_clock_getres, handler!(time::clock_getres, i32, UserAddr));
+    set(SYS_gettimeofday, handler!(time::gettimeofday, UserAddr, UserAddr));
+    set(SYS_time, handler!(time::time, UserAddr));
+    set(SYS_nanosleep, handler!(time::nanosleep, UserAddr, UserAddr));
+    set(SYS_clock_nanosleep, handler!(time::clock_nanosleep, i32, Hex, UserAddr, UserAddr));
+    // Signals (signal.rs).
+    set(SYS_rt_sigaction, handler!(signal::rt_sigaction, i32, UserAddr, UserAddr, usize));
+    set(SYS_rt_sigprocmask, handler!(signal::rt_sigprocmask, i32, UserAddr, UserAddr, usize));
+    set(SYS_sigaltstack, handler!(signal::sigaltstack, UserAddr, UserAddr));
+    // Futexes (futex.rs).
+    set(SYS_futex, handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32));
+    t
+}
+
+/// Handles the syscall in `t.regs` and writes its result to `rax`.
+pub fn dispatch(t: &mut Task) {
+    let nr = t.regs.orig_rax;
+    let args = [
+        t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9,
+    ];
+    let table = table();
+    let entry = table.get(nr as usize).copied();
+    let strace = t.kernel.strace;
+    let name = entry.map(|e| e.name).filter(|n| !n.is_empty());
+    let noreturn = matches!(nr as i64, libc::SYS_exit | libc::SYS_exit_group);
+    if strace && noreturn {
+        let line = format_call(t, entry, nr, &args, None);
+        tracing::info!("{line}");
+    }
+    let result = match entry.and_then(|e| e.handler) {
+        Some(h) => h(t, &args),
+        None => {
+            let what = match name {
+                Some(n) => format!("syscall {n} ({nr})"),
+                None => format!("syscall {nr}"),
+            };
+            t.kernel.note_unimplemented(&what);
+            Err(Errno::ENOSYS)
+        }
+    };
+    if strace && !noreturn {
+        let line = format_call(t, entry, nr, &args, Some(&result));
+        tracing::info!("{line}");
+    }
+    t.regs.rax = match result {
+        Ok(v) => v,
+        Err(e) => (-(e as i64)) as u64,
+    };
+}
+
+/// Logs a request (a sub-command, an ioctl, a flag) the sentry does not
+/// implement and returns ENOSYS for it.
+pub fn unimplemented(t: &Task, what: &str) -> SysResult {
+    t.kernel.note_unimplemented(what);
+    Err(Errno::ENOSYS)
+}
+
+fn format_call(
+    t: &Task,
+    entry: Option<SyscallEntry>,
+    nr: u64,
+    args: &[u64; 6],
+    result: Option<&SysResult>,
+) -> String {
+    let name = entry
+        .map(|e| e.name)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("syscall_{nr}"));
+    let kinds: &[ArgKind] = match entry {
+        Some(e) if e.handler.is_some() => e.args,
+        _ => &[ArgKind::Hex; 6],
+    };
+    let mut parts = Vec::new();
+    for (i, k) in kinds.iter().enumerate() {
+        let v = args[i];
+        parts.push(match k {
+            ArgKind::Int => (v as i64).to_string(),
+            ArgKind::Hex => format!("{v:#x}"),
+            ArgKind::Oct => format!("{:#o}", v as u32),
+            ArgKind::Fd => {
+                let fd = v as i32;
+                if fd == libc::AT_FDCWD {
+                    "AT_FDCWD".to_string()
+                } else {
+                    fd.to_string()
+                }
+            }
+            ArgKind::Ptr => format!("{v:#x}"),
+            ArgKind::Path => match t.mm.read_cstring(v, 4096) {
+                Ok(s) => format!("{v:#x} {}", quote(&s, 256)),
+                Err(_) => format!("{v:#x}"),
+            },
+            ArgKind::InBuf => {
+                let len = args.get(i + 1).copied().unwrap_or(0).min(64) as usize;
+                show_buf(t, v, len)
+            }
+            ArgKind::OutBuf => match result {
+                Some(Ok(n)) => show_buf(t, v, (*n).min(64) as usize),
+                _ => format!("{v:#x}"),
+            },
+        });
+    }
+    let res = match result {
+        None => "?".to_string(),
+        Some(Ok(v)) => {
+            if *v > 0xffff && matches!(nr as i64, libc::SYS_mmap | libc::SYS_brk | libc::SYS_mremap) {
+                format!("{v:#x}")
+            } else {
+                (*v as i64).to_string()
+            }
+        }
+        Some(Err(e)) => format!("-1 {} ({})", e, e.desc()),
+    };
+    format!(
+        "[{:>4}:{:>4}] {}({}) = {}",
+        t.tg.tgid,
+        t.tid,
+        name,
+        parts.join(", "),
+        res
+    )
+}
+
+fn show_buf(t: &Task, addr: u64, len: usize) -> String {
+    let mut buf = vec![0u8; len];
+    let n = t.mm.copy_in_partial(addr, &mut buf);
+    format!("{addr:#x} {}", quote(&buf[..n], 64))
+}
+
+fn quote(b: &[u8], max: usize) -> String {
+    let mut s = String::from("\"");
+    for &c in b.iter().take(max) {
+        match c {
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\r' => s.push_str("\\r"),
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    s.push('"');
+    if b.len() > max {
+        s.push_str("...");
+    }
+    s
+}

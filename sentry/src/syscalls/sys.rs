@@ -1,0 +1,164 @@
+//! The sandbox's identity and limits: uname, host names, rlimits,
+//! getrandom, umask.
+
+use nix::errno::Errno;
+
+use super::{Hex, Mode, OutBuf, SysResult, UserAddr};
+use crate::kernel::creds::CAP_SYS_RESOURCE;
+use crate::kernel::limits::Limit;
+use crate::kernel::task::Task;
+use crate::kernel::{RELEASE, VERSION};
+
+const CAP_SYS_ADMIN: u32 = 21;
+/// __NEW_UTS_LEN.
+const UTS_LEN: usize = 64;
+
+fn fill(field: &mut [libc::c_char; 65], s: &str) {
+    for (d, b) in field.iter_mut().zip(s.bytes().take(UTS_LEN)) {
+        *d = b as libc::c_char;
+    }
+}
+
+pub fn uname(t: &mut Task, buf: UserAddr) -> SysResult {
+    // SAFETY: all-zero is a valid utsname.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    let uts = t.kernel.uts.lock().unwrap().clone();
+    fill(&mut u.sysname, "Linux");
+    fill(&mut u.nodename, &uts.hostname);
+    fill(&mut u.release, RELEASE);
+    fill(&mut u.version, VERSION);
+    fill(&mut u.machine, "x86_64");
+    fill(&mut u.domainname, &uts.domainname);
+    t.mm.write_obj(buf.0, &u)?;
+    Ok(0)
+}
+
+fn read_name(t: &Task, addr: u64, len: usize) -> Result<String, Errno> {
+    if !t.creds.has_cap(CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    if len > UTS_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = vec![0u8; len];
+    t.mm.copy_in(addr, &mut b)?;
+    Ok(String::from_utf8_lossy(&b).into_owned())
+}
+
+pub fn sethostname(t: &mut Task, name: UserAddr, len: usize) -> SysResult {
+    let s = read_name(t, name.0, len)?;
+    t.kernel.uts.lock().unwrap().hostname = s;
+    Ok(0)
+}
+
+pub fn setdomainname(t: &mut Task, name: UserAddr, len: usize) -> SysResult {
+    let s = read_name(t, name.0, len)?;
+    t.kernel.uts.lock().unwrap().domainname = s;
+    Ok(0)
+}
+
+pub fn getrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
+    let l = t.tg.limits.lock().unwrap().get(resource)?;
+    let r = libc::rlimit {
+        rlim_cur: l.cur,
+        rlim_max: l.max,
+    };
+    t.mm.write_obj(rlim.0, &r)?;
+    Ok(0)
+}
+
+pub fn setrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
+    let r: libc::rlimit = t.mm.read_obj(rlim.0)?;
+    let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
+    t.tg.limits.lock().unwrap().set(
+        resource,
+        Limit {
+            cur: r.rlim_cur,
+            max: r.rlim_max,
+        },
+        privileged,
+    )?;
+    Ok(0)
+}
+
+pub fn prlimit64(t: &mut Task, pid: i32, resource: u32, new: UserAddr, old: UserAddr) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid != 0 && pid != t.tg.tgid {
+        return Err(Errno::ESRCH);
+    }
+    let new_limit = if new.0 != 0 {
+        let r: libc::rlimit = t.mm.read_obj(new.0)?;
+        Some(Limit {
+            cur: r.rlim_cur,
+            max: r.rlim_max,
+        })
+    } else {
+        None
+    };
+    let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
+    let prev = {
+        let mut limits = t.tg.limits.lock().unwrap();
+        match new_limit {
+            Some(l) => limits.set(resource, l, privileged)?,
+            None => limits.get(resource)?,
+        }
+    };
+    if old.0 != 0 {
+        let r = libc::rlimit {
+            rlim_cur: prev.cur,
+            rlim_max: prev.max,
+        };
+        t.mm.write_obj(old.0, &r)?;
+    }
+    Ok(0)
+}
+
+pub fn getrandom(t: &mut Task, buf: OutBuf, len: usize, flags: Hex) -> SysResult {
+    let known = (libc::GRND_NONBLOCK | libc::GRND_RANDOM | libc::GRND_INSECURE) as u64;
+    if flags.0 & !known != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if flags.0 & (libc::GRND_RANDOM | libc::GRND_INSECURE) as u64
+        == (libc::GRND_RANDOM | libc::GRND_INSECURE) as u64
+    {
+        return Err(Errno::EINVAL);
+    }
+    let len = len.min(i32::MAX as usize).min(1 << 25);
+    if len == 0 {
+        return Ok(0);
+    }
+    let room = t.mm.writable_len(buf.0, len as u64) as usize;
+    if room == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let mut data = vec![0u8; room];
+    let mut filled = 0;
+    while filled < room {
+        // SAFETY: writes at most room - filled bytes into our buffer.
+        let n = unsafe {
+            libc::getrandom(
+                data[filled..].as_mut_ptr().cast(),
+                room - filled,
+                0,
+            )
+        };
+        if n < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Errno::last());
+        }
+        filled += n as usize;
+    }
+    t.mm.copy_out(buf.0, &data)?;
+    Ok(room as u64)
+}
+
+pub fn umask(t: &mut Task, mask: Mode) -> SysResult {
+    let mut m = t.tg.umask.lock().unwrap();
+    let old = *m;
+    *m = mask.0 & 0o777;
+    Ok(old as u64)
+}

@@ -1,0 +1,190 @@
+//! Thread and process identity syscalls: exit, arch_prctl, ids,
+//! set_tid_address, robust lists, rseq, scheduling queries.
+
+use nix::errno::Errno;
+
+use super::{Hex, SysResult, UserAddr};
+use crate::kernel::task::Task;
+use crate::kernel::ExitStatus;
+
+pub fn exit(t: &mut Task, code: i32) -> SysResult {
+    // The only thread of its group: the group exits with it. Threads come
+    // with the process work.
+    t.exit = Some(ExitStatus::Exited(code as u8));
+    Ok(0)
+}
+
+pub fn exit_group(t: &mut Task, code: i32) -> SysResult {
+    t.exit = Some(ExitStatus::Exited(code as u8));
+    Ok(0)
+}
+
+const ARCH_SET_GS: i32 = 0x1001;
+const ARCH_SET_FS: i32 = 0x1002;
+const ARCH_GET_FS: i32 = 0x1003;
+const ARCH_GET_GS: i32 = 0x1004;
+const ARCH_GET_CPUID: i32 = 0x1011;
+const ARCH_SET_CPUID: i32 = 0x1012;
+
+fn canonical(a: u64) -> bool {
+    a < 0x0000_8000_0000_0000
+}
+
+pub fn arch_prctl(t: &mut Task, code: i32, addr: Hex) -> SysResult {
+    match code {
+        ARCH_SET_FS => {
+            if !canonical(addr.0) {
+                return Err(Errno::EPERM);
+            }
+            t.regs.fs_base = addr.0;
+            Ok(0)
+        }
+        ARCH_SET_GS => {
+            if !canonical(addr.0) {
+                return Err(Errno::EPERM);
+            }
+            t.regs.gs_base = addr.0;
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            t.mm.write_obj(addr.0, &t.regs.fs_base)?;
+            Ok(0)
+        }
+        ARCH_GET_GS => {
+            t.mm.write_obj(addr.0, &t.regs.gs_base)?;
+            Ok(0)
+        }
+        // CPUID faulting is not offered: cpuid always works.
+        ARCH_GET_CPUID => Ok(1),
+        ARCH_SET_CPUID => super::unimplemented(t, "arch_prctl ARCH_SET_CPUID"),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn set_tid_address(t: &mut Task, tidptr: UserAddr) -> SysResult {
+    t.clear_child_tid = tidptr.0;
+    Ok(t.tid as u64)
+}
+
+/// sizeof(struct robust_list_head).
+const ROBUST_LIST_HEAD_SIZE: usize = 24;
+
+pub fn set_robust_list(t: &mut Task, head: UserAddr, len: usize) -> SysResult {
+    if len != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (head.0, len as u64);
+    Ok(0)
+}
+
+pub fn get_robust_list(t: &mut Task, pid: i32, head: UserAddr, len: UserAddr) -> SysResult {
+    if pid != 0 && pid != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    t.mm.write_obj(head.0, &t.robust_list.0)?;
+    t.mm.write_obj(len.0, &(ROBUST_LIST_HEAD_SIZE as u64))?;
+    Ok(0)
+}
+
+pub fn rseq(t: &mut Task, _rseq: UserAddr, _len: u32, _flags: Hex, _sig: Hex) -> SysResult {
+    // Restartable sequences need the kernel to fix up the guest's critical
+    // sections on preemption; the sentry does not, and says so. glibc then
+    // runs without them.
+    super::unimplemented(t, "rseq")
+}
+
+pub fn getpid(t: &mut Task) -> SysResult {
+    Ok(t.tg.tgid as u64)
+}
+
+pub fn gettid(t: &mut Task) -> SysResult {
+    Ok(t.tid as u64)
+}
+
+pub fn getppid(t: &mut Task) -> SysResult {
+    Ok(t.tg.ppid as u64)
+}
+
+pub fn getuid(t: &mut Task) -> SysResult {
+    Ok(t.creds.uid as u64)
+}
+
+pub fn geteuid(t: &mut Task) -> SysResult {
+    Ok(t.creds.euid as u64)
+}
+
+pub fn getgid(t: &mut Task) -> SysResult {
+    Ok(t.creds.gid as u64)
+}
+
+pub fn getegid(t: &mut Task) -> SysResult {
+    Ok(t.creds.egid as u64)
+}
+
+pub fn getresuid(t: &mut Task, r: UserAddr, e: UserAddr, s: UserAddr) -> SysResult {
+    t.mm.write_obj(r.0, &t.creds.uid)?;
+    t.mm.write_obj(e.0, &t.creds.euid)?;
+    t.mm.write_obj(s.0, &t.creds.suid)?;
+    Ok(0)
+}
+
+pub fn getresgid(t: &mut Task, r: UserAddr, e: UserAddr, s: UserAddr) -> SysResult {
+    t.mm.write_obj(r.0, &t.creds.gid)?;
+    t.mm.write_obj(e.0, &t.creds.egid)?;
+    t.mm.write_obj(s.0, &t.creds.sgid)?;
+    Ok(0)
+}
+
+pub fn getgroups(t: &mut Task, size: i32, list: UserAddr) -> SysResult {
+    let groups = t.creds.groups.clone();
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(groups.len() as u64);
+    }
+    if (size as usize) < groups.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    t.mm.copy_out(list.0, &bytes)?;
+    Ok(groups.len() as u64)
+}
+
+pub fn sched_yield(_t: &mut Task) -> SysResult {
+    std::thread::yield_now();
+    Ok(0)
+}
+
+pub fn sched_getaffinity(t: &mut Task, pid: i32, len: usize, mask: UserAddr) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid != 0 && pid != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    let cpus = t.kernel.cpus;
+    // The kernel's cpumask size: nr_cpu_ids bits in whole longs.
+    let mask_bytes = cpus.div_ceil(64) * 8;
+    if len * 8 < cpus || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = vec![0u8; mask_bytes];
+    for c in 0..cpus {
+        bytes[c / 8] |= 1 << (c % 8);
+    }
+    t.mm.copy_out(mask.0, &bytes)?;
+    Ok(mask_bytes as u64)
+}
+
+pub fn getcpu(t: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
+    // SAFETY: sched_getcpu has no preconditions.
+    let c = unsafe { libc::sched_getcpu() }.max(0) as u32 % t.kernel.cpus as u32;
+    if cpu.0 != 0 {
+        t.mm.write_obj(cpu.0, &c)?;
+    }
+    if node.0 != 0 {
+        t.mm.write_obj(node.0, &0u32)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,206 @@
+//! Open file descriptions and file descriptor tables.
+//!
+//! This is the seam the VFS builds on: a [`FileDescription`] is what an fd
+//! refers to (shared by `dup` and inheritance, with its status flags), and
+//! its [`FileImpl`] says what kind of file it is. For now the only kind is
+//! a host fd (the standard streams handed to the sandbox); mounts, dentries
+//! and the in-sandbox file systems come with the VFS.
+
+pub mod host;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+
+use crate::kernel::task::Task;
+
+/// The status flags `F_SETFL` may change.
+pub const SETFL_MASK: u32 =
+    (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
+
+/// What a kind of file does. Offsets are the implementation's business
+/// (host files use the host's).
+pub trait FileImpl: Send + Sync {
+    /// Reads at the current offset (or at `offset`, for `pread`).
+    fn read(&self, file: &FileDescription, dst: &mut [u8], offset: Option<u64>)
+        -> Result<usize, Errno>;
+    /// Writes at the current offset (or at `offset`, for `pwrite`).
+    fn write(&self, file: &FileDescription, src: &[u8], offset: Option<u64>)
+        -> Result<usize, Errno>;
+    fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno>;
+    fn stat(&self, file: &FileDescription) -> Result<libc::stat, Errno>;
+    /// An ioctl; ENOTTY for requests the file does not know.
+    fn ioctl(&self, file: &FileDescription, t: &mut Task, request: u32, arg: u64)
+        -> Result<u64, Errno>;
+    /// Which of `events` (POLLIN, POLLOUT, ...) are ready now.
+    fn readiness(&self, file: &FileDescription, events: i16) -> i16;
+    /// Waits until one of `events` is ready or `timeout_ms` passes (<0:
+    /// forever); returns the ready events.
+    fn wait_ready(&self, file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
+        let _ = timeout_ms;
+        self.readiness(file, events)
+    }
+    /// A name for /proc/[pid]/fd and strace.
+    fn name(&self) -> String;
+}
+
+/// An open file description.
+pub struct FileDescription {
+    /// Access mode and status flags (`O_RDONLY`.., `O_APPEND`, `O_NONBLOCK`).
+    flags: AtomicU32,
+    pub imp: Box<dyn FileImpl>,
+}
+
+impl FileDescription {
+    pub fn new(flags: u32, imp: Box<dyn FileImpl>) -> Arc<FileDescription> {
+        Arc::new(FileDescription {
+            flags: AtomicU32::new(flags & !(libc::O_CLOEXEC as u32)),
+            imp,
+        })
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// F_SETFL: replaces the changeable status flags.
+    pub fn set_status_flags(&self, new: u32) {
+        let old = self.flags();
+        self.flags
+            .store((old & !SETFL_MASK) | (new & SETFL_MASK), Ordering::Relaxed);
+    }
+
+    pub fn readable(&self) -> bool {
+        let acc = self.flags() & libc::O_ACCMODE as u32;
+        acc == libc::O_RDONLY as u32 || acc == libc::O_RDWR as u32
+    }
+
+    pub fn writable(&self) -> bool {
+        let acc = self.flags() & libc::O_ACCMODE as u32;
+        acc == libc::O_WRONLY as u32 || acc == libc::O_RDWR as u32
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags() & libc::O_NONBLOCK as u32 != 0
+    }
+}
+
+#[derive(Clone)]
+struct FdEntry {
+    file: Arc<FileDescription>,
+    cloexec: bool,
+}
+
+/// A process's file descriptor table.
+#[derive(Default)]
+pub struct FdTable {
+    fds: Mutex<Vec<Option<FdEntry>>>,
+}
+
+impl FdTable {
+    pub fn get(&self, fd: i32) -> Result<Arc<FileDescription>, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let fds = self.fds.lock().unwrap();
+        fds.get(fd as usize)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
+        let fds = self.fds.lock().unwrap();
+        fds.get(fd as usize)
+            .and_then(|e| e.as_ref())
+            .map(|e| e.cloexec)
+            .ok_or(Errno::EBADF)
+    }
+
+    pub fn set_cloexec(&self, fd: i32, cloexec: bool) -> Result<(), Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let mut fds = self.fds.lock().unwrap();
+        match fds.get_mut(fd as usize).and_then(|e| e.as_mut()) {
+            Some(e) => {
+                e.cloexec = cloexec;
+                Ok(())
+            }
+            None => Err(Errno::EBADF),
+        }
+    }
+
+    /// Installs `file` at the lowest free fd >= `min`, below `limit`
+    /// (RLIMIT_NOFILE). EMFILE when there is none; EINVAL when `min` is
+    /// already past the limit.
+    pub fn install(
+        &self,
+        file: Arc<FileDescription>,
+        cloexec: bool,
+        min: i32,
+        limit: u64,
+    ) -> Result<i32, Errno> {
+        if min < 0 || min as u64 >= limit {
+            return Err(Errno::EINVAL);
+        }
+        let mut fds = self.fds.lock().unwrap();
+        let mut fd = min as usize;
+        while fd < fds.len() && fds[fd].is_some() {
+            fd += 1;
+        }
+        if fd as u64 >= limit {
+            return Err(Errno::EMFILE);
+        }
+        if fd >= fds.len() {
+            fds.resize(fd + 1, None);
+        }
+        fds[fd] = Some(FdEntry { file, cloexec });
+        Ok(fd as i32)
+    }
+
+    /// Puts `file` at exactly `fd`, closing what was there (dup2/dup3).
+    pub fn install_at(
+        &self,
+        fd: i32,
+        file: Arc<FileDescription>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<(), Errno> {
+        if fd < 0 || fd as u64 >= limit {
+            return Err(Errno::EBADF);
+        }
+        let old = {
+            let mut fds = self.fds.lock().unwrap();
+            if fd as usize >= fds.len() {
+                fds.resize(fd as usize + 1, None);
+            }
+            fds[fd as usize].replace(FdEntry { file, cloexec })
+        };
+        // The old description is released outside the lock.
+        drop(old);
+        Ok(())
+    }
+
+    pub fn remove(&self, fd: i32) -> Result<Arc<FileDescription>, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let mut fds = self.fds.lock().unwrap();
+        fds.get_mut(fd as usize)
+            .and_then(|e| e.take())
+            .map(|e| e.file)
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The open fds in order, for /proc and close_range.
+    pub fn open_fds(&self) -> Vec<i32> {
+        let fds = self.fds.lock().unwrap();
+        fds.iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(i, _)| i as i32)
+            .collect()
+    }
+}
