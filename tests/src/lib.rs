@@ -1,1 +1,185 @@
+//! Shared helpers of the test suites: finding `runsc`, building C test
+//! programs with the machine's `cc`, running a program natively and in
+//! the sandbox.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `runsc` binary built alongside these tests (same profile).
+pub fn runsc() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>/runsc
+    let p = exe.parent().unwrap().parent().unwrap().join("runsc");
+    assert!(
+        p.exists(),
+        "{} is missing: run the suite with `cargo test --release --workspace`, which builds it",
+        p.display()
+    );
+    p
+}
+
+/// Where built test programs go.
+pub fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let d = exe.parent().unwrap().parent().unwrap().join("test-programs");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compiles a C file statically; returns the binary. Rebuilds only when
+/// the source or the shared header is newer.
+pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
+    let name = src.file_stem().unwrap().to_string_lossy().into_owned();
+    let out = build_dir().join(&name);
+    let header = src.parent().unwrap().join("check.h");
+    let newest_src = [src, header.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max()
+        .unwrap();
+    let fresh = std::fs::metadata(&out)
+        .and_then(|m| m.modified())
+        .map(|t| t >= newest_src)
+        .unwrap_or(false);
+    if !fresh {
+        // Build to a temporary name, then rename: tests run in parallel.
+        let tmp = build_dir().join(format!("{name}.tmp{}", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-static", "-O1", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE"])
+            .arg("-I")
+            .arg(src.parent().unwrap())
+            .arg("-o")
+            .arg(&tmp)
+            .arg(src)
+            .args(extra)
+            .status()
+            .expect("running cc");
+        assert!(status.success(), "cc failed for {}", src.display());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub stdout: String,
+    pub stderr: String,
+    /// Exit code, or 128 + signal.
+    pub code: i32,
+}
+
+fn collect(out: Output) -> RunResult {
+    use std::os::unix::process::ExitStatusExt;
+    let code = match out.status.code() {
+        Some(c) => c,
+        None => 128 + out.status.signal().unwrap_or(0),
+    };
+    RunResult {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+    }
+}
+
+/// A fixed environment, the same natively and in the sandbox.
+fn fixed_env(cmd: &mut Command) {
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C")
+        .env("CONFORMANCE", "1");
+}
+
+/// Runs `prog args` with `stdin` (a file path, or /dev/null) and a time
+/// limit; natively when `sandboxed` is false, else under `runsc do`.
+pub fn run(prog: &Path, args: &[&str], stdin: Option<&Path>, sandboxed: bool) -> RunResult {
+    run_with(prog, args, stdin, sandboxed, &[])
+}
+
+/// As [`run`], with extra `runsc` flags before `do`.
+pub fn run_with(
+    prog: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    sandboxed: bool,
+    runsc_flags: &[&str],
+) -> RunResult {
+    let mut cmd = if sandboxed {
+        let mut c = Command::new(runsc());
+        c.args(runsc_flags).arg("do").arg(prog);
+        c
+    } else {
+        Command::new(prog)
+    };
+    cmd.args(args);
+    fixed_env(&mut cmd);
+    let stdin_file = match stdin {
+        Some(p) => std::fs::File::open(p).unwrap(),
+        None => std::fs::File::open("/dev/null").unwrap(),
+    };
+    cmd.stdin(Stdio::from(stdin_file))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawning");
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    // A watchdog: no test program may hang the suite.
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(120) {
+            if d2.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: kills the child we spawned (if it is still there).
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().expect("waiting");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    collect(out)
+}
+
+/// Prints a readable difference of two outputs.
+pub fn diff(native: &str, sandbox: &str) -> String {
+    let a: Vec<&str> = native.lines().collect();
+    let b: Vec<&str> = sandbox.lines().collect();
+    let mut out = String::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        if x != y {
+            out.push_str(&format!(
+                "line {}:\n  native:  {}\n  sandbox: {}\n",
+                i + 1,
+                x.unwrap_or(&"<none>"),
+                y.unwrap_or(&"<none>")
+            ));
+        }
+    }
+    out
+}
+
+/// Runs a program natively and in the sandbox and fails the test on any
+/// difference in standard output or exit status.
+pub fn compare(prog: &Path, args: &[&str], stdin: Option<&Path>) -> RunResult {
+    let native = run(prog, args, stdin, false);
+    let sandbox = run(prog, args, stdin, true);
+    assert!(
+        native.stdout == sandbox.stdout && native.code == sandbox.code,
+        "{} {:?}: native and sandbox differ\n{}exit: native {} sandbox {}\nsandbox stderr:\n{}",
+        prog.display(),
+        args,
+        diff(&native.stdout, &sandbox.stdout),
+        native.code,
+        sandbox.code,
+        sandbox.stderr
+    );
+    sandbox
+}

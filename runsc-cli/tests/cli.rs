@@ -1,0 +1,57 @@
+//! The command line itself: errors a user sees before any sandbox starts.
+
+use std::process::Command;
+
+fn runsc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_runsc"))
+}
+
+#[test]
+fn missing_program_is_a_clear_error() {
+    let out = runsc().args(["do", "/nonexistent/prog"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/prog") && err.contains("no such file"), "{err}");
+}
+
+#[test]
+fn program_not_on_path_is_a_clear_error() {
+    let out = runsc()
+        .args(["do", "no-such-program-anywhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-program-anywhere"));
+}
+
+#[test]
+fn non_executable_file_is_refused() {
+    let dir = std::env::temp_dir().join(format!("runsc-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("data.txt");
+    std::fs::write(&f, "not a program").unwrap();
+    let out = runsc().arg("do").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn executable_that_is_not_elf_gives_enoexec() {
+    let dir = std::env::temp_dir().join(format!("runsc-cli-noexec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("garbage");
+    std::fs::write(&f, vec![0x7fu8; 200]).unwrap();
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = runsc().arg("do").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(126));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an executable"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unknown_subcommand_fails() {
+    let out = runsc().arg("frobnicate").output().unwrap();
+    assert!(!out.status.success());
+}
