@@ -20,7 +20,11 @@ fn main() {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        writeln!(out, "#[test]\nfn {ident}() {{\n    run_case(\"{n}\");\n}}\n").unwrap();
+        writeln!(
+            out,
+            "#[test]\nfn {ident}() {{\n    run_case(\"{n}\");\n}}\n"
+        )
+        .unwrap();
     }
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("cases.rs");
     std::fs::write(dest, out).unwrap();

@@ -155,7 +155,8 @@ fn stub_region() -> Result<StubRegion, PlatformError> {
         }
         Err("no free address for the stub page".to_string())
     });
-    r.clone().map_err(|reason| PlatformError::StubDied { pid: 0, reason })
+    r.clone()
+        .map_err(|reason| PlatformError::StubDied { pid: 0, reason })
 }
 
 /// Binds host thread `tid` (0: the caller) to one CPU.
@@ -351,7 +352,7 @@ impl Subprocess {
                     return Err(PlatformError::StubDied {
                         pid: self.pid,
                         reason: format!("stub syscall {nr} stopped with {other:?} regs {r:x?} {si:x?} stub {:x?}", self.stub),
-                    })
+                    });
                 }
             }
         }
@@ -410,14 +411,15 @@ impl Drop for Subprocess {
         loop {
             // SAFETY: reaps our own child; status is a valid out-pointer.
             let r = unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) };
-            if r == self.pid || (r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR)) {
-                break;
-            }
-            if r == self.pid {
+            if r >= 0 || last_errno() != libc::EINTR {
                 break;
             }
         }
     }
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 /// Runs in the forked child: becomes a tracee, drops every fd but the
@@ -458,7 +460,12 @@ unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion) -> ! {
         if memory_fd > 0 {
             libc::syscall(libc::SYS_close_range, 0u32, (memory_fd - 1) as u32, 0u32);
         }
-        libc::syscall(libc::SYS_close_range, (memory_fd + 1) as u32, u32::MAX, 0u32);
+        libc::syscall(
+            libc::SYS_close_range,
+            (memory_fd + 1) as u32,
+            u32::MAX,
+            0u32,
+        );
         std::arch::asm!(
             "jmp {entry}",
             entry = in(reg) stub.start,
@@ -629,10 +636,7 @@ struct PtraceContext {
 }
 
 impl PtraceContext {
-    fn thread(
-        &self,
-        address_space: &Arc<dyn AddressSpace>,
-    ) -> Result<(i32, i32), PlatformError> {
+    fn thread(&self, address_space: &Arc<dyn AddressSpace>) -> Result<(i32, i32), PlatformError> {
         // The only address spaces this platform hands out are subprocesses.
         let sp = address_space_as_subprocess(address_space)?;
         let tid = sp.my_thread()?;
@@ -666,38 +670,31 @@ impl Context for PtraceContext {
         regs.orig_rax = u64::MAX;
         set_regs(tid, regs)?;
         resume(tid, libc::PTRACE_SYSEMU)?;
-        loop {
-            let stop = wait_stop(tid)?;
-            match stop {
-                Stop::Syscall => {
-                    *regs = get_regs(tid)?;
-                    return Ok(Event::Syscall);
-                }
-                Stop::Signal(sig) => {
-                    *regs = get_regs(tid)?;
-                    if sig == INTERRUPT_SIGNAL || sig == libc::SIGSTOP {
-                        self.interrupt.pending.store(false, Ordering::SeqCst);
-                        return Ok(Event::Interrupted);
-                    }
-                    let info = get_siginfo(tid)?;
-                    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
-                        return Ok(Event::Fault(info));
-                    }
-                    return Ok(Event::Signal(info));
-                }
-                Stop::Exited(code) => {
-                    return Err(PlatformError::StubDied {
-                        pid: tid,
-                        reason: format!("exited with status {code}"),
-                    })
-                }
-                Stop::Killed(sig) => {
-                    return Err(PlatformError::StubDied {
-                        pid: tid,
-                        reason: format!("killed by signal {sig}"),
-                    })
-                }
+        match wait_stop(tid)? {
+            Stop::Syscall => {
+                *regs = get_regs(tid)?;
+                Ok(Event::Syscall)
             }
+            Stop::Signal(sig) => {
+                *regs = get_regs(tid)?;
+                if sig == INTERRUPT_SIGNAL || sig == libc::SIGSTOP {
+                    self.interrupt.pending.store(false, Ordering::SeqCst);
+                    return Ok(Event::Interrupted);
+                }
+                let info = get_siginfo(tid)?;
+                if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+                    return Ok(Event::Fault(info));
+                }
+                Ok(Event::Signal(info))
+            }
+            Stop::Exited(code) => Err(PlatformError::StubDied {
+                pid: tid,
+                reason: format!("exited with status {code}"),
+            }),
+            Stop::Killed(sig) => Err(PlatformError::StubDied {
+                pid: tid,
+                reason: format!("killed by signal {sig}"),
+            }),
         }
     }
 

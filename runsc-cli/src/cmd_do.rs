@@ -16,7 +16,12 @@ pub struct DoArgs {
     #[arg(long, default_value = "runsc")]
     pub hostname: String,
     /// The program and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "PROG [ARGS]...")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "PROG [ARGS]..."
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -30,11 +35,23 @@ struct NotRunnable {
 /// along `PATH`.
 fn resolve(prog: &Path) -> Result<PathBuf, NotRunnable> {
     let not_found = || NotRunnable {
-        msg: format!("{}: no such file or directory (checked {})", prog.display(), if prog.as_os_str().as_bytes().contains(&b'/') { "the path".to_string() } else { "PATH".to_string() }),
+        msg: format!(
+            "{}: no such file or directory (checked {})",
+            prog.display(),
+            if prog.as_os_str().as_bytes().contains(&b'/') {
+                "the path".to_string()
+            } else {
+                "PATH".to_string()
+            }
+        ),
         code: 127,
     };
     if prog.as_os_str().as_bytes().contains(&b'/') {
-        return if prog.exists() { Ok(prog.to_path_buf()) } else { Err(not_found()) };
+        return if prog.exists() {
+            Ok(prog.to_path_buf())
+        } else {
+            Err(not_found())
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let mut first_found = None;
@@ -89,11 +106,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         // SAFETY: `d` is a fresh fd from F_DUPFD_CLOEXEC.
         stdio.push((d >= 0).then(|| unsafe { OwnedFd::from_raw_fd(d) }));
     }
-    let argv: Vec<Vec<u8>> = args
-        .command
-        .iter()
-        .map(|a| a.as_bytes().to_vec())
-        .collect();
+    let argv: Vec<Vec<u8>> = args.command.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = std::env::vars_os()
         .map(|(k, v)| {
             let mut e = k.as_bytes().to_vec();
@@ -117,7 +130,11 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             tracing::error!("{e}");
             eprintln!("runsc: {e}");
             match e {
-                sentry::BootError::Load { ref source, .. } if source.errno() == nix::errno::Errno::ENOEXEC => 126,
+                sentry::BootError::Load { ref source, .. }
+                    if source.errno() == nix::errno::Errno::ENOEXEC =>
+                {
+                    126
+                }
                 sentry::BootError::Load { .. } => 127,
                 _ => 1,
             }

@@ -20,6 +20,8 @@ pub fn init(cli: &Cli) -> std::io::Result<Guard> {
         "warn"
     };
     let filter = EnvFilter::try_from_env("RUNSC_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // SAFETY: isatty only inspects fd 2.
+    let ansi = path.is_none() && unsafe { libc::isatty(2) } == 1;
     let writer: Box<dyn std::io::Write + Send> = match path {
         Some(p) => Box::new(OpenOptions::new().create(true).append(true).open(p)?),
         None => Box::new(std::io::stderr()),
@@ -28,7 +30,8 @@ pub fn init(cli: &Cli) -> std::io::Result<Guard> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.without_time().init(),

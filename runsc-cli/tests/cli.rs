@@ -11,7 +11,10 @@ fn missing_program_is_a_clear_error() {
     let out = runsc().args(["do", "/nonexistent/prog"]).output().unwrap();
     assert_eq!(out.status.code(), Some(127));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/prog") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("/nonexistent/prog") && err.contains("no such file"),
+        "{err}"
+    );
 }
 
 #[test]

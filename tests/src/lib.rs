@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `runsc` binary built alongside these tests (same profile).
@@ -27,7 +30,12 @@ pub fn runsc() -> PathBuf {
 /// Where built test programs go.
 pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let d = exe.parent().unwrap().parent().unwrap().join("test-programs");
+    let d = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("test-programs");
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -49,7 +57,9 @@ pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
         .unwrap_or(false);
     if !fresh {
         // Build to a temporary name, then rename: tests run in parallel.
-        let tmp = build_dir().join(format!("{name}.tmp{}", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = build_dir().join(format!("{name}.tmp{}-{seq}", std::process::id()));
         let status = Command::new("cc")
             .args(["-static", "-O1", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE"])
             .arg("-I")

@@ -77,7 +77,7 @@ impl Limits {
         if new.max > old.max && !privileged {
             return Err(Errno::EPERM);
         }
-        if resource == libc::RLIMIT_NOFILE as u32 && new.max > super::NR_OPEN {
+        if resource == libc::RLIMIT_NOFILE && new.max > super::NR_OPEN {
             return Err(Errno::EPERM);
         }
         self.table[resource as usize] = new;

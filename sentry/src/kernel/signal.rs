@@ -74,10 +74,16 @@ pub fn default_action(sig: i32) -> DefaultAction {
         libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH => DefaultAction::Ignore,
         libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => DefaultAction::Stop,
         libc::SIGCONT => DefaultAction::Continue,
-        libc::SIGQUIT | libc::SIGILL | libc::SIGTRAP | libc::SIGABRT | libc::SIGBUS
-        | libc::SIGFPE | libc::SIGSEGV | libc::SIGXCPU | libc::SIGXFSZ | libc::SIGSYS => {
-            DefaultAction::CoreDump
-        }
+        libc::SIGQUIT
+        | libc::SIGILL
+        | libc::SIGTRAP
+        | libc::SIGABRT
+        | libc::SIGBUS
+        | libc::SIGFPE
+        | libc::SIGSEGV
+        | libc::SIGXCPU
+        | libc::SIGXFSZ
+        | libc::SIGSYS => DefaultAction::CoreDump,
         _ => DefaultAction::Terminate,
     }
 }

@@ -25,7 +25,8 @@ impl ExecutableFile for std::fs::File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            let n = std::os::unix::fs::FileExt::read_at(self, &mut buf[done..], offset + done as u64)?;
+            let n =
+                std::os::unix::fs::FileExt::read_at(self, &mut buf[done..], offset + done as u64)?;
             if n == 0 {
                 break;
             }
@@ -110,7 +111,9 @@ pub fn load(
         if let Some(nul) = name.iter().position(|&b| b == 0) {
             name.truncate(nul);
         }
-        return Err(LoadError::Dynamic(String::from_utf8_lossy(&name).into_owned()));
+        return Err(LoadError::Dynamic(
+            String::from_utf8_lossy(&name).into_owned(),
+        ));
     }
     let loads: Vec<&ProgramHeader> = phdrs.iter().filter(|p| p.kind == elf::PT_LOAD).collect();
     if loads.is_empty() {
@@ -126,7 +129,9 @@ pub fn load(
     let mut brk = 0u64;
     for ph in &loads {
         if ph.filesz > ph.memsz {
-            return Err(LoadError::NotExecutable("segment file size exceeds memory size".into()));
+            return Err(LoadError::NotExecutable(
+                "segment file size exceeds memory size".into(),
+            ));
         }
         if ph.vaddr % PAGE_SIZE != ph.offset % PAGE_SIZE {
             return Err(LoadError::NotExecutable("misaligned segment".into()));
@@ -142,7 +147,9 @@ pub fn load(
             .ok_or_else(|| LoadError::NotExecutable("segment outside the address space".into()))?;
         let map_start = page_down(start);
         if map_start < crate::mm::MMAP_MIN_ADDR {
-            return Err(LoadError::NotExecutable("segment below mmap_min_addr".into()));
+            return Err(LoadError::NotExecutable(
+                "segment below mmap_min_addr".into(),
+            ));
         }
         mm.mmap(
             &MmapOpts {
@@ -165,9 +172,12 @@ pub fn load(
         let mut data = vec![0u8; file_len as usize];
         let got = file.read_at(&mut data, file_start)?;
         if (got as u64) < file_len {
-            return Err(LoadError::NotExecutable("segment past the end of the file".into()));
+            return Err(LoadError::NotExecutable(
+                "segment past the end of the file".into(),
+            ));
         }
-        mm.copy_out_force(map_start, &data).map_err(LoadError::Memory)?;
+        mm.copy_out_force(map_start, &data)
+            .map_err(LoadError::Memory)?;
         brk = brk.max(end);
     }
     let phdr_addr = match phdrs.iter().find(|p| p.kind == elf::PT_PHDR) {
@@ -182,7 +192,11 @@ pub fn load(
 
     // The stack.
     let stack_top = max;
-    let args_size: u64 = argv.iter().chain(envp).map(|s| s.len() as u64 + 1 + 8).sum::<u64>()
+    let args_size: u64 = argv
+        .iter()
+        .chain(envp)
+        .map(|s| s.len() as u64 + 1 + 8)
+        .sum::<u64>()
         + execfn.len() as u64
         + 1;
     if args_size > arg_limit(limits.stack) {
@@ -258,11 +272,15 @@ pub fn load(
         bytes.extend_from_slice(&w.to_le_bytes());
     }
     // Strings first (they sit above), then the vectors.
-    mm.copy_out_force(sb.pos, &sb.data()).map_err(LoadError::Memory)?;
+    mm.copy_out_force(sb.pos, &sb.data())
+        .map_err(LoadError::Memory)?;
     mm.copy_out_force(sp, &bytes).map_err(LoadError::Memory)?;
     mm.set_process_info(crate::mm::ProcessInfo {
         auxv,
-        argv: (arg_addrs.first().copied().unwrap_or(0), env_addrs.first().copied().unwrap_or(platform_addr)),
+        argv: (
+            arg_addrs.first().copied().unwrap_or(0),
+            env_addrs.first().copied().unwrap_or(platform_addr),
+        ),
         envp: (env_addrs.first().copied().unwrap_or(0), execfn_addr),
         execfn: execfn.to_string(),
     });

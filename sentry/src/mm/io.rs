@@ -66,6 +66,12 @@ pub fn from_bytes<T: Pod>(b: &[u8]) -> T {
 }
 
 impl MemoryManager {
+    /// How much of `[addr, addr+len)` lies below the top of the guest
+    /// address space.
+    fn clip(&self, addr: u64, len: u64) -> u64 {
+        self.max_addr().saturating_sub(addr).min(len)
+    }
+
     /// Copies guest memory at `addr` into `dst`; EFAULT unless all of it is
     /// readable.
     pub fn copy_in(&self, addr: u64, dst: &mut [u8]) -> Result<(), Errno> {
@@ -79,10 +85,8 @@ impl MemoryManager {
     /// Copies as much of `dst` as is readable from `addr` on; returns the
     /// number of bytes copied.
     pub fn copy_in_partial(&self, addr: u64, dst: &mut [u8]) -> usize {
-        if addr.checked_add(dst.len() as u64).is_none_or(|e| e > self.max_addr()) {
-            let ok = self.max_addr().saturating_sub(addr).min(dst.len() as u64) as usize;
-            return self.copy_in_partial(addr, &mut dst[..ok]);
-        }
+        let n = self.clip(addr, dst.len() as u64) as usize;
+        let dst = &mut dst[..n];
         let mf = self.memory_file().clone();
         let mut pos = 0usize;
         self.for_each_range(addr, dst.len() as u64, false, false, |off, n| {
@@ -117,10 +121,7 @@ impl MemoryManager {
     }
 
     fn copy_out_inner(&self, addr: u64, src: &[u8], force: bool) -> usize {
-        if addr.checked_add(src.len() as u64).is_none_or(|e| e > self.max_addr()) {
-            let ok = self.max_addr().saturating_sub(addr).min(src.len() as u64) as usize;
-            return self.copy_out_inner(addr, &src[..ok], force);
-        }
+        let src = &src[..self.clip(addr, src.len() as u64) as usize];
         let mf = self.memory_file().clone();
         let mut pos = 0usize;
         self.for_each_range(addr, src.len() as u64, true, force, |off, n| {
@@ -131,10 +132,7 @@ impl MemoryManager {
 
     /// Bytes writable from `addr` on, up to `len`.
     pub fn writable_len(&self, addr: u64, len: u64) -> u64 {
-        if addr.checked_add(len).is_none_or(|e| e > self.max_addr()) {
-            let ok = self.max_addr().saturating_sub(addr).min(len);
-            return self.writable_len(addr, ok);
-        }
+        let len = self.clip(addr, len);
         self.for_each_range(addr, len, true, false, |_, _| {})
     }
 

@@ -87,7 +87,7 @@ impl MemoryFile {
 
     /// Allocates `len` (page-aligned) bytes of zeroed memory.
     pub fn allocate(&self, len: u64) -> Result<u64, Errno> {
-        debug_assert!(len % PAGE_SIZE == 0 && len > 0);
+        debug_assert!(len.is_multiple_of(PAGE_SIZE) && len > 0);
         let mut st = self.state.lock().unwrap();
         let found = st
             .free
@@ -225,6 +225,10 @@ mod tests {
         mf.free(c, PAGE_SIZE);
         mf.free(b, 2 * PAGE_SIZE);
         assert_eq!(mf.used(), 0);
-        assert_eq!(mf.allocate(3 * PAGE_SIZE).unwrap(), a, "free ranges coalesce");
+        assert_eq!(
+            mf.allocate(3 * PAGE_SIZE).unwrap(),
+            a,
+            "free ranges coalesce"
+        );
     }
 }

@@ -217,7 +217,11 @@ impl MemoryManager {
 
     /// A snapshot of the VMAs, for /proc and tests.
     pub fn vmas(&self) -> Vec<(u64, Vma)> {
-        self.lock().vmas.iter().map(|(s, v)| (*s, v.clone())).collect()
+        self.lock()
+            .vmas
+            .iter()
+            .map(|(s, v)| (*s, v.clone()))
+            .collect()
     }
 
     // ----- mmap family -----
@@ -244,9 +248,7 @@ impl MemoryManager {
                 if a < MMAP_MIN_ADDR {
                     return Err(Errno::EPERM);
                 }
-                if matches!(opts.placement, Placement::FixedNoReplace(_))
-                    && st.overlaps(a, end)
-                {
+                if matches!(opts.placement, Placement::FixedNoReplace(_)) && st.overlaps(a, end) {
                     return Err(Errno::EEXIST);
                 }
                 a
@@ -298,7 +300,7 @@ impl MemoryManager {
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(Errno::EINVAL);
         }
         let len = page_up(len).ok_or(Errno::EINVAL)?;
@@ -312,7 +314,7 @@ impl MemoryManager {
     }
 
     pub fn mprotect(&self, addr: u64, len: u64, prot: Prot, growsdown: bool) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if len == 0 {
@@ -358,7 +360,7 @@ impl MemoryManager {
         fixed: Option<u64>,
         limits: MmLimits,
     ) -> Result<u64, Errno> {
-        if old % PAGE_SIZE != 0 {
+        if !old.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
@@ -509,7 +511,7 @@ impl MemoryManager {
 
     /// madvise(2).
     pub fn madvise(&self, addr: u64, len: u64, advice: i32) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         let known = matches!(
@@ -569,34 +571,26 @@ impl MemoryManager {
                     let (s, v) = st.vma_at(page).unwrap();
                     (s, v.clone())
                 } else {
-                    return Err(Segv {
-                        code: SEGV_MAPERR,
-                    });
+                    return Err(Segv { code: SEGV_MAPERR });
                 }
             }
         };
         if vma.prot.is_none() {
-            return Err(Segv {
-                code: SEGV_ACCERR,
-            });
+            return Err(Segv { code: SEGV_ACCERR });
         }
         if let Some((_, p)) = st.pma_at(page) {
             if let Some(m) = p.mapped {
                 // The platform already maps this page with the VMA's
                 // protection: the access itself is not allowed.
                 if m == vma.prot {
-                    return Err(Segv {
-                        code: SEGV_ACCERR,
-                    });
+                    return Err(Segv { code: SEGV_ACCERR });
                 }
             }
         }
         let wstart = page_down(addr & !(FAULT_WINDOW - 1)).max(vs);
         let wend = ((addr | (FAULT_WINDOW - 1)) + 1).min(vma.end);
         if self.populate_locked(&mut st, wstart, wend, false).is_err() {
-            return Err(Segv {
-                code: SEGV_MAPERR,
-            });
+            return Err(Segv { code: SEGV_MAPERR });
         }
         Ok(())
     }
@@ -655,8 +649,7 @@ impl MemoryManager {
             st.split_pma(s);
             st.split_pma(e);
             let mut cur = s;
-            let existing: Vec<(u64, Pma)> =
-                st.pmas.range(s..e).map(|(a, p)| (*a, *p)).collect();
+            let existing: Vec<(u64, Pma)> = st.pmas.range(s..e).map(|(a, p)| (*a, *p)).collect();
             let mut gaps = Vec::new();
             for (ps, p) in &existing {
                 if *ps > cur {

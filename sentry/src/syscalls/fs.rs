@@ -136,7 +136,12 @@ fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno>
     Ok(out)
 }
 
-fn readv_into(t: &Task, f: &FileDescription, iovs: &[(u64, usize)], offset: Option<u64>) -> SysResult {
+fn readv_into(
+    t: &Task,
+    f: &FileDescription,
+    iovs: &[(u64, usize)],
+    offset: Option<u64>,
+) -> SysResult {
     // How much of the vector is writable, stopping at the first fault.
     let mut room = 0usize;
     for &(base, len) in iovs {
@@ -168,7 +173,12 @@ fn readv_into(t: &Task, f: &FileDescription, iovs: &[(u64, usize)], offset: Opti
     Ok(n as u64)
 }
 
-fn writev_from(t: &Task, f: &FileDescription, iovs: &[(u64, usize)], offset: Option<u64>) -> SysResult {
+fn writev_from(
+    t: &Task,
+    f: &FileDescription,
+    iovs: &[(u64, usize)],
+    offset: Option<u64>,
+) -> SysResult {
     let mut data = Vec::new();
     let mut faulted = false;
     for &(base, len) in iovs {
@@ -236,8 +246,7 @@ pub fn dup3(t: &mut Task, old: Fd, new: Fd, flags: Hex) -> SysResult {
     }
     let f = t.fds.get(old.0)?;
     let limit = nofile_limit(t);
-    t.fds
-        .install_at(new.0, f, flags.0 != 0, limit)?;
+    t.fds.install_at(new.0, f, flags.0 != 0, limit)?;
     Ok(new.0 as u64)
 }
 
@@ -301,7 +310,13 @@ pub fn fstat(t: &mut Task, fd: Fd, statbuf: UserAddr) -> SysResult {
     copy_out_stat(t, statbuf.0, &st)
 }
 
-pub fn newfstatat(t: &mut Task, dirfd: Fd, path: UserPath, statbuf: UserAddr, flags: Hex) -> SysResult {
+pub fn newfstatat(
+    t: &mut Task,
+    dirfd: Fd,
+    path: UserPath,
+    statbuf: UserAddr,
+    flags: Hex,
+) -> SysResult {
     let allowed = (libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) as u64;
     if flags.0 & !allowed != 0 {
         return Err(Errno::EINVAL);
@@ -312,7 +327,10 @@ pub fn newfstatat(t: &mut Task, dirfd: Fd, path: UserPath, statbuf: UserAddr, fl
             return Err(Errno::ENOENT);
         }
         if dirfd.0 == libc::AT_FDCWD {
-            return unimplemented(t, "newfstatat of the working directory (no file system yet)");
+            return unimplemented(
+                t,
+                "newfstatat of the working directory (no file system yet)",
+            );
         }
         return fstat(t, dirfd, statbuf);
     }
@@ -369,7 +387,7 @@ fn do_poll(t: &mut Task, addr: u64, nfds: u32, timeout: Option<Duration>) -> Sys
         .map(|p| if p.fd < 0 { None } else { t.fds.get(p.fd).ok() })
         .collect();
     let deadline = timeout.map(|d| Instant::now() + d);
-    let always = (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) as i16;
+    let always = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
     let mut backoff = Duration::from_micros(200);
     loop {
         let mut ready = 0;

@@ -31,7 +31,7 @@ pub fn futex(
     if realtime && cmd != FUTEX_WAIT && cmd != FUTEX_WAIT_BITSET {
         return Err(Errno::ENOSYS);
     }
-    if uaddr.0 % 4 != 0 {
+    if !uaddr.0.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     let key = (Arc::as_ptr(&t.mm) as usize, uaddr.0);

@@ -41,7 +41,7 @@ pub fn mmap(
     offset: u64,
 ) -> SysResult {
     let flags = flags.0;
-    if offset % PAGE_SIZE != 0 {
+    if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
     let anonymous = flags & libc::MAP_ANONYMOUS as u64 != 0;
@@ -102,13 +102,13 @@ pub fn munmap(t: &mut Task, addr: UserAddr, len: usize) -> SysResult {
 }
 
 pub fn mprotect(t: &mut Task, addr: UserAddr, len: usize, prot: Hex) -> SysResult {
-    let known = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC | libc::PROT_GROWSDOWN) as u64;
+    let known =
+        (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC | libc::PROT_GROWSDOWN) as u64;
     if prot.0 & !known != 0 {
         return Err(Errno::EINVAL);
     }
     let growsdown = prot.0 & libc::PROT_GROWSDOWN as u64 != 0;
-    t.mm
-        .mprotect(addr.0, len as u64, Prot::from_bits(prot.0), growsdown)?;
+    t.mm.mprotect(addr.0, len as u64, Prot::from_bits(prot.0), growsdown)?;
     Ok(0)
 }
 

@@ -158,25 +158,46 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_dup3, handler!(fs::dup3, Fd, Fd, Hex));
     set(SYS_fcntl, handler!(fs::fcntl, Fd, i32, Hex));
     set(SYS_fstat, handler!(fs::fstat, Fd, UserAddr));
-    set(SYS_newfstatat, handler!(fs::newfstatat, Fd, UserPath, UserAddr, Hex));
+    set(
+        SYS_newfstatat,
+        handler!(fs::newfstatat, Fd, UserPath, UserAddr, Hex),
+    );
     set(SYS_ioctl, handler!(fs::ioctl, Fd, Hex, Hex));
     set(SYS_lseek, handler!(fs::lseek, Fd, i64, i32));
     set(SYS_poll, handler!(fs::poll, UserAddr, u32, i32));
-    set(SYS_ppoll, handler!(fs::ppoll, UserAddr, u32, UserAddr, UserAddr, usize));
+    set(
+        SYS_ppoll,
+        handler!(fs::ppoll, UserAddr, u32, UserAddr, UserAddr, usize),
+    );
     // Memory (mm.rs).
     set(SYS_brk, handler!(mm::brk, UserAddr));
-    set(SYS_mmap, handler!(mm::mmap, UserAddr, usize, Hex, Hex, Fd, u64));
+    set(
+        SYS_mmap,
+        handler!(mm::mmap, UserAddr, usize, Hex, Hex, Fd, u64),
+    );
     set(SYS_munmap, handler!(mm::munmap, UserAddr, usize));
     set(SYS_mprotect, handler!(mm::mprotect, UserAddr, usize, Hex));
-    set(SYS_mremap, handler!(mm::mremap, UserAddr, usize, usize, Hex, UserAddr));
+    set(
+        SYS_mremap,
+        handler!(mm::mremap, UserAddr, usize, usize, Hex, UserAddr),
+    );
     set(SYS_madvise, handler!(mm::madvise, UserAddr, usize, i32));
     // Threads and processes (thread.rs).
     set(SYS_exit, handler!(thread::exit, i32));
     set(SYS_exit_group, handler!(thread::exit_group, i32));
     set(SYS_arch_prctl, handler!(thread::arch_prctl, i32, Hex));
-    set(SYS_set_tid_address, handler!(thread::set_tid_address, UserAddr));
-    set(SYS_set_robust_list, handler!(thread::set_robust_list, UserAddr, usize));
-    set(SYS_get_robust_list, handler!(thread::get_robust_list, i32, UserAddr, UserAddr));
+    set(
+        SYS_set_tid_address,
+        handler!(thread::set_tid_address, UserAddr),
+    );
+    set(
+        SYS_set_robust_list,
+        handler!(thread::set_robust_list, UserAddr, usize),
+    );
+    set(
+        SYS_get_robust_list,
+        handler!(thread::get_robust_list, i32, UserAddr, UserAddr),
+    );
     set(SYS_rseq, handler!(thread::rseq, UserAddr, u32, Hex, Hex));
     set(SYS_getpid, handler!(thread::getpid));
     set(SYS_gettid, handler!(thread::gettid));
@@ -185,34 +206,76 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_geteuid, handler!(thread::geteuid));
     set(SYS_getgid, handler!(thread::getgid));
     set(SYS_getegid, handler!(thread::getegid));
-    set(SYS_getresuid, handler!(thread::getresuid, UserAddr, UserAddr, UserAddr));
-    set(SYS_getresgid, handler!(thread::getresgid, UserAddr, UserAddr, UserAddr));
+    set(
+        SYS_getresuid,
+        handler!(thread::getresuid, UserAddr, UserAddr, UserAddr),
+    );
+    set(
+        SYS_getresgid,
+        handler!(thread::getresgid, UserAddr, UserAddr, UserAddr),
+    );
     set(SYS_getgroups, handler!(thread::getgroups, i32, UserAddr));
     set(SYS_sched_yield, handler!(thread::sched_yield));
-    set(SYS_sched_getaffinity, handler!(thread::sched_getaffinity, i32, usize, UserAddr));
-    set(SYS_getcpu, handler!(thread::getcpu, UserAddr, UserAddr, UserAddr));
+    set(
+        SYS_sched_getaffinity,
+        handler!(thread::sched_getaffinity, i32, usize, UserAddr),
+    );
+    set(
+        SYS_getcpu,
+        handler!(thread::getcpu, UserAddr, UserAddr, UserAddr),
+    );
     // System identity, limits, randomness (sys.rs).
     set(SYS_uname, handler!(sys::uname, UserAddr));
     set(SYS_sethostname, handler!(sys::sethostname, UserAddr, usize));
-    set(SYS_setdomainname, handler!(sys::setdomainname, UserAddr, usize));
+    set(
+        SYS_setdomainname,
+        handler!(sys::setdomainname, UserAddr, usize),
+    );
     set(SYS_getrlimit, handler!(sys::getrlimit, u32, UserAddr));
     set(SYS_setrlimit, handler!(sys::setrlimit, u32, UserAddr));
-    set(SYS_prlimit64, handler!(sys::prlimit64, i32, u32, UserAddr, UserAddr));
+    set(
+        SYS_prlimit64,
+        handler!(sys::prlimit64, i32, u32, UserAddr, UserAddr),
+    );
     set(SYS_getrandom, handler!(sys::getrandom, OutBuf, usize, Hex));
     set(SYS_umask, handler!(sys::umask, Mode));
     // Time (time.rs).
-    set(SYS_clock_gettime, handler!(time::clock_gettime, i32, UserAddr));
-    set(SYS_clock_getres, handler!(time::clock_getres, i32, UserAddr));
-    set(SYS_gettimeofday, handler!(time::gettimeofday, UserAddr, UserAddr));
+    set(
+        SYS_clock_gettime,
+        handler!(time::clock_gettime, i32, UserAddr),
+    );
+    set(
+        SYS_clock_getres,
+        handler!(time::clock_getres, i32, UserAddr),
+    );
+    set(
+        SYS_gettimeofday,
+        handler!(time::gettimeofday, UserAddr, UserAddr),
+    );
     set(SYS_time, handler!(time::time, UserAddr));
     set(SYS_nanosleep, handler!(time::nanosleep, UserAddr, UserAddr));
-    set(SYS_clock_nanosleep, handler!(time::clock_nanosleep, i32, Hex, UserAddr, UserAddr));
+    set(
+        SYS_clock_nanosleep,
+        handler!(time::clock_nanosleep, i32, Hex, UserAddr, UserAddr),
+    );
     // Signals (signal.rs).
-    set(SYS_rt_sigaction, handler!(signal::rt_sigaction, i32, UserAddr, UserAddr, usize));
-    set(SYS_rt_sigprocmask, handler!(signal::rt_sigprocmask, i32, UserAddr, UserAddr, usize));
-    set(SYS_sigaltstack, handler!(signal::sigaltstack, UserAddr, UserAddr));
+    set(
+        SYS_rt_sigaction,
+        handler!(signal::rt_sigaction, i32, UserAddr, UserAddr, usize),
+    );
+    set(
+        SYS_rt_sigprocmask,
+        handler!(signal::rt_sigprocmask, i32, UserAddr, UserAddr, usize),
+    );
+    set(
+        SYS_sigaltstack,
+        handler!(signal::sigaltstack, UserAddr, UserAddr),
+    );
     // Futexes (futex.rs).
-    set(SYS_futex, handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32));
+    set(
+        SYS_futex,
+        handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32),
+    );
     t
 }
 
@@ -308,13 +371,14 @@ fn format_call(
     let res = match result {
         None => "?".to_string(),
         Some(Ok(v)) => {
-            if *v > 0xffff && matches!(nr as i64, libc::SYS_mmap | libc::SYS_brk | libc::SYS_mremap) {
+            if *v > 0xffff && matches!(nr as i64, libc::SYS_mmap | libc::SYS_brk | libc::SYS_mremap)
+            {
                 format!("{v:#x}")
             } else {
                 (*v as i64).to_string()
             }
         }
-        Some(Err(e)) => format!("-1 {} ({})", e, e.desc()),
+        Some(Err(e)) => format!("-1 {:?} ({})", e, e.desc()),
     };
     format!(
         "[{:>4}:{:>4}] {}({}) = {}",

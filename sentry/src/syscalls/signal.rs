@@ -13,7 +13,13 @@ use crate::kernel::task::Task;
 
 const SIGSET_SIZE: usize = 8;
 
-pub fn rt_sigaction(t: &mut Task, sig: i32, act: UserAddr, oact: UserAddr, size: usize) -> SysResult {
+pub fn rt_sigaction(
+    t: &mut Task,
+    sig: i32,
+    act: UserAddr,
+    oact: UserAddr,
+    size: usize,
+) -> SysResult {
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
@@ -42,7 +48,13 @@ pub fn rt_sigaction(t: &mut Task, sig: i32, act: UserAddr, oact: UserAddr, size:
     Ok(0)
 }
 
-pub fn rt_sigprocmask(t: &mut Task, how: i32, set: UserAddr, oset: UserAddr, size: usize) -> SysResult {
+pub fn rt_sigprocmask(
+    t: &mut Task,
+    how: i32,
+    set: UserAddr,
+    oset: UserAddr,
+    size: usize,
+) -> SysResult {
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }

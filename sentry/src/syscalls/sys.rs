@@ -137,13 +137,7 @@ pub fn getrandom(t: &mut Task, buf: OutBuf, len: usize, flags: Hex) -> SysResult
     let mut filled = 0;
     while filled < room {
         // SAFETY: writes at most room - filled bytes into our buffer.
-        let n = unsafe {
-            libc::getrandom(
-                data[filled..].as_mut_ptr().cast(),
-                room - filled,
-                0,
-            )
-        };
+        let n = unsafe { libc::getrandom(data[filled..].as_mut_ptr().cast(), room - filled, 0) };
         if n < 0 {
             if Errno::last() == Errno::EINTR {
                 continue;

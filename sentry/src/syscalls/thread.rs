@@ -166,7 +166,7 @@ pub fn sched_getaffinity(t: &mut Task, pid: i32, len: usize, mask: UserAddr) -> 
     let cpus = t.kernel.cpus;
     // The kernel's cpumask size: nr_cpu_ids bits in whole longs.
     let mask_bytes = cpus.div_ceil(64) * 8;
-    if len * 8 < cpus || len % 8 != 0 {
+    if len * 8 < cpus || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let mut bytes = vec![0u8; mask_bytes];

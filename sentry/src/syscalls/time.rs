@@ -141,7 +141,13 @@ pub fn nanosleep(t: &mut Task, req: UserAddr, _rem: UserAddr) -> SysResult {
     Ok(0)
 }
 
-pub fn clock_nanosleep(t: &mut Task, clock: i32, flags: Hex, req: UserAddr, _rem: UserAddr) -> SysResult {
+pub fn clock_nanosleep(
+    t: &mut Task,
+    clock: i32,
+    flags: Hex,
+    req: UserAddr,
+    _rem: UserAddr,
+) -> SysResult {
     let ts: libc::timespec = t.mm.read_obj(req.0)?;
     let d = timespec_to_duration(&ts)?;
     match clock {

@@ -5,6 +5,7 @@
 //! file as Linux would.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 
@@ -15,11 +16,45 @@ use crate::mm::io::as_bytes;
 pub struct HostFile {
     fd: OwnedFd,
     name: String,
+    /// Whether the host fd has positions (lseek works), found out once.
+    positional: OnceLock<bool>,
+}
+
+/// The longest stretch of [`fault_region`].
+const FAULT_REGION_LEN: usize = 16 << 20;
+
+/// A range of the sentry's address space that faults on every access
+/// (reserved `PROT_NONE`). It stands in for the part of a guest buffer
+/// that faults: a host `readv`/`writev` whose last segment points here
+/// makes the host kernel apply its own rules for a copy that fails
+/// part-way (a regular file returns the bytes before the fault, a pipe
+/// fails whole, `/dev/null` never copies). None if it cannot be reserved.
+fn fault_region() -> Option<usize> {
+    static REGION: OnceLock<Option<usize>> = OnceLock::new();
+    *REGION.get_or_init(|| {
+        // SAFETY: a fresh anonymous PROT_NONE mapping; it is never
+        // unmapped, and nothing in the sentry reads or writes it.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                FAULT_REGION_LEN,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        (p != libc::MAP_FAILED).then_some(p as usize)
+    })
 }
 
 impl HostFile {
     pub fn new(fd: OwnedFd, name: String) -> HostFile {
-        HostFile { fd, name }
+        HostFile {
+            fd,
+            name,
+            positional: OnceLock::new(),
+        }
     }
 
     fn raw(&self) -> i32 {
@@ -108,6 +143,87 @@ impl FileImpl for HostFile {
         }
     }
 
+    fn read_short(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let Some(region) = fault_region() else {
+            return if dst.is_empty() {
+                Err(Errno::EFAULT)
+            } else {
+                self.read(file, dst, offset)
+            };
+        };
+        self.check_ready(file, libc::POLLIN)?;
+        let tail = want.saturating_sub(dst.len()).clamp(1, FAULT_REGION_LEN);
+        let iov = [
+            libc::iovec {
+                iov_base: dst.as_mut_ptr().cast(),
+                iov_len: dst.len(),
+            },
+            libc::iovec {
+                iov_base: region as *mut libc::c_void,
+                iov_len: tail,
+            },
+        ];
+        let r = retry(|| match offset {
+            // SAFETY: the first segment is our writable buffer; the second
+            // is the PROT_NONE region, where the host's copy faults (an
+            // error for the host kernel, never a fault of the sentry).
+            None => unsafe { libc::readv(self.raw(), iov.as_ptr(), 2) },
+            // SAFETY: as above.
+            Some(o) => unsafe { libc::preadv(self.raw(), iov.as_ptr(), 2, o as i64) },
+        })?;
+        Ok((r as usize).min(dst.len()))
+    }
+
+    fn write_short(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let Some(region) = fault_region() else {
+            return if src.is_empty() {
+                Err(Errno::EFAULT)
+            } else {
+                self.write(file, src, offset)
+            };
+        };
+        self.check_ready(file, libc::POLLOUT)?;
+        let tail = want.saturating_sub(src.len()).clamp(1, FAULT_REGION_LEN);
+        let iov = [
+            libc::iovec {
+                iov_base: src.as_ptr() as *mut libc::c_void,
+                iov_len: src.len(),
+            },
+            libc::iovec {
+                iov_base: region as *mut libc::c_void,
+                iov_len: tail,
+            },
+        ];
+        let r = retry(|| match offset {
+            // SAFETY: the first segment is our buffer (only read); the
+            // second is the PROT_NONE region, where the host's copy faults.
+            None => unsafe { libc::writev(self.raw(), iov.as_ptr(), 2) },
+            // SAFETY: as above.
+            Some(o) => unsafe { libc::pwritev(self.raw(), iov.as_ptr(), 2, o as i64) },
+        })?;
+        Ok(r as usize)
+    }
+
+    fn positional(&self, _file: &FileDescription) -> bool {
+        *self.positional.get_or_init(|| {
+            // SAFETY: lseek on our own fd; SEEK_CUR with 0 moves nothing.
+            let r = unsafe { libc::lseek(self.raw(), 0, libc::SEEK_CUR) };
+            !(r < 0 && Errno::last() == Errno::ESPIPE)
+        })
+    }
+
     fn seek(&self, _file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
         // SAFETY: lseek on our own fd.
         let r = unsafe { libc::lseek(self.raw(), offset, whence) };
@@ -153,6 +269,17 @@ impl FileImpl for HostFile {
                     return Err(Errno::last());
                 }
                 t.mm.copy_out(arg, as_bytes(&ws))?;
+                Ok(0)
+            }
+            libc::FIONREAD => {
+                // Regular files answer the bytes left before the end, pipes
+                // the bytes queued; files without it answer ENOTTY.
+                let mut n: libc::c_int = 0;
+                // SAFETY: FIONREAD writes one int to &mut n.
+                if unsafe { libc::ioctl(self.raw(), libc::FIONREAD, &mut n) } != 0 {
+                    return Err(Errno::last());
+                }
+                t.mm.write_obj(arg, &n)?;
                 Ok(0)
             }
             _ => Err(Errno::ENOTTY),

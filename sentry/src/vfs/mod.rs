@@ -23,16 +23,71 @@ pub const SETFL_MASK: u32 =
 /// (host files use the host's).
 pub trait FileImpl: Send + Sync {
     /// Reads at the current offset (or at `offset`, for `pread`).
-    fn read(&self, file: &FileDescription, dst: &mut [u8], offset: Option<u64>)
-        -> Result<usize, Errno>;
+    fn read(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno>;
     /// Writes at the current offset (or at `offset`, for `pwrite`).
-    fn write(&self, file: &FileDescription, src: &[u8], offset: Option<u64>)
-        -> Result<usize, Errno>;
+    fn write(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno>;
+    /// Reads into a guest buffer of which only the first `dst.len()` bytes
+    /// are writable, when the guest asked for `want` bytes: what a read
+    /// does when its copy to user memory faults part-way. Files that copy
+    /// in order return the bytes before the fault, or EFAULT if there are
+    /// none; some never copy at all (`/dev/null` returns 0).
+    fn read_short(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let _ = want;
+        if dst.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        self.read(file, dst, offset)
+    }
+    /// Writes from a guest buffer of which only `src` (a prefix of the
+    /// `want` bytes the guest passed) is readable. Files that copy in order
+    /// write that prefix or fail with EFAULT if it is empty; pipes write
+    /// nothing and fail.
+    fn write_short(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let _ = want;
+        if src.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        self.write(file, src, offset)
+    }
+    /// Whether the file has positions: `pread`/`pwrite` work on it
+    /// (Linux's FMODE_PREAD/FMODE_PWRITE). Pipes, sockets and terminals
+    /// have none, and those calls answer ESPIPE.
+    fn positional(&self, file: &FileDescription) -> bool {
+        let _ = file;
+        true
+    }
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno>;
     fn stat(&self, file: &FileDescription) -> Result<libc::stat, Errno>;
     /// An ioctl; ENOTTY for requests the file does not know.
-    fn ioctl(&self, file: &FileDescription, t: &mut Task, request: u32, arg: u64)
-        -> Result<u64, Errno>;
+    fn ioctl(
+        &self,
+        file: &FileDescription,
+        t: &mut Task,
+        request: u32,
+        arg: u64,
+    ) -> Result<u64, Errno>;
     /// Which of `events` (POLLIN, POLLOUT, ...) are ready now.
     fn readiness(&self, file: &FileDescription, events: i16) -> i16;
     /// Waits until one of `events` is ready or `timeout_ms` passes (<0:

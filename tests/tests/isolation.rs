@@ -1,0 +1,136 @@
+//! Proof that nothing passes through: the guest sees the sandbox's own
+//! identity and limits, and what the sentry does not implement fails
+//! instead of reaching the host. Bad guest input never crashes the sentry.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use tests::{build_c, build_dir, run, run_with, runsc, workspace};
+
+fn program() -> PathBuf {
+    build_c(&workspace().join("tests/programs/isolation.c"), &[])
+}
+
+#[test]
+fn guest_is_pid_1_of_its_own_namespace() {
+    let r = run(&program(), &["ids"], None, true);
+    assert_eq!(r.stdout, "pid=1 ppid=0 tid=1\n", "{}", r.stderr);
+}
+
+#[test]
+fn guest_sees_the_sandbox_uname_not_the_hosts() {
+    let r = run(&program(), &["uname"], None, true);
+    assert!(r.stdout.contains("nodename=runsc\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("release=6.6.0\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("sysname=Linux\n"));
+    let r = run_with(&program(), &["uname"], None, true, &[]);
+    assert_eq!(r.code, 0);
+    // The host name is the sandbox's to choose.
+    let out = Command::new(runsc())
+        .args(["do", "--hostname", "box-42"])
+        .arg(program())
+        .arg("uname")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nodename=box-42\n"));
+}
+
+#[test]
+fn guest_has_its_own_rlimits() {
+    // Distinctive limits on the runsc process must not show inside.
+    let mut cmd = Command::new(runsc());
+    cmd.arg("do").arg(program()).arg("rlimit");
+    // SAFETY: setrlimit is async-signal-safe; it only affects the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let core = libc::rlimit {
+                rlim_cur: 12345,
+                rlim_max: 12345,
+            };
+            let nofile = libc::rlimit {
+                rlim_cur: 777,
+                rlim_max: 777,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &core);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &nofile);
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("core=0/18446744073709551615\n"), "{s}");
+    assert!(s.contains("nofile=1024/524288\n"), "{s}");
+}
+
+#[test]
+fn unimplemented_syscalls_fail_without_touching_the_host() {
+    let marker = build_dir().join(format!("marker-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_dir(&marker);
+    let mut victim = Command::new("sleep")
+        .arg("60")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = build_dir().join(format!("debug-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let r = run_with(
+        &program(),
+        &["host", marker.to_str().unwrap(), &victim.id().to_string()],
+        None,
+        true,
+        &["--debug-log", log.to_str().unwrap()],
+    );
+    for call in ["open", "openat", "mkdir", "kill", "socket", "execve"] {
+        assert!(
+            r.stdout.contains(&format!("{call}: -1 ENOSYS\n")),
+            "{call} did not fail with ENOSYS:\n{}",
+            r.stdout
+        );
+    }
+    assert!(!marker.exists(), "the guest created a host file");
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the guest killed a host process"
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    // The log names what the guest needed.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("unimplemented: syscall open (2)"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("unimplemented: syscall kill (62)"),
+        "{logged}"
+    );
+}
+
+#[test]
+fn garbage_syscalls_do_not_crash_the_sentry() {
+    for seed in ["1", "2", "3"] {
+        let r = run(&program(), &["fuzz", seed], None, true);
+        assert_eq!(r.code, 0, "seed {seed}: exit {}\n{}", r.code, r.stderr);
+        assert!(
+            r.stdout.ends_with("survived\n"),
+            "seed {seed}: {}",
+            r.stdout
+        );
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn strace_prints_calls_with_arguments_and_results() {
+    let r = run_with(&program(), &["ids"], None, true, &["--strace"]);
+    assert!(r.stderr.contains("getpid() = 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("write(1, "), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("\"pid=1 ppid=0 tid=1\\n\""),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("exit_group(0)"), "{}", r.stderr);
+}
