@@ -69,6 +69,11 @@ int main(int argc, char **argv) {
     show("socket", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
     char *const args[] = {"/bin/true", NULL};
     show("execve", syscall(SYS_execve, "/bin/true", args, args + 1));
+  } else if (!strcmp(mode, "spin")) {
+    printf("spinning\n");
+    fflush(stdout);
+    for (volatile unsigned long i = 0;; i++) {
+    }
   } else if (!strcmp(mode, "fuzz")) {
     /* Every syscall number with garbage arguments, except those that
      * would end the program, block it, or wreck its own memory (which

@@ -134,3 +134,93 @@ fn strace_prints_calls_with_arguments_and_results() {
     );
     assert!(r.stderr.contains("exit_group(0)"), "{}", r.stderr);
 }
+
+/// The pids of processes whose parent is `ppid`.
+fn children_of(ppid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let parent: u32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if parent == ppid {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_stub_ends_the_sandbox_cleanly() {
+    use std::io::BufRead;
+    let mut child = Command::new(runsc())
+        .arg("do")
+        .arg(program())
+        .arg("spin")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "spinning\n");
+    let stubs = children_of(child.id());
+    assert_eq!(stubs.len(), 1, "one stub process per address space");
+    // SAFETY: kills the stub process the sandbox made.
+    unsafe { libc::kill(stubs[0], libc::SIGKILL) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + libc::SIGKILL));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("lost its platform context"), "{err}");
+}
+
+#[test]
+fn the_stub_holds_no_host_file_but_the_memory_file() {
+    use std::io::BufRead;
+    let mut child = Command::new(runsc())
+        .arg("do")
+        .arg(program())
+        .arg("spin")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let stub = children_of(child.id())[0];
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{stub}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let maps = std::fs::read_to_string(format!("/proc/{stub}/maps")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(fds.len(), 1, "stub fds: {fds:?}");
+    assert!(fds[0].starts_with("/memfd:runsc-memory"), "{fds:?}");
+    // Nothing of the sentry is mapped in the stub: only guest memory (from
+    // the memory file), the stub page, and the vsyscall page.
+    for l in maps.lines() {
+        assert!(
+            l.contains("/memfd:runsc-memory")
+                || l.contains("[vsyscall]")
+                || l.contains("r-xp 00000000 00:00 0"),
+            "unexpected mapping in the stub: {l}"
+        );
+    }
+}

@@ -44,7 +44,19 @@ fn writable_file(t: &Task, fd: Fd) -> Result<Arc<FileDescription>, Errno> {
     Ok(f)
 }
 
-/// Reads from `f` into guest memory at `buf`.
+/// The end of the user address space (x86-64 TASK_SIZE_MAX with 4-level
+/// page tables).
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// Linux's `access_ok`: the range lies wholly in the user address space.
+/// Checked before a copy is tried, so a range past it fails even where no
+/// byte would be copied.
+pub fn access_ok(addr: u64, len: u64) -> bool {
+    addr.checked_add(len).is_some_and(|end| end <= TASK_SIZE)
+}
+
+/// Reads from `f` into guest memory at `buf`. The caller has checked the
+/// range with [`access_ok`].
 fn read_into(
     t: &Task,
     f: &FileDescription,
@@ -57,16 +69,20 @@ fn read_into(
         return Ok(0);
     }
     let room = t.mm.writable_len(buf, count as u64) as usize;
-    if room == 0 {
-        return Err(Errno::EFAULT);
-    }
     let mut data = vec![0u8; room.min(MAX_CHUNK)];
-    let n = f.imp.read(f, &mut data, offset)?;
+    let n = if room < count && room < MAX_CHUNK {
+        // The copy would fault after `room` bytes: the file decides what
+        // that means.
+        f.imp.read_short(f, &mut data, count, offset)?
+    } else {
+        f.imp.read(f, &mut data, offset)?
+    };
     t.mm.copy_out(buf, &data[..n])?;
     Ok(n as u64)
 }
 
-/// Writes guest memory at `buf` to `f`.
+/// Writes guest memory at `buf` to `f`. The caller has checked the range
+/// with [`access_ok`].
 fn write_from(
     t: &Task,
     f: &FileDescription,
@@ -74,45 +90,84 @@ fn write_from(
     count: usize,
     offset: Option<u64>,
 ) -> SysResult {
-    let count = count.min(MAX_RW_COUNT).min(MAX_CHUNK);
+    let count = count.min(MAX_RW_COUNT);
     if count == 0 {
         return Ok(0);
     }
-    let mut data = vec![0u8; count];
+    let want = count.min(MAX_CHUNK);
+    let mut data = vec![0u8; want];
     let n = t.mm.copy_in_partial(buf, &mut data);
-    if n == 0 {
-        return Err(Errno::EFAULT);
+    if n < want {
+        return Ok(f.imp.write_short(f, &data[..n], count, offset)? as u64);
     }
-    Ok(f.imp.write(f, &data[..n], offset)? as u64)
+    Ok(f.imp.write(f, &data, offset)? as u64)
+}
+
+/// Linux's rw_verify_area for an explicit position: the end must not pass
+/// the largest offset.
+fn check_pos(offset: i64, count: usize) -> Result<u64, Errno> {
+    if offset.checked_add(count as i64).is_none_or(|e| e < 0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(offset as u64)
 }
 
 pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
     let f = readable_file(t, fd)?;
+    if !access_ok(buf.0, count as u64) {
+        return Err(Errno::EFAULT);
+    }
     read_into(t, &f, buf.0, count, None)
 }
 
 pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     let f = writable_file(t, fd)?;
+    if !access_ok(buf.0, count as u64) {
+        return Err(Errno::EFAULT);
+    }
     write_from(t, &f, buf.0, count, None)
 }
 
 pub fn pread64(t: &mut Task, fd: Fd, buf: OutBuf, count: usize, offset: i64) -> SysResult {
-    let f = readable_file(t, fd)?;
     if offset < 0 {
         return Err(Errno::EINVAL);
     }
-    read_into(t, &f, buf.0, count, Some(offset as u64))
+    let f = t.fds.get(fd.0)?;
+    if !f.imp.positional(&f) {
+        return Err(Errno::ESPIPE);
+    }
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    if !access_ok(buf.0, count as u64) {
+        return Err(Errno::EFAULT);
+    }
+    let pos = check_pos(offset, count)?;
+    read_into(t, &f, buf.0, count, Some(pos))
 }
 
 pub fn pwrite64(t: &mut Task, fd: Fd, buf: InBuf, count: usize, offset: i64) -> SysResult {
-    let f = writable_file(t, fd)?;
     if offset < 0 {
         return Err(Errno::EINVAL);
     }
-    write_from(t, &f, buf.0, count, Some(offset as u64))
+    let f = t.fds.get(fd.0)?;
+    if !f.imp.positional(&f) {
+        return Err(Errno::ESPIPE);
+    }
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    if !access_ok(buf.0, count as u64) {
+        return Err(Errno::EFAULT);
+    }
+    let pos = check_pos(offset, count)?;
+    write_from(t, &f, buf.0, count, Some(pos))
 }
 
-/// Reads and checks an iovec array.
+/// Reads and checks an iovec array as Linux's import_iovec does: every
+/// length must fit `ssize_t` (EINVAL), every segment must lie in the user
+/// address space (EFAULT), and the total is cut to MAX_RW_COUNT. A single
+/// segment is cut before it is checked, several after.
 fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno> {
     if !(0..=UIO_MAXIOV).contains(&cnt) {
         return Err(Errno::EINVAL);
@@ -120,18 +175,28 @@ fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno>
     let mut raw = vec![0u8; cnt as usize * 16];
     t.mm.copy_in(iov, &mut raw)?;
     let mut out = Vec::with_capacity(cnt as usize);
-    let mut total: u64 = 0;
-    for i in 0..cnt as usize {
-        let base = u64::from_le_bytes(raw[i * 16..i * 16 + 8].try_into().unwrap());
-        let len = u64::from_le_bytes(raw[i * 16 + 8..i * 16 + 16].try_into().unwrap());
+    for seg in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(seg[..8].try_into().unwrap());
+        let len = u64::from_le_bytes(seg[8..].try_into().unwrap());
         if len > isize::MAX as u64 {
             return Err(Errno::EINVAL);
         }
-        total = total.checked_add(len).ok_or(Errno::EINVAL)?;
-        if total > isize::MAX as u64 {
-            return Err(Errno::EINVAL);
-        }
         out.push((base, len as usize));
+    }
+    if let [(base, len)] = out.as_mut_slice() {
+        *len = (*len).min(MAX_RW_COUNT);
+        if !access_ok(*base, *len as u64) {
+            return Err(Errno::EFAULT);
+        }
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    for (base, len) in out.iter_mut() {
+        if !access_ok(*base, *len as u64) {
+            return Err(Errno::EFAULT);
+        }
+        *len = (*len).min(MAX_RW_COUNT - total);
+        total += *len;
     }
     Ok(out)
 }
@@ -142,25 +207,31 @@ fn readv_into(
     iovs: &[(u64, usize)],
     offset: Option<u64>,
 ) -> SysResult {
-    // How much of the vector is writable, stopping at the first fault.
-    let mut room = 0usize;
-    for &(base, len) in iovs {
-        let w = t.mm.writable_len(base, len as u64) as usize;
-        room += w;
-        if w < len || room >= MAX_CHUNK {
-            break;
-        }
-    }
-    let room = room.min(MAX_CHUNK).min(MAX_RW_COUNT);
     let total: usize = iovs.iter().map(|v| v.1).sum();
     if total == 0 {
         return Ok(0);
     }
-    if room == 0 {
-        return Err(Errno::EFAULT);
+    // How much of the vector is writable, stopping at the first fault.
+    let mut room = 0usize;
+    let mut faulted = false;
+    for &(base, len) in iovs {
+        let w = t.mm.writable_len(base, len as u64) as usize;
+        room += w;
+        if w < len {
+            faulted = true;
+            break;
+        }
+        if room >= MAX_CHUNK {
+            break;
+        }
     }
-    let mut data = vec![0u8; room];
-    let n = f.imp.read(f, &mut data, offset)?;
+    let faulted = faulted && room < MAX_CHUNK;
+    let mut data = vec![0u8; room.min(MAX_CHUNK)];
+    let n = if faulted {
+        f.imp.read_short(f, &mut data, total, offset)?
+    } else {
+        f.imp.read(f, &mut data, offset)?
+    };
     let mut pos = 0;
     for &(base, len) in iovs {
         if pos >= n {
@@ -179,6 +250,10 @@ fn writev_from(
     iovs: &[(u64, usize)],
     offset: Option<u64>,
 ) -> SysResult {
+    let total: usize = iovs.iter().map(|v| v.1).sum();
+    if total == 0 {
+        return Ok(0);
+    }
     let mut data = Vec::new();
     let mut faulted = false;
     for &(base, len) in iovs {
@@ -195,8 +270,8 @@ fn writev_from(
             break;
         }
     }
-    if data.is_empty() {
-        return if faulted { Err(Errno::EFAULT) } else { Ok(0) };
+    if faulted {
+        return Ok(f.imp.write_short(f, &data, total, offset)? as u64);
     }
     Ok(f.imp.write(f, &data, offset)? as u64)
 }
@@ -310,6 +385,12 @@ pub fn fstat(t: &mut Task, fd: Fd, statbuf: UserAddr) -> SysResult {
     copy_out_stat(t, statbuf.0, &st)
 }
 
+/// Copies in a path argument as Linux's getname does: EFAULT, and
+/// ENAMETOOLONG from PATH_MAX bytes on (counting the NUL).
+fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
+    t.mm.read_cstring(addr, PATH_MAX - 1)
+}
+
 pub fn newfstatat(
     t: &mut Task,
     dirfd: Fd,
@@ -317,24 +398,44 @@ pub fn newfstatat(
     statbuf: UserAddr,
     flags: Hex,
 ) -> SysResult {
-    let allowed = (libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) as u64;
-    if flags.0 & !allowed != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let p = t.mm.read_cstring(path.0, PATH_MAX)?;
-    if p.is_empty() {
-        if flags.0 & libc::AT_EMPTY_PATH as u64 == 0 {
-            return Err(Errno::ENOENT);
+    let flags = flags.0 as u32 as i32;
+    // With AT_EMPTY_PATH, a NULL or empty path names `dirfd` itself; a
+    // real fd then takes the fstat path, which checks no other flags.
+    let name = if flags & libc::AT_EMPTY_PATH != 0 {
+        if path.0 == 0 {
+            Ok(None)
+        } else {
+            match t.mm.read_obj::<u8>(path.0) {
+                Err(e) => Err(e),
+                Ok(0) => Ok(None),
+                Ok(_) => read_path(t, path.0).map(Some),
+            }
         }
-        if dirfd.0 == libc::AT_FDCWD {
-            return unimplemented(
-                t,
-                "newfstatat of the working directory (no file system yet)",
-            );
+    } else {
+        match read_path(t, path.0) {
+            Ok(p) if p.is_empty() => Err(Errno::ENOENT),
+            r => r.map(Some),
         }
+    };
+    if matches!(name, Ok(None)) && dirfd.0 >= 0 {
         return fstat(t, dirfd, statbuf);
     }
-    unimplemented(t, "newfstatat of a path (no file system yet)")
+    let allowed = libc::AT_SYMLINK_NOFOLLOW
+        | libc::AT_NO_AUTOMOUNT
+        | libc::AT_EMPTY_PATH
+        | libc::AT_STATX_FORCE_SYNC
+        | libc::AT_STATX_DONT_SYNC;
+    if flags & !allowed != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match name? {
+        None if dirfd.0 == libc::AT_FDCWD => unimplemented(
+            t,
+            "newfstatat of the working directory (no file system yet)",
+        ),
+        None => Err(Errno::EBADF),
+        Some(_) => unimplemented(t, "newfstatat of a path (no file system yet)"),
+    }
 }
 
 pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
@@ -375,7 +476,7 @@ pub fn lseek(t: &mut Task, fd: Fd, offset: i64, whence: i32) -> SysResult {
 }
 
 fn do_poll(t: &mut Task, addr: u64, nfds: u32, timeout: Option<Duration>) -> SysResult {
-    if nfds as u64 > nofile_limit(t).max(crate::kernel::NR_OPEN) {
+    if nfds as u64 > nofile_limit(t) {
         return Err(Errno::EINVAL);
     }
     let size = std::mem::size_of::<libc::pollfd>();
@@ -456,8 +557,27 @@ pub fn ppoll(
         let v: libc::timespec = t.mm.read_obj(ts.0)?;
         Some(super::time::timespec_to_duration(&v)?)
     };
-    if sigmask.0 != 0 && sigsetsize != 8 {
-        return Err(Errno::EINVAL);
+    if sigmask.0 != 0 {
+        if sigsetsize != 8 {
+            return Err(Errno::EINVAL);
+        }
+        // The mask applies while waiting; with no signal delivery yet it is
+        // only read.
+        let _: u64 = t.mm.read_obj(sigmask.0)?;
     }
-    do_poll(t, fds.0, nfds, timeout)
+    let deadline = timeout.map(|d| Instant::now() + d);
+    let r = do_poll(t, fds.0, nfds, timeout);
+    // Linux writes the time left back, unless the timeout was zero; a
+    // timespec it cannot write is left alone.
+    if let (Some(d), Some(end)) = (timeout, deadline) {
+        if !d.is_zero() {
+            let left = end.saturating_duration_since(Instant::now());
+            let v = libc::timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: left.subsec_nanos() as i64,
+            };
+            let _ = t.mm.write_obj(ts.0, &v);
+        }
+    }
+    r
 }
