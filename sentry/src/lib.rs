@@ -140,7 +140,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .rsplit('/')
         .next()
         .unwrap_or("")
-        .chars()
+        .bytes()
         .take(15)
         .collect();
     Ok(Task {
@@ -160,6 +160,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         clear_child_tid: 0,
         robust_list: (0, 0),
         comm,
+        prctl: Default::default(),
         exit: None,
         user_time: Default::default(),
         sys_time: Default::default(),

@@ -21,6 +21,41 @@ pub struct ThreadGroup {
     pub limits: Mutex<Limits>,
     pub handlers: Mutex<SignalHandlers>,
     pub umask: Mutex<u32>,
+    /// Process-wide prctl state.
+    pub prctl: Mutex<ProcessPrctl>,
+}
+
+/// prctl(2) settings of a process.
+#[derive(Clone, Debug)]
+pub struct ProcessPrctl {
+    /// PR_SET_DUMPABLE (0 or 1).
+    pub dumpable: u32,
+    /// PR_SET_CHILD_SUBREAPER.
+    pub child_subreaper: bool,
+}
+
+/// prctl(2) settings of a thread.
+#[derive(Clone, Debug)]
+pub struct ThreadPrctl {
+    /// PR_SET_PDEATHSIG (0: none).
+    pub pdeath_signal: i32,
+    /// PR_SET_NO_NEW_PRIVS.
+    pub no_new_privs: bool,
+    /// PR_SET_KEEPCAPS.
+    pub keep_caps: bool,
+    /// PR_SET_TIMERSLACK, in nanoseconds.
+    pub timer_slack_ns: u64,
+}
+
+impl Default for ThreadPrctl {
+    fn default() -> Self {
+        ThreadPrctl {
+            pdeath_signal: 0,
+            no_new_privs: false,
+            keep_caps: false,
+            timer_slack_ns: 50_000,
+        }
+    }
 }
 
 impl ThreadGroup {
@@ -31,6 +66,10 @@ impl ThreadGroup {
             limits: Mutex::new(limits),
             handlers: Mutex::new(SignalHandlers::default()),
             umask: Mutex::new(0o022),
+            prctl: Mutex::new(ProcessPrctl {
+                dumpable: 1,
+                child_subreaper: false,
+            }),
         }
     }
 
@@ -61,8 +100,9 @@ pub struct Task {
     pub clear_child_tid: u64,
     /// set_robust_list head and length.
     pub robust_list: (u64, u64),
-    /// The command name (`comm`).
-    pub comm: String,
+    /// The command name (`comm`), at most 15 bytes.
+    pub comm: Vec<u8>,
+    pub prctl: ThreadPrctl,
     /// Set when the task is to stop running: the thread group's exit.
     pub exit: Option<ExitStatus>,
     /// Time spent running guest code, and in the sentry for the guest.

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod futex;
 pub mod mm;
 pub mod names;
+pub mod prctl;
 pub mod signal;
 pub mod sys;
 pub mod thread;
@@ -224,6 +225,8 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_getcpu,
         handler!(thread::getcpu, UserAddr, UserAddr, UserAddr),
     );
+    // prctl (prctl.rs).
+    set(SYS_prctl, handler!(prctl::prctl, i32, Hex, Hex, Hex, Hex));
     // System identity, limits, randomness (sys.rs).
     set(SYS_uname, handler!(sys::uname, UserAddr));
     set(SYS_sethostname, handler!(sys::sethostname, UserAddr, usize));

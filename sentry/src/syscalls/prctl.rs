@@ -1,0 +1,130 @@
+//! prctl(2): per-thread and per-process settings.
+
+use nix::errno::Errno;
+
+use super::{unimplemented, Hex, SysResult};
+use crate::kernel::creds::CAP_LAST_CAP;
+use crate::kernel::signal::valid_signal;
+use crate::kernel::task::Task;
+
+const PR_SET_PDEATHSIG: i32 = 1;
+const PR_GET_PDEATHSIG: i32 = 2;
+const PR_GET_DUMPABLE: i32 = 3;
+const PR_SET_DUMPABLE: i32 = 4;
+const PR_GET_KEEPCAPS: i32 = 7;
+const PR_SET_KEEPCAPS: i32 = 8;
+const PR_SET_NAME: i32 = 15;
+const PR_GET_NAME: i32 = 16;
+const PR_GET_SECCOMP: i32 = 21;
+const PR_SET_SECCOMP: i32 = 22;
+const PR_CAPBSET_READ: i32 = 23;
+const PR_CAPBSET_DROP: i32 = 24;
+const PR_GET_TIMERSLACK: i32 = 30;
+const PR_SET_TIMERSLACK: i32 = 29;
+const PR_SET_MM: i32 = 35;
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
+const PR_GET_CHILD_SUBREAPER: i32 = 37;
+const PR_SET_NO_NEW_PRIVS: i32 = 38;
+const PR_GET_NO_NEW_PRIVS: i32 = 39;
+const PR_GET_TID_ADDRESS: i32 = 40;
+const PR_SET_THP_DISABLE: i32 = 41;
+const PR_GET_THP_DISABLE: i32 = 42;
+const PR_CAP_AMBIENT: i32 = 47;
+const PR_SET_VMA: i32 = 0x53564d41;
+
+pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: Hex) -> SysResult {
+    let (a2, a3, a4, a5) = (arg2.0, arg3.0, arg4.0, arg5.0);
+    match option {
+        PR_SET_PDEATHSIG => {
+            if a2 != 0 {
+                valid_signal(a2 as i32)?;
+            }
+            t.prctl.pdeath_signal = a2 as i32;
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            t.mm.write_obj(a2, &t.prctl.pdeath_signal)?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(t.tg.prctl.lock().unwrap().dumpable as u64),
+        PR_SET_DUMPABLE => {
+            if a2 > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.tg.prctl.lock().unwrap().dumpable = a2 as u32;
+            Ok(0)
+        }
+        PR_GET_KEEPCAPS => Ok(t.prctl.keep_caps as u64),
+        PR_SET_KEEPCAPS => {
+            if a2 > 1 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.keep_caps = a2 == 1;
+            Ok(0)
+        }
+        PR_SET_NAME => {
+            // The name is at most 16 bytes with its NUL; longer names are
+            // cut, as Linux does.
+            let mut buf = [0u8; 16];
+            let n = t.mm.copy_in_partial(a2, &mut buf);
+            let s = &buf[..n];
+            let end = s.iter().position(|&b| b == 0);
+            if end.is_none() && n < 16 {
+                return Err(Errno::EFAULT);
+            }
+            let name = &s[..end.unwrap_or(15).min(15)];
+            t.comm = name.to_vec();
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut buf = [0u8; 16];
+            buf[..t.comm.len()].copy_from_slice(&t.comm);
+            t.mm.copy_out(a2, &buf)?;
+            Ok(0)
+        }
+        // No seccomp filter is installed in the sandbox yet.
+        PR_GET_SECCOMP => Ok(0),
+        PR_CAPBSET_READ => {
+            if a2 > CAP_LAST_CAP as u64 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.creds.has_cap(a2 as u32) as u64)
+        }
+        PR_GET_TIMERSLACK => Ok(t.prctl.timer_slack_ns),
+        PR_SET_TIMERSLACK => {
+            t.prctl.timer_slack_ns = if a2 == 0 { 50_000 } else { a2 };
+            Ok(0)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            t.tg.prctl.lock().unwrap().child_subreaper = a2 != 0;
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            let v = t.tg.prctl.lock().unwrap().child_subreaper as i32;
+            t.mm.write_obj(a2, &v)?;
+            Ok(0)
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            if a2 != 1 || a3 != 0 || a4 != 0 || a5 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            t.prctl.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => {
+            if a2 != 0 || a3 != 0 || a4 != 0 || a5 != 0 {
+                return Err(Errno::EINVAL);
+            }
+            Ok(t.prctl.no_new_privs as u64)
+        }
+        PR_GET_TID_ADDRESS => {
+            t.mm.write_obj(a2, &t.clear_child_tid)?;
+            Ok(0)
+        }
+        // Naming anonymous memory is optional in Linux (CONFIG_ANON_VMA_NAME).
+        PR_SET_VMA => Err(Errno::EINVAL),
+        PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE
+        | PR_CAP_AMBIENT => unimplemented(t, &format!("prctl option {option}")),
+        _ => Err(Errno::EINVAL),
+    }
+}
