@@ -60,8 +60,25 @@ pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let tmp = build_dir().join(format!("{name}.tmp{}-{seq}", std::process::id()));
+        // A case may ask for other flags on its first line:
+        // `/* cflags: -static-pie */` replaces `-static`.
+        let first = std::fs::read_to_string(src)
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let mut flags: Vec<String> = first
+            .strip_prefix("/* cflags:")
+            .and_then(|r| r.strip_suffix("*/"))
+            .map(|r| r.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        if !flags.iter().any(|f| f.starts_with("-static")) {
+            flags.push("-static".into());
+        }
         let status = Command::new("cc")
-            .args(["-static", "-O1", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE"])
+            .args(&flags)
+            .args(["-O1", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE"])
             .arg("-I")
             .arg(src.parent().unwrap())
             .arg("-o")
