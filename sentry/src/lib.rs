@@ -6,6 +6,7 @@
 //! checked guest copies), `loader` (ELF), `vfs` (file descriptions, fd
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
+pub mod fsimpl;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
@@ -55,6 +56,8 @@ pub enum BootError {
         path: String,
         source: loader::LoadError,
     },
+    #[error("building the sandbox's file tree: {0}")]
+    Tree(String),
     #[error("the sentry's task thread failed: {0}")]
     Thread(String),
 }
@@ -132,6 +135,14 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         fp.mxcr_mask = mxcsr_mask;
         let _ = ctx.set_fp_registers(&aspace, &fp);
     }
+    let (root_fs, root_dir) =
+        fsimpl::tmpfs::new_tmpfs(&kernel.memory_file, "none", 0o755, 0, 0);
+    let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
+    let fs_context = vfs::path::FsContext {
+        mounts,
+        root: root.clone(),
+        cwd: root,
+    };
     let mut regs = platform.initial_registers();
     regs.rip = image.entry;
     regs.rsp = image.stack_pointer;
@@ -143,7 +154,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .bytes()
         .take(15)
         .collect();
-    Ok(Task {
+    let task = Task {
         kernel,
         tg,
         tid: 1,
@@ -164,5 +175,50 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         exit: None,
         user_time: Default::default(),
         sys_time: Default::default(),
-    })
+        fs: Arc::new(std::sync::Mutex::new(fs_context)),
+    };
+    build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
+    Ok(task)
+}
+
+/// The sandbox's file tree: a tmpfs root with /dev (devfs, and a tmpfs on
+/// /dev/shm), /proc, /sys and a tmpfs on /tmp.
+fn build_tree(t: &Task) -> Result<(), nix::errno::Errno> {
+    use vfs::inode::NewNode;
+    use vfs::mount::MountFlags;
+    let ctx = t.fs.lock().unwrap().clone();
+    let root = &ctx.root;
+    let mf = &t.kernel.memory_file;
+    let mut dirs = std::collections::HashMap::new();
+    for (name, mode) in [("dev", 0o755), ("proc", 0o555), ("sys", 0o555), ("tmp", 0o1777)] {
+        let d = root.inode.ops.create(
+            t,
+            &root.inode,
+            name.as_bytes(),
+            NewNode::Directory { mode },
+        )?;
+        dirs.insert(name, vfs::mount::Location {
+            mount: root.mount.clone(),
+            inode: d,
+        });
+    }
+    let (dev_fs, dev_root) = fsimpl::devfs::new_devfs(t, mf)?;
+    let dev = ctx
+        .mounts
+        .mount(&dirs["dev"], dev_fs, dev_root, MountFlags { nosuid: true, ..Default::default() })?;
+    let shm_dir = dev.inode.ops.lookup(t, &dev.inode, b"shm")?;
+    let (shm_fs, shm_root) = fsimpl::tmpfs::new_tmpfs(mf, "shm", 0o1777, 0, 0);
+    ctx.mounts.mount(
+        &vfs::mount::Location {
+            mount: dev.mount.clone(),
+            inode: shm_dir,
+        },
+        shm_fs,
+        shm_root,
+        MountFlags { nosuid: true, nodev: true, ..Default::default() },
+    )?;
+    let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(mf, "tmpfs", 0o1777, 0, 0);
+    ctx.mounts
+        .mount(&dirs["tmp"], tmp_fs, tmp_root, MountFlags::default())?;
+    Ok(())
 }

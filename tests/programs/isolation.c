@@ -65,6 +65,8 @@ int main(int argc, char **argv) {
     show("open", syscall(SYS_open, marker, O_CREAT | O_WRONLY, 0644));
     show("openat", syscall(SYS_openat, AT_FDCWD, marker, O_CREAT | O_WRONLY, 0644));
     show("mkdir", syscall(SYS_mkdir, marker, 0755));
+    show("open /etc/passwd", syscall(SYS_open, "/etc/passwd", O_RDONLY));
+    show("stat /bin/busybox", syscall(SYS_stat, "/bin/busybox", (char[256]){0}));
     show("kill", syscall(SYS_kill, victim, SIGKILL));
     show("socket", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
     char *const args[] = {"/bin/true", NULL};

@@ -232,6 +232,14 @@ int main(void) {
   EXPECT(g[-64 * PG] == 'z' && g[-1] == 'y' && g[0] == 'g');
   /* The grown part is one mapping with the rest. */
   CHECK(mprotect(g - 64 * PG, 68 * PG, PROT_READ));
+  /* Hints keep a guard gap below a grows-down mapping. */
+  q = mmap(g - 80 * PG, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  EXPECT(q != g - 80 * PG);
+  EXPECT(q + PG <= g - 64 * PG - 256 * PG || q >= g + 4 * PG);
+  CHECK(munmap(q, PG));
+  q = mmap(h + 512 * PG, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  EXPECT(q == h + 512 * PG);
+  CHECK(munmap(q, PG));
   CHECK(munmap(h, 1024 * PG));
 
   printf("-- shared memory is the same through both views after mremap\n");

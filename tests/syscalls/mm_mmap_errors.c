@@ -84,6 +84,25 @@ int main(void) {
   CHECK_OK(raw_mmap(0, PG, RW, ANON, 999, 0));
   CHECK_OK(raw_mmap(0, PG, RW, ANON, 0, 0));
 
+  printf("-- files that cannot be mapped\n");
+  /* Standard input is /dev/null, which has no mmap; standard output is a
+   * pipe opened for writing only. */
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_PRIVATE, 0, 0));
+  CHECK(raw_mmap(0, PG, RW, MAP_PRIVATE, 0, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_SHARED, 0, 0));
+  CHECK(raw_mmap(0, PG, RW, MAP_SHARED, 0, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_PRIVATE, 1, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_SHARED, 1, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_PRIVATE | MAP_GROWSDOWN, 0, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_SHARED_VALIDATE | 0x800000, 0, 0));
+  CHECK(raw_mmap(b, PG, PROT_READ, MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE, 0, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, MAP_PRIVATE | MAP_HUGETLB, 0, 0));
+  CHECK(raw_mmap(0, PG, PROT_READ, 0x0f, 0, 0));
+  /* The placement comes first. */
+  CHECK(raw_mmap(b + 1, PG, PROT_READ, MAP_PRIVATE | MAP_FIXED, 0, 0));
+  CHECK(raw_mmap(b + 1, PG, PROT_READ, MAP_PRIVATE | MAP_FIXED, 1, 0));
+  CHECK(raw_mmap(1UL << 47, PG, PROT_READ, MAP_PRIVATE | MAP_FIXED, 0, 0));
+
   printf("-- MAP_SHARED_VALIDATE\n");
   CHECK_OK(raw_mmap(0, PG, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS, -1, 0));
   CHECK(raw_mmap(0, PG, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS | 0x800000, -1, 0));

@@ -137,6 +137,12 @@ int main(void) {
   EXPECT(writable(g + 3 * PG));
   CHECK(mprotect(g + 3 * PG, PG, RW | PROT_GROWSDOWN));
   EXPECT(writable(g) && writable(g + 3 * PG));
+  /* A range starting below the mapping, in the hole under it, changes the
+   * mapping from its start. */
+  CHECK(mprotect(g - 2 * PG, 3 * PG, PROT_READ | PROT_GROWSDOWN));
+  EXPECT(!writable(g) && writable(g + PG) && writable(g + 3 * PG));
+  CHECK(mprotect(g - 2 * PG, 2 * PG, PROT_READ | PROT_GROWSDOWN));
+  CHECK(mprotect(g - 2 * PG, 3 * PG, RW));
   /* Unaligned even so. */
   CHECK(mprotect(g + 1, PG, PROT_READ | PROT_GROWSDOWN));
   CHECK(munmap(g, 4 * PG));

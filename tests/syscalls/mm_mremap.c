@@ -227,6 +227,34 @@ int main(void) {
   }
   CHECK(munmap(r, 64 * PG));
 
+  printf("-- moving several mappings at once\n");
+  /* A move to a fixed address of the same size may cover several
+   * mappings; the holes between them stay holes, and what the target has
+   * in the holes stays. */
+  p = mmap(r, 2 * PG, RW, ANON | MAP_FIXED, -1, 0);
+  fill(p, 2);
+  n = mmap(r + 3 * PG, 2 * PG, PROT_READ, ANON | MAP_FIXED, -1, 0);
+  o = mmap(r + 40 * PG, 8 * PG, RW, ANON | MAP_FIXED, -1, 0);
+  memset(o, 'o', 8 * PG);
+  m = (char *)raw_mremap(p, 6 * PG, 6 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+                         r + 40 * PG);
+  EXPECT(m == r + 40 * PG);
+  EXPECT(pattern(m, 2) && m[2 * PG] == 'o' && zeroes(m + 3 * PG, 2 * PG));
+  EXPECT(!writable(m + 3 * PG) && m[5 * PG] == 'o' && m[7 * PG] == 'o');
+  EXPECT(!mapped(r) && !mapped(r + 3 * PG) && !mapped(r + 4 * PG));
+  /* Not when the range starts in a hole. */
+  CHECK(raw_mremap(r + 36 * PG, 8 * PG, 8 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   r + 8 * PG));
+  EXPECT(!mapped(r + 8 * PG) && pattern(m, 2));
+  /* Nor when it is not a plain move. */
+  CHECK(raw_mremap(r + 40 * PG, 4 * PG, 5 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   r + 8 * PG));
+  CHECK(raw_mremap(r + 40 * PG, 4 * PG, 3 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+                   r + 8 * PG));
+  /* (That shrink happened before the move failed.) */
+  EXPECT(mapped(r + 42 * PG) && !mapped(r + 43 * PG) && !mapped(r + 8 * PG));
+  CHECK(munmap(r, 64 * PG));
+
   printf("-- shared memory\n");
   char *s = mmap(NULL, 2 * PG, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   strcpy(s, "one");
@@ -249,6 +277,14 @@ int main(void) {
   /* Without MREMAP_MAYMOVE there is nowhere to put the copy. */
   s = mmap(NULL, PG, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   CHECK(raw_mremap(s, 0, PG, 0, 0));
+  /* MREMAP_DONTUNMAP leaves the old range mapping the same memory. */
+  d = (char *)raw_mremap(s, PG, PG, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0);
+  EXPECT(d != MAP_FAILED && d != s);
+  if (d != MAP_FAILED) {
+    strcpy(s, "dontunmap");
+    printf("%s\n", d);
+    munmap(d, PG);
+  }
   /* Moving shared memory keeps it shared with the duplicate. */
   d = (char *)raw_mremap(s, 0, PG, MREMAP_MAYMOVE, 0);
   m = (char *)raw_mremap(s, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, r + 4 * PG);

@@ -25,6 +25,14 @@ int main(void) {
   CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, t + 2 * PG - 8));
   CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, t + 2 * PG - 16));
   CHECK(write(1, t + 2 * PG, 1));
+  /* Populating them fails; dropping or removing them is fine. */
+  CHECK(madvise(t, 4 * PG, MADV_POPULATE_WRITE));
+  CHECK(madvise(t + 2 * PG, 2 * PG, MADV_POPULATE_READ));
+  CHECK(madvise(t, 2 * PG, MADV_POPULATE_WRITE));
+  CHECK(madvise(t, 4 * PG, MADV_DONTNEED));
+  CHECK(madvise(t + PG, 3 * PG, MADV_REMOVE));
+  printf("%s [%s]\n", t, t + PG);
+  strcpy(t + PG, "second page");
   /* Moving and shrinking keep the memory where it was. */
   char *r = mmap(NULL, 16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   CHECK(munmap(r, 16 * PG));

@@ -135,7 +135,7 @@ static void altstack(void) {
   CHECK(sigaltstack(&ss, NULL));
   ss.ss_size = 0;
   CHECK(sigaltstack(&ss, NULL));
-  ss.ss_size = MINSIGSTKSZ;
+  ss.ss_size = 2048; /* the kernel's MINSIGSTKSZ */
   CHECK(sigaltstack(&ss, &old));
   show_ss("old", &old, stack);
   CHECK(sigaltstack(NULL, &old));

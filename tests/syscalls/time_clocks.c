@@ -110,6 +110,14 @@ int main(void) {
     printf("process res=%ld.%09ld\n", (long)r.tv_sec, r.tv_nsec);
     CHECK(getres(CLOCK_THREAD_CPUTIME_ID, &r));
     printf("thread res=%ld.%09ld\n", (long)r.tv_sec, r.tv_nsec);
+    /* The tick-sampled CPU clocks resolve to a jiffy: the coarse clocks'
+     * tick, rounded up. */
+    struct timespec coarse;
+    CHECK(getres(CLOCK_MONOTONIC_COARSE, &coarse));
+    CHECK(getres(CPUCLOCK(0, 0, 0), &r));
+    EXPECT(r.tv_sec == 0 && r.tv_nsec >= coarse.tv_nsec && r.tv_nsec <= coarse.tv_nsec + 1);
+    CHECK(getres(CPUCLOCK(0, 1, 1), &r));
+    EXPECT(r.tv_sec == 0 && r.tv_nsec >= coarse.tv_nsec && r.tv_nsec <= coarse.tv_nsec + 1);
     CHECK(getres(CLOCK_MONOTONIC, &r));
     printf("monotonic res=%ld.%09ld\n", (long)r.tv_sec, r.tv_nsec);
     CHECK(getres(CLOCK_REALTIME, &r));

@@ -74,10 +74,10 @@ impl Limits {
         if new.cur > new.max {
             return Err(Errno::EINVAL);
         }
-        if new.max > old.max && !privileged {
+        if resource == libc::RLIMIT_NOFILE && new.max > super::NR_OPEN {
             return Err(Errno::EPERM);
         }
-        if resource == libc::RLIMIT_NOFILE && new.max > super::NR_OPEN {
+        if new.max > old.max && !privileged {
             return Err(Errno::EPERM);
         }
         self.table[resource as usize] = new;

@@ -29,6 +29,22 @@ pub struct SigAction {
 // SAFETY: four u64 fields.
 unsafe impl crate::mm::io::Pod for SigAction {}
 
+/// The sa_flags bits the kernel keeps (x86-64's UAPI_SA_FLAGS); others
+/// are dropped.
+pub const UAPI_SA_FLAGS: u64 = (libc::SA_NOCLDSTOP
+    | libc::SA_NOCLDWAIT
+    | libc::SA_SIGINFO
+    | libc::SA_ONSTACK
+    | libc::SA_RESTART
+    | libc::SA_NODEFER
+    | libc::SA_RESETHAND
+    | SA_EXPOSE_TAGBITS
+    | SA_RESTORER) as u32 as u64;
+/// SA_EXPOSE_TAGBITS.
+pub const SA_EXPOSE_TAGBITS: i32 = 0x800;
+/// SA_RESTORER.
+pub const SA_RESTORER: i32 = 0x0400_0000;
+
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 

@@ -108,6 +108,8 @@ pub struct Task {
     /// Time spent running guest code, and in the sentry for the guest.
     pub user_time: Duration,
     pub sys_time: Duration,
+    /// The task's mount table, root and working directory.
+    pub fs: Arc<Mutex<crate::vfs::path::FsContext>>,
 }
 
 impl Task {

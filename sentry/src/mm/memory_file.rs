@@ -18,6 +18,10 @@ use platform::PAGE_SIZE;
 /// memory.
 const FILE_SIZE: u64 = 1 << 40;
 
+/// An offset past the end of the file: a mapping of the file there faults
+/// with SIGBUS when accessed.
+pub const BEYOND_END: u64 = FILE_SIZE;
+
 pub struct MemoryFile {
     fd: OwnedFd,
     base: *mut u8,
@@ -146,6 +150,23 @@ impl MemoryFile {
             st.top = start;
         } else {
             st.free.insert(start, end - start);
+        }
+    }
+
+    /// Discards the contents of `[off, off+len)` (allocated, page-aligned):
+    /// its memory goes back to the host and it reads as zeroes, in every
+    /// mapping of it.
+    pub fn punch(&self, off: u64, len: u64) {
+        assert!(off + len <= FILE_SIZE);
+        // SAFETY: punches a hole in our own file, in a range the caller
+        // owns; no Rust reference points into the mapping.
+        unsafe {
+            libc::fallocate(
+                self.fd.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                off as i64,
+                len as i64,
+            );
         }
     }
 

@@ -11,6 +11,16 @@
 //! VMAs are backed lazily: the first access (a guest page fault, or a copy by
 //! the sentry) allocates memory-file ranges for a window around it and maps
 //! them into the platform address space in one call.
+//!
+//! Private memory belongs to its PMAs: a PMA allocates its memory-file range
+//! and frees it when it goes. Shared anonymous memory is an object of its own
+//! ([`SharedMemory`], Linux's shmem file behind `MAP_SHARED|MAP_ANONYMOUS`):
+//! every VMA that maps it (after `mremap` moves or duplicates it) shows the
+//! same pages, its PMAs only point into it, and it keeps the size it was
+//! created with; pages of a mapping beyond that size fault with SIGBUS.
+//!
+//! The errors and their order follow Linux's `mm/mmap.c`, `mm/mprotect.c`,
+//! `mm/mremap.c` and `mm/madvise.c`.
 
 pub mod io;
 pub mod memory_file;
@@ -31,15 +41,26 @@ const FAULT_WINDOW: u64 = 2 << 20;
 pub const SEGV_MAPERR: i32 = 1;
 /// si_code of a fault the mapping's protection did not allow.
 pub const SEGV_ACCERR: i32 = 2;
+/// si_code of a bus error: an access past the end of shared memory.
+pub const BUS_ADRERR: i32 = 2;
 
 /// Linux's `mmap_min_addr` default.
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
+
+/// Linux's TASK_SIZE on x86-64 with 4-level page tables: the bound its
+/// argument checks use. The sandbox's own address space ends lower
+/// ([`MemoryManager::max_addr`]); nothing is ever mapped in between.
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// Linux's `stack_guard_gap`: 256 pages.
 const STACK_GUARD_GAP: u64 = 256 * PAGE_SIZE;
 
 /// Linux's `vm.max_map_count` default.
 const MAX_MAP_COUNT: usize = 65530;
+
+/// Where MAP_32BIT mappings go: the second GiB, as on Linux.
+const MAP_32BIT_START: u64 = 0x4000_0000;
+const MAP_32BIT_END: u64 = 0x8000_0000;
 
 pub fn page_down(a: u64) -> u64 {
     a & !(PAGE_SIZE - 1)
@@ -48,6 +69,12 @@ pub fn page_down(a: u64) -> u64 {
 /// Rounds up to a page boundary; `None` on overflow.
 pub fn page_up(a: u64) -> Option<u64> {
     a.checked_add(PAGE_SIZE - 1).map(|v| v & !(PAGE_SIZE - 1))
+}
+
+/// Linux's PAGE_ALIGN: rounds up to a page boundary, wrapping to 0 past the
+/// top.
+fn page_align(a: u64) -> u64 {
+    a.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
 }
 
 /// What a VMA is, for `/proc/[pid]/maps` and for growth rules.
@@ -60,13 +87,98 @@ pub enum VmaKind {
     File(String),
 }
 
+/// Shared anonymous memory: a range of the memory file of a fixed size,
+/// freed when the last VMA that maps it goes.
+pub struct SharedMemory {
+    mf: Arc<MemoryFile>,
+    /// Offset in the memory file of its first byte.
+    off: u64,
+    /// Its size in bytes (page-aligned).
+    size: u64,
+}
+
+impl SharedMemory {
+    fn new(mf: &Arc<MemoryFile>, size: u64) -> Result<Arc<SharedMemory>, Errno> {
+        let off = mf.allocate(size)?;
+        Ok(Arc::new(SharedMemory {
+            mf: mf.clone(),
+            off,
+            size,
+        }))
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Drop for SharedMemory {
+    fn drop(&mut self) {
+        self.mf.free(self.off, self.size);
+    }
+}
+
+impl std::fmt::Debug for SharedMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedMemory")
+            .field("off", &self.off)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Vma {
     pub end: u64,
     pub prot: Prot,
-    pub shared: bool,
     pub growsdown: bool,
     pub kind: VmaKind,
+    /// The shared memory the VMA maps; `None` for private memory.
+    pub shm: Option<Arc<SharedMemory>>,
+    /// The offset of the VMA's first byte in what it maps: in its shared
+    /// memory, or for private memory the address where it was first mapped
+    /// (Linux's anonymous `vm_pgoff`, which a move with mremap keeps and
+    /// which must line up for neighbours to merge).
+    pub off: u64,
+}
+
+impl Vma {
+    pub fn shared(&self) -> bool {
+        self.shm.is_some()
+    }
+
+    /// Whether RLIMIT_DATA counts it (Linux's `is_data_mapping`).
+    fn is_data(&self) -> bool {
+        is_data(self.prot, self.shared(), self.growsdown)
+    }
+
+    /// Where the guest address `a` (inside this VMA, which starts at
+    /// `start`) lies in its shared memory: the memory and the offset.
+    fn shm_at(&self, start: u64, a: u64) -> Option<(&Arc<SharedMemory>, u64)> {
+        self.shm.as_ref().map(|m| (m, self.off + (a - start)))
+    }
+
+    /// The VMA as a new one starting `delta` bytes further into it.
+    fn advanced(&self, delta: u64) -> Vma {
+        let mut v = self.clone();
+        v.off += delta;
+        v
+    }
+}
+
+/// Private writable memory that is not a stack: what RLIMIT_DATA limits.
+fn is_data(prot: Prot, shared: bool, growsdown: bool) -> bool {
+    prot.write && !shared && !growsdown
+}
+
+/// Where placement must stop below a VMA: its start, or for a stack the
+/// start of its guard gap (Linux's `vm_start_gap`).
+fn start_gap(start: u64, v: &Vma) -> u64 {
+    if v.growsdown {
+        start.saturating_sub(STACK_GUARD_GAP)
+    } else {
+        start
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +188,10 @@ struct Pma {
     off: u64,
     /// What the platform has mapped here, if anything.
     mapped: Option<Prot>,
+    /// Whether the PMA owns its memory-file range (private memory) or only
+    /// points into shared memory (or past the end of the file, for pages
+    /// past the end of shared memory).
+    owned: bool,
 }
 
 /// How `mmap` chooses an address.
@@ -103,13 +219,24 @@ pub struct MmapOpts {
     pub kind: VmaKind,
 }
 
+/// What `mremap` was asked to do besides resizing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MremapFlags {
+    /// MREMAP_MAYMOVE.
+    pub may_move: bool,
+    /// MREMAP_FIXED.
+    pub fixed: bool,
+    /// MREMAP_DONTUNMAP.
+    pub dont_unmap: bool,
+}
+
 /// Resource limits the memory manager enforces, from the caller's thread
 /// group.
 #[derive(Clone, Copy, Debug)]
 pub struct MmLimits {
     /// RLIMIT_AS.
     pub address_space: u64,
-    /// RLIMIT_DATA (for brk).
+    /// RLIMIT_DATA (private writable memory and brk).
     pub data: u64,
     /// RLIMIT_STACK (for stack growth).
     pub stack: u64,
@@ -126,7 +253,8 @@ impl MmLimits {
 /// The outcome of a guest page fault the memory manager cannot satisfy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segv {
-    /// `SEGV_MAPERR` or `SEGV_ACCERR`, for the guest's siginfo.
+    /// `SEGV_MAPERR` or `SEGV_ACCERR` (or `BUS_ADRERR` when the host
+    /// reported a bus error), for the guest's siginfo.
     pub code: i32,
 }
 
@@ -162,6 +290,9 @@ struct MmState {
     brk: u64,
     /// The top of the initial stack, set by the loader.
     pub stack_top: u64,
+    /// The limits of the last call that passed them, for the stack growth
+    /// the sentry's own accesses to guest memory cause.
+    limits: MmLimits,
 }
 
 impl MemoryManager {
@@ -179,6 +310,7 @@ impl MemoryManager {
                 brk_start: 0,
                 brk: 0,
                 stack_top: max_addr,
+                limits: MmLimits::UNLIMITED,
             }),
         }
     }
@@ -228,242 +360,432 @@ impl MemoryManager {
 
     /// Maps anonymous memory; returns its address.
     pub fn mmap(&self, opts: &MmapOpts, limits: MmLimits) -> Result<u64, Errno> {
-        let len = page_up(opts.len).ok_or(Errno::ENOMEM)?;
-        if len == 0 {
+        self.mmap_checked(opts, limits, None)
+    }
+
+    /// As [`mmap`](Self::mmap), with `late_error`: an error Linux reports
+    /// only once the address is known (a bad mapping type, a file that
+    /// cannot be mapped), returned then instead of mapping anything.
+    pub fn mmap_checked(
+        &self,
+        opts: &MmapOpts,
+        limits: MmLimits,
+        late_error: Option<Errno>,
+    ) -> Result<u64, Errno> {
+        if opts.len == 0 {
             return Err(Errno::EINVAL);
         }
-        if len > self.max_addr {
+        let len = page_align(opts.len);
+        if len == 0 || len > TASK_SIZE {
             return Err(Errno::ENOMEM);
         }
         let mut st = self.lock();
+        st.limits = limits;
         let addr = match opts.placement {
             Placement::Fixed(a) | Placement::FixedNoReplace(a) => {
-                if a % PAGE_SIZE != 0 {
-                    return Err(Errno::EINVAL);
-                }
-                let end = a.checked_add(len).ok_or(Errno::ENOMEM)?;
-                if end > self.max_addr {
+                if a > TASK_SIZE - len {
                     return Err(Errno::ENOMEM);
+                }
+                if !a.is_multiple_of(PAGE_SIZE) {
+                    return Err(Errno::EINVAL);
                 }
                 if a < MMAP_MIN_ADDR {
                     return Err(Errno::EPERM);
                 }
-                if matches!(opts.placement, Placement::FixedNoReplace(_)) && st.overlaps(a, end) {
-                    return Err(Errno::EEXIST);
+                if a + len > self.max_addr {
+                    // Above the sandbox's address space.
+                    return Err(Errno::ENOMEM);
                 }
                 a
             }
-            Placement::Hint(h) => {
-                let h = page_down(h);
-                let (lo, hi) = if opts.below_2g {
-                    (0x4000_0000, 0x8000_0000)
-                } else {
-                    (MMAP_MIN_ADDR, st.mmap_base.min(self.max_addr))
-                };
-                if h >= MMAP_MIN_ADDR
-                    && h.checked_add(len).is_some_and(|e| e <= self.max_addr)
-                    && !st.overlaps(h, h + len)
-                    && (!opts.below_2g || (h >= lo && h + len <= hi))
-                {
-                    h
-                } else {
-                    st.find_free(len, lo, hi)
-                        .or_else(|| st.find_free(len, lo, self.max_addr))
-                        .ok_or(Errno::ENOMEM)?
-                }
-            }
+            Placement::Hint(h) => self.place(&st, h, len, opts.below_2g)?,
         };
         let end = addr + len;
-        let replaced = st.overlap_bytes(addr, end);
-        if st.mapped_bytes - replaced + len > limits.address_space {
+        if matches!(opts.placement, Placement::FixedNoReplace(_)) && st.overlaps(addr, end) {
+            return Err(Errno::EEXIST);
+        }
+        if let Some(e) = late_error {
+            return Err(e);
+        }
+        // Only what MAP_FIXED adds to the pages it replaces counts.
+        let added = len - st.overlap_bytes(addr, end);
+        if !st.may_expand(limits, opts.prot, opts.shared, opts.growsdown, added) {
             return Err(Errno::ENOMEM);
         }
         if st.vmas.len() + 2 > MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
+        let (shm, off) = if opts.shared {
+            (Some(SharedMemory::new(&self.mf, len)?), 0)
+        } else {
+            (None, addr)
+        };
         self.remove_range(&mut st, addr, end);
         st.insert_vma(
             addr,
             Vma {
                 end,
                 prot: opts.prot,
-                shared: opts.shared,
                 growsdown: opts.growsdown,
                 kind: opts.kind.clone(),
+                shm,
+                off,
             },
         );
         if opts.populate {
             // Linux ignores failures of MAP_POPULATE; so do we.
-            let _ = self.populate_locked(&mut st, addr, end, true);
+            let _ = self.populate_locked(&mut st, addr, end, false);
         }
         Ok(addr)
     }
 
-    pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let len = page_up(len).ok_or(Errno::EINVAL)?;
-        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
-        if end > self.max_addr {
-            return Err(Errno::EINVAL);
-        }
-        let mut st = self.lock();
-        self.remove_range(&mut st, addr, end);
-        Ok(())
-    }
-
-    pub fn mprotect(&self, addr: u64, len: u64, prot: Prot, growsdown: bool) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let len = page_up(len).ok_or(Errno::ENOMEM)?;
-        let mut start = addr;
-        let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if end > self.max_addr {
-            return Err(Errno::ENOMEM);
-        }
-        let mut st = self.lock();
-        if growsdown {
-            // PROT_GROWSDOWN: extend the change down to the VMA's start.
-            match st.vma_at(start) {
-                Some((vs, v)) if v.growsdown => start = vs,
-                Some(_) => return Err(Errno::EINVAL),
-                None => return Err(Errno::ENOMEM),
-            }
-        }
-        if !st.fully_mapped(start, end) {
-            return Err(Errno::ENOMEM);
-        }
-        st.split_vma(start);
-        st.split_vma(end);
-        for (_, v) in st.vmas.range_mut(start..end) {
-            v.prot = prot;
-        }
-        st.merge_around(start, end);
-        // Drop the platform's mappings so the next access maps the pages
-        // with the new protection.
-        self.unmap_platform(&mut st, start, end);
-        Ok(())
-    }
-
-    /// mremap(2). `new_addr` is only used with MREMAP_FIXED.
-    pub fn mremap(
-        &self,
-        old: u64,
-        old_len: u64,
-        new_len: u64,
-        may_move: bool,
-        fixed: Option<u64>,
-        limits: MmLimits,
-    ) -> Result<u64, Errno> {
-        if !old.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
-        let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
-        let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
-        if new_len == 0 {
-            return Err(Errno::EINVAL);
-        }
-        let old_end = old.checked_add(old_len).ok_or(Errno::EINVAL)?;
-        let mut st = self.lock();
-        let (vs, v) = st.vma_at(old).ok_or(Errno::EFAULT)?;
-        let v = v.clone();
-        if old_len == 0 {
-            // Duplicating a shared mapping; private ones cannot be.
-            if !v.shared {
-                return Err(Errno::EINVAL);
-            }
-            return Err(Errno::EINVAL);
-        }
-        if old_end > v.end {
-            return Err(Errno::EFAULT);
-        }
-        if let Some(na) = fixed {
-            if na % PAGE_SIZE != 0 {
-                return Err(Errno::EINVAL);
-            }
-            let ne = na.checked_add(new_len).ok_or(Errno::EINVAL)?;
-            if ne > self.max_addr || na < MMAP_MIN_ADDR {
-                return Err(Errno::EINVAL);
-            }
-            if na < old_end && old < ne {
-                return Err(Errno::EINVAL);
-            }
-            if st.mapped_bytes - st.overlap_bytes(na, ne) - old_len.min(new_len) + new_len
-                > limits.address_space.saturating_add(old_len.min(new_len))
-            {
+    /// Chooses an address for `len` bytes with the hint `hint`, as Linux's
+    /// x86-64 `arch_get_unmapped_area_topdown` does (bottom-up in the
+    /// second GiB for MAP_32BIT).
+    fn place(&self, st: &MmState, hint: u64, len: u64, below_2g: bool) -> Result<u64, Errno> {
+        let hint = if hint != 0 && hint < MMAP_MIN_ADDR {
+            MMAP_MIN_ADDR
+        } else {
+            hint
+        };
+        if below_2g {
+            if len > MAP_32BIT_END {
                 return Err(Errno::ENOMEM);
             }
-            self.remove_range(&mut st, na, ne);
-            return Ok(self.move_range(&mut st, old, old_len, na, new_len, &v));
+            if hint != 0 {
+                if let Some(h) = page_up(hint) {
+                    if MAP_32BIT_END - len >= h && st.fits_below_next(h, len) {
+                        return Ok(h);
+                    }
+                }
+            }
+            return st
+                .find_free_bottom_up(len, MAP_32BIT_START, MAP_32BIT_END)
+                .ok_or(Errno::ENOMEM);
         }
-        if new_len <= old_len {
-            self.remove_range(&mut st, old + new_len, old_end);
-            return Ok(old);
+        if hint != 0 {
+            let h = page_down(hint);
+            if h <= TASK_SIZE - len && h + len <= self.max_addr && st.fits_below_next(h, len) {
+                return Ok(h);
+            }
         }
-        let grow = new_len - old_len;
-        if st.mapped_bytes + grow > limits.address_space {
-            return Err(Errno::ENOMEM);
-        }
-        // Grow in place when the range is the end of its VMA and the
-        // following pages are free.
-        let new_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
-        if old_end == v.end && new_end <= self.max_addr && !st.overlaps(old_end, new_end) {
-            let vma = st.vmas.get_mut(&vs).unwrap();
-            vma.end = new_end;
-            st.mapped_bytes += grow;
-            return Ok(old);
-        }
-        if !may_move {
-            return Err(Errno::ENOMEM);
-        }
-        let (lo, hi) = (MMAP_MIN_ADDR, st.mmap_base.min(self.max_addr));
-        let na = st
-            .find_free(new_len, lo, hi)
-            .or_else(|| st.find_free(new_len, lo, self.max_addr))
-            .ok_or(Errno::ENOMEM)?;
-        Ok(self.move_range(&mut st, old, old_len, na, new_len, &v))
+        let top = st.mmap_base.min(self.max_addr);
+        st.find_free_top_down(len, MMAP_MIN_ADDR, top)
+            .or_else(|| st.find_free_bottom_up(len, page_down(self.max_addr / 3), self.max_addr))
+            .ok_or(Errno::ENOMEM)
     }
 
-    /// Moves `[old, old+old_len)` (inside one VMA like `proto`) to
-    /// `[new, new+new_len)`, which is free, keeping its memory.
-    fn move_range(
+    pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        let mut st = self.lock();
+        self.munmap_locked(&mut st, addr, len)
+    }
+
+    /// Linux's `do_vmi_munmap`: the checks, then the unmapping.
+    fn munmap_locked(&self, st: &mut MmState, addr: u64, len: u64) -> Result<(), Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE) || addr > TASK_SIZE || len > TASK_SIZE - addr {
+            return Err(Errno::EINVAL);
+        }
+        let len = page_align(len);
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = (addr + len).min(self.max_addr);
+        if addr < end {
+            self.remove_range(st, addr, end);
+        }
+        Ok(())
+    }
+
+    /// mprotect(2) on `[addr, addr+len)` (page-aligned, non-empty, checked
+    /// by the caller). As on Linux, the VMAs are changed one by one: a hole
+    /// gives ENOMEM after the part before it has changed.
+    pub fn mprotect(
+        &self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        growsdown: bool,
+        growsup: bool,
+        limits: MmLimits,
+    ) -> Result<(), Errno> {
+        let mut start = addr;
+        let end = addr + len;
+        let mut st = self.lock();
+        st.limits = limits;
+        let (first, fv) = match st.first_overlapping(start, end) {
+            Some((s, v)) => (s, v.clone()),
+            None => return Err(Errno::ENOMEM),
+        };
+        if growsdown {
+            // PROT_GROWSDOWN: the change extends down to the VMA's start.
+            if first >= end {
+                return Err(Errno::ENOMEM);
+            }
+            start = first;
+            if !fv.growsdown {
+                return Err(Errno::EINVAL);
+            }
+        } else {
+            if first > start {
+                return Err(Errno::ENOMEM);
+            }
+            if growsup {
+                // No VMA grows up on x86.
+                return Err(Errno::EINVAL);
+            }
+        }
+        let mut cur = start;
+        let mut result = Ok(());
+        while cur < end {
+            let v = match st.vma_at(cur) {
+                Some((_, v)) => v.clone(),
+                None => {
+                    result = Err(Errno::ENOMEM);
+                    break;
+                }
+            };
+            let e = v.end.min(end);
+            if prot.write {
+                // Memory that turns into data must fit RLIMIT_DATA.
+                let n = e - cur;
+                let new_ok = st.may_expand(limits, prot, v.shared(), v.growsdown, n);
+                let old_ok = st.may_expand(limits, v.prot, v.shared(), v.growsdown, n);
+                if !new_ok && old_ok {
+                    result = Err(Errno::ENOMEM);
+                    break;
+                }
+            }
+            if v.prot != prot {
+                st.split_vma(cur);
+                st.split_vma(e);
+                st.vmas.get_mut(&cur).unwrap().prot = prot;
+                // Drop the platform's mappings so the next access maps the
+                // pages with the new protection.
+                self.unmap_platform(&mut st, cur, e);
+            }
+            cur = e;
+        }
+        st.merge_around(start, cur);
+        result
+    }
+
+    /// mremap(2), after the check of the flags' bits. Follows Linux's
+    /// `do_mremap`: a move to a fixed address of the same size may cover
+    /// several VMAs; anything else works on the one VMA at `addr`.
+    pub fn mremap(
+        &self,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+        new_addr: u64,
+        limits: MmLimits,
+    ) -> Result<u64, Errno> {
+        let old_len = page_align(old_len);
+        let new_len = page_align(new_len);
+        if !addr.is_multiple_of(PAGE_SIZE) || new_len == 0 || new_len > TASK_SIZE {
+            return Err(Errno::EINVAL);
+        }
+        let implies_new_addr = flags.fixed || flags.dont_unmap;
+        if implies_new_addr
+            && (new_addr > TASK_SIZE - new_len
+                || !new_addr.is_multiple_of(PAGE_SIZE)
+                || !flags.may_move
+                || (flags.dont_unmap && old_len != new_len)
+                || (addr.wrapping_add(old_len) > new_addr && new_addr + new_len > addr))
+        {
+            return Err(Errno::EINVAL);
+        }
+        let mut st = self.lock();
+        st.limits = limits;
+        if st.vmas.len() + 2 >= MAX_MAP_COUNT - 3 {
+            return Err(Errno::ENOMEM);
+        }
+        if flags.fixed && old_len == new_len {
+            return self.remap_move(&mut st, addr, old_len, new_addr, flags);
+        }
+        let (vs, v) = match st.vma_at(addr) {
+            Some((s, v)) => (s, v.clone()),
+            None => return Err(Errno::EFAULT),
+        };
+        st.check_remap(&v, addr, old_len, new_len, flags, limits)?;
+        if implies_new_addr {
+            self.mremap_to(&mut st, addr, old_len, new_len, new_addr, flags, limits)
+        } else if old_len == new_len {
+            Ok(addr)
+        } else if new_len < old_len {
+            self.munmap_locked(&mut st, addr + new_len, old_len - new_len)?;
+            Ok(addr)
+        } else {
+            self.expand(&mut st, vs, &v, addr, old_len, new_len, flags)
+        }
+    }
+
+    /// Linux's `remap_move`: moves every VMA in `[addr, addr+len)` to the
+    /// same offset from `new_addr`. The range must start in a VMA; holes
+    /// after it stay holes (what is mapped in the target's holes stays).
+    fn remap_move(
         &self,
         st: &mut MmState,
-        old: u64,
+        addr: u64,
+        len: u64,
+        new_addr: u64,
+        flags: MremapFlags,
+    ) -> Result<u64, Errno> {
+        let end = addr.saturating_add(len);
+        let mut cur = addr;
+        let mut res = Err(Errno::EFAULT);
+        let mut seen = false;
+        while cur < end {
+            let Some((vs, v)) = st.first_overlapping(cur, end).map(|(s, v)| (s, v.clone())) else {
+                break;
+            };
+            if !seen && addr < vs {
+                return Err(Errno::EFAULT);
+            }
+            let ps = vs.max(cur);
+            let pe = v.end.min(end);
+            let limits = st.limits;
+            let n = self.mremap_to(
+                st,
+                ps,
+                pe - ps,
+                pe - ps,
+                new_addr + (ps - addr),
+                flags,
+                limits,
+            )?;
+            if !seen {
+                res = Ok(n);
+                seen = true;
+            }
+            cur = pe;
+        }
+        res
+    }
+
+    /// Linux's `mremap_to`: a move to a new address (fixed, or chosen with
+    /// `new_addr` as a hint for MREMAP_DONTUNMAP).
+    #[allow(clippy::too_many_arguments)]
+    fn mremap_to(
+        &self,
+        st: &mut MmState,
+        addr: u64,
+        mut old_len: u64,
+        new_len: u64,
+        new_addr: u64,
+        flags: MremapFlags,
+        limits: MmLimits,
+    ) -> Result<u64, Errno> {
+        if flags.fixed {
+            if new_addr + new_len > self.max_addr || new_addr < MMAP_MIN_ADDR {
+                // Outside the sandbox's address space.
+                return Err(Errno::ENOMEM);
+            }
+            self.munmap_locked(st, new_addr, new_len)?;
+            if st.vma_at(addr).is_none() {
+                return Err(Errno::EFAULT);
+            }
+        }
+        if new_len < old_len {
+            self.munmap_locked(st, addr + new_len, old_len - new_len)?;
+            if st.vma_at(addr).is_none() {
+                return Err(Errno::EFAULT);
+            }
+            old_len = new_len;
+        }
+        let (vs, v) = match st.vma_at(addr) {
+            Some((s, v)) => (s, v.clone()),
+            None => return Err(Errno::EFAULT),
+        };
+        if flags.dont_unmap && !st.may_expand(limits, v.prot, v.shared(), v.growsdown, old_len) {
+            return Err(Errno::ENOMEM);
+        }
+        let target = if flags.fixed {
+            new_addr
+        } else {
+            self.place(st, new_addr, new_len, false)?
+        };
+        Ok(self.move_vma(st, vs, &v, addr, old_len, target, new_len, flags.dont_unmap))
+    }
+
+    /// Linux's `expand_vma`: grows `[addr, addr+old_len)` in place if it
+    /// ends its VMA and the pages after it are free, else moves it if
+    /// allowed.
+    #[allow(clippy::too_many_arguments)]
+    fn expand(
+        &self,
+        st: &mut MmState,
+        vs: u64,
+        v: &Vma,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+    ) -> Result<u64, Errno> {
+        let delta = new_len - old_len;
+        if v.end - addr == old_len {
+            if let Some(new_end) = v.end.checked_add(delta) {
+                if new_end <= TASK_SIZE.min(self.max_addr) && !st.overlaps(v.end, new_end) {
+                    st.vmas.get_mut(&vs).unwrap().end = new_end;
+                    st.mapped_bytes += delta;
+                    st.merge_around(vs, new_end);
+                    return Ok(addr);
+                }
+            }
+        }
+        if !flags.may_move {
+            return Err(Errno::ENOMEM);
+        }
+        let target = self.place(st, 0, new_len, false)?;
+        Ok(self.move_vma(st, vs, v, addr, old_len, target, new_len, false))
+    }
+
+    /// Moves `[addr, addr+old_len)` of the VMA `v` (at `vs`) to
+    /// `[new, new+new_len)`, which is free, keeping its memory: private
+    /// pages move, shared memory is mapped at the new place. With
+    /// `dont_unmap` the old range stays mapped (without its private pages).
+    #[allow(clippy::too_many_arguments)]
+    fn move_vma(
+        &self,
+        st: &mut MmState,
+        vs: u64,
+        v: &Vma,
+        addr: u64,
         old_len: u64,
         new: u64,
         new_len: u64,
-        proto: &Vma,
+        dont_unmap: bool,
     ) -> u64 {
+        let old_end = addr + old_len;
         let keep = old_len.min(new_len);
-        st.split_pma(old);
-        st.split_pma(old + keep);
-        self.unmap_platform(st, old, old + old_len);
-        let moved: Vec<(u64, Pma)> = st
-            .pmas
-            .range(old..old + keep)
-            .map(|(s, p)| (*s, *p))
-            .collect();
-        for (s, _) in &moved {
-            st.pmas.remove(s);
+        let mut moved: Vec<(u64, Pma)> = Vec::new();
+        if !v.shared() && keep > 0 {
+            st.split_pma(addr);
+            st.split_pma(addr + keep);
+            self.unmap_platform(st, addr, addr + keep);
+            moved = st
+                .pmas
+                .range(addr..addr + keep)
+                .map(|(s, p)| (*s, *p))
+                .collect();
+            for (s, _) in &moved {
+                st.pmas.remove(s);
+            }
         }
-        self.remove_range(st, old, old + old_len);
-        let mut v = proto.clone();
-        v.end = new + new_len;
-        st.insert_vma(new, v);
+        if !dont_unmap && old_len > 0 {
+            self.remove_range(st, addr, old_end);
+        }
+        let mut nv = v.advanced(addr - vs);
+        nv.end = new + new_len;
+        st.insert_vma(new, nv);
         for (s, p) in moved {
-            let ns = s - old + new;
             st.pmas.insert(
-                ns,
+                s - addr + new,
                 Pma {
-                    end: p.end - old + new,
-                    off: p.off,
+                    end: p.end - addr + new,
                     mapped: None,
+                    ..p
                 },
             );
         }
@@ -473,47 +795,63 @@ impl MemoryManager {
     /// brk(2): returns the new break, or the old one on failure.
     pub fn brk(&self, addr: u64, limits: MmLimits) -> u64 {
         let mut st = self.lock();
-        if addr < st.brk_start || addr >= self.max_addr {
-            return st.brk;
+        st.limits = limits;
+        let orig = st.brk;
+        if addr < st.brk_start {
+            return orig;
         }
-        let old_top = page_up(st.brk).unwrap();
-        let new_top = match page_up(addr) {
-            Some(t) => t,
-            None => return st.brk,
-        };
-        if addr - st.brk_start > limits.data {
-            return st.brk;
+        // RLIMIT_DATA bounds the heap (Linux adds the data segment's size,
+        // which RLIMIT_DATA's accounting of the mappings covers below).
+        if limits.data != u64::MAX && addr - st.brk_start > limits.data {
+            return orig;
         }
-        if new_top > old_top {
-            if st.overlaps(old_top, new_top)
-                || st.mapped_bytes + (new_top - old_top) > limits.address_space
-                || new_top > st.mmap_base.max(st.brk_start)
-                    && st.stack_top.saturating_sub(STACK_GUARD_GAP) < new_top
-            {
-                return st.brk;
+        let new_top = page_align(addr);
+        let old_top = page_align(orig);
+        if new_top == old_top {
+            st.brk = addr;
+            return addr;
+        }
+        if addr <= orig {
+            // Shrinking; there must be something to unmap.
+            if !st.overlaps(new_top, old_top) {
+                return orig;
             }
-            st.insert_vma(
-                old_top,
-                Vma {
-                    end: new_top,
-                    prot: Prot::RW,
-                    shared: false,
-                    growsdown: false,
-                    kind: VmaKind::Heap,
-                },
-            );
-        } else if new_top < old_top {
             self.remove_range(&mut st, new_top, old_top);
+            st.brk = addr;
+            return addr;
         }
+        if new_top == 0 || new_top > TASK_SIZE.min(self.max_addr) {
+            return orig;
+        }
+        // The heap stays a page away from the next mapping (and out of a
+        // stack's guard gap).
+        if let Some((ns, nv)) = st.first_overlapping(old_top, u64::MAX) {
+            if new_top + PAGE_SIZE > start_gap(ns, nv) {
+                return orig;
+            }
+        }
+        if !st.may_expand(limits, Prot::RW, false, false, new_top - old_top)
+            || st.vmas.len() > MAX_MAP_COUNT
+        {
+            return orig;
+        }
+        st.insert_vma(
+            old_top,
+            Vma {
+                end: new_top,
+                prot: Prot::RW,
+                growsdown: false,
+                kind: VmaKind::Heap,
+                shm: None,
+                off: old_top,
+            },
+        );
         st.brk = addr;
         addr
     }
 
     /// madvise(2).
     pub fn madvise(&self, addr: u64, len: u64, advice: i32) -> Result<(), Errno> {
-        if !addr.is_multiple_of(PAGE_SIZE) {
-            return Err(Errno::EINVAL);
-        }
         let known = matches!(
             advice,
             libc::MADV_NORMAL
@@ -522,6 +860,7 @@ impl MemoryManager {
                 | libc::MADV_WILLNEED
                 | libc::MADV_DONTNEED
                 | libc::MADV_FREE
+                | libc::MADV_REMOVE
                 | libc::MADV_DONTFORK
                 | libc::MADV_DOFORK
                 | libc::MADV_MERGEABLE
@@ -534,26 +873,123 @@ impl MemoryManager {
                 | libc::MADV_KEEPONFORK
                 | libc::MADV_COLD
                 | libc::MADV_PAGEOUT
+                | MADV_POPULATE_READ
+                | MADV_POPULATE_WRITE
+                | MADV_DONTNEED_LOCKED
         );
-        if !known {
+        if !known || !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
-        let len = page_up(len).ok_or(Errno::EINVAL)?;
-        if len == 0 {
+        let alen = page_align(len);
+        if len != 0 && alen == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr.checked_add(alen).ok_or(Errno::EINVAL)?;
+        if end == addr {
             return Ok(());
         }
-        let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
         let mut st = self.lock();
-        let fully = st.fully_mapped(addr, end);
-        if advice == libc::MADV_DONTNEED {
-            // Private anonymous memory reads as zeroes afterwards; so does
-            // shared anonymous memory of a single process.
-            self.drop_pmas(&mut st, addr, end);
+        if advice == MADV_POPULATE_READ || advice == MADV_POPULATE_WRITE {
+            return self.madvise_populate(&mut st, addr, end, advice == MADV_POPULATE_WRITE);
         }
-        // The other advice values are hints that change no visible
-        // behaviour (MADV_FREE may keep the data, which is allowed).
-        if !fully {
-            return Err(Errno::ENOMEM);
+        // Linux's madvise_walk_vmas: advise every VMA piece in the range;
+        // holes give ENOMEM at the end, errors stop at once.
+        let mut cur = addr;
+        let mut unmapped = false;
+        loop {
+            let Some((vs, v)) = st
+                .first_overlapping(cur, u64::MAX)
+                .map(|(s, v)| (s, v.clone()))
+            else {
+                return Err(Errno::ENOMEM);
+            };
+            if cur < vs {
+                unmapped = true;
+                cur = vs;
+                if cur >= end {
+                    break;
+                }
+            }
+            let e = v.end.min(end);
+            self.advise_vma(&mut st, vs, &v, cur, e, advice)?;
+            cur = e;
+            if cur >= end {
+                break;
+            }
+        }
+        if unmapped {
+            Err(Errno::ENOMEM)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies `advice` to `[start, end)` of the VMA `v` at `vs`.
+    fn advise_vma(
+        &self,
+        st: &mut MmState,
+        vs: u64,
+        v: &Vma,
+        start: u64,
+        end: u64,
+        advice: i32,
+    ) -> Result<(), Errno> {
+        let file = matches!(v.kind, VmaKind::File(_));
+        match advice {
+            libc::MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
+                // Private memory reads as zeroes afterwards; shared memory
+                // keeps its data, only the mapping of it goes.
+                self.drop_pmas(st, start, end);
+            }
+            // MADV_FREE lets the kernel free the pages until they are
+            // written to again; keeping them is one of the allowed outcomes.
+            libc::MADV_FREE | libc::MADV_WIPEONFORK if v.shared() || file => {
+                return Err(Errno::EINVAL)
+            }
+            libc::MADV_REMOVE => match v.shm_at(vs, start) {
+                Some((m, off)) => {
+                    // Frees the memory itself: every mapping reads zeroes.
+                    let n = (end - start).min(m.size.saturating_sub(off));
+                    if n > 0 {
+                        self.mf.punch(m.off + off, n);
+                    }
+                }
+                None if file => return Err(Errno::EACCES),
+                None => return Err(Errno::EINVAL),
+            },
+            // The others are hints that change no visible behaviour.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// MADV_POPULATE_READ/WRITE: back `[start, end)` as a fault would,
+    /// stopping at the first page that cannot be.
+    fn madvise_populate(
+        &self,
+        st: &mut MmState,
+        start: u64,
+        end: u64,
+        write: bool,
+    ) -> Result<(), Errno> {
+        let mut cur = start;
+        while cur < end {
+            let Some((vs, v)) = st.vma_at(cur).map(|(s, v)| (s, v.clone())) else {
+                return Err(Errno::ENOMEM);
+            };
+            if (write && !v.prot.write) || (!write && !v.prot.read) {
+                return Err(Errno::EINVAL);
+            }
+            let e = v.end.min(end);
+            if let Some((m, off)) = v.shm_at(vs, cur) {
+                if off + (e - cur) > m.size {
+                    let ok = m.size.saturating_sub(off);
+                    self.populate_locked(st, cur, cur + ok, false)?;
+                    return Err(Errno::EFAULT);
+                }
+            }
+            self.populate_locked(st, cur, e, false)?;
+            cur = e;
         }
         Ok(())
     }
@@ -563,11 +999,12 @@ impl MemoryManager {
     /// Handles a guest page fault at `addr`. `code` is the host's si_code.
     pub fn handle_fault(&self, addr: u64, _host_code: i32, limits: MmLimits) -> Result<(), Segv> {
         let mut st = self.lock();
+        st.limits = limits;
         let page = page_down(addr);
         let (vs, vma) = match st.vma_at(page) {
             Some((s, v)) => (s, v.clone()),
             None => {
-                if self.grow_stack(&mut st, page, limits) {
+                if self.grow_stack(&mut st, page) {
                     let (s, v) = st.vma_at(page).unwrap();
                     (s, v.clone())
                 } else {
@@ -581,7 +1018,9 @@ impl MemoryManager {
         if let Some((_, p)) = st.pma_at(page) {
             if let Some(m) = p.mapped {
                 // The platform already maps this page with the VMA's
-                // protection: the access itself is not allowed.
+                // protection: the access itself is not allowed (or the page
+                // lies past the end of shared memory, and the host reported
+                // a bus error).
                 if m == vma.prot {
                     return Err(Segv { code: SEGV_ACCERR });
                 }
@@ -589,50 +1028,52 @@ impl MemoryManager {
         }
         let wstart = page_down(addr & !(FAULT_WINDOW - 1)).max(vs);
         let wend = ((addr | (FAULT_WINDOW - 1)) + 1).min(vma.end);
-        if self.populate_locked(&mut st, wstart, wend, false).is_err() {
+        if self.populate_locked(&mut st, wstart, wend, true).is_err() {
             return Err(Segv { code: SEGV_MAPERR });
         }
         Ok(())
     }
 
-    /// Extends a grows-down VMA above `page` down to it, if Linux would.
-    fn grow_stack(&self, st: &mut MmState, page: u64, limits: MmLimits) -> bool {
+    /// Extends the grows-down VMA above `page` down to it, if Linux would
+    /// (`expand_downwards` and `acct_stack_growth`).
+    fn grow_stack(&self, st: &mut MmState, page: u64) -> bool {
+        let limits = st.limits;
         let Some((&ns, next)) = st.vmas.range(page..).next() else {
             return false;
         };
-        if !next.growsdown {
-            return false;
-        }
-        let size = next.end - page;
-        if size > limits.stack {
+        if !next.growsdown || page < MMAP_MIN_ADDR {
             return false;
         }
         if let Some((_, prev)) = st.vmas.range(..page).next_back() {
-            if prev.end + STACK_GUARD_GAP > page {
+            // The guard gap keeps a stack away from accessible memory
+            // below it.
+            if !prev.growsdown && !prev.prot.is_none() && page - prev.end < STACK_GUARD_GAP {
                 return false;
             }
         }
-        if page < MMAP_MIN_ADDR {
+        let size = next.end - page;
+        let grow = ns - page;
+        if size > limits.stack || !st.may_expand(limits, next.prot, next.shared(), true, grow) {
             return false;
         }
         let mut v = st.vmas.remove(&ns).unwrap();
-        let grow = ns - page;
-        v.end = v.end.max(ns);
+        v.off = v.off.wrapping_sub(grow);
         st.vmas.insert(page, v);
         st.mapped_bytes += grow;
         true
     }
 
     /// Backs `[start, end)` with memory and maps it into the platform.
-    /// With `check`, fails with EFAULT where no VMA covers the range.
+    /// With `traps`, pages past the end of shared memory are mapped so that
+    /// an access to them faults with SIGBUS on the host; without, they are
+    /// left alone.
     fn populate_locked(
         &self,
         st: &mut MmState,
         start: u64,
         end: u64,
-        _write: bool,
+        traps: bool,
     ) -> Result<(), Errno> {
-        // Fill the gaps between existing PMAs, VMA by VMA.
         let vmas: Vec<(u64, Vma)> = st
             .vmas
             .range(..end)
@@ -641,36 +1082,12 @@ impl MemoryManager {
             .map(|(s, v)| (*s, v.clone()))
             .collect();
         for (vs, v) in vmas.iter().rev() {
-            let s = (*vs).max(start);
-            let e = v.end.min(end);
             if v.prot.is_none() {
                 continue;
             }
-            st.split_pma(s);
-            st.split_pma(e);
-            let mut cur = s;
-            let existing: Vec<(u64, Pma)> = st.pmas.range(s..e).map(|(a, p)| (*a, *p)).collect();
-            let mut gaps = Vec::new();
-            for (ps, p) in &existing {
-                if *ps > cur {
-                    gaps.push((cur, *ps));
-                }
-                cur = p.end;
-            }
-            if cur < e {
-                gaps.push((cur, e));
-            }
-            for (gs, ge) in gaps {
-                let off = self.mf.allocate(ge - gs)?;
-                st.pmas.insert(
-                    gs,
-                    Pma {
-                        end: ge,
-                        off,
-                        mapped: None,
-                    },
-                );
-            }
+            let s = (*vs).max(start);
+            let e = v.end.min(end);
+            self.fill_gaps(st, *vs, v, s, e, traps)?;
             // Map whatever the platform does not have with the right
             // protection.
             let to_map: Vec<(u64, Pma)> = st
@@ -692,19 +1109,100 @@ impl MemoryManager {
         Ok(())
     }
 
+    /// Creates PMAs for the parts of `[s, e)` (inside the VMA `v` at `vs`)
+    /// that have none: new memory for private VMAs, the shared memory's
+    /// pages for shared ones (and, with `traps`, pages past its end).
+    fn fill_gaps(
+        &self,
+        st: &mut MmState,
+        vs: u64,
+        v: &Vma,
+        s: u64,
+        e: u64,
+        traps: bool,
+    ) -> Result<(), Errno> {
+        st.split_pma(s);
+        st.split_pma(e);
+        let mut gaps = Vec::new();
+        let mut cur = s;
+        for (ps, p) in st.pmas.range(s..e) {
+            if *ps > cur {
+                gaps.push((cur, *ps));
+            }
+            cur = p.end;
+        }
+        if cur < e {
+            gaps.push((cur, e));
+        }
+        for (gs, ge) in gaps {
+            match v.shm_at(vs, gs) {
+                None => {
+                    let off = self.mf.allocate(ge - gs)?;
+                    st.pmas.insert(
+                        gs,
+                        Pma {
+                            end: ge,
+                            off,
+                            mapped: None,
+                            owned: true,
+                        },
+                    );
+                }
+                Some((m, off)) => {
+                    // The part inside the shared memory, then the part past
+                    // its end.
+                    let inside = m.size.saturating_sub(off).min(ge - gs);
+                    if inside > 0 {
+                        st.pmas.insert(
+                            gs,
+                            Pma {
+                                end: gs + inside,
+                                off: m.off + off,
+                                mapped: None,
+                                owned: false,
+                            },
+                        );
+                    }
+                    if traps && gs + inside < ge {
+                        st.pmas.insert(
+                            gs + inside,
+                            Pma {
+                                end: ge,
+                                off: memory_file::BEYOND_END,
+                                mapped: None,
+                                owned: false,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes VMAs and PMAs in `[start, end)`, freeing memory and the
     /// platform's mappings.
     fn remove_range(&self, st: &mut MmState, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
         st.split_vma(start);
         st.split_vma(end);
         let keys: Vec<u64> = st.vmas.range(start..end).map(|(s, _)| *s).collect();
+        let mut removed = Vec::with_capacity(keys.len());
         for k in keys {
             let v = st.vmas.remove(&k).unwrap();
             st.mapped_bytes -= v.end - k;
+            removed.push(v);
         }
         self.drop_pmas(st, start, end);
+        // Only now, with the platform's mappings gone, may shared memory
+        // that no VMA maps any more be freed.
+        drop(removed);
     }
 
+    /// Removes the PMAs in `[start, end)` and the platform's mappings of
+    /// them, freeing the private memory.
     fn drop_pmas(&self, st: &mut MmState, start: u64, end: u64) {
         st.split_pma(start);
         st.split_pma(end);
@@ -712,7 +1210,9 @@ impl MemoryManager {
         let keys: Vec<u64> = st.pmas.range(start..end).map(|(s, _)| *s).collect();
         for k in keys {
             let p = st.pmas.remove(&k).unwrap();
-            self.mf.free(p.off, p.end - k);
+            if p.owned {
+                self.mf.free(p.off, p.end - k);
+            }
         }
     }
 
@@ -735,7 +1235,8 @@ impl MemoryManager {
 
     /// Runs `f` over the memory-file ranges backing `[addr, addr+len)`,
     /// populating as needed. Stops at the first page the guest may not
-    /// access that way; returns the bytes visited.
+    /// access that way; returns the bytes visited. Like the kernel's own
+    /// accesses, it grows the stack below its current extent.
     pub(crate) fn for_each_range(
         &self,
         addr: u64,
@@ -749,8 +1250,13 @@ impl MemoryManager {
         while done < len {
             let a = addr + done;
             let page = page_down(a);
-            let (vs, vma) = match st.vma_at(page) {
-                Some((s, v)) => (s, v.clone()),
+            let found = st.vma_at(page).map(|(s, v)| (s, v.clone()));
+            let (vs, vma) = match found {
+                Some(x) => x,
+                None if self.grow_stack(&mut st, page) => {
+                    let (s, v) = st.vma_at(page).unwrap();
+                    (s, v.clone())
+                }
                 None => break,
             };
             let allowed = force
@@ -762,15 +1268,25 @@ impl MemoryManager {
             if !allowed {
                 break;
             }
+            if let Some((m, off)) = vma.shm_at(vs, a) {
+                // Shared memory: straight into it, up to its end.
+                if off >= m.size {
+                    break;
+                }
+                let chunk = (vma.end - a).min(m.size - off).min(len - done);
+                f(m.off + off, chunk);
+                done += chunk;
+                continue;
+            }
             if st.pma_at(page).is_none() {
                 let wstart = page_down(a & !(FAULT_WINDOW - 1)).max(vs);
                 let wend = ((a | (FAULT_WINDOW - 1)) + 1).min(vma.end);
                 let r = if vma.prot.is_none() {
                     // Forced access to PROT_NONE memory (the loader): back
                     // it without mapping it.
-                    self.back_only(&mut st, wstart, wend)
+                    self.fill_gaps(&mut st, vs, &vma, wstart, wend, false)
                 } else {
-                    self.populate_locked(&mut st, wstart, wend, write)
+                    self.populate_locked(&mut st, wstart, wend, false)
                 };
                 if r.is_err() {
                     break;
@@ -785,23 +1301,6 @@ impl MemoryManager {
             done += chunk;
         }
         done
-    }
-
-    fn back_only(&self, st: &mut MmState, start: u64, end: u64) -> Result<(), Errno> {
-        st.split_pma(start);
-        st.split_pma(end);
-        if st.pmas.range(start..end).next().is_none() {
-            let off = self.mf.allocate(end - start)?;
-            st.pmas.insert(
-                start,
-                Pma {
-                    end,
-                    off,
-                    mapped: None,
-                },
-            );
-        }
-        Ok(())
     }
 
     pub fn memory_file(&self) -> &Arc<MemoryFile> {
@@ -819,12 +1318,29 @@ impl MemoryManager {
     }
 }
 
+/// madvise values the libc crate does not name.
+const MADV_POPULATE_READ: i32 = 22;
+const MADV_POPULATE_WRITE: i32 = 23;
+const MADV_DONTNEED_LOCKED: i32 = 24;
+
 impl MmState {
     fn vma_at(&self, addr: u64) -> Option<(u64, &Vma)> {
         self.vmas
             .range(..=addr)
             .next_back()
             .filter(|(_, v)| v.end > addr)
+            .map(|(s, v)| (*s, v))
+    }
+
+    /// The first VMA that overlaps `[start, end)`.
+    fn first_overlapping(&self, start: u64, end: u64) -> Option<(u64, &Vma)> {
+        if let Some(x) = self.vma_at(start) {
+            return Some(x);
+        }
+        self.vmas
+            .range(start..)
+            .next()
+            .filter(|(s, _)| **s < end)
             .map(|(s, v)| (*s, v))
     }
 
@@ -837,12 +1353,7 @@ impl MmState {
     }
 
     fn overlaps(&self, start: u64, end: u64) -> bool {
-        if let Some((_, v)) = self.vmas.range(..start).next_back() {
-            if v.end > start {
-                return true;
-            }
-        }
-        self.vmas.range(start..end).next().is_some()
+        start < end && self.first_overlapping(start, end).is_some()
     }
 
     fn overlap_bytes(&self, start: u64, end: u64) -> u64 {
@@ -856,42 +1367,121 @@ impl MmState {
         n
     }
 
-    fn fully_mapped(&self, start: u64, end: u64) -> bool {
-        let mut cur = start;
-        while cur < end {
-            match self.vma_at(cur) {
-                Some((_, v)) => cur = v.end,
-                None => return false,
-            }
+    /// Bytes of the VMAs RLIMIT_DATA counts.
+    fn data_bytes(&self) -> u64 {
+        self.vmas
+            .iter()
+            .filter(|(_, v)| v.is_data())
+            .map(|(s, v)| v.end - s)
+            .sum()
+    }
+
+    /// Linux's `may_expand_vm`: whether `bytes` more of memory like this
+    /// fit RLIMIT_AS and, for data, RLIMIT_DATA.
+    fn may_expand(
+        &self,
+        limits: MmLimits,
+        prot: Prot,
+        shared: bool,
+        growsdown: bool,
+        bytes: u64,
+    ) -> bool {
+        let pages = |b: u64| b / PAGE_SIZE;
+        if pages(self.mapped_bytes) + pages(bytes) > pages(limits.address_space) {
+            return false;
+        }
+        if is_data(prot, shared, growsdown)
+            && limits.data != u64::MAX
+            && pages(self.data_bytes()) + pages(bytes) > pages(limits.data)
+        {
+            return false;
         }
         true
     }
 
-    /// Highest free range of `len` bytes inside `[lo, hi)`.
-    fn find_free(&self, len: u64, lo: u64, hi: u64) -> Option<u64> {
+    /// Linux's `check_prep_vma`, for the VMA `v` holding `addr`.
+    fn check_remap(
+        &self,
+        v: &Vma,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: MremapFlags,
+        limits: MmLimits,
+    ) -> Result<(), Errno> {
+        if new_len <= old_len && !flags.fixed && !flags.dont_unmap {
+            return Ok(());
+        }
+        if old_len == 0 && !v.shared() {
+            // Only shared memory can be duplicated.
+            return Err(Errno::EINVAL);
+        }
+        // A shrink may cross VMAs in the part it unmaps.
+        let kept = old_len.min(new_len);
+        if kept > v.end - addr {
+            return Err(Errno::EFAULT);
+        }
+        if new_len > kept
+            && !self.may_expand(limits, v.prot, v.shared(), v.growsdown, new_len - kept)
+        {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Whether `[addr, addr+len)` is free and ends before the next VMA's
+    /// guard gap: what a hint needs to be honoured.
+    fn fits_below_next(&self, addr: u64, len: u64) -> bool {
+        match self.first_overlapping(addr, u64::MAX) {
+            None => true,
+            Some((s, v)) => s >= addr && addr + len <= start_gap(s, v),
+        }
+    }
+
+    /// Highest free range of `len` bytes inside `[lo, hi)`, keeping out of
+    /// stacks' guard gaps.
+    fn find_free_top_down(&self, len: u64, lo: u64, hi: u64) -> Option<u64> {
         let mut top = hi;
+        if let Some((s, v)) = self.vmas.range(hi..).next() {
+            top = top.min(start_gap(*s, v));
+        }
         for (s, v) in self.vmas.range(..hi).rev() {
-            let gap_end = top;
-            let gap_start = v.end.max(lo);
-            if gap_end >= gap_start && gap_end - gap_start >= len {
-                return Some(gap_end - len);
+            let bottom = v.end.max(lo);
+            if top > bottom && top - bottom >= len {
+                return Some(top - len);
             }
-            top = top.min(*s);
+            top = top.min(start_gap(*s, v));
             if top <= lo {
                 return None;
             }
         }
-        if top >= lo && top - lo >= len {
-            return Some(top - len);
+        (top > lo && top - lo >= len).then(|| top - len)
+    }
+
+    /// Lowest free range of `len` bytes inside `[lo, hi)`, keeping out of
+    /// stacks' guard gaps.
+    fn find_free_bottom_up(&self, len: u64, lo: u64, hi: u64) -> Option<u64> {
+        let mut bottom = lo;
+        if let Some((_, v)) = self.vmas.range(..lo).next_back() {
+            bottom = bottom.max(v.end);
         }
-        None
+        for (s, v) in self.vmas.range(lo..) {
+            let top = start_gap(*s, v).min(hi);
+            if top > bottom && top - bottom >= len {
+                return Some(bottom);
+            }
+            bottom = bottom.max(v.end);
+            if bottom >= hi {
+                return None;
+            }
+        }
+        (hi > bottom && hi - bottom >= len).then_some(bottom)
     }
 
     fn split_vma(&mut self, at: u64) {
         if let Some((s, v)) = self.vma_at(at) {
             if s < at {
-                let mut tail = v.clone();
-                tail.end = v.end;
+                let tail = v.advanced(at - s);
                 self.vmas.get_mut(&s).unwrap().end = at;
                 self.vmas.insert(at, tail);
             }
@@ -905,9 +1495,8 @@ impl MmState {
                 self.pmas.insert(
                     at,
                     Pma {
-                        end: p.end,
                         off: p.off + (at - s),
-                        mapped: p.mapped,
+                        ..p
                     },
                 );
             }
@@ -923,7 +1512,7 @@ impl MmState {
 
     /// Merges VMAs touching `[start, end)` with identical neighbours.
     fn merge_around(&mut self, start: u64, end: u64) {
-        let keys: Vec<u64> = self
+        let mut keys: Vec<u64> = self
             .vmas
             .range(..=end)
             .rev()
@@ -931,7 +1520,6 @@ impl MmState {
             .map(|(s, _)| *s)
             .collect();
         // Ascending order.
-        let mut keys = keys;
         keys.reverse();
         if let Some((ps, _)) = self.vmas.range(..start).next_back() {
             if !keys.contains(ps) {
@@ -945,12 +1533,7 @@ impl MmState {
                 i += 1;
                 continue;
             };
-            if va.end == b
-                && va.prot == vb.prot
-                && va.shared == vb.shared
-                && va.growsdown == vb.growsdown
-                && va.kind == vb.kind
-            {
+            if mergeable(a, va, b, vb) {
                 let e = vb.end;
                 self.vmas.remove(&b);
                 self.vmas.get_mut(&a).unwrap().end = e;
@@ -960,4 +1543,18 @@ impl MmState {
             }
         }
     }
+}
+
+/// Whether the VMA `a` at `sa` and the VMA `b` at `sb` can be one.
+fn mergeable(sa: u64, a: &Vma, sb: u64, b: &Vma) -> bool {
+    a.end == sb
+        && a.prot == b.prot
+        && a.growsdown == b.growsdown
+        && a.kind == b.kind
+        && a.off.wrapping_add(a.end - sa) == b.off
+        && match (&a.shm, &b.shm) {
+            (None, None) => true,
+            (Some(ma), Some(mb)) => Arc::ptr_eq(ma, mb),
+            _ => false,
+        }
 }

@@ -8,14 +8,72 @@ use nix::errno::Errno;
 
 use super::{SysResult, UserAddr};
 use crate::kernel::task::Task;
+use crate::mm::VmaKind;
 
 const FUTEX_WAIT: i32 = 0;
 const FUTEX_WAKE: i32 = 1;
+const FUTEX_REQUEUE: i32 = 3;
+const FUTEX_CMP_REQUEUE: i32 = 4;
+const FUTEX_WAKE_OP: i32 = 5;
+const FUTEX_LOCK_PI: i32 = 6;
+const FUTEX_UNLOCK_PI: i32 = 7;
+const FUTEX_TRYLOCK_PI: i32 = 8;
 const FUTEX_WAIT_BITSET: i32 = 9;
 const FUTEX_WAKE_BITSET: i32 = 10;
+const FUTEX_WAIT_REQUEUE_PI: i32 = 11;
+const FUTEX_CMP_REQUEUE_PI: i32 = 12;
+const FUTEX_LOCK_PI2: i32 = 13;
 const FUTEX_PRIVATE_FLAG: i32 = 128;
 const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+
+/// Checks a futex address as Linux's get_futex_key does: aligned (EINVAL),
+/// in the user address space (EFAULT). A shared futex must also be mapped,
+/// and a read-only one must not be private anonymous memory (that page can
+/// never change).
+fn check_key(t: &Task, uaddr: u64, private: bool) -> Result<(), Errno> {
+    if !uaddr.is_multiple_of(4) {
+        return Err(Errno::EINVAL);
+    }
+    if !super::fs::access_ok(uaddr, 4) {
+        return Err(Errno::EFAULT);
+    }
+    if private {
+        return Ok(());
+    }
+    let vma =
+        t.mm.vmas()
+            .into_iter()
+            .find(|(start, v)| *start <= uaddr && uaddr < v.end)
+            .map(|(_, v)| v)
+            .ok_or(Errno::EFAULT)?;
+    if vma.prot.write {
+        return Ok(());
+    }
+    let anonymous = !vma.shared() && !matches!(vma.kind, VmaKind::File(_));
+    if !vma.prot.read || anonymous {
+        return Err(Errno::EFAULT);
+    }
+    Ok(())
+}
+
+/// Where an absolute FUTEX_WAIT_BITSET timeout falls, on the clock named.
+fn deadline_at(d: Duration, realtime: bool) -> Instant {
+    let now = if realtime {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    } else {
+        let mut m = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes one timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut m) };
+        Duration::new(m.tv_sec as u64, m.tv_nsec as u32)
+    };
+    Instant::now() + d.saturating_sub(now)
+}
 
 pub fn futex(
     t: &mut Task,
@@ -27,12 +85,31 @@ pub fn futex(
     val3: u32,
 ) -> SysResult {
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    let private = op & FUTEX_PRIVATE_FLAG != 0;
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
-    if realtime && cmd != FUTEX_WAIT && cmd != FUTEX_WAIT_BITSET {
+    // Operations that take a timeout read and check it first.
+    let takes_timeout = matches!(
+        cmd,
+        FUTEX_WAIT | FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI
+    );
+    let timeout = if timeout.0 != 0 && takes_timeout {
+        let ts: libc::timespec = t.mm.read_obj(timeout.0)?;
+        Some(super::time::timespec_to_duration(&ts)?)
+    } else {
+        None
+    };
+    // FUTEX_WAIT's timeout is relative; the others' absolute.
+    let deadline = timeout.map(|d| match cmd {
+        FUTEX_WAIT => Instant::now() + d,
+        _ => deadline_at(d, realtime),
+    });
+    if realtime
+        && !matches!(
+            cmd,
+            FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2
+        )
+    {
         return Err(Errno::ENOSYS);
-    }
-    if !uaddr.0.is_multiple_of(4) {
-        return Err(Errno::EINVAL);
     }
     let key = (Arc::as_ptr(&t.mm) as usize, uaddr.0);
     match cmd {
@@ -45,30 +122,7 @@ pub fn futex(
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
-            let deadline = if timeout.0 == 0 {
-                None
-            } else {
-                let ts: libc::timespec = t.mm.read_obj(timeout.0)?;
-                let d = super::time::timespec_to_duration(&ts)?;
-                Some(if cmd == FUTEX_WAIT {
-                    // Relative.
-                    Instant::now() + d
-                } else if realtime {
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default();
-                    Instant::now() + d.saturating_sub(now)
-                } else {
-                    let mut m = libc::timespec {
-                        tv_sec: 0,
-                        tv_nsec: 0,
-                    };
-                    // SAFETY: writes one timespec.
-                    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut m) };
-                    let now = Duration::new(m.tv_sec as u64, m.tv_nsec as u32);
-                    Instant::now() + d.saturating_sub(now)
-                })
-            };
+            check_key(t, uaddr.0, private)?;
             let mm = t.mm.clone();
             let kernel = t.kernel.clone();
             kernel.futexes.wait(
@@ -91,8 +145,19 @@ pub fn futex(
             if bitset == 0 {
                 return Err(Errno::EINVAL);
             }
+            check_key(t, uaddr.0, private)?;
             Ok(t.kernel.futexes.wake(key, bitset, val) as u64)
         }
-        _ => super::unimplemented(t, &format!("futex operation {cmd}")),
+        FUTEX_REQUEUE
+        | FUTEX_CMP_REQUEUE
+        | FUTEX_WAKE_OP
+        | FUTEX_LOCK_PI
+        | FUTEX_UNLOCK_PI
+        | FUTEX_TRYLOCK_PI
+        | FUTEX_WAIT_REQUEUE_PI
+        | FUTEX_CMP_REQUEUE_PI
+        | FUTEX_LOCK_PI2 => super::unimplemented(t, &format!("futex operation {cmd}")),
+        // Not an operation Linux knows.
+        _ => Err(Errno::ENOSYS),
     }
 }

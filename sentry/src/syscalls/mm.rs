@@ -3,33 +3,41 @@
 use nix::errno::Errno;
 use platform::{Prot, PAGE_SIZE};
 
-use super::{unimplemented, Fd, Hex, SysResult, UserAddr};
+use super::{Fd, Hex, SysResult, UserAddr};
 use crate::kernel::task::Task;
-use crate::mm::{MmapOpts, Placement, VmaKind};
+use crate::mm::{self, MmapOpts, MremapFlags, Placement, VmaKind};
 
 pub fn brk(t: &mut Task, addr: UserAddr) -> SysResult {
     let limits = t.tg.mm_limits();
     Ok(t.mm.brk(addr.0, limits))
 }
 
-const KNOWN_MAP_FLAGS: u64 = (libc::MAP_SHARED
+/// The flags MAP_SHARED_VALIDATE accepts for files (Linux's
+/// LEGACY_MAP_MASK).
+const LEGACY_MAP_MASK: u64 = (libc::MAP_SHARED
     | libc::MAP_PRIVATE
-    | libc::MAP_SHARED_VALIDATE
     | libc::MAP_FIXED
     | libc::MAP_ANONYMOUS
-    | libc::MAP_32BIT
-    | libc::MAP_GROWSDOWN
     | libc::MAP_DENYWRITE
     | libc::MAP_EXECUTABLE
+    | 0x400_0000 // MAP_UNINITIALIZED
+    | libc::MAP_GROWSDOWN
     | libc::MAP_LOCKED
     | libc::MAP_NORESERVE
     | libc::MAP_POPULATE
     | libc::MAP_NONBLOCK
     | libc::MAP_STACK
     | libc::MAP_HUGETLB
-    | libc::MAP_SYNC
-    | libc::MAP_FIXED_NOREPLACE) as u64
-    | (0x3f << 26); // MAP_HUGE_* size bits
+    | libc::MAP_32BIT
+    | 0x80) as u64 // MAP_ABOVE4G
+    | MAP_HUGE_2MB
+    | MAP_HUGE_1GB;
+
+const MAP_TYPE: u64 = 0x0f;
+const MAP_HUGE_SHIFT: u64 = 26;
+const MAP_HUGE_MASK: u64 = 0x3f;
+const MAP_HUGE_2MB: u64 = 21 << MAP_HUGE_SHIFT;
+const MAP_HUGE_1GB: u64 = 30 << MAP_HUGE_SHIFT;
 
 pub fn mmap(
     t: &mut Task,
@@ -41,43 +49,57 @@ pub fn mmap(
     offset: u64,
 ) -> SysResult {
     let flags = flags.0;
+    let has = |f: i32| flags & f as u64 != 0;
     if !offset.is_multiple_of(PAGE_SIZE) {
         return Err(Errno::EINVAL);
     }
-    let anonymous = flags & libc::MAP_ANONYMOUS as u64 != 0;
-    if !anonymous {
+    let prot_bits = Prot::from_bits(prot.0);
+    let map_type = flags & MAP_TYPE;
+    let shared = map_type == libc::MAP_SHARED as u64;
+    // Linux checks the mapping's type, and whether the file can be mapped
+    // at all, only once the address is known.
+    let late_error = if !has(libc::MAP_ANONYMOUS) {
         let f = t.fds.get(fd.0)?;
-        if len == 0 {
+        if has(libc::MAP_HUGETLB) {
             return Err(Errno::EINVAL);
         }
-        // No file in the sandbox can be mapped yet; Linux answers ENODEV
-        // for files without an mmap operation.
-        t.kernel
-            .note_unimplemented(&format!("mmap of a file ({})", f.imp.name()));
-        return Err(Errno::ENODEV);
-    }
-    if len == 0 {
-        return Err(Errno::EINVAL);
-    }
-    let shared = match flags & 0x0f {
-        x if x == libc::MAP_SHARED as u64 => true,
-        x if x == libc::MAP_PRIVATE as u64 => false,
-        x if x == libc::MAP_SHARED_VALIDATE as u64 => {
-            if flags & !KNOWN_MAP_FLAGS != 0 {
-                return Err(Errno::EOPNOTSUPP);
-            }
-            true
+        let shared =
+            map_type == libc::MAP_SHARED as u64 || map_type == libc::MAP_SHARED_VALIDATE as u64;
+        Some(if !shared && map_type != libc::MAP_PRIVATE as u64 {
+            Errno::EINVAL
+        } else if map_type == libc::MAP_SHARED_VALIDATE as u64 && flags & !LEGACY_MAP_MASK != 0 {
+            Errno::EOPNOTSUPP
+        } else if (shared && prot_bits.write && !f.writable()) || !f.readable() {
+            Errno::EACCES
+        } else {
+            // No file in the sandbox can be mapped yet; Linux answers
+            // ENODEV for files without an mmap operation.
+            t.kernel
+                .note_unimplemented(&format!("mmap of a file ({})", f.imp.name()));
+            Errno::ENODEV
+        })
+    } else if has(libc::MAP_HUGETLB) {
+        let size = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
+        if size != 0
+            && size << MAP_HUGE_SHIFT != MAP_HUGE_2MB
+            && size << MAP_HUGE_SHIFT != MAP_HUGE_1GB
+        {
+            return Err(Errno::EINVAL);
         }
-        _ => return Err(Errno::EINVAL),
-    };
-    if flags & libc::MAP_HUGETLB as u64 != 0 {
         // The sandbox has no huge page pool, as a Linux host with
         // vm.nr_hugepages = 0.
-        return Err(Errno::ENOMEM);
-    }
-    let placement = if flags & libc::MAP_FIXED_NOREPLACE as u64 != 0 {
+        Some(Errno::ENOMEM)
+    } else if !shared && map_type != libc::MAP_PRIVATE as u64 {
+        Some(Errno::EINVAL)
+    } else if shared && has(libc::MAP_GROWSDOWN) {
+        // Shared memory cannot grow down.
+        Some(Errno::EINVAL)
+    } else {
+        None
+    };
+    let placement = if has(libc::MAP_FIXED_NOREPLACE) {
         Placement::FixedNoReplace(addr.0)
-    } else if flags & libc::MAP_FIXED as u64 != 0 {
+    } else if has(libc::MAP_FIXED) {
         Placement::Fixed(addr.0)
     } else {
         Placement::Hint(addr.0)
@@ -85,15 +107,15 @@ pub fn mmap(
     let opts = MmapOpts {
         placement,
         len: len as u64,
-        prot: Prot::from_bits(prot.0),
+        prot: prot_bits,
         shared,
-        growsdown: flags & libc::MAP_GROWSDOWN as u64 != 0,
-        populate: flags & libc::MAP_POPULATE as u64 != 0,
-        below_2g: flags & libc::MAP_32BIT as u64 != 0,
+        growsdown: has(libc::MAP_GROWSDOWN),
+        populate: has(libc::MAP_POPULATE),
+        below_2g: has(libc::MAP_32BIT),
         kind: VmaKind::Anonymous,
     };
     let limits = t.tg.mm_limits();
-    t.mm.mmap(&opts, limits)
+    t.mm.mmap_checked(&opts, limits, late_error)
 }
 
 pub fn munmap(t: &mut Task, addr: UserAddr, len: usize) -> SysResult {
@@ -102,15 +124,45 @@ pub fn munmap(t: &mut Task, addr: UserAddr, len: usize) -> SysResult {
 }
 
 pub fn mprotect(t: &mut Task, addr: UserAddr, len: usize, prot: Hex) -> SysResult {
-    let known =
-        (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC | libc::PROT_GROWSDOWN) as u64;
-    if prot.0 & !known != 0 {
+    let prot = prot.0;
+    let growsdown = prot & libc::PROT_GROWSDOWN as u64 != 0;
+    let growsup = prot & libc::PROT_GROWSUP as u64 != 0;
+    if growsdown && growsup {
         return Err(Errno::EINVAL);
     }
-    let growsdown = prot.0 & libc::PROT_GROWSDOWN as u64 != 0;
-    t.mm.mprotect(addr.0, len as u64, Prot::from_bits(prot.0), growsdown)?;
+    if !addr.0.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    let len = mm::page_up(len as u64).unwrap_or(0);
+    if len == 0 || addr.0.checked_add(len).is_none() {
+        return Err(Errno::ENOMEM);
+    }
+    // PROT_SEM is accepted (and means nothing on x86).
+    let known = (libc::PROT_READ
+        | libc::PROT_WRITE
+        | libc::PROT_EXEC
+        | PROT_SEM
+        | libc::PROT_GROWSDOWN
+        | libc::PROT_GROWSUP) as u64;
+    if prot & !known != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let limits = t.tg.mm_limits();
+    t.mm.mprotect(
+        addr.0,
+        len,
+        Prot::from_bits(prot),
+        growsdown,
+        growsup,
+        limits,
+    )?;
     Ok(0)
 }
+
+const PROT_SEM: i32 = 0x8;
 
 pub fn mremap(
     t: &mut Task,
@@ -124,21 +176,18 @@ pub fn mremap(
     if flags.0 & !known != 0 {
         return Err(Errno::EINVAL);
     }
-    let may_move = flags.0 & libc::MREMAP_MAYMOVE as u64 != 0;
-    let fixed = flags.0 & libc::MREMAP_FIXED as u64 != 0;
-    if fixed && !may_move {
-        return Err(Errno::EINVAL);
-    }
-    if flags.0 & libc::MREMAP_DONTUNMAP as u64 != 0 {
-        return unimplemented(t, "mremap MREMAP_DONTUNMAP");
-    }
+    let flags = MremapFlags {
+        may_move: flags.0 & libc::MREMAP_MAYMOVE as u64 != 0,
+        fixed: flags.0 & libc::MREMAP_FIXED as u64 != 0,
+        dont_unmap: flags.0 & libc::MREMAP_DONTUNMAP as u64 != 0,
+    };
     let limits = t.tg.mm_limits();
     t.mm.mremap(
         old.0,
         old_len as u64,
         new_len as u64,
-        may_move,
-        fixed.then_some(new_addr.0),
+        flags,
+        new_addr.0,
         limits,
     )
 }

@@ -9,9 +9,11 @@
 pub mod fs;
 pub mod futex;
 pub mod mm;
+pub mod file;
 pub mod names;
 pub mod prctl;
 pub mod signal;
+pub mod stat;
 pub mod sys;
 pub mod thread;
 pub mod time;
@@ -131,6 +133,7 @@ pub fn table() -> &'static [SyscallEntry] {
     TABLE.get_or_init(build_table)
 }
 
+#[rustfmt::skip]
 fn build_table() -> Vec<SyscallEntry> {
     let mut t: Vec<SyscallEntry> = names::NAMES
         .iter()
@@ -159,10 +162,6 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_dup3, handler!(fs::dup3, Fd, Fd, Hex));
     set(SYS_fcntl, handler!(fs::fcntl, Fd, i32, Hex));
     set(SYS_fstat, handler!(fs::fstat, Fd, UserAddr));
-    set(
-        SYS_newfstatat,
-        handler!(fs::newfstatat, Fd, UserPath, UserAddr, Hex),
-    );
     set(SYS_ioctl, handler!(fs::ioctl, Fd, Hex, Hex));
     set(SYS_lseek, handler!(fs::lseek, Fd, i64, i32));
     set(SYS_poll, handler!(fs::poll, UserAddr, u32, i32));
@@ -170,6 +169,43 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_ppoll,
         handler!(fs::ppoll, UserAddr, u32, UserAddr, UserAddr, usize),
     );
+    // Opening and naming files (file.rs).
+    set(SYS_open, handler!(file::open, UserPath, Hex, Mode));
+    set(SYS_openat, handler!(file::openat, Fd, UserPath, Hex, Mode));
+    set(SYS_openat2, handler!(file::openat2, Fd, UserPath, UserAddr, usize));
+    set(SYS_creat, handler!(file::creat, UserPath, Mode));
+    set(SYS_mkdir, handler!(file::mkdir, UserPath, Mode));
+    set(SYS_mkdirat, handler!(file::mkdirat, Fd, UserPath, Mode));
+    set(SYS_mknod, handler!(file::mknod, UserPath, Mode, u64));
+    set(SYS_mknodat, handler!(file::mknodat, Fd, UserPath, Mode, u64));
+    set(SYS_symlink, handler!(file::symlink, UserPath, UserPath));
+    set(SYS_symlinkat, handler!(file::symlinkat, UserPath, Fd, UserPath));
+    set(SYS_link, handler!(file::link, UserPath, UserPath));
+    set(SYS_linkat, handler!(file::linkat, Fd, UserPath, Fd, UserPath, Hex));
+    set(SYS_unlink, handler!(file::unlink, UserPath));
+    set(SYS_unlinkat, handler!(file::unlinkat, Fd, UserPath, Hex));
+    set(SYS_rmdir, handler!(file::rmdir, UserPath));
+    set(SYS_rename, handler!(file::rename, UserPath, UserPath));
+    set(SYS_renameat, handler!(file::renameat, Fd, UserPath, Fd, UserPath));
+    set(SYS_renameat2, handler!(file::renameat2, Fd, UserPath, Fd, UserPath, Hex));
+    set(SYS_readlink, handler!(file::readlink, UserPath, OutBuf, i32));
+    set(SYS_readlinkat, handler!(file::readlinkat, Fd, UserPath, OutBuf, i32));
+    set(SYS_chdir, handler!(file::chdir, UserPath));
+    set(SYS_fchdir, handler!(file::fchdir, Fd));
+    set(SYS_chroot, handler!(file::chroot, UserPath));
+    set(SYS_getcwd, handler!(file::getcwd, OutBuf, usize));
+    // File status and directory listings (stat.rs).
+    set(SYS_stat, handler!(self::stat::stat, UserPath, UserAddr));
+    set(SYS_lstat, handler!(self::stat::lstat, UserPath, UserAddr));
+    set(SYS_newfstatat, handler!(self::stat::newfstatat, Fd, UserPath, UserAddr, Hex));
+    set(SYS_statx, handler!(self::stat::statx, Fd, UserPath, Hex, u32, UserAddr));
+    set(SYS_access, handler!(self::stat::access, UserPath, u32));
+    set(SYS_faccessat, handler!(self::stat::faccessat, Fd, UserPath, u32));
+    set(SYS_faccessat2, handler!(self::stat::faccessat2, Fd, UserPath, u32, Hex));
+    set(SYS_statfs, handler!(self::stat::statfs, UserPath, UserAddr));
+    set(SYS_fstatfs, handler!(self::stat::fstatfs, Fd, UserAddr));
+    set(SYS_getdents, handler!(self::stat::getdents, Fd, UserAddr, u32));
+    set(SYS_getdents64, handler!(self::stat::getdents64, Fd, UserAddr, u32));
     // Memory (mm.rs).
     set(SYS_brk, handler!(mm::brk, UserAddr));
     set(

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 use super::{SysResult, UserAddr};
 use crate::kernel::signal::{
     valid_signal, SigAction, SigSet, SignalStack, MINSIGSTKSZ, SS_AUTODISARM, SS_DISABLE,
-    SS_ONSTACK, UNBLOCKABLE,
+    SS_ONSTACK, UAPI_SA_FLAGS, UNBLOCKABLE,
 };
 use crate::kernel::task::Task;
 
@@ -23,21 +23,24 @@ pub fn rt_sigaction(
     if size != SIGSET_SIZE {
         return Err(Errno::EINVAL);
     }
-    valid_signal(sig)?;
+    // The new action is read before the signal number is checked.
     let new = if act.0 != 0 {
-        let mut a: SigAction = t.mm.read_obj(act.0)?;
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            return Err(Errno::EINVAL);
-        }
-        a.mask &= !UNBLOCKABLE;
-        Some(a)
+        Some(t.mm.read_obj::<SigAction>(act.0)?)
     } else {
         None
     };
+    valid_signal(sig)?;
+    if new.is_some() && (sig == libc::SIGKILL || sig == libc::SIGSTOP) {
+        return Err(Errno::EINVAL);
+    }
     let old = {
         let mut h = t.tg.handlers.lock().unwrap();
         let old = h.actions[(sig - 1) as usize];
-        if let Some(a) = new {
+        if let Some(mut a) = new {
+            // Unknown flag bits are dropped, so programs can tell which
+            // flags the kernel supports (SA_UNSUPPORTED).
+            a.flags &= UAPI_SA_FLAGS;
+            a.mask &= !UNBLOCKABLE;
             h.actions[(sig - 1) as usize] = a;
         }
         old
@@ -75,49 +78,63 @@ pub fn rt_sigprocmask(
     Ok(0)
 }
 
+/// Linux's on_sig_stack: `sp` is in (base, base + size]. A stack with
+/// SS_AUTODISARM never counts: it is disarmed while a handler runs on it.
+fn on_sig_stack(st: &SignalStack, sp: u64) -> bool {
+    st.flags & SS_AUTODISARM == 0 && sp > st.sp && sp - st.sp <= st.size
+}
+
 pub fn sigaltstack(t: &mut Task, ss: UserAddr, old: UserAddr) -> SysResult {
+    let new: Option<SignalStack> = if ss.0 != 0 {
+        Some(t.mm.read_obj(ss.0)?)
+    } else {
+        None
+    };
     let cur = t.alt_stack;
-    let on_stack = cur.flags & SS_DISABLE == 0
-        && t.regs.rsp > cur.sp
-        && t.regs.rsp <= cur.sp.wrapping_add(cur.size);
-    if old.0 != 0 {
-        let mut o = cur;
-        if on_stack {
-            o.flags |= SS_ONSTACK;
-        }
-        if cur.flags & SS_DISABLE != 0 {
-            o = SignalStack {
-                flags: SS_DISABLE,
-                ..SignalStack::default()
-            };
-        }
-        t.mm.write_obj(old.0, &o)?;
-    }
-    if ss.0 != 0 {
-        let new: SignalStack = t.mm.read_obj(ss.0)?;
-        if on_stack {
+    let sp = t.regs.rsp;
+    // What the old stack reads back as: a stack of size 0 is disabled.
+    let state = if cur.size == 0 {
+        SS_DISABLE
+    } else if on_sig_stack(&cur, sp) {
+        SS_ONSTACK
+    } else {
+        0
+    };
+    let report = SignalStack {
+        sp: cur.sp,
+        flags: state | (cur.flags & SS_AUTODISARM),
+        _pad: 0,
+        size: cur.size,
+    };
+    if let Some(new) = new {
+        if on_sig_stack(&cur, sp) {
             return Err(Errno::EPERM);
         }
         let mode = new.flags & !SS_AUTODISARM;
         if mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK {
             return Err(Errno::EINVAL);
         }
-        if mode == SS_DISABLE {
-            t.alt_stack = SignalStack {
-                flags: SS_DISABLE,
-                ..SignalStack::default()
+        // An unchanged stack is accepted as it is.
+        if (new.sp, new.size, new.flags) != (cur.sp, cur.size, cur.flags) {
+            let (sp, size) = if mode == SS_DISABLE {
+                (0, 0)
+            } else {
+                if new.size < MINSIGSTKSZ {
+                    return Err(Errno::ENOMEM);
+                }
+                (new.sp, new.size)
             };
-        } else {
-            if new.size < MINSIGSTKSZ {
-                return Err(Errno::ENOMEM);
-            }
             t.alt_stack = SignalStack {
-                sp: new.sp,
-                flags: new.flags & SS_AUTODISARM,
+                sp,
+                flags: new.flags,
                 _pad: 0,
-                size: new.size,
+                size,
             };
         }
+    }
+    // The old stack is written only when the call succeeds.
+    if old.0 != 0 {
+        t.mm.write_obj(old.0, &report)?;
     }
     Ok(0)
 }

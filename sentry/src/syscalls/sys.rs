@@ -3,6 +3,7 @@
 
 use nix::errno::Errno;
 
+use super::fs::access_ok;
 use super::{Hex, Mode, OutBuf, SysResult, UserAddr};
 use crate::kernel::creds::CAP_SYS_RESOURCE;
 use crate::kernel::limits::Limit;
@@ -10,6 +11,10 @@ use crate::kernel::task::Task;
 use crate::kernel::{RELEASE, VERSION};
 
 const CAP_SYS_ADMIN: u32 = 21;
+/// Linux's MAX_RW_COUNT: the most one getrandom call returns.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+/// The most random bytes made at once.
+const RANDOM_CHUNK: usize = 16 << 20;
 /// __NEW_UTS_LEN.
 const UTS_LEN: usize = 64;
 
@@ -82,12 +87,7 @@ pub fn setrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
 }
 
 pub fn prlimit64(t: &mut Task, pid: i32, resource: u32, new: UserAddr, old: UserAddr) -> SysResult {
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if pid != 0 && pid != t.tg.tgid {
-        return Err(Errno::ESRCH);
-    }
+    // The new limit is read before the target is looked up.
     let new_limit = if new.0 != 0 {
         let r: libc::rlimit = t.mm.read_obj(new.0)?;
         Some(Limit {
@@ -97,6 +97,10 @@ pub fn prlimit64(t: &mut Task, pid: i32, resource: u32, new: UserAddr, old: User
     } else {
         None
     };
+    // Any thread of any process may be named; this sandbox has one.
+    if pid != 0 && pid != t.tg.tgid && pid != t.tid {
+        return Err(Errno::ESRCH);
+    }
     let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
     let prev = {
         let mut limits = t.tg.limits.lock().unwrap();
@@ -125,28 +129,38 @@ pub fn getrandom(t: &mut Task, buf: OutBuf, len: usize, flags: Hex) -> SysResult
     {
         return Err(Errno::EINVAL);
     }
-    let len = len.min(i32::MAX as usize).min(1 << 25);
+    let len = len.min(MAX_RW_COUNT);
+    if !access_ok(buf.0, len as u64) {
+        return Err(Errno::EFAULT);
+    }
     if len == 0 {
         return Ok(0);
     }
+    // Bytes go out up to the first fault; none at all is EFAULT.
     let room = t.mm.writable_len(buf.0, len as u64) as usize;
     if room == 0 {
         return Err(Errno::EFAULT);
     }
-    let mut data = vec![0u8; room];
-    let mut filled = 0;
-    while filled < room {
-        // SAFETY: writes at most room - filled bytes into our buffer.
-        let n = unsafe { libc::getrandom(data[filled..].as_mut_ptr().cast(), room - filled, 0) };
-        if n < 0 {
-            if Errno::last() == Errno::EINTR {
-                continue;
+    let mut data = vec![0u8; room.min(RANDOM_CHUNK)];
+    let mut done = 0;
+    while done < room {
+        let part = &mut data[..(room - done).min(RANDOM_CHUNK)];
+        let mut filled = 0;
+        while filled < part.len() {
+            let rest = &mut part[filled..];
+            // SAFETY: writes at most rest.len() bytes into rest.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            if n < 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                return Err(Errno::last());
             }
-            return Err(Errno::last());
+            filled += n as usize;
         }
-        filled += n as usize;
+        t.mm.copy_out(buf.0 + done as u64, part)?;
+        done += part.len();
     }
-    t.mm.copy_out(buf.0, &data)?;
     Ok(room as u64)
 }
 

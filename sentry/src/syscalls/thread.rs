@@ -26,8 +26,9 @@ const ARCH_GET_GS: i32 = 0x1004;
 const ARCH_GET_CPUID: i32 = 0x1011;
 const ARCH_SET_CPUID: i32 = 0x1012;
 
+/// A base the kernel accepts: below the end of the user address space.
 fn canonical(a: u64) -> bool {
-    a < 0x0000_8000_0000_0000
+    a < super::fs::TASK_SIZE
 }
 
 pub fn arch_prctl(t: &mut Task, code: i32, addr: Hex) -> SysResult {
@@ -81,8 +82,9 @@ pub fn get_robust_list(t: &mut Task, pid: i32, head: UserAddr, len: UserAddr) ->
     if pid != 0 && pid != t.tid {
         return Err(Errno::ESRCH);
     }
-    t.mm.write_obj(head.0, &t.robust_list.0)?;
+    // The length goes out first.
     t.mm.write_obj(len.0, &(ROBUST_LIST_HEAD_SIZE as u64))?;
+    t.mm.write_obj(head.0, &t.robust_list.0)?;
     Ok(0)
 }
 
@@ -157,18 +159,20 @@ pub fn sched_yield(_t: &mut Task) -> SysResult {
 }
 
 pub fn sched_getaffinity(t: &mut Task, pid: i32, len: usize, mask: UserAddr) -> SysResult {
-    if pid < 0 {
+    let cpus = t.kernel.cpus;
+    // The length is an unsigned int, checked first (the product wraps as
+    // the kernel's does).
+    let len = len as u32;
+    if (len.wrapping_mul(8) as usize) < cpus || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
+    // Any thread of any process may be named; this sandbox has one.
     if pid != 0 && pid != t.tid {
         return Err(Errno::ESRCH);
     }
-    let cpus = t.kernel.cpus;
-    // The kernel's cpumask size: nr_cpu_ids bits in whole longs.
+    // The kernel's cpumask size: nr_cpu_ids bits in whole longs. Only
+    // that much is copied, however long the buffer.
     let mask_bytes = cpus.div_ceil(64) * 8;
-    if len * 8 < cpus || !len.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
     let mut bytes = vec![0u8; mask_bytes];
     for c in 0..cpus {
         bytes[c / 8] |= 1 << (c % 8);

@@ -38,6 +38,88 @@ const HOST_CLOCKS: &[i32] = &[
     libc::CLOCK_TAI,
 ];
 
+/// What a CPU-time clock counts (the kernel's CPUCLOCK_PROF, _VIRT, _SCHED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CpuWhich {
+    /// User and system time.
+    Prof,
+    /// User time.
+    Virt,
+    /// Time on a CPU, finely measured.
+    Sched,
+}
+
+/// A clock id, decoded as the kernel's clockid_to_kclock does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clock {
+    /// A clock the host keeps (wall, monotonic, boot, alarm, TAI).
+    Host(i32),
+    /// A process or thread CPU-time clock: the fixed ids, or a negative
+    /// id encoding `(~pid << 3) | perthread << 2 | which`.
+    Cpu {
+        which: Option<CpuWhich>,
+        pid: i32,
+        thread: bool,
+    },
+    /// A negative id naming a dynamic clock by fd (`(~fd << 3) | 3`).
+    Fd,
+}
+
+/// CLOCKFD: the low bits of a clock id naming a dynamic clock by fd.
+const CLOCKFD: i32 = 3;
+
+fn decode(clock: i32) -> Result<Clock, Errno> {
+    if clock < 0 {
+        if clock & 7 == CLOCKFD {
+            return Ok(Clock::Fd);
+        }
+        let which = match clock & 3 {
+            0 => Some(CpuWhich::Prof),
+            1 => Some(CpuWhich::Virt),
+            2 => Some(CpuWhich::Sched),
+            _ => None,
+        };
+        return Ok(Clock::Cpu {
+            which,
+            pid: !(clock >> 3),
+            thread: clock & 4 != 0,
+        });
+    }
+    match clock {
+        libc::CLOCK_PROCESS_CPUTIME_ID => Ok(Clock::Cpu {
+            which: Some(CpuWhich::Sched),
+            pid: 0,
+            thread: false,
+        }),
+        libc::CLOCK_THREAD_CPUTIME_ID => Ok(Clock::Cpu {
+            which: Some(CpuWhich::Sched),
+            pid: 0,
+            thread: true,
+        }),
+        c if HOST_CLOCKS.contains(&c) => Ok(Clock::Host(c)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The kernel's pid_for_clock: whether a CPU clock names a task here. A
+/// thread clock takes a thread of the caller's group, a process clock a
+/// process; 0 is the caller. This sandbox has one of each, both numbered
+/// alike.
+fn cpu_clock_valid(t: &Task, which: Option<CpuWhich>, pid: i32) -> Result<CpuWhich, Errno> {
+    let which = which.ok_or(Errno::EINVAL)?;
+    if pid != 0 && pid != t.tid && pid != t.tg.tgid {
+        return Err(Errno::EINVAL);
+    }
+    Ok(which)
+}
+
+fn cpu_time(t: &Task, which: CpuWhich) -> Duration {
+    match which {
+        CpuWhich::Virt => t.user_time,
+        CpuWhich::Prof | CpuWhich::Sched => t.user_time + t.sys_time,
+    }
+}
+
 fn host_clock(clock: i32) -> Result<libc::timespec, Errno> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -50,15 +132,27 @@ fn host_clock(clock: i32) -> Result<libc::timespec, Errno> {
     Ok(ts)
 }
 
+fn host_res(clock: i32) -> Result<libc::timespec, Errno> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec to &mut ts.
+    if unsafe { libc::clock_getres(clock, &mut ts) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(ts)
+}
+
 fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
-    match clock {
-        libc::CLOCK_PROCESS_CPUTIME_ID | libc::CLOCK_THREAD_CPUTIME_ID => {
-            Ok(duration_to_timespec(t.user_time + t.sys_time))
+    match decode(clock)? {
+        Clock::Host(c) => host_clock(c),
+        Clock::Cpu { which, pid, .. } => {
+            let which = cpu_clock_valid(t, which, pid)?;
+            Ok(duration_to_timespec(cpu_time(t, which)))
         }
-        c if HOST_CLOCKS.contains(&c) => host_clock(c),
-        // Negative ids name other processes' CPU clocks; none are offered
-        // yet beyond the caller's own ids above.
-        _ => Err(Errno::EINVAL),
+        // No fd of the sandbox is a dynamic clock.
+        Clock::Fd => Err(Errno::EINVAL),
     }
 }
 
@@ -68,24 +162,31 @@ pub fn clock_gettime(t: &mut Task, clock: i32, tp: UserAddr) -> SysResult {
     Ok(0)
 }
 
+/// The resolution of the tick-sampled CPU clocks: a jiffy, rounded up as
+/// the kernel does. The host's coarse clocks tick once a jiffy.
+fn jiffy_res() -> libc::timespec {
+    let tick = host_res(libc::CLOCK_MONOTONIC_COARSE)
+        .map(|r| r.tv_sec * 1_000_000_000 + r.tv_nsec)
+        .unwrap_or(4_000_000)
+        .max(1);
+    let hz = ((1_000_000_000 + tick / 2) / tick).max(1);
+    libc::timespec {
+        tv_sec: 0,
+        tv_nsec: (1_000_000_000 + hz - 1) / hz,
+    }
+}
+
 pub fn clock_getres(t: &mut Task, clock: i32, res: UserAddr) -> SysResult {
-    let r = match clock {
-        libc::CLOCK_PROCESS_CPUTIME_ID | libc::CLOCK_THREAD_CPUTIME_ID => libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 1,
-        },
-        c if HOST_CLOCKS.contains(&c) => {
-            let mut ts = libc::timespec {
+    let r = match decode(clock)? {
+        Clock::Host(c) => host_res(c)?,
+        Clock::Cpu { which, pid, .. } => match cpu_clock_valid(t, which, pid)? {
+            CpuWhich::Sched => libc::timespec {
                 tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: writes one timespec to &mut ts.
-            if unsafe { libc::clock_getres(c, &mut ts) } != 0 {
-                return Err(Errno::last());
-            }
-            ts
-        }
-        _ => return Err(Errno::EINVAL),
+                tv_nsec: 1,
+            },
+            CpuWhich::Prof | CpuWhich::Virt => jiffy_res(),
+        },
+        Clock::Fd => return Err(Errno::EINVAL),
     };
     if res.0 != 0 {
         t.mm.write_obj(res.0, &r)?;
@@ -134,12 +235,25 @@ fn sleep_until_clock(clock: i32, deadline: &libc::timespec) {
     }
 }
 
+/// Sleeps until `ts` on a host clock: relative, or absolute with
+/// TIMER_ABSTIME. Flag bits other than TIMER_ABSTIME are ignored.
+fn host_sleep(clock: i32, abs: bool, ts: &libc::timespec, d: Duration) {
+    if abs {
+        sleep_until_clock(clock, ts);
+    } else {
+        std::thread::sleep(d);
+    }
+}
+
 pub fn nanosleep(t: &mut Task, req: UserAddr, _rem: UserAddr) -> SysResult {
     let ts: libc::timespec = t.mm.read_obj(req.0)?;
     let d = timespec_to_duration(&ts)?;
     std::thread::sleep(d);
     Ok(0)
 }
+
+/// CAP_WAKE_ALARM.
+const CAP_WAKE_ALARM: u32 = 35;
 
 pub fn clock_nanosleep(
     t: &mut Task,
@@ -148,19 +262,75 @@ pub fn clock_nanosleep(
     req: UserAddr,
     _rem: UserAddr,
 ) -> SysResult {
+    // The clock is checked first: unknown ids, then clocks that cannot be
+    // slept on.
+    let kind = decode(clock)?;
+    match kind {
+        Clock::Host(
+            libc::CLOCK_REALTIME
+            | libc::CLOCK_MONOTONIC
+            | libc::CLOCK_BOOTTIME
+            | libc::CLOCK_TAI
+            | libc::CLOCK_REALTIME_ALARM
+            | libc::CLOCK_BOOTTIME_ALARM,
+        ) => {}
+        Clock::Host(_) | Clock::Fd => return Err(Errno::EOPNOTSUPP),
+        // The thread clock by its fixed id has no sleep; by an encoded id
+        // it goes to the CPU-clock sleep, which refuses it below.
+        Clock::Cpu { thread: true, .. } if clock == libc::CLOCK_THREAD_CPUTIME_ID => {
+            return Err(Errno::EOPNOTSUPP)
+        }
+        Clock::Cpu { .. } => {}
+    }
     let ts: libc::timespec = t.mm.read_obj(req.0)?;
     let d = timespec_to_duration(&ts)?;
-    match clock {
-        libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI => {}
-        libc::CLOCK_PROCESS_CPUTIME_ID => return Err(Errno::EINVAL),
-        libc::CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EINVAL),
-        c if HOST_CLOCKS.contains(&c) => return Err(Errno::EOPNOTSUPP),
-        _ => return Err(Errno::EINVAL),
+    let abs = flags.0 as u32 & libc::TIMER_ABSTIME as u32 != 0;
+    match kind {
+        Clock::Host(c @ (libc::CLOCK_REALTIME_ALARM | libc::CLOCK_BOOTTIME_ALARM)) => {
+            // Alarm clocks need a real-time clock device; the host has one
+            // when it can say their resolution.
+            if host_res(c).is_err() {
+                return Err(Errno::EOPNOTSUPP);
+            }
+            if flags.0 as u32 & !(libc::TIMER_ABSTIME as u32) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if !t.creds.has_cap(CAP_WAKE_ALARM) {
+                return Err(Errno::EPERM);
+            }
+            let base = if c == libc::CLOCK_REALTIME_ALARM {
+                libc::CLOCK_REALTIME
+            } else {
+                libc::CLOCK_BOOTTIME
+            };
+            host_sleep(base, abs, &ts, d);
+            Ok(0)
+        }
+        Clock::Host(c) => {
+            host_sleep(c, abs, &ts, d);
+            Ok(0)
+        }
+        Clock::Cpu { which, pid, thread } => {
+            // A thread cannot wait for its own CPU time.
+            if thread && (pid == 0 || pid == t.tid) {
+                return Err(Errno::EINVAL);
+            }
+            let which = cpu_clock_valid(t, which, pid)?;
+            // A zero time disarms the timer at once; a time already
+            // reached fires at once.
+            if d.is_zero() || (abs && d <= cpu_time(t, which)) {
+                return Ok(0);
+            }
+            // Otherwise the sleeper waits for CPU time that only other
+            // threads of its process could use, and this process has no
+            // other: it sleeps until a signal, as on Linux.
+            tracing::debug!(
+                "clock_nanosleep on a CPU clock of a one-thread process: waits forever"
+            );
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        Clock::Fd => Err(Errno::EOPNOTSUPP),
     }
-    if flags.0 & libc::TIMER_ABSTIME as u64 != 0 {
-        sleep_until_clock(clock, &ts);
-    } else {
-        std::thread::sleep(d);
-    }
-    Ok(0)
 }

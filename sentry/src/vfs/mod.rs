@@ -6,7 +6,15 @@
 //! a host fd (the standard streams handed to the sandbox); mounts, dentries
 //! and the in-sandbox file systems come with the VFS.
 
+pub mod anon;
+pub mod dir;
 pub mod host;
+pub mod inode;
+pub mod mount;
+pub mod path;
+pub mod perm;
+
+pub use dir::DirFile;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -98,6 +106,16 @@ pub trait FileImpl: Send + Sync {
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String;
+    /// The inode of a file that lives in a file system.
+    fn inode(&self) -> Option<Arc<inode::Inode>> {
+        None
+    }
+    /// Directory entries, for getdents: the directory's listing with "."
+    /// and "..", from entry index `pos` on.
+    fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Vec<inode::DirEntry>, Errno> {
+        let _ = (file, t);
+        Err(Errno::ENOTDIR)
+    }
 }
 
 /// An open file description.
@@ -105,14 +123,45 @@ pub struct FileDescription {
     /// Access mode and status flags (`O_RDONLY`.., `O_APPEND`, `O_NONBLOCK`).
     flags: AtomicU32,
     pub imp: Box<dyn FileImpl>,
+    /// The file position, for files whose implementation keeps it here.
+    pub pos: Mutex<u64>,
+    /// Where the file was opened, for files in the tree.
+    pub location: Option<mount::Location>,
 }
 
 impl FileDescription {
     pub fn new(flags: u32, imp: Box<dyn FileImpl>) -> Arc<FileDescription> {
+        Self::new_at(flags, imp, None)
+    }
+
+    /// A description of a file opened at `location`.
+    pub fn new_at(
+        flags: u32,
+        imp: Box<dyn FileImpl>,
+        location: Option<mount::Location>,
+    ) -> Arc<FileDescription> {
         Arc::new(FileDescription {
             flags: AtomicU32::new(flags & !(libc::O_CLOEXEC as u32)),
             imp,
+            pos: Mutex::new(0),
+            location,
         })
+    }
+
+    /// The inode behind the file, if it lives in a file system.
+    pub fn inode(&self) -> Option<Arc<inode::Inode>> {
+        self.location
+            .as_ref()
+            .map(|l| l.inode.clone())
+            .or_else(|| self.imp.inode())
+    }
+
+    /// `fstat`: the inode's metadata, or what the implementation says.
+    pub fn stat(&self) -> Result<libc::stat, Errno> {
+        match &self.location {
+            Some(l) => Ok(l.inode.stat()),
+            None => self.imp.stat(self),
+        }
     }
 
     pub fn flags(&self) -> u32 {

@@ -1,0 +1,187 @@
+//! devfs (`/dev`): a tmpfs populated with the sandbox's devices, and the
+//! device registry that opening a device node consults.
+
+use std::sync::Arc;
+
+use nix::errno::Errno;
+
+use crate::kernel::task::Task;
+use crate::mm::MemoryFile;
+use crate::vfs::inode::{makedev, major, minor, Filesystem, Inode, NewNode};
+use crate::vfs::{FileDescription, FileImpl};
+
+/// The devices of /dev: name, mode, major, minor.
+const DEVICES: &[(&str, u32, u32, u32)] = &[
+    ("null", 0o666, 1, 3),
+    ("zero", 0o666, 1, 5),
+    ("full", 0o666, 1, 7),
+    ("random", 0o666, 1, 8),
+    ("urandom", 0o666, 1, 9),
+    ("tty", 0o666, 5, 0),
+];
+
+/// Builds /dev: device nodes, the fd symlinks, and `shm` and `pts`
+/// directories (a tmpfs is mounted on `shm` by the caller).
+pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc<Inode>), Errno> {
+    let (fs, root) = super::tmpfs::new_tmpfs(mf, "none", 0o755, 0, 0);
+    let ops = &root.ops;
+    for (name, mode, ma, mi) in DEVICES {
+        ops.create(
+            t,
+            &root,
+            name.as_bytes(),
+            NewNode::Node {
+                mode: libc::S_IFCHR | mode,
+                rdev: makedev(*ma, *mi),
+            },
+        )?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        ops.create(
+            t,
+            &root,
+            name.as_bytes(),
+            NewNode::Symlink {
+                target: target.as_bytes().to_vec(),
+            },
+        )?;
+    }
+    for name in ["shm", "pts"] {
+        ops.create(t, &root, name.as_bytes(), NewNode::Directory { mode: 0o755 })?;
+    }
+    // Device nodes belong to root whatever the caller's ids.
+    Ok((fs, root))
+}
+
+/// Opens the device `inode` refers to.
+pub fn open_device(_t: &Task, inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    let rdev = inode.meta().rdev;
+    let kind = match (major(rdev), minor(rdev)) {
+        (1, 3) => Kind::Null,
+        (1, 5) => Kind::Zero,
+        (1, 7) => Kind::Full,
+        (1, 8) | (1, 9) => Kind::Random,
+        // The sandbox has no controlling terminal yet.
+        (5, 0) => return Err(Errno::ENXIO),
+        _ => return Err(Errno::ENXIO),
+    };
+    Ok(Box::new(Device {
+        kind,
+        inode: inode.clone(),
+    }))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Null,
+    Zero,
+    Full,
+    Random,
+}
+
+struct Device {
+    kind: Kind,
+    inode: Arc<Inode>,
+}
+
+impl FileImpl for Device {
+    fn read(&self, _file: &FileDescription, dst: &mut [u8], _offset: Option<u64>) -> Result<usize, Errno> {
+        match self.kind {
+            Kind::Null => Ok(0),
+            Kind::Zero | Kind::Full => {
+                dst.fill(0);
+                Ok(dst.len())
+            }
+            Kind::Random => {
+                let mut done = 0;
+                while done < dst.len() {
+                    // SAFETY: writes at most the rest of `dst`.
+                    let n = unsafe {
+                        libc::getrandom(dst[done..].as_mut_ptr().cast(), dst.len() - done, 0)
+                    };
+                    if n < 0 {
+                        if Errno::last() == Errno::EINTR {
+                            continue;
+                        }
+                        return Err(Errno::last());
+                    }
+                    done += n as usize;
+                }
+                Ok(done)
+            }
+        }
+    }
+
+    fn read_short(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        _want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        if self.kind == Kind::Null {
+            return Ok(0);
+        }
+        if dst.is_empty() {
+            return Err(Errno::EFAULT);
+        }
+        self.read(file, dst, offset)
+    }
+
+    fn write(&self, _file: &FileDescription, src: &[u8], _offset: Option<u64>) -> Result<usize, Errno> {
+        match self.kind {
+            Kind::Full => Err(Errno::ENOSPC),
+            _ => Ok(src.len()),
+        }
+    }
+
+    fn write_short(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        want: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        // /dev/null and /dev/zero never look at the data.
+        match self.kind {
+            Kind::Null | Kind::Zero => Ok(want),
+            _ => {
+                if src.is_empty() {
+                    return Err(Errno::EFAULT);
+                }
+                self.write(file, src, offset)
+            }
+        }
+    }
+
+    fn seek(&self, _file: &FileDescription, _offset: i64, _whence: i32) -> Result<u64, Errno> {
+        // Character devices without positions accept any seek and stay at 0.
+        Ok(0)
+    }
+
+    fn stat(&self, _file: &FileDescription) -> Result<libc::stat, Errno> {
+        Ok(self.inode.stat())
+    }
+
+    fn ioctl(&self, _file: &FileDescription, _t: &mut Task, _request: u32, _arg: u64) -> Result<u64, Errno> {
+        Err(Errno::ENOTTY)
+    }
+
+    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
+        events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
+    }
+
+    fn name(&self) -> String {
+        String::new()
+    }
+
+    fn inode(&self) -> Option<Arc<Inode>> {
+        Some(self.inode.clone())
+    }
+}

@@ -1,0 +1,5 @@
+//! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, and pipes.
+
+pub mod devfs;
+pub mod pipe;
+pub mod tmpfs;

@@ -1,0 +1,609 @@
+//! tmpfs: a file system that lives in the sentry's memory. Regular file
+//! data lives in the memory file, page by page, so that it can be mapped
+//! into guests.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+
+use crate::kernel::task::Task;
+use crate::mm::MemoryFile;
+use crate::vfs::inode::{
+    dt_type, DirEntry, Filesystem, Inode, InodeMeta, InodeOps, NewNode, Timespec,
+};
+use crate::vfs::{FileDescription, FileImpl};
+use platform::PAGE_SIZE;
+
+/// statfs f_type of tmpfs.
+pub const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+/// Linux's MAX_LFS_FILESIZE.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+/// A new tmpfs instance: its file system and root directory.
+pub fn new_tmpfs(
+    mf: &Arc<MemoryFile>,
+    source: &str,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> (Arc<Filesystem>, Arc<Inode>) {
+    let fs = Filesystem::new("tmpfs", source, TMPFS_MAGIC, "");
+    {
+        let mut st = fs.stats.lock().unwrap();
+        // As a tmpfs of half the memory of a 24 GiB machine would say.
+        st.blocks = 3_145_728;
+        st.blocks_free = 3_145_728;
+        st.files = 3_145_728;
+        st.files_free = 3_145_728;
+    }
+    let root = new_dir(&fs, mf, libc::S_IFDIR | (mode & 0o7777), uid, gid);
+    let mut m = root.meta.lock().unwrap();
+    m.nlink = 2;
+    drop(m);
+    (fs, root)
+}
+
+fn new_dir(fs: &Arc<Filesystem>, mf: &Arc<MemoryFile>, mode: u32, uid: u32, gid: u32) -> Arc<Inode> {
+    let mut meta = InodeMeta::new(mode, uid, gid);
+    meta.nlink = 2;
+    meta.size = 40;
+    Inode::new(
+        fs,
+        meta,
+        Box::new(Dir {
+            mf: mf.clone(),
+            entries: Mutex::new(DirEntries::default()),
+            xattrs: Mutex::new(BTreeMap::new()),
+        }),
+    )
+}
+
+/// A directory's entries in creation order (Linux's tmpfs lists the newest
+/// first).
+#[derive(Default)]
+pub struct DirEntries {
+    by_name: HashMap<Vec<u8>, (u64, Arc<Inode>)>,
+    order: BTreeMap<u64, Vec<u8>>,
+    next: u64,
+}
+
+impl DirEntries {
+    fn get(&self, name: &[u8]) -> Option<Arc<Inode>> {
+        self.by_name.get(name).map(|(_, i)| i.clone())
+    }
+
+    fn insert(&mut self, name: &[u8], inode: Arc<Inode>) -> Option<Arc<Inode>> {
+        let old = self.remove(name);
+        self.next += 1;
+        self.order.insert(self.next, name.to_vec());
+        self.by_name.insert(name.to_vec(), (self.next, inode));
+        old
+    }
+
+    fn remove(&mut self, name: &[u8]) -> Option<Arc<Inode>> {
+        let (seq, inode) = self.by_name.remove(name)?;
+        self.order.remove(&seq);
+        Some(inode)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+pub struct Dir {
+    mf: Arc<MemoryFile>,
+    entries: Mutex<DirEntries>,
+    xattrs: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl Dir {
+    pub fn is_empty(&self) -> bool {
+        self.entries.lock().unwrap().is_empty()
+    }
+}
+
+impl InodeOps for Dir {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, _t: &Task, _dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        self.entries.lock().unwrap().get(name).ok_or(Errno::ENOENT)
+    }
+
+    fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
+        let e = self.entries.lock().unwrap();
+        Ok(e.order
+            .values()
+            .rev()
+            .map(|name| {
+                let inode = &e.by_name[name].1;
+                DirEntry {
+                    name: name.clone(),
+                    ino: inode.ino,
+                    kind: dt_type(inode.mode()),
+                }
+            })
+            .collect())
+    }
+
+    fn create(
+        &self,
+        t: &Task,
+        dir: &Arc<Inode>,
+        name: &[u8],
+        node: NewNode,
+    ) -> Result<Arc<Inode>, Errno> {
+        let mut e = self.entries.lock().unwrap();
+        if e.get(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let (uid, gid) = (t.creds.fsuid, t.creds.fsgid);
+        let dmeta = dir.meta();
+        // Set-group-ID directories pass their group on.
+        let sgid_dir = dmeta.mode & libc::S_ISGID != 0;
+        let gid = if sgid_dir { dmeta.gid } else { gid };
+        let inode = match node {
+            NewNode::Directory { mode } => {
+                let mut mode = libc::S_IFDIR | (mode & 0o7777);
+                if sgid_dir {
+                    mode |= libc::S_ISGID;
+                }
+                let d = new_dir(&dir.fs, &self.mf, mode, uid, gid);
+                dir.meta.lock().unwrap().nlink += 1;
+                d
+            }
+            NewNode::Symlink { target } => {
+                let mut meta = InodeMeta::new(libc::S_IFLNK | 0o777, uid, gid);
+                meta.size = target.len() as u64;
+                Inode::new(&dir.fs, meta, Box::new(Symlink { target }))
+            }
+            NewNode::Node { mode, rdev } => {
+                let ft = mode & libc::S_IFMT;
+                let mut meta = InodeMeta::new(mode, uid, gid);
+                meta.rdev = rdev;
+                let ops: Box<dyn InodeOps> = match ft {
+                    libc::S_IFREG => Box::new(RegularFile::new(&self.mf)),
+                    libc::S_IFCHR | libc::S_IFBLK => Box::new(DeviceNode),
+                    libc::S_IFIFO => Box::new(crate::fsimpl::pipe::FifoNode::default()),
+                    libc::S_IFSOCK => Box::new(SocketNode),
+                    _ => return Err(Errno::EINVAL),
+                };
+                Inode::new(&dir.fs, meta, ops)
+            }
+        };
+        inode.set_parent(dir, name);
+        e.insert(name, inode.clone());
+        drop(e);
+        dir.touch(false, true, true);
+        Ok(inode)
+    }
+
+    fn insert(
+        &self,
+        dir: &Arc<Inode>,
+        name: &[u8],
+        target: &Arc<Inode>,
+        replace: bool,
+    ) -> Result<Option<Arc<Inode>>, Errno> {
+        let mut e = self.entries.lock().unwrap();
+        if !replace && e.get(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let old = e.insert(name, target.clone());
+        drop(e);
+        target.set_parent(dir, name);
+        if target.is_dir() {
+            dir.meta.lock().unwrap().nlink += 1;
+        }
+        if let Some(o) = &old {
+            if o.is_dir() {
+                dir.meta.lock().unwrap().nlink -= 1;
+            }
+        }
+        dir.touch(false, true, true);
+        Ok(old)
+    }
+
+    fn remove(&self, dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        let removed = self
+            .entries
+            .lock()
+            .unwrap()
+            .remove(name)
+            .ok_or(Errno::ENOENT)?;
+        if removed.is_dir() {
+            dir.meta.lock().unwrap().nlink -= 1;
+        }
+        dir.touch(false, true, true);
+        Ok(removed)
+    }
+
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Ok(Box::new(crate::vfs::DirFile))
+    }
+
+    fn xattrs(&self) -> Option<&Mutex<BTreeMap<Vec<u8>, Vec<u8>>>> {
+        Some(&self.xattrs)
+    }
+}
+
+pub struct Symlink {
+    pub target: Vec<u8>,
+}
+
+impl InodeOps for Symlink {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn readlink(&self, _t: &Task, _inode: &Arc<Inode>) -> Result<Vec<u8>, Errno> {
+        Ok(self.target.clone())
+    }
+
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Err(Errno::ELOOP)
+    }
+}
+
+/// A device special file: opening it asks the device registry.
+pub struct DeviceNode;
+
+impl InodeOps for DeviceNode {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, t: &Task, inode: &Arc<Inode>, flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        let m = inode.meta();
+        if m.file_type() != libc::S_IFCHR {
+            return Err(Errno::ENXIO);
+        }
+        crate::fsimpl::devfs::open_device(t, inode, flags)
+    }
+}
+
+/// A socket file: bound sockets come with networking; opening one is
+/// ENXIO, as on Linux.
+pub struct SocketNode;
+
+impl InodeOps for SocketNode {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Err(Errno::ENXIO)
+    }
+}
+
+/// Pages of a regular file: page index -> memory-file offset. Missing
+/// pages are holes.
+#[derive(Default)]
+pub struct FileData {
+    pub pages: BTreeMap<u64, u64>,
+}
+
+pub struct RegularFile {
+    mf: Arc<MemoryFile>,
+    pub data: Mutex<FileData>,
+    xattrs: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl RegularFile {
+    pub fn new(mf: &Arc<MemoryFile>) -> RegularFile {
+        RegularFile {
+            mf: mf.clone(),
+            data: Mutex::new(FileData::default()),
+            xattrs: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Reads up to `dst.len()` bytes at `off` of a file of size `size`.
+    pub fn read_at(&self, size: u64, off: u64, dst: &mut [u8]) -> usize {
+        if off >= size {
+            return 0;
+        }
+        let n = (dst.len() as u64).min(size - off) as usize;
+        let data = self.data.lock().unwrap();
+        let mut done = 0usize;
+        while done < n {
+            let pos = off + done as u64;
+            let page = pos / PAGE_SIZE;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let chunk = (PAGE_SIZE as usize - in_page).min(n - done);
+            match data.pages.get(&page) {
+                Some(&fo) => self
+                    .mf
+                    .read(fo + in_page as u64, &mut dst[done..done + chunk]),
+                None => dst[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        n
+    }
+
+    /// Writes `src` at `off`, allocating pages; returns the bytes written.
+    pub fn write_at(&self, off: u64, src: &[u8]) -> Result<usize, Errno> {
+        let mut data = self.data.lock().unwrap();
+        let mut done = 0usize;
+        while done < src.len() {
+            let pos = off + done as u64;
+            let page = pos / PAGE_SIZE;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let chunk = (PAGE_SIZE as usize - in_page).min(src.len() - done);
+            let fo = match data.pages.get(&page) {
+                Some(&fo) => fo,
+                None => match self.mf.allocate(PAGE_SIZE) {
+                    Ok(fo) => {
+                        data.pages.insert(page, fo);
+                        fo
+                    }
+                    Err(e) => {
+                        if done == 0 {
+                            return Err(if e == Errno::ENOMEM { Errno::ENOSPC } else { e });
+                        }
+                        break;
+                    }
+                },
+            };
+            self.mf.write(fo + in_page as u64, &src[done..done + chunk]);
+            done += chunk;
+        }
+        Ok(done)
+    }
+
+    /// The memory-file offset of page `index`, allocating it (for shared
+    /// mappings of the file).
+    pub fn page(&self, index: u64) -> Result<u64, Errno> {
+        let mut data = self.data.lock().unwrap();
+        if let Some(&fo) = data.pages.get(&index) {
+            return Ok(fo);
+        }
+        let fo = self.mf.allocate(PAGE_SIZE)?;
+        data.pages.insert(index, fo);
+        Ok(fo)
+    }
+
+    /// Frees pages at or past `size` and zeroes the tail of the last page.
+    pub fn truncate_pages(&self, size: u64) {
+        let mut data = self.data.lock().unwrap();
+        let first_gone = size.div_ceil(PAGE_SIZE);
+        let gone: Vec<(u64, u64)> = data
+            .pages
+            .range(first_gone..)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (k, fo) in gone {
+            data.pages.remove(&k);
+            self.mf.free(fo, PAGE_SIZE);
+        }
+        if size % PAGE_SIZE != 0 {
+            if let Some(&fo) = data.pages.get(&(size / PAGE_SIZE)) {
+                let keep = size % PAGE_SIZE;
+                self.mf.zero(fo + keep, PAGE_SIZE - keep);
+            }
+        }
+    }
+
+    /// Frees whole pages inside `[start, end)` and zeroes partial ones
+    /// (fallocate PUNCH_HOLE).
+    pub fn punch(&self, start: u64, end: u64) {
+        let mut data = self.data.lock().unwrap();
+        let mut pos = start;
+        while pos < end {
+            let page = pos / PAGE_SIZE;
+            let in_page = pos % PAGE_SIZE;
+            let chunk = (PAGE_SIZE - in_page).min(end - pos);
+            if let Some(&fo) = data.pages.get(&page) {
+                if chunk == PAGE_SIZE {
+                    data.pages.remove(&page);
+                    self.mf.free(fo, PAGE_SIZE);
+                } else {
+                    self.mf.zero(fo + in_page, chunk);
+                }
+            }
+            pos += chunk;
+        }
+    }
+
+    /// Allocates pages covering `[start, end)`.
+    pub fn allocate(&self, start: u64, end: u64) -> Result<(), Errno> {
+        let mut page = start / PAGE_SIZE;
+        while page * PAGE_SIZE < end {
+            let mut data = self.data.lock().unwrap();
+            if let std::collections::btree_map::Entry::Vacant(v) = data.pages.entry(page) {
+                let fo = self.mf.allocate(PAGE_SIZE).map_err(|_| Errno::ENOSPC)?;
+                v.insert(fo);
+            }
+            page += 1;
+        }
+        Ok(())
+    }
+
+    pub fn allocated_bytes(&self) -> u64 {
+        self.data.lock().unwrap().pages.len() as u64 * PAGE_SIZE
+    }
+
+    /// SEEK_DATA / SEEK_HOLE: the next data (or hole) at or after `off`.
+    pub fn seek_data(&self, size: u64, off: u64, data_wanted: bool) -> Result<u64, Errno> {
+        if off >= size {
+            return Err(Errno::ENXIO);
+        }
+        let data = self.data.lock().unwrap();
+        let mut page = off / PAGE_SIZE;
+        loop {
+            let pos = (page * PAGE_SIZE).max(off);
+            if pos >= size {
+                return if data_wanted { Err(Errno::ENXIO) } else { Ok(size) };
+            }
+            let present = data.pages.contains_key(&page);
+            if present == data_wanted {
+                return Ok(pos);
+            }
+            page += 1;
+        }
+    }
+}
+
+impl Drop for RegularFile {
+    fn drop(&mut self) {
+        let data = self.data.get_mut().unwrap();
+        for (_, fo) in std::mem::take(&mut data.pages) {
+            self.mf.free(fo, PAGE_SIZE);
+        }
+    }
+}
+
+impl InodeOps for RegularFile {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, _t: &Task, inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Ok(Box::new(RegularFileDescription {
+            inode: inode.clone(),
+        }))
+    }
+
+    fn truncate(&self, inode: &Arc<Inode>, size: u64) -> Result<(), Errno> {
+        if size > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let mut m = inode.meta.lock().unwrap();
+        if size < m.size {
+            self.truncate_pages(size);
+        }
+        m.size = size;
+        m.blocks_bytes = self.allocated_bytes();
+        let now = Timespec::now();
+        m.mtime = now;
+        m.ctime = now;
+        Ok(())
+    }
+
+    fn xattrs(&self) -> Option<&Mutex<BTreeMap<Vec<u8>, Vec<u8>>>> {
+        Some(&self.xattrs)
+    }
+}
+
+/// An open tmpfs regular file.
+pub struct RegularFileDescription {
+    pub inode: Arc<Inode>,
+}
+
+impl RegularFileDescription {
+    fn file(&self) -> &RegularFile {
+        self.inode
+            .ops
+            .as_any()
+            .downcast_ref::<RegularFile>()
+            .expect("a tmpfs regular file")
+    }
+}
+
+impl FileImpl for RegularFileDescription {
+    fn read(&self, file: &FileDescription, dst: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+        let mut pos = file.pos.lock().unwrap();
+        let off = offset.unwrap_or(*pos);
+        let size = self.inode.meta.lock().unwrap().size;
+        let n = self.file().read_at(size, off, dst);
+        if offset.is_none() {
+            *pos = off + n as u64;
+        }
+        if file.flags() & libc::O_NOATIME as u32 == 0 {
+            self.inode.touch(true, false, false);
+        }
+        Ok(n)
+    }
+
+    fn write(&self, file: &FileDescription, src: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+        let mut pos = file.pos.lock().unwrap();
+        let append = file.flags() & libc::O_APPEND as u32 != 0;
+        let off = if append {
+            self.inode.meta.lock().unwrap().size
+        } else {
+            offset.unwrap_or(*pos)
+        };
+        if off >= MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        let src = &src[..(src.len() as u64).min(MAX_FILE_SIZE - off) as usize];
+        let n = self.file().write_at(off, src)?;
+        {
+            let mut m = self.inode.meta.lock().unwrap();
+            if off + n as u64 > m.size {
+                m.size = off + n as u64;
+            }
+            m.blocks_bytes = self.file().allocated_bytes();
+            let now = Timespec::now();
+            m.mtime = now;
+            m.ctime = now;
+            // Writing clears set-user-ID (and set-group-ID with group
+            // execute), as Linux's file_remove_privs does for non-root.
+        }
+        if offset.is_none() || append {
+            *pos = off + n as u64;
+        }
+        Ok(n)
+    }
+
+    fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
+        let mut pos = file.pos.lock().unwrap();
+        let size = self.inode.meta.lock().unwrap().size;
+        let new = match whence {
+            libc::SEEK_SET => offset,
+            libc::SEEK_CUR => (*pos as i64).checked_add(offset).ok_or(Errno::EOVERFLOW)?,
+            libc::SEEK_END => (size as i64).checked_add(offset).ok_or(Errno::EOVERFLOW)?,
+            libc::SEEK_DATA | libc::SEEK_HOLE => {
+                if offset < 0 {
+                    return Err(Errno::ENXIO);
+                }
+                self.file()
+                    .seek_data(size, offset as u64, whence == libc::SEEK_DATA)?
+                    as i64
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        *pos = new as u64;
+        Ok(new as u64)
+    }
+
+    fn stat(&self, _file: &FileDescription) -> Result<libc::stat, Errno> {
+        Ok(self.inode.stat())
+    }
+
+    fn ioctl(&self, _file: &FileDescription, t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
+        if request as u64 == libc::FIONREAD {
+            let size = self.inode.meta.lock().unwrap().size;
+            let pos = *_file.pos.lock().unwrap();
+            let n = size.saturating_sub(pos).min(i32::MAX as u64) as i32;
+            t.mm.write_obj(arg, &n)?;
+            return Ok(0);
+        }
+        Err(Errno::ENOTTY)
+    }
+
+    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
+        events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
+    }
+
+    fn name(&self) -> String {
+        String::new()
+    }
+
+    fn inode(&self) -> Option<Arc<Inode>> {
+        Some(self.inode.clone())
+    }
+}

@@ -1,0 +1,102 @@
+//! Inodes for open files that have no place in the tree (pipes, host
+//! fds), reached through magic links such as `/proc/self/fd/N`.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use nix::errno::Errno;
+
+use super::inode::{Filesystem, Inode, InodeMeta, InodeOps};
+use super::mount::{Location, Mount, MountFlags};
+use super::{FileDescription, FileImpl};
+use crate::kernel::task::Task;
+
+fn anon_mount() -> &'static (Arc<Filesystem>, Arc<Mount>) {
+    static ANON: OnceLock<(Arc<Filesystem>, Arc<Mount>)> = OnceLock::new();
+    ANON.get_or_init(|| {
+        let fs = Filesystem::new("anon_inodefs", "anon_inodefs", 0x0904_1934, "");
+        let root = Inode::new(&fs, InodeMeta::new(libc::S_IFDIR | 0o700, 0, 0), Box::new(Nothing));
+        let m = Arc::new(Mount {
+            id: 0,
+            fs: fs.clone(),
+            root,
+            parent: None,
+            flags: Mutex::new(MountFlags::default()),
+        });
+        (fs, m)
+    })
+}
+
+struct Nothing;
+
+impl InodeOps for Nothing {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// An inode standing for an open file; opening it shares the file.
+struct OpenFile {
+    file: Arc<FileDescription>,
+}
+
+impl InodeOps for OpenFile {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Ok(Box::new(Shared(self.file.clone())))
+    }
+}
+
+/// A file description that forwards to another one (re-opening a pipe or
+/// a host fd through /proc/self/fd shares it).
+struct Shared(Arc<FileDescription>);
+
+impl FileImpl for Shared {
+    fn read(&self, _f: &FileDescription, dst: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+        self.0.imp.read(&self.0, dst, offset)
+    }
+    fn write(&self, _f: &FileDescription, src: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+        self.0.imp.write(&self.0, src, offset)
+    }
+    fn positional(&self, _f: &FileDescription) -> bool {
+        self.0.imp.positional(&self.0)
+    }
+    fn seek(&self, _f: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
+        self.0.imp.seek(&self.0, offset, whence)
+    }
+    fn stat(&self, _f: &FileDescription) -> Result<libc::stat, Errno> {
+        self.0.imp.stat(&self.0)
+    }
+    fn ioctl(&self, _f: &FileDescription, t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
+        self.0.imp.ioctl(&self.0, t, request, arg)
+    }
+    fn readiness(&self, _f: &FileDescription, events: i16) -> i16 {
+        self.0.imp.readiness(&self.0, events)
+    }
+    fn wait_ready(&self, _f: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
+        self.0.imp.wait_ready(&self.0, events, timeout_ms)
+    }
+    fn name(&self) -> String {
+        self.0.imp.name()
+    }
+}
+
+/// A location for an open file without one.
+pub fn location_for(file: Arc<FileDescription>) -> Location {
+    let (fs, m) = anon_mount();
+    let st = file.imp.stat(&file).ok();
+    let mut meta = InodeMeta::new(st.map(|s| s.st_mode).unwrap_or(libc::S_IFREG | 0o600), 0, 0);
+    if let Some(s) = st {
+        meta.size = s.st_size as u64;
+        meta.uid = s.st_uid;
+        meta.gid = s.st_gid;
+    }
+    let inode = Inode::new(fs, meta, Box::new(OpenFile { file }));
+    Location {
+        mount: m.clone(),
+        inode,
+    }
+}

@@ -1,0 +1,355 @@
+//! Inodes and file systems.
+//!
+//! An [`Inode`] is one file of one file system: its metadata (mode,
+//! owner, times, size, link count) and its [`InodeOps`], which say what
+//! kind of file it is. Directories also remember their parent and their
+//! name in it, which is how `..`, `getcwd` and `/proc/[pid]/cwd` find paths
+//! (a directory has exactly one parent).
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use nix::errno::Errno;
+
+use super::FileImpl;
+use crate::kernel::task::Task;
+
+/// A time stamp, as in `struct timespec`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+impl Timespec {
+    pub fn now() -> Timespec {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes one timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        Timespec {
+            sec: ts.tv_sec,
+            nsec: ts.tv_nsec,
+        }
+    }
+}
+
+/// What `stat` shows of an inode.
+#[derive(Clone, Debug)]
+pub struct InodeMeta {
+    /// File type and permission bits (`S_IFMT | 07777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u64,
+    pub size: u64,
+    /// Bytes of storage in use.
+    pub blocks_bytes: u64,
+    pub rdev: u64,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+    pub btime: Timespec,
+}
+
+impl InodeMeta {
+    pub fn new(mode: u32, uid: u32, gid: u32) -> InodeMeta {
+        let now = Timespec::now();
+        InodeMeta {
+            mode,
+            uid,
+            gid,
+            nlink: 1,
+            size: 0,
+            blocks_bytes: 0,
+            rdev: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            btime: now,
+        }
+    }
+
+    pub fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == libc::S_IFLNK
+    }
+}
+
+/// What `statfs` shows of a file system.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FsStats {
+    pub magic: i64,
+    pub block_size: i64,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: i64,
+}
+
+/// One mounted instance of a file system type.
+pub struct Filesystem {
+    /// `st_dev` of its inodes.
+    pub dev: u64,
+    /// Type name as in /proc/filesystems ("tmpfs", "proc", ...).
+    pub type_name: &'static str,
+    /// Source shown in /proc/mounts.
+    pub source: String,
+    next_ino: AtomicU64,
+    pub stats: Mutex<FsStats>,
+    /// Mount options shown in /proc/mounts (besides rw/ro).
+    pub options: String,
+}
+
+static NEXT_DEV: AtomicU64 = AtomicU64::new(0x10);
+
+impl Filesystem {
+    pub fn new(type_name: &'static str, source: &str, magic: i64, options: &str) -> Arc<Filesystem> {
+        // Anonymous devices, major 0, as Linux gives virtual file systems.
+        let minor = NEXT_DEV.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Filesystem {
+            dev: minor,
+            type_name,
+            source: source.to_string(),
+            next_ino: AtomicU64::new(1),
+            stats: Mutex::new(FsStats {
+                magic,
+                block_size: 4096,
+                name_max: 255,
+                ..FsStats::default()
+            }),
+            options: options.to_string(),
+        })
+    }
+
+    pub fn next_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// An entry of a directory listing.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub ino: u64,
+    /// `DT_*` type.
+    pub kind: u8,
+}
+
+pub fn dt_type(mode: u32) -> u8 {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => libc::DT_REG,
+        libc::S_IFDIR => libc::DT_DIR,
+        libc::S_IFLNK => libc::DT_LNK,
+        libc::S_IFCHR => libc::DT_CHR,
+        libc::S_IFBLK => libc::DT_BLK,
+        libc::S_IFIFO => libc::DT_FIFO,
+        libc::S_IFSOCK => libc::DT_SOCK,
+        _ => libc::DT_UNKNOWN,
+    }
+}
+
+/// What to create in a directory.
+#[derive(Clone, Debug)]
+pub enum NewNode {
+    /// A regular file, a fifo, a socket or a device: `mode` has the type.
+    Node { mode: u32, rdev: u64 },
+    Directory { mode: u32 },
+    Symlink { target: Vec<u8> },
+}
+
+/// A location a magic link (`/proc/self/fd/N`, `/proc/self/exe`) jumps
+/// to, rather than a path to resolve.
+pub enum MagicTarget {
+    Location(super::mount::Location),
+    /// An open file without a location in the tree (a pipe, a host fd).
+    File(Arc<super::FileDescription>),
+}
+
+/// What a kind of inode does. Defaults give Linux's answers for inodes
+/// that lack the operation.
+pub trait InodeOps: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+
+    /// Finds `name` (never "." or "..") in this directory.
+    fn lookup(&self, _t: &Task, _dir: &Arc<Inode>, _name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// The directory's entries, without "." and "..".
+    fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Creates `name` in this directory.
+    fn create(
+        &self,
+        _t: &Task,
+        _dir: &Arc<Inode>,
+        _name: &[u8],
+        _node: NewNode,
+    ) -> Result<Arc<Inode>, Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// Adds an entry `name` for `target` (link, and the second half of
+    /// rename). `replace` allows replacing an existing entry.
+    fn insert(
+        &self,
+        _dir: &Arc<Inode>,
+        _name: &[u8],
+        _target: &Arc<Inode>,
+        _replace: bool,
+    ) -> Result<Option<Arc<Inode>>, Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// Removes the entry `name`, returning its inode.
+    fn remove(&self, _dir: &Arc<Inode>, _name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// The target of a symbolic link.
+    fn readlink(&self, _t: &Task, _inode: &Arc<Inode>) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    /// For magic links: where following the link goes.
+    fn follow(&self, _t: &Task, _inode: &Arc<Inode>) -> Option<Result<MagicTarget, Errno>> {
+        None
+    }
+
+    /// Opens the inode: the file description's implementation.
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Err(Errno::ENXIO)
+    }
+
+    /// Sets the size of a regular file.
+    fn truncate(&self, _inode: &Arc<Inode>, _size: u64) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    /// Whether the file system lets the inode's metadata be changed
+    /// (chmod, chown, utimes). Synthetic files say no with EPERM.
+    fn settable(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Extended attributes in the `user.` namespace.
+    fn xattrs(&self) -> Option<&Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>> {
+        None
+    }
+}
+
+/// One file.
+pub struct Inode {
+    pub ino: u64,
+    pub fs: Arc<Filesystem>,
+    pub meta: Mutex<InodeMeta>,
+    pub ops: Box<dyn InodeOps>,
+    /// Directories: the parent and the name there. Other files: the last
+    /// place they were linked, for names in /proc.
+    pub parent: Mutex<Option<(Weak<Inode>, Vec<u8>)>>,
+}
+
+impl Inode {
+    pub fn new(fs: &Arc<Filesystem>, meta: InodeMeta, ops: Box<dyn InodeOps>) -> Arc<Inode> {
+        Arc::new(Inode {
+            ino: fs.next_ino(),
+            fs: fs.clone(),
+            meta: Mutex::new(meta),
+            ops,
+            parent: Mutex::new(None),
+        })
+    }
+
+    pub fn meta(&self) -> InodeMeta {
+        self.meta.lock().unwrap().clone()
+    }
+
+    pub fn mode(&self) -> u32 {
+        self.meta.lock().unwrap().mode
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.mode() & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.mode() & libc::S_IFMT == libc::S_IFLNK
+    }
+
+    pub fn set_parent(&self, parent: &Arc<Inode>, name: &[u8]) {
+        *self.parent.lock().unwrap() = Some((Arc::downgrade(parent), name.to_vec()));
+    }
+
+    pub fn parent(&self) -> Option<(Arc<Inode>, Vec<u8>)> {
+        let p = self.parent.lock().unwrap();
+        p.as_ref()
+            .and_then(|(w, n)| w.upgrade().map(|i| (i, n.clone())))
+    }
+
+    /// Updates times: `a`ccess, `m`odification, `c`hange.
+    pub fn touch(&self, a: bool, m: bool, c: bool) {
+        let now = Timespec::now();
+        let mut meta = self.meta.lock().unwrap();
+        if a {
+            meta.atime = now;
+        }
+        if m {
+            meta.mtime = now;
+        }
+        if c {
+            meta.ctime = now;
+        }
+    }
+
+    /// `struct stat` for this inode.
+    pub fn stat(&self) -> libc::stat {
+        let m = self.meta();
+        // SAFETY: all-zero is a valid stat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_dev = self.fs.dev;
+        st.st_ino = self.ino;
+        st.st_nlink = m.nlink;
+        st.st_mode = m.mode;
+        st.st_uid = m.uid;
+        st.st_gid = m.gid;
+        st.st_rdev = m.rdev;
+        st.st_size = m.size as i64;
+        st.st_blksize = 4096;
+        st.st_blocks = m.blocks_bytes.div_ceil(512) as i64;
+        st.st_atime = m.atime.sec;
+        st.st_atime_nsec = m.atime.nsec;
+        st.st_mtime = m.mtime.sec;
+        st.st_mtime_nsec = m.mtime.nsec;
+        st.st_ctime = m.ctime.sec;
+        st.st_ctime_nsec = m.ctime.nsec;
+        st
+    }
+}
+
+/// `makedev` as glibc encodes device numbers.
+pub fn makedev(major: u32, minor: u32) -> u64 {
+    let (ma, mi) = (major as u64, minor as u64);
+    ((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff)
+}
+
+pub fn major(dev: u64) -> u32 {
+    (((dev >> 32) & 0xfffff000) | ((dev >> 8) & 0xfff)) as u32
+}
+
+pub fn minor(dev: u64) -> u32 {
+    (((dev >> 12) & 0xffffff00) | (dev & 0xff)) as u32
+}
