@@ -135,8 +135,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         fp.mxcr_mask = mxcsr_mask;
         let _ = ctx.set_fp_registers(&aspace, &fp);
     }
-    let (root_fs, root_dir) =
-        fsimpl::tmpfs::new_tmpfs(&kernel.memory_file, "none", 0o755, 0, 0);
+    let (root_fs, root_dir) = fsimpl::tmpfs::new_tmpfs(&kernel.memory_file, "none", 0o755, 0, 0);
     let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
     let fs_context = vfs::path::FsContext {
         mounts,
@@ -190,22 +189,34 @@ fn build_tree(t: &Task) -> Result<(), nix::errno::Errno> {
     let root = &ctx.root;
     let mf = &t.kernel.memory_file;
     let mut dirs = std::collections::HashMap::new();
-    for (name, mode) in [("dev", 0o755), ("proc", 0o555), ("sys", 0o555), ("tmp", 0o1777)] {
-        let d = root.inode.ops.create(
-            t,
-            &root.inode,
-            name.as_bytes(),
-            NewNode::Directory { mode },
-        )?;
-        dirs.insert(name, vfs::mount::Location {
-            mount: root.mount.clone(),
-            inode: d,
-        });
+    for (name, mode) in [
+        ("dev", 0o755),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("tmp", 0o1777),
+    ] {
+        let d =
+            root.inode
+                .ops
+                .create(t, &root.inode, name.as_bytes(), NewNode::Directory { mode })?;
+        dirs.insert(
+            name,
+            vfs::mount::Location {
+                mount: root.mount.clone(),
+                inode: d,
+            },
+        );
     }
     let (dev_fs, dev_root) = fsimpl::devfs::new_devfs(t, mf)?;
-    let dev = ctx
-        .mounts
-        .mount(&dirs["dev"], dev_fs, dev_root, MountFlags { nosuid: true, ..Default::default() })?;
+    let dev = ctx.mounts.mount(
+        &dirs["dev"],
+        dev_fs,
+        dev_root,
+        MountFlags {
+            nosuid: true,
+            ..Default::default()
+        },
+    )?;
     let shm_dir = dev.inode.ops.lookup(t, &dev.inode, b"shm")?;
     let (shm_fs, shm_root) = fsimpl::tmpfs::new_tmpfs(mf, "shm", 0o1777, 0, 0);
     ctx.mounts.mount(
@@ -215,7 +226,11 @@ fn build_tree(t: &Task) -> Result<(), nix::errno::Errno> {
         },
         shm_fs,
         shm_root,
-        MountFlags { nosuid: true, nodev: true, ..Default::default() },
+        MountFlags {
+            nosuid: true,
+            nodev: true,
+            ..Default::default()
+        },
     )?;
     let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(mf, "tmpfs", 0o1777, 0, 0);
     ctx.mounts

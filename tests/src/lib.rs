@@ -76,7 +76,7 @@ pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
         if !flags.iter().any(|f| f.starts_with("-static")) {
             flags.push("-static".into());
         }
-        let status = Command::new("cc")
+        let result = Command::new("cc")
             .args(&flags)
             .args(["-O1", "-g", "-Wall", "-Werror", "-D_GNU_SOURCE"])
             .arg("-I")
@@ -85,9 +85,14 @@ pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
             .arg(&tmp)
             .arg(src)
             .args(extra)
-            .status()
+            .output()
             .expect("running cc");
-        assert!(status.success(), "cc failed for {}", src.display());
+        assert!(
+            result.status.success(),
+            "cc failed for {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&result.stderr)
+        );
         std::fs::rename(&tmp, &out).unwrap();
     }
     out
@@ -112,6 +117,46 @@ fn collect(out: Output) -> RunResult {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         code,
+    }
+}
+
+/// Runs a native program with a fresh, private tmpfs on /tmp, as the
+/// sandbox has: file-system cases then compare like with like.
+fn private_tmp(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let none = c"none";
+            let root = c"/";
+            if libc::mount(
+                none.as_ptr(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let tmpfs = c"tmpfs";
+            let tmp = c"/tmp";
+            let opts = c"mode=1777";
+            if libc::mount(
+                tmpfs.as_ptr(),
+                tmp.as_ptr(),
+                tmpfs.as_ptr(),
+                0,
+                opts.as_ptr().cast(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 
@@ -142,7 +187,9 @@ pub fn run_with(
         c.args(runsc_flags).arg("do").arg(prog);
         c
     } else {
-        Command::new(prog)
+        let mut c = Command::new(prog);
+        private_tmp(&mut c);
+        c
     };
     cmd.args(args);
     fixed_env(&mut cmd);

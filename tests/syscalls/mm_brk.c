@@ -11,6 +11,7 @@
 
 static char *sys_brk(void *addr) { return (char *)syscall(SYS_brk, addr); }
 
+/* Whether the page at p is mapped (madvise fails with ENOMEM if not). */
 static int mapped(char *p) { return madvise(p, PG, MADV_NORMAL) == 0; }
 
 static int zeroes(const char *p, long n) {

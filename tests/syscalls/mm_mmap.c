@@ -14,7 +14,7 @@ static long raw_mmap(void *addr, long len, long prot, long flags, long fd,
   return syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
-/* 0 when the page at p is mapped, -1 ENOMEM when it is not. */
+/* Whether the page at p is mapped (madvise fails with ENOMEM if not). */
 static int mapped(char *p) { return madvise(p, PG, MADV_NORMAL) == 0; }
 
 /* Whether every byte of [p, p+n) is zero. */

@@ -38,6 +38,7 @@ static void show(char *p) {
     printf(" [read %ld]\n", n);
 }
 
+/* Whether the page at p is mapped (madvise fails with ENOMEM if not). */
 static int mapped(char *p) { return madvise(p, PG, MADV_NORMAL) == 0; }
 
 int main(void) {

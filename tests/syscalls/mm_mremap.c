@@ -12,6 +12,7 @@
 #define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
 #define RW (PROT_READ | PROT_WRITE)
 
+/* Whether the page at p is mapped (madvise fails with ENOMEM if not). */
 static int mapped(char *p) { return madvise(p, PG, MADV_NORMAL) == 0; }
 
 /* Whether the kernel can read 8 bytes at p: rt_sigprocmask reads the set

@@ -17,7 +17,7 @@ int main(void) {
   char *t = mremap(s, 2 * PG, 4 * PG, MREMAP_MAYMOVE);
   EXPECT(t != MAP_FAILED);
   printf("%s %s\n", t, t + PG);
-  /* The pages are there for mprotect, madvise and munmap. */
+  /* The pages are there for mprotect and madvise. */
   CHECK(madvise(t + 2 * PG, 2 * PG, MADV_NORMAL));
   CHECK(mprotect(t + 2 * PG, 2 * PG, PROT_READ));
   CHECK(mprotect(t + 2 * PG, 2 * PG, PROT_READ | PROT_WRITE));

@@ -83,7 +83,13 @@ fn unimplemented_syscalls_fail_without_touching_the_host() {
         &["--debug-log", log.to_str().unwrap()],
     );
     // The sandbox's own file tree has none of the host's directories.
-    for call in ["open", "openat", "mkdir", "open /etc/passwd", "stat /bin/busybox"] {
+    for call in [
+        "open",
+        "openat",
+        "mkdir",
+        "open /etc/passwd",
+        "stat /bin/busybox",
+    ] {
         assert!(
             r.stdout.contains(&format!("{call}: -1 ENOENT\n")),
             "{call} did not fail with ENOENT:\n{}",

@@ -7,7 +7,7 @@ use nix::errno::Errno;
 
 use crate::kernel::task::Task;
 use crate::mm::MemoryFile;
-use crate::vfs::inode::{makedev, major, minor, Filesystem, Inode, NewNode};
+use crate::vfs::inode::{major, makedev, minor, Filesystem, Inode, NewNode};
 use crate::vfs::{FileDescription, FileImpl};
 
 /// The devices of /dev: name, mode, major, minor.
@@ -53,7 +53,12 @@ pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc
         )?;
     }
     for name in ["shm", "pts"] {
-        ops.create(t, &root, name.as_bytes(), NewNode::Directory { mode: 0o755 })?;
+        ops.create(
+            t,
+            &root,
+            name.as_bytes(),
+            NewNode::Directory { mode: 0o755 },
+        )?;
     }
     // Device nodes belong to root whatever the caller's ids.
     Ok((fs, root))
@@ -91,7 +96,12 @@ struct Device {
 }
 
 impl FileImpl for Device {
-    fn read(&self, _file: &FileDescription, dst: &mut [u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn read(
+        &self,
+        _file: &FileDescription,
+        dst: &mut [u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         match self.kind {
             Kind::Null => Ok(0),
             Kind::Zero | Kind::Full => {
@@ -134,7 +144,12 @@ impl FileImpl for Device {
         self.read(file, dst, offset)
     }
 
-    fn write(&self, _file: &FileDescription, src: &[u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn write(
+        &self,
+        _file: &FileDescription,
+        src: &[u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         match self.kind {
             Kind::Full => Err(Errno::ENOSPC),
             _ => Ok(src.len()),
@@ -169,7 +184,13 @@ impl FileImpl for Device {
         Ok(self.inode.stat())
     }
 
-    fn ioctl(&self, _file: &FileDescription, _t: &mut Task, _request: u32, _arg: u64) -> Result<u64, Errno> {
+    fn ioctl(
+        &self,
+        _file: &FileDescription,
+        _t: &mut Task,
+        _request: u32,
+        _arg: u64,
+    ) -> Result<u64, Errno> {
         Err(Errno::ENOTTY)
     }
 

@@ -83,7 +83,12 @@ impl Drop for PipeEnd {
 }
 
 impl FileImpl for PipeEnd {
-    fn read(&self, file: &FileDescription, dst: &mut [u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn read(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         if dst.is_empty() {
             return Ok(0);
         }
@@ -108,7 +113,12 @@ impl FileImpl for PipeEnd {
         }
     }
 
-    fn write(&self, file: &FileDescription, src: &[u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn write(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         if src.is_empty() {
             return Ok(0);
         }
@@ -117,12 +127,20 @@ impl FileImpl for PipeEnd {
         loop {
             if st.readers == 0 {
                 // SIGPIPE delivery comes with signals.
-                return if done > 0 { Ok(done) } else { Err(Errno::EPIPE) };
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EPIPE)
+                };
             }
             let room = PIPE_CAPACITY - st.buf.len();
             let rest = src.len() - done;
             // Small writes go in whole or not at all.
-            let fits = if rest <= PIPE_BUF { room >= rest } else { room > 0 };
+            let fits = if rest <= PIPE_BUF {
+                room >= rest
+            } else {
+                room > 0
+            };
             if fits {
                 let n = rest.min(room);
                 st.buf.extend(&src[done..done + n]);
@@ -133,7 +151,11 @@ impl FileImpl for PipeEnd {
                 }
             }
             if file.nonblocking() {
-                return if done > 0 { Ok(done) } else { Err(Errno::EAGAIN) };
+                return if done > 0 {
+                    Ok(done)
+                } else {
+                    Err(Errno::EAGAIN)
+                };
             }
             st = self.pipe.changed.wait(st).unwrap();
         }
@@ -170,7 +192,13 @@ impl FileImpl for PipeEnd {
         Ok(st)
     }
 
-    fn ioctl(&self, _file: &FileDescription, t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
+    fn ioctl(
+        &self,
+        _file: &FileDescription,
+        t: &mut Task,
+        request: u32,
+        arg: u64,
+    ) -> Result<u64, Errno> {
         if request as u64 == libc::FIONREAD {
             let n = self.pipe.state.lock().unwrap().buf.len() as i32;
             t.mm.write_obj(arg, &n)?;
@@ -202,7 +230,8 @@ impl FileImpl for PipeEnd {
     }
 
     fn wait_ready(&self, file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
-        let deadline = (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+        let deadline =
+            (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
         let mut st = self.pipe.state.lock().unwrap();
         loop {
             drop(st);
@@ -259,7 +288,11 @@ impl InodeOps for FifoNode {
         if read != write && !nonblock {
             // Wait for the other side to open.
             let mut st = self.pipe.state.lock().unwrap();
-            let seen = if read { st.writer_opens } else { st.reader_opens };
+            let seen = if read {
+                st.writer_opens
+            } else {
+                st.reader_opens
+            };
             loop {
                 let (present, opens) = if read {
                     (st.writers, st.writer_opens)

@@ -46,7 +46,13 @@ pub fn new_tmpfs(
     (fs, root)
 }
 
-fn new_dir(fs: &Arc<Filesystem>, mf: &Arc<MemoryFile>, mode: u32, uid: u32, gid: u32) -> Arc<Inode> {
+fn new_dir(
+    fs: &Arc<Filesystem>,
+    mf: &Arc<MemoryFile>,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Arc<Inode> {
     let mut meta = InodeMeta::new(mode, uid, gid);
     meta.nlink = 2;
     meta.size = 40;
@@ -227,7 +233,12 @@ impl InodeOps for Dir {
         Ok(removed)
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Ok(Box::new(crate::vfs::DirFile))
     }
 
@@ -249,7 +260,12 @@ impl InodeOps for Symlink {
         Ok(self.target.clone())
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Err(Errno::ELOOP)
     }
 }
@@ -280,7 +296,12 @@ impl InodeOps for SocketNode {
         self
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Err(Errno::ENXIO)
     }
 }
@@ -443,7 +464,11 @@ impl RegularFile {
         loop {
             let pos = (page * PAGE_SIZE).max(off);
             if pos >= size {
-                return if data_wanted { Err(Errno::ENXIO) } else { Ok(size) };
+                return if data_wanted {
+                    Err(Errno::ENXIO)
+                } else {
+                    Ok(size)
+                };
             }
             let present = data.pages.contains_key(&page);
             if present == data_wanted {
@@ -511,7 +536,12 @@ impl RegularFileDescription {
 }
 
 impl FileImpl for RegularFileDescription {
-    fn read(&self, file: &FileDescription, dst: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+    fn read(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         let mut pos = file.pos.lock().unwrap();
         let off = offset.unwrap_or(*pos);
         let size = self.inode.meta.lock().unwrap().size;
@@ -525,7 +555,12 @@ impl FileImpl for RegularFileDescription {
         Ok(n)
     }
 
-    fn write(&self, file: &FileDescription, src: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
+    fn write(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         let mut pos = file.pos.lock().unwrap();
         let append = file.flags() & libc::O_APPEND as u32 != 0;
         let off = if append {
@@ -584,7 +619,13 @@ impl FileImpl for RegularFileDescription {
         Ok(self.inode.stat())
     }
 
-    fn ioctl(&self, _file: &FileDescription, t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
+    fn ioctl(
+        &self,
+        _file: &FileDescription,
+        t: &mut Task,
+        request: u32,
+        arg: u64,
+    ) -> Result<u64, Errno> {
         if request as u64 == libc::FIONREAD {
             let size = self.inode.meta.lock().unwrap().size;
             let pos = *_file.pos.lock().unwrap();

@@ -14,6 +14,10 @@ use crate::vfs::path::{ParentAndName, Walker};
 use crate::vfs::perm::{self, MAY_EXEC, MAY_READ, MAY_WRITE};
 use crate::vfs::FileDescription;
 
+/// O_LARGEFILE as the x86-64 kernel encodes it (libc's constant is 0 on
+/// 64-bit targets); Linux sets it on every file opened by a 64-bit task.
+pub const O_LARGEFILE: u32 = 0o100000;
+
 /// PATH_MAX, with its NUL.
 pub const PATH_MAX: usize = 4096;
 
@@ -36,7 +40,13 @@ pub fn start_dir(t: &Task, dirfd: i32) -> Result<Location, Errno> {
 
 /// Resolves `path` relative to `dirfd`, with `AT_EMPTY_PATH` and
 /// `AT_SYMLINK_NOFOLLOW` as `flags` give them.
-pub fn lookup_at(t: &Task, dirfd: i32, path: &[u8], follow: bool, empty_ok: bool) -> Result<Location, Errno> {
+pub fn lookup_at(
+    t: &Task,
+    dirfd: i32,
+    path: &[u8],
+    follow: bool,
+    empty_ok: bool,
+) -> Result<Location, Errno> {
     if path.is_empty() {
         if !empty_ok {
             return Err(Errno::ENOENT);
@@ -103,8 +113,9 @@ const O_PATH_ALLOWED: u32 =
 
 /// The flags an open file description keeps.
 fn description_flags(flags: u32) -> u32 {
-    let dropped = (libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC | libc::O_CLOEXEC) as u32;
-    (flags & !dropped) | libc::O_LARGEFILE as u32
+    let dropped =
+        (libc::O_CREAT | libc::O_EXCL | libc::O_NOCTTY | libc::O_TRUNC | libc::O_CLOEXEC) as u32;
+    (flags & !dropped) | O_LARGEFILE
 }
 
 /// Opens `path` (relative to `dirfd`) with `flags` and `mode`; returns the
@@ -114,11 +125,17 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     if o(libc::O_TMPFILE & !libc::O_DIRECTORY) {
         return open_tmpfile(t, dirfd, path, flags, mode);
     }
-    let flags = if o(libc::O_PATH) { flags & O_PATH_ALLOWED } else { flags };
+    let flags = if o(libc::O_PATH) {
+        flags & O_PATH_ALLOWED
+    } else {
+        flags
+    };
     let o = |f: i32| flags & f as u32 != 0;
     let acc = flags & libc::O_ACCMODE as u32;
-    let want_read = !o(libc::O_PATH) && (acc == libc::O_RDONLY as u32 || acc == libc::O_RDWR as u32);
-    let want_write = !o(libc::O_PATH) && (acc == libc::O_WRONLY as u32 || acc == libc::O_RDWR as u32);
+    let want_read =
+        !o(libc::O_PATH) && (acc == libc::O_RDONLY as u32 || acc == libc::O_RDWR as u32);
+    let want_write =
+        !o(libc::O_PATH) && (acc == libc::O_WRONLY as u32 || acc == libc::O_RDWR as u32);
     let follow = !o(libc::O_NOFOLLOW);
     let mut created = false;
     let loc = if o(libc::O_CREAT) {
@@ -182,7 +199,11 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         perm::check(&t.creds, &meta, need)?;
     }
     let ft = meta.file_type();
-    if (want_write || o(libc::O_TRUNC)) && loc.mount.readonly() && ft != libc::S_IFCHR && ft != libc::S_IFIFO {
+    if (want_write || o(libc::O_TRUNC))
+        && loc.mount.readonly()
+        && ft != libc::S_IFCHR
+        && ft != libc::S_IFIFO
+    {
         return Err(Errno::EROFS);
     }
     if ft == libc::S_IFCHR && loc.mount.flags.lock().unwrap().nodev && !o(libc::O_PATH) {
@@ -197,8 +218,9 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         loc.inode.ops.truncate(&loc.inode, 0)?;
     }
     let desc_flags = if o(libc::O_PATH) {
-        (flags & !(libc::O_CLOEXEC as u32)) & (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32
-            | libc::O_LARGEFILE as u32
+        (flags & !(libc::O_CLOEXEC as u32))
+            & (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32
+            | O_LARGEFILE
     } else {
         description_flags(flags)
     };
@@ -223,7 +245,10 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     }
     may_modify_dir(t, &dir)?;
     // Create it under a name no one can guess, then take the name away.
-    let name = format!(".tmpfile-{:x}", crate::vfs::inode::Timespec::now().nsec as u64 ^ dir.inode.ino);
+    let name = format!(
+        ".tmpfile-{:x}",
+        crate::vfs::inode::Timespec::now().nsec as u64 ^ dir.inode.ino
+    );
     let mode = (mode & 0o7777 & !umask(t)) | libc::S_IFREG;
     let inode = dir.inode.ops.create(
         t,
@@ -242,10 +267,12 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         mount: dir.mount.clone(),
         inode,
     };
-    let keep = flags & !(libc::O_TMPFILE as u32) | libc::O_LARGEFILE as u32;
+    let keep = flags & !(libc::O_TMPFILE as u32) | O_LARGEFILE;
     let file = FileDescription::new_at(description_flags(keep), imp, Some(loc));
     let limit = nofile(t);
-    let fd = t.fds.install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+    let fd = t
+        .fds
+        .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
     Ok(fd as u64)
 }
 
@@ -263,7 +290,10 @@ impl crate::vfs::FileImpl for PathFile {
         Err(Errno::EBADF)
     }
     fn stat(&self, f: &FileDescription) -> Result<libc::stat, Errno> {
-        f.location.as_ref().map(|l| l.inode.stat()).ok_or(Errno::EBADF)
+        f.location
+            .as_ref()
+            .map(|l| l.inode.stat())
+            .ok_or(Errno::EBADF)
     }
     fn ioctl(&self, _f: &FileDescription, _t: &mut Task, _r: u32, _a: u64) -> Result<u64, Errno> {
         Err(Errno::EBADF)
@@ -335,8 +365,12 @@ pub fn openat2(t: &mut Task, dirfd: Fd, path: UserPath, how: UserAddr, size: usi
     if h.mode != 0 && !creating || h.mode & !0o7777 != 0 {
         return Err(Errno::EINVAL);
     }
-    let all = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
-        | RESOLVE_IN_ROOT | RESOLVE_CACHED;
+    let all = RESOLVE_NO_XDEV
+        | RESOLVE_NO_MAGICLINKS
+        | RESOLVE_NO_SYMLINKS
+        | RESOLVE_BENEATH
+        | RESOLVE_IN_ROOT
+        | RESOLVE_CACHED;
     if h.resolve & !all != 0 {
         return Err(Errno::EINVAL);
     }
@@ -363,11 +397,7 @@ pub fn openat2(t: &mut Task, dirfd: Fd, path: UserPath, how: UserAddr, size: usi
         let rel: Vec<u8> = p.iter().copied().skip_while(|&c| c == b'/').collect();
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
         let tmp_fd = {
-            let f = FileDescription::new_at(
-                libc::O_PATH as u32,
-                Box::new(PathFile),
-                Some(dir),
-            );
+            let f = FileDescription::new_at(libc::O_PATH as u32, Box::new(PathFile), Some(dir));
             t.fds.install(f, true, 0, u64::MAX)?
         };
         let r = do_open(t, tmp_fd, &rel, h.flags as u32, h.mode as u32);
@@ -393,7 +423,10 @@ fn check_resolve(t: &Task, dirfd: i32, path: &[u8], resolve: u64, flags: u32) ->
     let mut walker = Walker::new(t);
     let mut cur = start.clone();
     let mut depth: i64 = 0;
-    let comps: Vec<&[u8]> = path.split(|&c| c == b'/').filter(|c| !c.is_empty()).collect();
+    let comps: Vec<&[u8]> = path
+        .split(|&c| c == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
     let n = comps.len();
     for (i, c) in comps.into_iter().enumerate() {
         let last = i + 1 == n;
@@ -415,7 +448,8 @@ fn check_resolve(t: &Task, dirfd: i32, path: &[u8], resolve: u64, flags: u32) ->
         }
         if next.inode.is_symlink() && (!last || flags & libc::O_NOFOLLOW as u32 == 0) {
             let magic = next.inode.ops.follow(t, &next.inode).is_some();
-            if resolve & RESOLVE_NO_SYMLINKS != 0 || (magic && resolve & RESOLVE_NO_MAGICLINKS != 0) {
+            if resolve & RESOLVE_NO_SYMLINKS != 0 || (magic && resolve & RESOLVE_NO_MAGICLINKS != 0)
+            {
                 return Err(Errno::ELOOP);
             }
             if beneath {
@@ -489,12 +523,23 @@ pub fn mknodat(t: &mut Task, dirfd: Fd, path: UserPath, mode: Mode, dev: u64) ->
     let perms = mode.0 & 0o7777 & !umask(t);
     let rdev = if ft == libc::S_IFCHR || ft == libc::S_IFBLK {
         // The guest passes the kernel's encoding; convert to ours.
-        let (ma, mi) = ((dev >> 8) & 0xfff | (dev >> 32) & !0xfff, dev & 0xff | (dev >> 12) & !0xff);
+        let (ma, mi) = (
+            (dev >> 8) & 0xfff | (dev >> 32) & !0xfff,
+            dev & 0xff | (dev >> 12) & !0xff,
+        );
         crate::vfs::inode::makedev(ma as u32, mi as u32)
     } else {
         0
     };
-    mknod_common(t, dirfd.0, &p, NewNode::Node { mode: ft | perms, rdev })
+    mknod_common(
+        t,
+        dirfd.0,
+        &p,
+        NewNode::Node {
+            mode: ft | perms,
+            rdev,
+        },
+    )
 }
 
 pub fn symlink(t: &mut Task, target: UserPath, path: UserPath) -> SysResult {
@@ -514,7 +559,14 @@ pub fn link(t: &mut Task, old: UserPath, new: UserPath) -> SysResult {
     linkat(t, Fd(libc::AT_FDCWD), old, Fd(libc::AT_FDCWD), new, Hex(0))
 }
 
-pub fn linkat(t: &mut Task, olddir: Fd, old: UserPath, newdir: Fd, new: UserPath, flags: Hex) -> SysResult {
+pub fn linkat(
+    t: &mut Task,
+    olddir: Fd,
+    old: UserPath,
+    newdir: Fd,
+    new: UserPath,
+    flags: Hex,
+) -> SysResult {
     if flags.0 & !((libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) as u64) != 0 {
         return Err(Errno::EINVAL);
     }
@@ -665,7 +717,14 @@ fn is_ancestor(anc: &Arc<Inode>, dir: &Arc<Inode>) -> bool {
     false
 }
 
-pub fn renameat2(t: &mut Task, olddir: Fd, old: UserPath, newdir: Fd, new: UserPath, flags: Hex) -> SysResult {
+pub fn renameat2(
+    t: &mut Task,
+    olddir: Fd,
+    old: UserPath,
+    newdir: Fd,
+    new: UserPath,
+    flags: Hex,
+) -> SysResult {
     let noreplace = libc::RENAME_NOREPLACE as u64;
     let exchange = libc::RENAME_EXCHANGE as u64;
     let whiteout = libc::RENAME_WHITEOUT as u64;
@@ -759,11 +818,11 @@ pub fn renameat2(t: &mut Task, olddir: Fd, old: UserPath, newdir: Fd, new: UserP
         return Ok(0);
     }
     src.parent.inode.ops.remove(&src.parent.inode, &src.name)?;
-    let replaced = dst
-        .parent
-        .inode
-        .ops
-        .insert(&dst.parent.inode, &dst.name, &victim.inode, true)?;
+    let replaced =
+        dst.parent
+            .inode
+            .ops
+            .insert(&dst.parent.inode, &dst.name, &victim.inode, true)?;
     if let Some(r) = replaced {
         drop_link(&r);
     }

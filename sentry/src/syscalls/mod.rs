@@ -6,10 +6,10 @@
 //! without a handler answers `ENOSYS`, and is counted and logged once by
 //! name.
 
+pub mod file;
 pub mod fs;
 pub mod futex;
 pub mod mm;
-pub mod file;
 pub mod names;
 pub mod prctl;
 pub mod signal;

@@ -38,7 +38,11 @@ fn path_or_self(t: &Task, path: u64, empty_ok: bool) -> Result<Option<Vec<u8>>, 
     }
     let p = read_path(t, path)?;
     if p.is_empty() {
-        return if empty_ok { Ok(None) } else { Err(Errno::ENOENT) };
+        return if empty_ok {
+            Ok(None)
+        } else {
+            Err(Errno::ENOENT)
+        };
     }
     Ok(Some(p))
 }
@@ -120,7 +124,14 @@ const STATX_MNT_ID: u32 = 0x1000;
 const STATX__RESERVED: u32 = 0x8000_0000;
 const AT_STATX_SYNC_TYPE: u64 = 0x6000;
 
-pub fn statx(t: &mut Task, dirfd: Fd, path: UserPath, flags: Hex, mask: u32, buf: UserAddr) -> SysResult {
+pub fn statx(
+    t: &mut Task,
+    dirfd: Fd,
+    path: UserPath,
+    flags: Hex,
+    mask: u32,
+    buf: UserAddr,
+) -> SysResult {
     let allowed = (libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_NO_AUTOMOUNT) as u64
         | AT_STATX_SYNC_TYPE;
     if flags.0 & !allowed != 0 || flags.0 & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE {

@@ -15,7 +15,11 @@ fn anon_mount() -> &'static (Arc<Filesystem>, Arc<Mount>) {
     static ANON: OnceLock<(Arc<Filesystem>, Arc<Mount>)> = OnceLock::new();
     ANON.get_or_init(|| {
         let fs = Filesystem::new("anon_inodefs", "anon_inodefs", 0x0904_1934, "");
-        let root = Inode::new(&fs, InodeMeta::new(libc::S_IFDIR | 0o700, 0, 0), Box::new(Nothing));
+        let root = Inode::new(
+            &fs,
+            InodeMeta::new(libc::S_IFDIR | 0o700, 0, 0),
+            Box::new(Nothing),
+        );
         let m = Arc::new(Mount {
             id: 0,
             fs: fs.clone(),
@@ -45,7 +49,12 @@ impl InodeOps for OpenFile {
         self
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Ok(Box::new(Shared(self.file.clone())))
     }
 }
@@ -55,7 +64,12 @@ impl InodeOps for OpenFile {
 struct Shared(Arc<FileDescription>);
 
 impl FileImpl for Shared {
-    fn read(&self, _f: &FileDescription, dst: &mut [u8], offset: Option<u64>) -> Result<usize, Errno> {
+    fn read(
+        &self,
+        _f: &FileDescription,
+        dst: &mut [u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         self.0.imp.read(&self.0, dst, offset)
     }
     fn write(&self, _f: &FileDescription, src: &[u8], offset: Option<u64>) -> Result<usize, Errno> {
@@ -70,7 +84,13 @@ impl FileImpl for Shared {
     fn stat(&self, _f: &FileDescription) -> Result<libc::stat, Errno> {
         self.0.imp.stat(&self.0)
     }
-    fn ioctl(&self, _f: &FileDescription, t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
+    fn ioctl(
+        &self,
+        _f: &FileDescription,
+        t: &mut Task,
+        request: u32,
+        arg: u64,
+    ) -> Result<u64, Errno> {
         self.0.imp.ioctl(&self.0, t, request, arg)
     }
     fn readiness(&self, _f: &FileDescription, events: i16) -> i16 {

@@ -13,11 +13,21 @@ use crate::kernel::task::Task;
 pub struct DirFile;
 
 impl FileImpl for DirFile {
-    fn read(&self, _f: &FileDescription, _dst: &mut [u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn read(
+        &self,
+        _f: &FileDescription,
+        _dst: &mut [u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         Err(Errno::EISDIR)
     }
 
-    fn write(&self, _f: &FileDescription, _src: &[u8], _offset: Option<u64>) -> Result<usize, Errno> {
+    fn write(
+        &self,
+        _f: &FileDescription,
+        _src: &[u8],
+        _offset: Option<u64>,
+    ) -> Result<usize, Errno> {
         Err(Errno::EBADF)
     }
 
@@ -42,7 +52,13 @@ impl FileImpl for DirFile {
             .ok_or(Errno::EBADF)
     }
 
-    fn ioctl(&self, _f: &FileDescription, _t: &mut Task, _request: u32, _arg: u64) -> Result<u64, Errno> {
+    fn ioctl(
+        &self,
+        _f: &FileDescription,
+        _t: &mut Task,
+        _request: u32,
+        _arg: u64,
+    ) -> Result<u64, Errno> {
         Err(Errno::ENOTTY)
     }
 

@@ -115,7 +115,12 @@ pub struct Filesystem {
 static NEXT_DEV: AtomicU64 = AtomicU64::new(0x10);
 
 impl Filesystem {
-    pub fn new(type_name: &'static str, source: &str, magic: i64, options: &str) -> Arc<Filesystem> {
+    pub fn new(
+        type_name: &'static str,
+        source: &str,
+        magic: i64,
+        options: &str,
+    ) -> Arc<Filesystem> {
         // Anonymous devices, major 0, as Linux gives virtual file systems.
         let minor = NEXT_DEV.fetch_add(1, Ordering::Relaxed);
         Arc::new(Filesystem {
@@ -164,9 +169,16 @@ pub fn dt_type(mode: u32) -> u8 {
 #[derive(Clone, Debug)]
 pub enum NewNode {
     /// A regular file, a fifo, a socket or a device: `mode` has the type.
-    Node { mode: u32, rdev: u64 },
-    Directory { mode: u32 },
-    Symlink { target: Vec<u8> },
+    Node {
+        mode: u32,
+        rdev: u64,
+    },
+    Directory {
+        mode: u32,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
 }
 
 /// A location a magic link (`/proc/self/fd/N`, `/proc/self/exe`) jumps
@@ -231,7 +243,12 @@ pub trait InodeOps: Send + Sync {
     }
 
     /// Opens the inode: the file description's implementation.
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Err(Errno::ENXIO)
     }
 

@@ -70,7 +70,13 @@ impl MountNamespace {
             flags: Mutex::new(MountFlags::default()),
         });
         ns.mounts.lock().unwrap().push(m.clone());
-        (ns, Location { mount: m, inode: root })
+        (
+            ns,
+            Location {
+                mount: m,
+                inode: root,
+            },
+        )
     }
 
     /// Mounts `root` of `fs` on `at` (a directory).
@@ -92,7 +98,10 @@ impl MountNamespace {
             flags: Mutex::new(flags),
         });
         self.mounts.lock().unwrap().push(m.clone());
-        Ok(Location { mount: m, inode: root })
+        Ok(Location {
+            mount: m,
+            inode: root,
+        })
     }
 
     /// Removes the mount whose root is `loc`. EINVAL when `loc` is not a

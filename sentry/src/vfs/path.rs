@@ -57,7 +57,12 @@ impl<'a> Walker<'a> {
 
     /// Resolves `path` from `start` (the cwd or a dirfd); follows a final
     /// symlink when `follow` is set.
-    pub fn resolve(&mut self, start: &Location, path: &[u8], follow: bool) -> Result<Location, Errno> {
+    pub fn resolve(
+        &mut self,
+        start: &Location,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<Location, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -67,7 +72,10 @@ impl<'a> Walker<'a> {
             start.clone()
         };
         let trailing = path.ends_with(b"/");
-        let comps: Vec<&[u8]> = path.split(|&c| c == b'/').filter(|c| !c.is_empty()).collect();
+        let comps: Vec<&[u8]> = path
+            .split(|&c| c == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
         let n = comps.len();
         for (i, name) in comps.into_iter().enumerate() {
             let last = i + 1 == n;
@@ -80,7 +88,11 @@ impl<'a> Walker<'a> {
     }
 
     /// Resolves every component but the last.
-    pub fn resolve_parent(&mut self, start: &Location, path: &[u8]) -> Result<ParentAndName, Errno> {
+    pub fn resolve_parent(
+        &mut self,
+        start: &Location,
+        path: &[u8],
+    ) -> Result<ParentAndName, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }

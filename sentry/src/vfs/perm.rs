@@ -37,16 +37,13 @@ pub fn check(creds: &Credentials, meta: &InodeMeta, want: u32) -> Result<(), Err
     }
     let is_dir = meta.is_dir();
     // CAP_DAC_READ_SEARCH: read any file, search any directory.
-    if creds.has_cap(CAP_DAC_READ_SEARCH)
-        && (want == MAY_READ || (is_dir && want & MAY_WRITE == 0))
+    if creds.has_cap(CAP_DAC_READ_SEARCH) && (want == MAY_READ || (is_dir && want & MAY_WRITE == 0))
     {
         return Ok(());
     }
     // CAP_DAC_OVERRIDE: anything, except executing a file no one may
     // execute.
-    if creds.has_cap(CAP_DAC_OVERRIDE)
-        && (want & MAY_EXEC == 0 || is_dir || mode & 0o111 != 0)
-    {
+    if creds.has_cap(CAP_DAC_OVERRIDE) && (want & MAY_EXEC == 0 || is_dir || mode & 0o111 != 0) {
         return Ok(());
     }
     Err(Errno::EACCES)
