@@ -407,7 +407,7 @@ impl RegularFile {
             data.pages.remove(&k);
             self.mf.free(fo, PAGE_SIZE);
         }
-        if size % PAGE_SIZE != 0 {
+        if !size.is_multiple_of(PAGE_SIZE) {
             if let Some(&fo) = data.pages.get(&(size / PAGE_SIZE)) {
                 let keep = size % PAGE_SIZE;
                 self.mf.zero(fo + keep, PAGE_SIZE - keep);

@@ -185,7 +185,7 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     if o(libc::O_DIRECTORY) && !meta.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    if meta.is_dir() && (want_write || o(libc::O_CREAT) || o(libc::O_TRUNC) && want_write) {
+    if meta.is_dir() && (want_write || o(libc::O_CREAT) || o(libc::O_TRUNC)) {
         return Err(Errno::EISDIR);
     }
     if !created && !o(libc::O_PATH) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use super::{unimplemented, Fd, Hex, InBuf, OutBuf, SysResult, UserAddr, UserPath};
+use super::{unimplemented, Fd, Hex, InBuf, OutBuf, SysResult, UserAddr};
 use crate::kernel::task::Task;
 use crate::mm::io::{as_bytes, from_bytes};
 use crate::vfs::FileDescription;
@@ -21,8 +21,6 @@ const F_SETSIG: i32 = 10;
 const F_GETSIG: i32 = 11;
 const F_SETOWN_EX: i32 = 15;
 const F_GETOWN_EX: i32 = 16;
-/// PATH_MAX.
-pub const PATH_MAX: usize = 4096;
 
 fn nofile_limit(t: &Task) -> u64 {
     t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE)
@@ -381,61 +379,8 @@ fn copy_out_stat(t: &Task, addr: u64, st: &libc::stat) -> SysResult {
 
 pub fn fstat(t: &mut Task, fd: Fd, statbuf: UserAddr) -> SysResult {
     let f = t.fds.get(fd.0)?;
-    let st = f.imp.stat(&f)?;
+    let st = f.stat()?;
     copy_out_stat(t, statbuf.0, &st)
-}
-
-/// Copies in a path argument as Linux's getname does: EFAULT, and
-/// ENAMETOOLONG from PATH_MAX bytes on (counting the NUL).
-fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
-    t.mm.read_cstring(addr, PATH_MAX - 1)
-}
-
-pub fn newfstatat(
-    t: &mut Task,
-    dirfd: Fd,
-    path: UserPath,
-    statbuf: UserAddr,
-    flags: Hex,
-) -> SysResult {
-    let flags = flags.0 as u32 as i32;
-    // With AT_EMPTY_PATH, a NULL or empty path names `dirfd` itself; a
-    // real fd then takes the fstat path, which checks no other flags.
-    let name = if flags & libc::AT_EMPTY_PATH != 0 {
-        if path.0 == 0 {
-            Ok(None)
-        } else {
-            match t.mm.read_obj::<u8>(path.0) {
-                Err(e) => Err(e),
-                Ok(0) => Ok(None),
-                Ok(_) => read_path(t, path.0).map(Some),
-            }
-        }
-    } else {
-        match read_path(t, path.0) {
-            Ok(p) if p.is_empty() => Err(Errno::ENOENT),
-            r => r.map(Some),
-        }
-    };
-    if matches!(name, Ok(None)) && dirfd.0 >= 0 {
-        return fstat(t, dirfd, statbuf);
-    }
-    let allowed = libc::AT_SYMLINK_NOFOLLOW
-        | libc::AT_NO_AUTOMOUNT
-        | libc::AT_EMPTY_PATH
-        | libc::AT_STATX_FORCE_SYNC
-        | libc::AT_STATX_DONT_SYNC;
-    if flags & !allowed != 0 {
-        return Err(Errno::EINVAL);
-    }
-    match name? {
-        None if dirfd.0 == libc::AT_FDCWD => unimplemented(
-            t,
-            "newfstatat of the working directory (no file system yet)",
-        ),
-        None => Err(Errno::EBADF),
-        Some(_) => unimplemented(t, "newfstatat of a path (no file system yet)"),
-    }
 }
 
 pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
