@@ -648,3 +648,44 @@ impl FileImpl for RegularFileDescription {
         Some(self.inode.clone())
     }
 }
+
+/// A tmpfs regular file as the memory manager maps it.
+pub struct MappedFile {
+    inode: Arc<Inode>,
+}
+
+impl MappedFile {
+    pub fn new(inode: Arc<Inode>) -> MappedFile {
+        MappedFile { inode }
+    }
+
+    fn file(&self) -> &RegularFile {
+        self.inode
+            .ops
+            .as_any()
+            .downcast_ref::<RegularFile>()
+            .expect("a tmpfs regular file")
+    }
+}
+
+impl crate::mm::MappableFile for MappedFile {
+    fn size(&self) -> u64 {
+        self.inode.meta.lock().unwrap().size
+    }
+
+    fn page(&self, index: u64) -> Result<u64, Errno> {
+        let fo = self.file().page(index)?;
+        let mut m = self.inode.meta.lock().unwrap();
+        m.blocks_bytes = self.file().allocated_bytes();
+        Ok(fo)
+    }
+
+    fn identity(&self) -> (u64, u64, String) {
+        let name = self
+            .inode
+            .parent()
+            .map(|(_, n)| String::from_utf8_lossy(&n).into_owned())
+            .unwrap_or_default();
+        (self.inode.fs.dev, self.inode.ino, name)
+    }
+}

@@ -48,7 +48,9 @@ pub const SA_RESTORER: i32 = 0x0400_0000;
 pub const SIG_DFL: u64 = 0;
 pub const SIG_IGN: u64 = 1;
 
-/// `stack_t` (`sigaltstack`).
+/// `stack_t` (`sigaltstack`). A task's alternate stack keeps, as Linux's
+/// `sas_ss_*` do, the flags exactly as last set (the mode and
+/// SS_AUTODISARM); the stack is disabled when its size is 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SignalStack {

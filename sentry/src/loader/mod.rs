@@ -161,6 +161,8 @@ pub fn load(
                 populate: false,
                 below_2g: false,
                 kind: VmaKind::File(execfn.to_string()),
+                file: None,
+                offset: 0,
             },
             MmLimits::UNLIMITED,
         )
@@ -213,6 +215,8 @@ pub fn load(
             populate: false,
             below_2g: false,
             kind: VmaKind::Stack,
+            file: None,
+            offset: 0,
         },
         MmLimits::UNLIMITED,
     )

@@ -127,6 +127,34 @@ impl std::fmt::Debug for SharedMemory {
     }
 }
 
+/// A file whose pages can be mapped into guests: its pages live in the
+/// memory file (tmpfs files, memfds).
+pub trait MappableFile: Send + Sync {
+    /// The file's size in bytes: pages past it give SIGBUS.
+    fn size(&self) -> u64;
+    /// The memory-file offset of page `index`, allocated if it is a hole.
+    fn page(&self, index: u64) -> Result<u64, Errno>;
+    /// Device, inode number and path, for `/proc/[pid]/maps`.
+    fn identity(&self) -> (u64, u64, String);
+}
+
+/// A VMA's file: shared mappings write to the file's pages; private ones
+/// read them until the first write to a page copies it.
+#[derive(Clone)]
+pub struct FileMap {
+    pub file: Arc<dyn MappableFile>,
+    pub shared: bool,
+}
+
+impl std::fmt::Debug for FileMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileMap")
+            .field("file", &self.file.identity())
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Vma {
     pub end: u64,
@@ -135,6 +163,8 @@ pub struct Vma {
     pub kind: VmaKind,
     /// The shared memory the VMA maps; `None` for private memory.
     pub shm: Option<Arc<SharedMemory>>,
+    /// The file the VMA maps (`off` is then the file offset of its start).
+    pub file: Option<FileMap>,
     /// The offset of the VMA's first byte in what it maps: in its shared
     /// memory, or for private memory the address where it was first mapped
     /// (Linux's anonymous `vm_pgoff`, which a move with mremap keeps and
@@ -144,7 +174,25 @@ pub struct Vma {
 
 impl Vma {
     pub fn shared(&self) -> bool {
-        self.shm.is_some()
+        self.shm.is_some() || self.file.as_ref().is_some_and(|f| f.shared)
+    }
+
+    /// A private mapping of a file: its pages are copied on first write.
+    fn copy_on_write(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| !f.shared)
+    }
+
+    /// The protection to map a PMA with: private file pages that are still
+    /// the file's are mapped without write access.
+    fn map_prot(&self, owned: bool) -> Prot {
+        if self.copy_on_write() && !owned {
+            Prot {
+                write: false,
+                ..self.prot
+            }
+        } else {
+            self.prot
+        }
     }
 
     /// Whether RLIMIT_DATA counts it (Linux's `is_data_mapping`).
@@ -217,6 +265,9 @@ pub struct MmapOpts {
     /// MAP_32BIT: place within the first 2 GiB.
     pub below_2g: bool,
     pub kind: VmaKind,
+    /// The file to map, at `offset`; None for anonymous memory.
+    pub file: Option<FileMap>,
+    pub offset: u64,
 }
 
 /// What `mremap` was asked to do besides resizing.
@@ -415,7 +466,9 @@ impl MemoryManager {
         if st.vmas.len() + 2 > MAX_MAP_COUNT {
             return Err(Errno::ENOMEM);
         }
-        let (shm, off) = if opts.shared {
+        let (shm, off) = if opts.file.is_some() {
+            (None, opts.offset)
+        } else if opts.shared {
             (Some(SharedMemory::new(&self.mf, len)?), 0)
         } else {
             (None, addr)
@@ -429,6 +482,7 @@ impl MemoryManager {
                 growsdown: opts.growsdown,
                 kind: opts.kind.clone(),
                 shm,
+                file: opts.file.clone(),
                 off,
             },
         );
@@ -843,6 +897,7 @@ impl MemoryManager {
                 growsdown: false,
                 kind: VmaKind::Heap,
                 shm: None,
+                file: None,
                 off: old_top,
             },
         );
@@ -1016,6 +1071,17 @@ impl MemoryManager {
             return Err(Segv { code: SEGV_ACCERR });
         }
         if let Some((_, p)) = st.pma_at(page) {
+            // A write to a private file page still shared with the file.
+            if vma.copy_on_write()
+                && !p.owned
+                && vma.prot.write
+                && p.off != memory_file::BEYOND_END
+                && p.mapped == Some(vma.map_prot(false))
+            {
+                return self
+                    .break_cow(&mut st, &vma, page)
+                    .map_err(|_| Segv { code: SEGV_MAPERR });
+            }
             if let Some(m) = p.mapped {
                 // The platform already maps this page with the VMA's
                 // protection: the access itself is not allowed (or the page
@@ -1093,17 +1159,18 @@ impl MemoryManager {
             let to_map: Vec<(u64, Pma)> = st
                 .pmas
                 .range(s..e)
-                .filter(|(_, p)| p.mapped != Some(v.prot))
+                .filter(|(_, p)| p.mapped != Some(v.map_prot(p.owned)))
                 .map(|(a, p)| (*a, *p))
                 .collect();
             for (ps, p) in to_map {
+                let prot = v.map_prot(p.owned);
                 self.aspace
-                    .map_file(ps, p.end - ps, p.off, v.prot)
+                    .map_file(ps, p.end - ps, p.off, prot)
                     .map_err(|e| {
                         tracing::error!("mapping guest memory failed: {e}");
                         Errno::EFAULT
                     })?;
-                st.pmas.get_mut(&ps).unwrap().mapped = Some(v.prot);
+                st.pmas.get_mut(&ps).unwrap().mapped = Some(prot);
             }
         }
         Ok(())
@@ -1135,6 +1202,10 @@ impl MemoryManager {
             gaps.push((cur, e));
         }
         for (gs, ge) in gaps {
+            if let Some(fm) = &v.file {
+                self.fill_file_gap(st, vs, v, fm, gs, ge, traps)?;
+                continue;
+            }
             match v.shm_at(vs, gs) {
                 None => {
                     let off = self.mf.allocate(ge - gs)?;
@@ -1176,6 +1247,100 @@ impl MemoryManager {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Points the pages `[gs, ge)` of the file VMA `v` (at `vs`) at the
+    /// file's pages; pages past its end trap (with `traps`).
+    #[allow(clippy::too_many_arguments)]
+    fn fill_file_gap(
+        &self,
+        st: &mut MmState,
+        vs: u64,
+        v: &Vma,
+        fm: &FileMap,
+        gs: u64,
+        ge: u64,
+        traps: bool,
+    ) -> Result<(), Errno> {
+        let size = fm.file.size();
+        let mut a = gs;
+        while a < ge {
+            let foff = v.off + (a - vs);
+            if foff >= size.div_ceil(PAGE_SIZE) * PAGE_SIZE {
+                if traps {
+                    st.pmas.insert(
+                        a,
+                        Pma {
+                            end: ge,
+                            off: memory_file::BEYOND_END,
+                            mapped: None,
+                            owned: false,
+                        },
+                    );
+                }
+                break;
+            }
+            let off = fm.file.page(foff / PAGE_SIZE)?;
+            // Extend the previous PMA when the file's pages are contiguous.
+            let extended = match st.pmas.range_mut(..a).next_back() {
+                Some((ps, p))
+                    if p.end == a
+                        && !p.owned
+                        && p.mapped.is_none()
+                        && p.off != memory_file::BEYOND_END
+                        && p.off + (a - *ps) == off =>
+                {
+                    p.end = a + PAGE_SIZE;
+                    true
+                }
+                _ => false,
+            };
+            if !extended {
+                st.pmas.insert(
+                    a,
+                    Pma {
+                        end: a + PAGE_SIZE,
+                        off,
+                        mapped: None,
+                        owned: false,
+                    },
+                );
+            }
+            a += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Gives the private file VMA's page at `page` its own copy of the
+    /// file's page, mapped writable.
+    fn break_cow(&self, st: &mut MmState, v: &Vma, page: u64) -> Result<(), Errno> {
+        st.split_pma(page);
+        st.split_pma(page + PAGE_SIZE);
+        let p = match st.pmas.get(&page) {
+            Some(p) => *p,
+            None => return Err(Errno::EFAULT),
+        };
+        if p.owned {
+            return Ok(());
+        }
+        let new = self.mf.allocate(PAGE_SIZE)?;
+        self.mf.copy(p.off, new, PAGE_SIZE);
+        st.pmas.insert(
+            page,
+            Pma {
+                end: page + PAGE_SIZE,
+                off: new,
+                mapped: None,
+                owned: true,
+            },
+        );
+        if !v.prot.is_none() {
+            self.aspace
+                .map_file(page, PAGE_SIZE, new, v.prot)
+                .map_err(|_| Errno::EFAULT)?;
+            st.pmas.get_mut(&page).unwrap().mapped = Some(v.prot);
         }
         Ok(())
     }
@@ -1278,6 +1443,25 @@ impl MemoryManager {
                 done += chunk;
                 continue;
             }
+            if let Some(fm) = &vma.file {
+                let foff = vma.off + (a - vs);
+                if foff >= fm.file.size() {
+                    break;
+                }
+                if fm.shared {
+                    // Straight into the file's page.
+                    let Ok(fo) = fm.file.page(foff / PAGE_SIZE) else {
+                        break;
+                    };
+                    let in_page = foff % PAGE_SIZE;
+                    let chunk = (PAGE_SIZE - in_page)
+                        .min(fm.file.size() - foff)
+                        .min(len - done);
+                    f(fo + in_page, chunk);
+                    done += chunk;
+                    continue;
+                }
+            }
             if st.pma_at(page).is_none() {
                 let wstart = page_down(a & !(FAULT_WINDOW - 1)).max(vs);
                 let wend = ((a | (FAULT_WINDOW - 1)) + 1).min(vma.end);
@@ -1292,10 +1476,17 @@ impl MemoryManager {
                     break;
                 }
             }
-            let (ps, p) = match st.pma_at(page) {
+            let (mut ps, mut p) = match st.pma_at(page) {
                 Some(x) => x,
                 None => break,
             };
+            if write && vma.copy_on_write() && !p.owned {
+                if p.off == memory_file::BEYOND_END || self.break_cow(&mut st, &vma, page).is_err()
+                {
+                    break;
+                }
+                (ps, p) = st.pma_at(page).unwrap();
+            }
             let chunk = (p.end.min(vma.end) - a).min(len - done);
             f(p.off + (a - ps), chunk);
             done += chunk;
@@ -1555,6 +1746,11 @@ fn mergeable(sa: u64, a: &Vma, sb: u64, b: &Vma) -> bool {
         && match (&a.shm, &b.shm) {
             (None, None) => true,
             (Some(ma), Some(mb)) => Arc::ptr_eq(ma, mb),
+            _ => false,
+        }
+        && match (&a.file, &b.file) {
+            (None, None) => true,
+            (Some(fa), Some(fb)) => Arc::ptr_eq(&fa.file, &fb.file) && fa.shared == fb.shared,
             _ => false,
         }
 }

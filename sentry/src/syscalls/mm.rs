@@ -5,7 +5,14 @@ use platform::{Prot, PAGE_SIZE};
 
 use super::{Fd, Hex, SysResult, UserAddr};
 use crate::kernel::task::Task;
-use crate::mm::{self, MmapOpts, MremapFlags, Placement, VmaKind};
+use std::sync::Arc;
+
+use crate::mm::{self, FileMap, MappableFile, MmapOpts, MremapFlags, Placement, VmaKind};
+use crate::vfs::FileDescription;
+
+fn page_align_len(len: u64) -> u64 {
+    len.div_ceil(PAGE_SIZE) * PAGE_SIZE
+}
 
 pub fn brk(t: &mut Task, addr: UserAddr) -> SysResult {
     let limits = t.tg.mm_limits();
@@ -69,14 +76,32 @@ pub fn mmap(
             Errno::EINVAL
         } else if map_type == libc::MAP_SHARED_VALIDATE as u64 && flags & !LEGACY_MAP_MASK != 0 {
             Errno::EOPNOTSUPP
-        } else if (shared && prot_bits.write && !f.writable()) || !f.readable() {
+        } else if (shared
+            && prot_bits.write
+            && (!f.writable() || f.flags() & libc::O_APPEND as u32 != 0))
+            || !f.readable()
+        {
             Errno::EACCES
+        } else if prot_bits.exec
+            && f.location
+                .as_ref()
+                .is_some_and(|l| l.mount.flags.lock().unwrap().noexec)
+        {
+            Errno::EPERM
         } else {
-            // No file in the sandbox can be mapped yet; Linux answers
-            // ENODEV for files without an mmap operation.
-            t.kernel
-                .note_unimplemented(&format!("mmap of a file ({})", f.imp.name()));
-            Errno::ENODEV
+            match mappable(&f) {
+                Mappable::File(file) => {
+                    let file_map = Some(FileMap { file, shared });
+                    return finish_mmap(
+                        t, addr, len, prot_bits, flags, shared, file_map, offset, None,
+                    );
+                }
+                Mappable::Zero => {
+                    // /dev/zero maps as anonymous memory.
+                    return finish_mmap(t, addr, len, prot_bits, flags, shared, None, 0, None);
+                }
+                Mappable::No => Errno::ENODEV,
+            }
         })
     } else if has(libc::MAP_HUGETLB) {
         let size = (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
@@ -97,6 +122,58 @@ pub fn mmap(
     } else {
         None
     };
+    finish_mmap(
+        t, addr, len, prot_bits, flags, shared, None, offset, late_error,
+    )
+}
+
+/// What an open file offers mmap.
+enum Mappable {
+    File(Arc<dyn MappableFile>),
+    /// /dev/zero: anonymous memory.
+    Zero,
+    No,
+}
+
+fn mappable(f: &FileDescription) -> Mappable {
+    let Some(inode) = f.inode() else {
+        return Mappable::No;
+    };
+    let meta = inode.meta();
+    if meta.file_type() == libc::S_IFCHR && meta.rdev == crate::vfs::inode::makedev(1, 5) {
+        return Mappable::Zero;
+    }
+    if inode
+        .ops
+        .as_any()
+        .downcast_ref::<crate::fsimpl::tmpfs::RegularFile>()
+        .is_some()
+    {
+        return Mappable::File(Arc::new(crate::fsimpl::tmpfs::MappedFile::new(inode)));
+    }
+    Mappable::No
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_mmap(
+    t: &mut Task,
+    addr: UserAddr,
+    len: usize,
+    prot_bits: Prot,
+    flags: u64,
+    shared: bool,
+    file: Option<FileMap>,
+    offset: u64,
+    late_error: Option<Errno>,
+) -> SysResult {
+    let has = |f: i32| flags & f as u64 != 0;
+    if file.is_some()
+        && offset
+            .checked_add(page_align_len(len as u64))
+            .is_none_or(|e| e > i64::MAX as u64)
+    {
+        return Err(Errno::EOVERFLOW);
+    }
     let placement = if has(libc::MAP_FIXED_NOREPLACE) {
         Placement::FixedNoReplace(addr.0)
     } else if has(libc::MAP_FIXED) {
@@ -113,6 +190,8 @@ pub fn mmap(
         populate: has(libc::MAP_POPULATE),
         below_2g: has(libc::MAP_32BIT),
         kind: VmaKind::Anonymous,
+        file,
+        offset,
     };
     let limits = t.tg.mm_limits();
     t.mm.mmap_checked(&opts, limits, late_error)

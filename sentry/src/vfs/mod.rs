@@ -48,7 +48,10 @@ pub trait FileImpl: Send + Sync {
     /// are writable, when the guest asked for `want` bytes: what a read
     /// does when its copy to user memory faults part-way. Files that copy
     /// in order return the bytes before the fault, or EFAULT if there are
-    /// none; some never copy at all (`/dev/null` returns 0).
+    /// none; some never copy at all (`/dev/null` returns 0). At the end of
+    /// a file nothing is copied either, so nothing faults: the default
+    /// finds that out, for files with positions, with a one-byte read at
+    /// the position, which moves nothing.
     fn read_short(
         &self,
         file: &FileDescription,
@@ -57,10 +60,18 @@ pub trait FileImpl: Send + Sync {
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         let _ = want;
-        if dst.is_empty() {
-            return Err(Errno::EFAULT);
+        if !dst.is_empty() {
+            return self.read(file, dst, offset);
         }
-        self.read(file, dst, offset)
+        if self.positional(file) {
+            let pos = offset.or_else(|| self.seek(file, 0, libc::SEEK_CUR).ok());
+            if let Some(pos) = pos {
+                if self.read(file, &mut [0u8; 1], Some(pos))? == 0 {
+                    return Ok(0);
+                }
+            }
+        }
+        Err(Errno::EFAULT)
     }
     /// Writes from a guest buffer of which only `src` (a prefix of the
     /// `want` bytes the guest passed) is readable. Files that copy in order
