@@ -8,6 +8,8 @@ rounds=${1:-3}
 cargo build --release -q -p runsc-cli
 mkdir -p target/bench
 cc -O2 -static -o target/bench/getppid bench/getppid.c
+cc -O2 -static -o target/bench/fs bench/fs.c
+bench_dir=$(pwd)/target/bench
 ours=target/release/runsc
 gvisor=/usr/bin/runsc
 if [ ! -x "$gvisor" ]; then
@@ -24,16 +26,32 @@ best() {
     echo "$b"
 }
 
-native=$(best target/bench/getppid 2000000)
-mine=$(best "$ours" do target/bench/getppid 200000)
-if [ -x "$gvisor" ]; then
-    theirs=$(best "$gvisor" --platform=ptrace --network=none do target/bench/getppid 50000)
-else
-    theirs=""
-fi
+# Natively, /tmp is a private tmpfs, as in both sandboxes.
+native_tmpfs() {
+    unshare -m sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' sh "$@"
+}
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.1f", a / b; else printf "-" }'; }
+# overhead ratio: (sandbox - native) of ours against gVisor's
+overhead() { awk -v o="$1" -v g="$2" -v n="$3" 'BEGIN { if (g != "" && g - n > 0) printf "%.2f", (o - n) / (g - n); else printf "-" }'; }
 
-echo "| benchmark | native ns | runsc (ours, ptrace) ns | gVisor runsc (ptrace) ns | ours / native | gVisor / native | gVisor / ours |"
+echo "| benchmark | native ns | runsc (ours, ptrace) ns | gVisor runsc (ptrace) ns | ours / native | gVisor / native | our overhead / gVisor's |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-echo "| getppid round trip | $native | $mine | ${theirs:--} | $(ratio "$mine" "$native") | $(ratio "$theirs" "$native") | $(ratio "$theirs" "$mine") |"
+
+row() {
+    local name=$1 n_native=$2 n_sandbox=$3
+    shift 3
+    local native mine theirs=""
+    native=$(best native_tmpfs "$bench_dir/$1" "${@:2}" "$n_native")
+    mine=$(best "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    if [ -x "$gvisor" ]; then
+        theirs=$(best "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    fi
+    echo "| $name | $native | $mine | ${theirs:--} | $(ratio "$mine" "$native") | $(ratio "$theirs" "$native") | $(overhead "$mine" "$theirs" "$native") |"
+}
+
+row "getppid round trip" 2000000 100000 getppid
+row "open + close" 200000 20000 fs open
+row "stat" 200000 20000 fs stat
+row "64 KiB write/read, 64 MiB file" 1 1 fs rw
+row "getdents, 10,000 entries" 200 20 fs getdents

@@ -239,7 +239,7 @@ impl InodeOps for Dir {
         _inode: &Arc<Inode>,
         _flags: u32,
     ) -> Result<Box<dyn FileImpl>, Errno> {
-        Ok(Box::new(crate::vfs::DirFile))
+        Ok(Box::new(crate::vfs::DirFile::new()))
     }
 
     fn xattrs(&self) -> Option<&Mutex<BTreeMap<Vec<u8>, Vec<u8>>>> {

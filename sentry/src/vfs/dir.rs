@@ -9,8 +9,20 @@ use super::{FileDescription, FileImpl};
 use crate::kernel::task::Task;
 
 /// An open directory of any file system. Its position counts entries of
-/// the listing: 0 is ".", 1 is "..", then the directory's entries.
-pub struct DirFile;
+/// the listing: 0 is ".", 1 is "..", then the directory's entries. The
+/// listing is taken when reading starts at position 0 and kept until the
+/// directory is read from 0 again (rewinddir), so a long listing costs one
+/// walk of the directory, not one per getdents call.
+#[derive(Default)]
+pub struct DirFile {
+    snapshot: std::sync::Mutex<Option<Arc<Vec<DirEntry>>>>,
+}
+
+impl DirFile {
+    pub fn new() -> DirFile {
+        DirFile::default()
+    }
+}
 
 impl FileImpl for DirFile {
     fn read(
@@ -70,7 +82,12 @@ impl FileImpl for DirFile {
         String::new()
     }
 
-    fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Vec<DirEntry>, Errno> {
+    fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Arc<Vec<DirEntry>>, Errno> {
+        let at_start = *file.pos.lock().unwrap() == 0;
+        let mut snap = self.snapshot.lock().unwrap();
+        if let (false, Some(s)) = (at_start, snap.as_ref()) {
+            return Ok(s.clone());
+        }
         let loc = file.location.as_ref().ok_or(Errno::ENOTDIR)?;
         let inode: &Arc<Inode> = &loc.inode;
         let entries = inode.ops.entries(t, inode)?;
@@ -91,6 +108,8 @@ impl FileImpl for DirFile {
         });
         out.extend(entries);
         inode.touch(true, false, false);
+        let out = Arc::new(out);
+        *snap = Some(out.clone());
         Ok(out)
     }
 }

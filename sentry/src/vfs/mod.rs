@@ -123,7 +123,11 @@ pub trait FileImpl: Send + Sync {
     }
     /// Directory entries, for getdents: the directory's listing with "."
     /// and "..", from entry index `pos` on.
-    fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Vec<inode::DirEntry>, Errno> {
+    fn readdir(
+        &self,
+        file: &FileDescription,
+        t: &Task,
+    ) -> Result<Arc<Vec<inode::DirEntry>>, Errno> {
         let _ = (file, t);
         Err(Errno::ENOTDIR)
     }
