@@ -41,8 +41,6 @@ pub struct ThreadPrctl {
     pub pdeath_signal: i32,
     /// PR_SET_NO_NEW_PRIVS.
     pub no_new_privs: bool,
-    /// PR_SET_KEEPCAPS.
-    pub keep_caps: bool,
     /// PR_SET_TIMERSLACK, in nanoseconds.
     pub timer_slack_ns: u64,
 }
@@ -52,7 +50,6 @@ impl Default for ThreadPrctl {
         ThreadPrctl {
             pdeath_signal: 0,
             no_new_privs: false,
-            keep_caps: false,
             timer_slack_ns: 50_000,
         }
     }

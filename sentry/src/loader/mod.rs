@@ -232,8 +232,15 @@ pub fn load(
 
     let mut sb = StackBuilder::new(stack_top - 8);
     let execfn_addr = sb.push_bytes(execfn.as_bytes(), true);
-    let env_addrs: Vec<u64> = envp.iter().map(|e| sb.push_bytes(e, true)).collect();
-    let arg_addrs: Vec<u64> = argv.iter().map(|a| sb.push_bytes(a, true)).collect();
+    // As Linux lays them out: the argument strings in order, then the
+    // environment strings, then the file name, from low to high addresses
+    // (so that argv and envp are each one range, for /proc/[pid]/cmdline).
+    let mut env_addrs: Vec<u64> = envp.iter().rev().map(|e| sb.push_bytes(e, true)).collect();
+    env_addrs.reverse();
+    let mut arg_addrs: Vec<u64> = argv.iter().rev().map(|a| sb.push_bytes(a, true)).collect();
+    arg_addrs.reverse();
+    let env_start = env_addrs.first().copied().unwrap_or(execfn_addr);
+    let arg_start = arg_addrs.first().copied().unwrap_or(env_start);
     let platform_addr = sb.push_bytes(b"x86_64", true);
     let random_addr = sb.push_bytes(&random, false);
     let mut auxv: Vec<(u64, u64)> = vec![
@@ -281,11 +288,8 @@ pub fn load(
     mm.copy_out_force(sp, &bytes).map_err(LoadError::Memory)?;
     mm.set_process_info(crate::mm::ProcessInfo {
         auxv,
-        argv: (
-            arg_addrs.first().copied().unwrap_or(0),
-            env_addrs.first().copied().unwrap_or(platform_addr),
-        ),
-        envp: (env_addrs.first().copied().unwrap_or(0), execfn_addr),
+        argv: (arg_start, env_start),
+        envp: (env_start, execfn_addr),
         execfn: execfn.to_string(),
     });
     Ok(LoadedImage {

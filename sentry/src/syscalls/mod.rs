@@ -6,6 +6,7 @@
 //! without a handler answers `ENOSYS`, and is counted and logged once by
 //! name.
 
+pub mod creds;
 pub mod file;
 pub mod fs;
 pub mod futex;
@@ -261,6 +262,18 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_getcpu,
         handler!(thread::getcpu, UserAddr, UserAddr, UserAddr),
     );
+    // Credentials (creds.rs).
+    set(SYS_setuid, handler!(creds::setuid, u32));
+    set(SYS_setgid, handler!(creds::setgid, u32));
+    set(SYS_setreuid, handler!(creds::setreuid, u32, u32));
+    set(SYS_setregid, handler!(creds::setregid, u32, u32));
+    set(SYS_setresuid, handler!(creds::setresuid, u32, u32, u32));
+    set(SYS_setresgid, handler!(creds::setresgid, u32, u32, u32));
+    set(SYS_setfsuid, handler!(creds::setfsuid, u32));
+    set(SYS_setfsgid, handler!(creds::setfsgid, u32));
+    set(SYS_setgroups, handler!(creds::setgroups, i32, UserAddr));
+    set(SYS_capget, handler!(creds::capget, UserAddr, UserAddr));
+    set(SYS_capset, handler!(creds::capset, UserAddr, UserAddr));
     // prctl (prctl.rs).
     set(SYS_prctl, handler!(prctl::prctl, i32, Hex, Hex, Hex, Hex));
     // System identity, limits, randomness (sys.rs).

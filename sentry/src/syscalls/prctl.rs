@@ -54,12 +54,12 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
             t.tg.prctl.lock().unwrap().dumpable = a2 as u32;
             Ok(0)
         }
-        PR_GET_KEEPCAPS => Ok(t.prctl.keep_caps as u64),
+        PR_GET_KEEPCAPS => Ok(t.creds.keep_caps as u64),
         PR_SET_KEEPCAPS => {
             if a2 > 1 {
                 return Err(Errno::EINVAL);
             }
-            t.prctl.keep_caps = a2 == 1;
+            t.creds.keep_caps = a2 == 1;
             Ok(0)
         }
         PR_SET_NAME => {
