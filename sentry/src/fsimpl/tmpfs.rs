@@ -550,7 +550,7 @@ impl FileImpl for RegularFileDescription {
             *pos = off + n as u64;
         }
         if file.flags() & libc::O_NOATIME as u32 == 0 {
-            self.inode.touch(true, false, false);
+            self.inode.touch_atime();
         }
         Ok(n)
     }

@@ -846,7 +846,7 @@ pub fn readlinkat(t: &mut Task, dirfd: Fd, path: UserPath, buf: OutBuf, size: i3
     let target = loc.inode.ops.readlink(t, &loc.inode)?;
     let n = target.len().min(size as usize);
     t.mm.copy_out(buf.0, &target[..n])?;
-    loc.inode.touch(true, false, false);
+    loc.inode.touch_atime();
     Ok(n as u64)
 }
 

@@ -107,7 +107,7 @@ impl FileImpl for DirFile {
             kind: libc::DT_DIR,
         });
         out.extend(entries);
-        inode.touch(true, false, false);
+        inode.touch_atime();
         let out = Arc::new(out);
         *snap = Some(out.clone());
         Ok(out)

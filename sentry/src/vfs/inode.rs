@@ -332,6 +332,17 @@ impl Inode {
         }
     }
 
+    /// Records a read access as a `relatime` mount does (Linux's default):
+    /// atime moves only when it is not newer than mtime or ctime, or a day
+    /// old.
+    pub fn touch_atime(&self) {
+        let now = Timespec::now();
+        let mut m = self.meta.lock().unwrap();
+        if m.atime <= m.mtime || m.atime <= m.ctime || now.sec - m.atime.sec >= 24 * 3600 {
+            m.atime = now;
+        }
+    }
+
     /// `struct stat` for this inode.
     pub fn stat(&self) -> libc::stat {
         let m = self.meta();
