@@ -175,6 +175,10 @@ impl FileImpl for PipeEnd {
         false
     }
 
+    fn supports_async(&self) -> bool {
+        true
+    }
+
     fn seek(&self, _file: &FileDescription, _offset: i64, _whence: i32) -> Result<u64, Errno> {
         Err(Errno::ESPIPE)
     }

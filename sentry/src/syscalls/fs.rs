@@ -394,6 +394,20 @@ pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
             f.set_status_flags(if v != 0 { flags | nb } else { flags & !nb });
             Ok(0)
         }
+        libc::FIOASYNC => {
+            let v: i32 = t.mm.read_obj(arg.0)?;
+            let flags = f.flags();
+            let on = libc::O_ASYNC as u32;
+            let want = if v != 0 { on } else { 0 };
+            if (flags ^ want) & on != 0 {
+                // Only files with asynchronous notification take it.
+                if !f.imp.supports_async() {
+                    return Err(Errno::ENOTTY);
+                }
+                f.set_status_flags((flags & !on) | want);
+            }
+            Ok(0)
+        }
         libc::FIOCLEX => {
             t.fds.set_cloexec(fd.0, true)?;
             Ok(0)

@@ -117,6 +117,11 @@ pub trait FileImpl: Send + Sync {
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String;
+    /// Whether the file can signal I/O readiness (O_ASYNC, FIOASYNC):
+    /// pipes, sockets and terminals can.
+    fn supports_async(&self) -> bool {
+        false
+    }
     /// The inode of a file that lives in a file system.
     fn inode(&self) -> Option<Arc<inode::Inode>> {
         None
