@@ -55,7 +55,10 @@ fn ls_la_shows_devices_and_links() {
     assert!(out.contains("crw-rw-rw-"), "{out}");
     assert!(out.contains("1,   3") && out.contains(" null\n"), "{out}");
     assert!(out.contains("fd -> /proc/self/fd"), "{out}");
-    assert!(out.contains("drwxrwxrwt") && out.contains(" shm\n"), "{out}");
+    assert!(
+        out.contains("drwxrwxrwt") && out.contains(" shm\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -64,8 +67,19 @@ fn find_lists_the_tree() {
     let mut got: Vec<&str> = out.lines().collect();
     got.sort();
     let mut want = vec![
-        "/dev", "/dev/fd", "/dev/full", "/dev/null", "/dev/ptmx", "/dev/pts", "/dev/random",
-        "/dev/shm", "/dev/stderr", "/dev/stdin", "/dev/stdout", "/dev/tty", "/dev/urandom",
+        "/dev",
+        "/dev/fd",
+        "/dev/full",
+        "/dev/null",
+        "/dev/ptmx",
+        "/dev/pts",
+        "/dev/random",
+        "/dev/shm",
+        "/dev/stderr",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/tty",
+        "/dev/urandom",
         "/dev/zero",
     ];
     want.sort();
@@ -108,7 +122,10 @@ fn tar_c_writes_an_archive_the_host_can_read() {
     std::fs::write(&f, &out).unwrap();
     let list = Command::new("tar").arg("tf").arg(&f).output().unwrap();
     let names = String::from_utf8_lossy(&list.stdout);
-    assert!(names.contains("dev/shm/") && names.contains("dev/null"), "{names}");
+    assert!(
+        names.contains("dev/shm/") && names.contains("dev/null"),
+        "{names}"
+    );
 }
 
 #[test]

@@ -850,37 +850,37 @@ pub fn readlinkat(t: &mut Task, dirfd: Fd, path: UserPath, buf: OutBuf, size: i3
     Ok(n as u64)
 }
 
-pub fn chdir(t: &mut Task, path: UserPath) -> SysResult {
-    let p = read_path(t, path.0)?;
-    let loc = lookup_at(t, libc::AT_FDCWD, &p, true, false)?;
+/// A directory the caller may search: what chdir, fchdir and chroot
+/// accept.
+fn searchable_dir(t: &Task, loc: Location) -> Result<Location, Errno> {
     if !loc.inode.is_dir() {
         return Err(Errno::ENOTDIR);
     }
     perm::check(&t.creds, &loc.inode.meta(), MAY_EXEC)?;
+    Ok(loc)
+}
+
+pub fn chdir(t: &mut Task, path: UserPath) -> SysResult {
+    let p = read_path(t, path.0)?;
+    let loc = searchable_dir(t, lookup_at(t, libc::AT_FDCWD, &p, true, false)?)?;
     t.fs.lock().unwrap().cwd = loc;
     Ok(0)
 }
 
 pub fn fchdir(t: &mut Task, fd: Fd) -> SysResult {
     let f = t.fds.get(fd.0)?;
-    let loc = f.location.clone().ok_or(Errno::ENOTDIR)?;
-    if !loc.inode.is_dir() {
-        return Err(Errno::ENOTDIR);
-    }
-    perm::check(&t.creds, &loc.inode.meta(), MAY_EXEC)?;
+    let loc = searchable_dir(t, f.location.clone().ok_or(Errno::ENOTDIR)?)?;
     t.fs.lock().unwrap().cwd = loc;
     Ok(0)
 }
 
+/// CAP_SYS_CHROOT.
+const CAP_SYS_CHROOT: u32 = 18;
+
 pub fn chroot(t: &mut Task, path: UserPath) -> SysResult {
     let p = read_path(t, path.0)?;
-    let loc = lookup_at(t, libc::AT_FDCWD, &p, true, false)?;
-    if !loc.inode.is_dir() {
-        return Err(Errno::ENOTDIR);
-    }
-    perm::check(&t.creds, &loc.inode.meta(), MAY_EXEC)?;
-    if !t.creds.has_cap(18) {
-        // CAP_SYS_CHROOT
+    let loc = searchable_dir(t, lookup_at(t, libc::AT_FDCWD, &p, true, false)?)?;
+    if !t.creds.has_cap(CAP_SYS_CHROOT) {
         return Err(Errno::EPERM);
     }
     t.fs.lock().unwrap().root = loc;

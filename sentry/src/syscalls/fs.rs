@@ -126,7 +126,16 @@ pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     write_from(t, &f, buf.0, count, None)
 }
 
-pub fn pread64(t: &mut Task, fd: Fd, buf: OutBuf, count: usize, offset: i64) -> SysResult {
+/// The checks pread64 and pwrite64 share, in Linux's order: the file and
+/// the position for `count` bytes at `offset` from `buf`.
+fn positional(
+    t: &Task,
+    fd: Fd,
+    buf: u64,
+    count: usize,
+    offset: i64,
+    write: bool,
+) -> Result<(Arc<FileDescription>, u64), Errno> {
     if offset < 0 {
         return Err(Errno::EINVAL);
     }
@@ -134,31 +143,22 @@ pub fn pread64(t: &mut Task, fd: Fd, buf: OutBuf, count: usize, offset: i64) -> 
     if !f.imp.positional(&f) {
         return Err(Errno::ESPIPE);
     }
-    if !f.readable() {
+    if !(if write { f.writable() } else { f.readable() }) {
         return Err(Errno::EBADF);
     }
-    if !access_ok(buf.0, count as u64) {
+    if !access_ok(buf, count as u64) {
         return Err(Errno::EFAULT);
     }
-    let pos = check_pos(offset, count)?;
+    Ok((f, check_pos(offset, count)?))
+}
+
+pub fn pread64(t: &mut Task, fd: Fd, buf: OutBuf, count: usize, offset: i64) -> SysResult {
+    let (f, pos) = positional(t, fd, buf.0, count, offset, false)?;
     read_into(t, &f, buf.0, count, Some(pos))
 }
 
 pub fn pwrite64(t: &mut Task, fd: Fd, buf: InBuf, count: usize, offset: i64) -> SysResult {
-    if offset < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let f = t.fds.get(fd.0)?;
-    if !f.imp.positional(&f) {
-        return Err(Errno::ESPIPE);
-    }
-    if !f.writable() {
-        return Err(Errno::EBADF);
-    }
-    if !access_ok(buf.0, count as u64) {
-        return Err(Errno::EFAULT);
-    }
-    let pos = check_pos(offset, count)?;
+    let (f, pos) = positional(t, fd, buf.0, count, offset, true)?;
     write_from(t, &f, buf.0, count, Some(pos))
 }
 
