@@ -235,5 +235,17 @@ fn build_tree(t: &Task) -> Result<(), nix::errno::Errno> {
     let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(mf, "tmpfs", 0o1777, 0, 0);
     ctx.mounts
         .mount(&dirs["tmp"], tmp_fs, tmp_root, MountFlags::default())?;
+    // procfs and sysfs, as a Linux system mounts them.
+    let pseudo = MountFlags {
+        nosuid: true,
+        nodev: true,
+        noexec: true,
+        ..Default::default()
+    };
+    let (proc_fs, proc_root) = fsimpl::procfs::new_procfs(t);
+    ctx.mounts
+        .mount(&dirs["proc"], proc_fs, proc_root, pseudo)?;
+    let (sys_fs, sys_root) = fsimpl::sysfs::new_sysfs(t);
+    ctx.mounts.mount(&dirs["sys"], sys_fs, sys_root, pseudo)?;
     Ok(())
 }

@@ -77,3 +77,33 @@ fn static_rust_program() {
     assert_eq!(r.code, 3);
     assert!(r.stdout.contains("a: 3"));
 }
+
+#[test]
+fn writing_to_a_closed_pipe_kills_with_sigpipe() {
+    use std::io::BufRead;
+    for sandboxed in [false, true] {
+        let mut cmd = if sandboxed {
+            let mut c = Command::new(tests::runsc());
+            c.arg("do").arg(busybox());
+            c
+        } else {
+            Command::new(busybox())
+        };
+        let mut child = cmd
+            .arg("yes")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "y\n");
+        // The reader is gone now.
+        let status = child.wait().unwrap();
+        let code = std::os::unix::process::ExitStatusExt::signal(&status)
+            .map(|s| 128 + s)
+            .or(status.code());
+        assert_eq!(code, Some(128 + libc::SIGPIPE), "sandboxed: {sandboxed}");
+    }
+}

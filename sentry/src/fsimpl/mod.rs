@@ -2,4 +2,7 @@
 
 pub mod devfs;
 pub mod pipe;
+pub mod procfs;
+pub mod synthetic;
+pub mod sysfs;
 pub mod tmpfs;

@@ -4,6 +4,7 @@
 
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
@@ -317,6 +318,9 @@ pub struct RegularFile {
     mf: Arc<MemoryFile>,
     pub data: Mutex<FileData>,
     xattrs: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    /// File seals (`F_SEAL_*`). Every tmpfs file has them; only memfds
+    /// made with MFD_ALLOW_SEALING start without F_SEAL_SEAL.
+    pub seals: AtomicU32,
 }
 
 impl RegularFile {
@@ -325,7 +329,32 @@ impl RegularFile {
             mf: mf.clone(),
             data: Mutex::new(FileData::default()),
             xattrs: Mutex::new(BTreeMap::new()),
+            seals: AtomicU32::new(libc::F_SEAL_SEAL as u32),
         }
+    }
+
+    pub fn seals(&self) -> u32 {
+        self.seals.load(Ordering::Relaxed)
+    }
+
+    /// How much of a write of `len` bytes at `off` the seals allow, with a
+    /// file of `size` bytes: EPERM when sealed against writes; with
+    /// F_SEAL_GROW, the page-sized steps that end within the file (Linux
+    /// checks each step of a write).
+    fn sealed_write_len(&self, size: u64, off: u64, len: usize) -> Result<usize, Errno> {
+        let seals = self.seals();
+        if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) as u32 != 0 {
+            return Err(Errno::EPERM);
+        }
+        let end = off + len as u64;
+        if seals & libc::F_SEAL_GROW as u32 == 0 || end <= size {
+            return Ok(len);
+        }
+        let ok_end = (size / PAGE_SIZE) * PAGE_SIZE;
+        if ok_end <= off {
+            return Err(Errno::EPERM);
+        }
+        Ok((ok_end - off) as usize)
     }
 
     /// Reads up to `dst.len()` bytes at `off` of a file of size `size`.
@@ -504,6 +533,12 @@ impl InodeOps for RegularFile {
             return Err(Errno::EFBIG);
         }
         let mut m = inode.meta.lock().unwrap();
+        let seals = self.seals();
+        if (size < m.size && seals & libc::F_SEAL_SHRINK as u32 != 0)
+            || (size > m.size && seals & libc::F_SEAL_GROW as u32 != 0)
+        {
+            return Err(Errno::EPERM);
+        }
         if size < m.size {
             self.truncate_pages(size);
         }
@@ -572,6 +607,8 @@ impl FileImpl for RegularFileDescription {
             return Err(Errno::EFBIG);
         }
         let src = &src[..(src.len() as u64).min(MAX_FILE_SIZE - off) as usize];
+        let size = self.inode.meta.lock().unwrap().size;
+        let src = &src[..self.file().sealed_write_len(size, off, src.len())?];
         let n = self.file().write_at(off, src)?;
         {
             let mut m = self.inode.meta.lock().unwrap();
@@ -585,7 +622,8 @@ impl FileImpl for RegularFileDescription {
             // Writing clears set-user-ID (and set-group-ID with group
             // execute), as Linux's file_remove_privs does for non-root.
         }
-        if offset.is_none() || append {
+        // pwrite on an O_APPEND file appends but leaves the position.
+        if offset.is_none() {
             *pos = off + n as u64;
         }
         Ok(n)

@@ -178,6 +178,30 @@ impl Task {
         self.exit = Some(ExitStatus::Signaled(sig));
     }
 
+    /// A signal the kernel raises at the task itself as the result of a
+    /// syscall (SIGPIPE on a write to a broken pipe). Ignored and blocked
+    /// signals do nothing; a signal whose default action ends the process
+    /// ends it. Running guest handlers comes with signal delivery.
+    pub fn raise(&mut self, sig: i32) {
+        let handler = self.tg.handlers.lock().unwrap().actions[(sig - 1) as usize].handler;
+        if self.signal_mask & signal::sig_bit(sig) != 0 || handler == signal::SIG_IGN {
+            return;
+        }
+        if handler != signal::SIG_DFL {
+            tracing::warn!(
+                "guest has a handler for signal {sig}, but signal delivery is not implemented; \
+                 the signal is dropped"
+            );
+            return;
+        }
+        match signal::default_action(sig) {
+            signal::DefaultAction::Terminate | signal::DefaultAction::CoreDump => {
+                self.exit = Some(ExitStatus::Signaled(sig));
+            }
+            _ => {}
+        }
+    }
+
     fn platform_failed(&mut self, e: PlatformError) {
         tracing::error!(
             "task {} lost its platform context ({e}); killing its thread group",

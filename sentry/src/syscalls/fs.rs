@@ -103,7 +103,7 @@ fn write_from(
 
 /// Linux's rw_verify_area for an explicit position: the end must not pass
 /// the largest offset.
-fn check_pos(offset: i64, count: usize) -> Result<u64, Errno> {
+pub(crate) fn check_pos(offset: i64, count: usize) -> Result<u64, Errno> {
     if offset.checked_add(count as i64).is_none_or(|e| e < 0) {
         return Err(Errno::EINVAL);
     }
@@ -166,7 +166,7 @@ pub fn pwrite64(t: &mut Task, fd: Fd, buf: InBuf, count: usize, offset: i64) -> 
 /// length must fit `ssize_t` (EINVAL), every segment must lie in the user
 /// address space (EFAULT), and the total is cut to MAX_RW_COUNT. A single
 /// segment is cut before it is checked, several after.
-fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno> {
+pub(crate) fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno> {
     if !(0..=UIO_MAXIOV).contains(&cnt) {
         return Err(Errno::EINVAL);
     }
@@ -199,7 +199,7 @@ fn read_iovecs(t: &Task, iov: u64, cnt: i32) -> Result<Vec<(u64, usize)>, Errno>
     Ok(out)
 }
 
-fn readv_into(
+pub(crate) fn readv_into(
     t: &Task,
     f: &FileDescription,
     iovs: &[(u64, usize)],
@@ -242,7 +242,7 @@ fn readv_into(
     Ok(n as u64)
 }
 
-fn writev_from(
+pub(crate) fn writev_from(
     t: &Task,
     f: &FileDescription,
     iovs: &[(u64, usize)],
@@ -354,8 +354,9 @@ pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
         | libc::F_SETLKW
         | libc::F_OFD_GETLK
         | libc::F_OFD_SETLK
-        | libc::F_OFD_SETLKW
-        | libc::F_GETOWN
+        | libc::F_OFD_SETLKW => super::lock::fcntl_lock(t, &f, cmd, arg.0),
+        libc::F_ADD_SEALS | libc::F_GET_SEALS => super::memfd::fcntl_seals(t, &f, cmd, arg.0),
+        libc::F_GETOWN
         | libc::F_SETOWN
         | F_GETOWN_EX
         | F_SETOWN_EX
@@ -365,9 +366,7 @@ pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
         | libc::F_SETLEASE
         | libc::F_NOTIFY
         | libc::F_GETPIPE_SZ
-        | libc::F_SETPIPE_SZ
-        | libc::F_ADD_SEALS
-        | libc::F_GET_SEALS => unimplemented(t, &format!("fcntl command {cmd}")),
+        | libc::F_SETPIPE_SZ => unimplemented(t, &format!("fcntl command {cmd}")),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -6,18 +6,26 @@
 //! without a handler answers `ENOSYS`, and is counted and logged once by
 //! name.
 
+pub mod attr;
 pub mod creds;
 pub mod file;
 pub mod fs;
 pub mod futex;
+pub mod lock;
+pub mod memfd;
 pub mod mm;
+pub mod mount;
 pub mod names;
+pub mod pipe;
 pub mod prctl;
+pub mod rw;
 pub mod signal;
+pub mod splice;
 pub mod stat;
 pub mod sys;
 pub mod thread;
 pub mod time;
+pub mod xattr;
 
 use std::sync::OnceLock;
 
@@ -207,6 +215,59 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_fstatfs, handler!(self::stat::fstatfs, Fd, UserAddr));
     set(SYS_getdents, handler!(self::stat::getdents, Fd, UserAddr, u32));
     set(SYS_getdents64, handler!(self::stat::getdents64, Fd, UserAddr, u32));
+    // File attributes, sizes and syncing (attr.rs).
+    set(SYS_chmod, handler!(attr::chmod, UserPath, Mode));
+    set(SYS_fchmod, handler!(attr::fchmod, Fd, Mode));
+    set(SYS_fchmodat, handler!(attr::fchmodat, Fd, UserPath, Mode));
+    set(SYS_fchmodat2, handler!(attr::fchmodat2, Fd, UserPath, Mode, Hex));
+    set(SYS_chown, handler!(attr::chown, UserPath, u32, u32));
+    set(SYS_fchown, handler!(attr::fchown, Fd, u32, u32));
+    set(SYS_lchown, handler!(attr::lchown, UserPath, u32, u32));
+    set(SYS_fchownat, handler!(attr::fchownat, Fd, UserPath, u32, u32, Hex));
+    set(SYS_utime, handler!(attr::utime, UserPath, UserAddr));
+    set(SYS_utimes, handler!(attr::utimes, UserPath, UserAddr));
+    set(SYS_futimesat, handler!(attr::futimesat, Fd, UserPath, UserAddr));
+    set(SYS_utimensat, handler!(attr::utimensat, Fd, UserPath, UserAddr, Hex));
+    set(SYS_truncate, handler!(attr::truncate, UserPath, i64));
+    set(SYS_ftruncate, handler!(attr::ftruncate, Fd, i64));
+    set(SYS_fallocate, handler!(attr::fallocate, Fd, i32, i64, i64));
+    set(SYS_fsync, handler!(attr::fsync, Fd));
+    set(SYS_fdatasync, handler!(attr::fdatasync, Fd));
+    set(SYS_sync, handler!(attr::sync));
+    set(SYS_syncfs, handler!(attr::syncfs, Fd));
+    // Advisory locks (lock.rs; the fcntl commands go through fs.rs).
+    set(SYS_flock, handler!(lock::flock, Fd, u32));
+    // Extended attributes (xattr.rs).
+    set(SYS_setxattr, handler!(xattr::setxattr, UserPath, UserPath, UserAddr, usize, Hex));
+    set(SYS_lsetxattr, handler!(xattr::lsetxattr, UserPath, UserPath, UserAddr, usize, Hex));
+    set(SYS_fsetxattr, handler!(xattr::fsetxattr, Fd, UserPath, UserAddr, usize, Hex));
+    set(SYS_getxattr, handler!(xattr::getxattr, UserPath, UserPath, UserAddr, usize));
+    set(SYS_lgetxattr, handler!(xattr::lgetxattr, UserPath, UserPath, UserAddr, usize));
+    set(SYS_fgetxattr, handler!(xattr::fgetxattr, Fd, UserPath, UserAddr, usize));
+    set(SYS_listxattr, handler!(xattr::listxattr, UserPath, UserAddr, usize));
+    set(SYS_llistxattr, handler!(xattr::llistxattr, UserPath, UserAddr, usize));
+    set(SYS_flistxattr, handler!(xattr::flistxattr, Fd, UserAddr, usize));
+    set(SYS_removexattr, handler!(xattr::removexattr, UserPath, UserPath));
+    set(SYS_lremovexattr, handler!(xattr::lremovexattr, UserPath, UserPath));
+    set(SYS_fremovexattr, handler!(xattr::fremovexattr, Fd, UserPath));
+    // memfd_create (memfd.rs) and pipes (pipe.rs).
+    set(SYS_memfd_create, handler!(memfd::memfd_create, UserPath, Hex));
+    set(SYS_pipe, handler!(pipe::pipe, UserAddr));
+    set(SYS_pipe2, handler!(pipe::pipe2, UserAddr, Hex));
+    // In-kernel copies (splice.rs).
+    set(SYS_sendfile, handler!(splice::sendfile, Fd, Fd, UserAddr, usize));
+    set(SYS_copy_file_range, handler!(splice::copy_file_range, Fd, UserAddr, Fd, UserAddr, usize, u32));
+    set(SYS_splice, handler!(splice::splice, Fd, UserAddr, Fd, UserAddr, usize, Hex));
+    set(SYS_tee, handler!(splice::tee, Fd, Fd, usize, Hex));
+    // Mounts (mount.rs).
+    set(SYS_mount, handler!(mount::mount, UserPath, UserPath, UserPath, Hex, UserAddr));
+    set(SYS_umount2, handler!(mount::umount2, UserPath, i32));
+    // Positional vector I/O and close_range (rw.rs).
+    set(SYS_preadv, handler!(rw::preadv, Fd, UserAddr, u64, u64, u64));
+    set(SYS_pwritev, handler!(rw::pwritev, Fd, UserAddr, u64, u64, u64));
+    set(SYS_preadv2, handler!(rw::preadv2, Fd, UserAddr, u64, u64, u64, Hex));
+    set(SYS_pwritev2, handler!(rw::pwritev2, Fd, UserAddr, u64, u64, u64, Hex));
+    set(SYS_close_range, handler!(rw::close_range, u32, u32, Hex));
     // Memory (mm.rs).
     set(SYS_brk, handler!(mm::brk, UserAddr));
     set(
@@ -357,6 +418,24 @@ pub fn dispatch(t: &mut Task) {
             Err(Errno::ENOSYS)
         }
     };
+    // Writing to a pipe with no reader raises SIGPIPE, as Linux's pipe and
+    // socket write paths do.
+    if result == Err(Errno::EPIPE)
+        && matches!(
+            nr as i64,
+            libc::SYS_write
+                | libc::SYS_writev
+                | libc::SYS_pwrite64
+                | libc::SYS_pwritev
+                | libc::SYS_pwritev2
+                | libc::SYS_sendfile
+                | libc::SYS_splice
+                | libc::SYS_tee
+                | libc::SYS_copy_file_range
+        )
+    {
+        t.raise(libc::SIGPIPE);
+    }
     if strace && !noreturn {
         let line = format_call(t, entry, nr, &args, Some(&result));
         tracing::info!("{line}");

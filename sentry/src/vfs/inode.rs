@@ -278,6 +278,8 @@ pub struct Inode {
     /// Directories: the parent and the name there. Other files: the last
     /// place they were linked, for names in /proc.
     pub parent: Mutex<Option<(Weak<Inode>, Vec<u8>)>>,
+    /// Advisory locks (flock and record locks) on the file.
+    pub locks: super::lock::FileLocks,
 }
 
 impl Inode {
@@ -288,6 +290,7 @@ impl Inode {
             meta: Mutex::new(meta),
             ops,
             parent: Mutex::new(None),
+            locks: Default::default(),
         })
     }
 

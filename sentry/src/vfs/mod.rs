@@ -10,6 +10,7 @@ pub mod anon;
 pub mod dir;
 pub mod host;
 pub mod inode;
+pub mod lock;
 pub mod mount;
 pub mod path;
 pub mod perm;
@@ -210,6 +211,18 @@ impl FileDescription {
     }
 }
 
+impl Drop for FileDescription {
+    /// The last reference to the description is gone: its flock lock and
+    /// its OFD record locks go with it (Linux's `locks_remove_file`).
+    fn drop(&mut self) {
+        if let Some(inode) = self.inode() {
+            inode
+                .locks
+                .release_file(self as *const FileDescription as usize);
+        }
+    }
+}
+
 #[derive(Clone)]
 struct FdEntry {
     file: Arc<FileDescription>,
@@ -303,7 +316,9 @@ impl FdTable {
             fds[fd as usize].replace(FdEntry { file, cloexec })
         };
         // The old description is released outside the lock.
-        drop(old);
+        if let Some(old) = old {
+            self.closed(&old.file);
+        }
         Ok(())
     }
 
@@ -311,11 +326,37 @@ impl FdTable {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        let mut fds = self.fds.lock().unwrap();
-        fds.get_mut(fd as usize)
-            .and_then(|e| e.take())
-            .map(|e| e.file)
-            .ok_or(Errno::EBADF)
+        let file = {
+            let mut fds = self.fds.lock().unwrap();
+            fds.get_mut(fd as usize)
+                .and_then(|e| e.take())
+                .map(|e| e.file)
+                .ok_or(Errno::EBADF)?
+        };
+        self.closed(&file);
+        Ok(file)
+    }
+
+    /// The owner of this table's POSIX record locks (Linux's
+    /// `current->files`).
+    pub fn lock_owner(&self) -> lock::Owner {
+        lock::Owner::Process(self as *const FdTable as usize)
+    }
+
+    /// An fd of `file` was closed: the process's record locks on the file
+    /// go (Linux's `locks_remove_posix`, whichever fd set them).
+    fn closed(&self, file: &FileDescription) {
+        if let Some(inode) = file.inode() {
+            inode.locks.release_owner(self.lock_owner());
+        }
+    }
+
+    /// A copy of the table (the same descriptions at the same fds), for
+    /// unsharing it.
+    pub fn duplicate(&self) -> FdTable {
+        FdTable {
+            fds: Mutex::new(self.fds.lock().unwrap().clone()),
+        }
     }
 
     /// The open fds in order, for /proc and close_range.
@@ -326,5 +367,15 @@ impl FdTable {
             .filter(|(_, e)| e.is_some())
             .map(|(i, _)| i as i32)
             .collect()
+    }
+}
+
+impl Drop for FdTable {
+    /// The table goes away with its process: every fd closes.
+    fn drop(&mut self) {
+        let entries = std::mem::take(self.fds.get_mut().unwrap());
+        for e in entries.into_iter().flatten() {
+            self.closed(&e.file);
+        }
     }
 }

@@ -79,7 +79,8 @@ impl MountNamespace {
         )
     }
 
-    /// Mounts `root` of `fs` on `at` (a directory).
+    /// Mounts `root` of `fs` on `at` (a directory on a directory, a file
+    /// on a file).
     pub fn mount(
         &self,
         at: &Location,
@@ -87,7 +88,8 @@ impl MountNamespace {
         root: Arc<Inode>,
         flags: MountFlags,
     ) -> Result<Location, Errno> {
-        if !at.inode.is_dir() {
+        // A directory goes on a directory, a file on a file.
+        if at.inode.is_dir() != root.is_dir() {
             return Err(Errno::ENOTDIR);
         }
         let m = Arc::new(Mount {

@@ -1,0 +1,417 @@
+//! Moving data between files inside the kernel: sendfile, copy_file_range,
+//! splice and tee, for transfers where one side is a file. Data goes
+//! through a sentry buffer with the files' own read and write at explicit
+//! offsets; pipes take what fits and give what they have, as Linux's pipe
+//! buffers would.
+
+use std::sync::{Arc, OnceLock};
+
+use nix::errno::Errno;
+
+use super::attr::get_file;
+use super::{Fd, Hex, SysResult, UserAddr};
+use crate::kernel::task::Task;
+use crate::vfs::FileDescription;
+
+/// Linux's MAX_RW_COUNT.
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+/// The most one call moves: a pipe's worth.
+const CHUNK: usize = 65536;
+const SPLICE_F_NONBLOCK: u32 = 0x02;
+const SPLICE_F_ALL: u32 = 0x0f;
+/// The largest file offset (MAX_LFS_FILESIZE).
+const MAX_OFFSET: i64 = i64::MAX;
+
+fn file_type(f: &FileDescription) -> u32 {
+    f.stat().map(|s| s.st_mode & libc::S_IFMT).unwrap_or(0)
+}
+
+fn is_pipe(f: &FileDescription) -> bool {
+    file_type(f) == libc::S_IFIFO
+}
+
+/// A description that only says "do not block": handed to a pipe's
+/// read or write in place of its own, it makes that one call
+/// non-blocking (pipes consult nothing else of it).
+fn nonblocking() -> &'static Arc<FileDescription> {
+    static NB: OnceLock<Arc<FileDescription>> = OnceLock::new();
+    NB.get_or_init(|| {
+        FileDescription::new(
+            (libc::O_RDWR | libc::O_NONBLOCK) as u32,
+            Box::new(super::file::PathFile),
+        )
+    })
+}
+
+/// The file's position (0 for files without one).
+fn position(f: &FileDescription) -> i64 {
+    f.imp.seek(f, 0, libc::SEEK_CUR).unwrap_or(0) as i64
+}
+
+fn set_position(f: &FileDescription, pos: i64) {
+    let _ = f.imp.seek(f, pos, libc::SEEK_SET);
+}
+
+/// Linux's rw_verify_area for an offset: EINVAL when negative or when
+/// the end passes the largest offset.
+fn verify_area(pos: i64, count: usize) -> Result<(), Errno> {
+    if (count as i64) < 0 || pos < 0 || pos.checked_add(count as i64).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// Writes `data` into the pipe `p`: what fits, waiting for room unless
+/// `nonblock`. EPIPE without readers.
+fn pipe_put(p: &FileDescription, data: &[u8], nonblock: bool) -> Result<usize, Errno> {
+    loop {
+        match p.imp.write(nonblocking(), data, None) {
+            Err(Errno::EAGAIN) if !nonblock => {
+                p.imp.wait_ready(p, libc::POLLOUT, -1);
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Waits until the pipe `p` has room (Linux's `wait_for_space`).
+fn pipe_wait_room(p: &FileDescription, nonblock: bool) -> Result<(), Errno> {
+    loop {
+        let r = p.imp.readiness(p, libc::POLLOUT);
+        if r & libc::POLLERR != 0 {
+            return Err(Errno::EPIPE);
+        }
+        if r & libc::POLLOUT != 0 {
+            return Ok(());
+        }
+        if nonblock {
+            return Err(Errno::EAGAIN);
+        }
+        p.imp.wait_ready(p, libc::POLLOUT, -1);
+    }
+}
+
+/// Reads up to `len` bytes from the pipe `p`, waiting for data unless
+/// `nonblock`; 0 when it is empty and has no writers.
+fn pipe_take(p: &FileDescription, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len.min(CHUNK)];
+    loop {
+        match p.imp.read(nonblocking(), &mut buf, None) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::EAGAIN) if !nonblock => {
+                p.imp.wait_ready(p, libc::POLLIN, -1);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Moves up to `len` bytes of the file `inf` at `*pos` into the pipe
+/// `out` (Linux's `splice_file_to_pipe`); advances `*pos`.
+fn file_to_pipe(
+    inf: &FileDescription,
+    pos: &mut i64,
+    out: &FileDescription,
+    len: usize,
+    nonblock: bool,
+) -> SysResult {
+    pipe_wait_room(out, nonblock)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    if is_pipe(inf) || file_type(inf) == libc::S_IFDIR {
+        return Err(Errno::EINVAL);
+    }
+    let mut buf = vec![0u8; len.min(CHUNK)];
+    let n = inf.imp.read(inf, &mut buf, Some(*pos as u64))?;
+    if n == 0 {
+        return Ok(0);
+    }
+    let put = pipe_put(out, &buf[..n], nonblock)?;
+    *pos += put as i64;
+    Ok(put as u64)
+}
+
+/// Moves up to `len` bytes of the pipe `inp` to the file `out` at `*pos`
+/// (Linux's `do_splice_from`); advances `*pos`.
+fn pipe_to_file(
+    inp: &FileDescription,
+    out: &FileDescription,
+    pos: &mut i64,
+    len: usize,
+    nonblock: bool,
+) -> SysResult {
+    let data = pipe_take(inp, len, nonblock)?;
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let n = out.imp.write(out, &data, Some(*pos as u64))?;
+    *pos += n as i64;
+    Ok(n as u64)
+}
+
+/// Copies up to `len` bytes from `inf` at `*ipos` to `out` at `*opos`
+/// (Linux's `do_splice_direct`).
+fn file_to_file(
+    inf: &FileDescription,
+    ipos: &mut i64,
+    out: &FileDescription,
+    opos: &mut i64,
+    len: usize,
+) -> SysResult {
+    if !out.writable() {
+        return Err(Errno::EBADF);
+    }
+    if out.flags() & libc::O_APPEND as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let ft = file_type(inf);
+    if ft != libc::S_IFREG && ft != libc::S_IFBLK {
+        return Err(Errno::EINVAL);
+    }
+    let mut done = 0usize;
+    let mut buf = vec![0u8; len.min(CHUNK)];
+    while done < len {
+        let want = (len - done).min(buf.len());
+        let n = inf.imp.read(inf, &mut buf[..want], Some(*ipos as u64))?;
+        if n == 0 {
+            break;
+        }
+        let w = match out.imp.write(out, &buf[..n], Some(*opos as u64)) {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        *ipos += w as i64;
+        *opos += w as i64;
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+pub fn sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: usize) -> SysResult {
+    let user_pos = if offset.0 != 0 {
+        Some(t.mm.read_obj::<i64>(offset.0)?)
+    } else {
+        None
+    };
+    let inf = get_file(t, in_fd.0)?;
+    if !inf.readable() {
+        return Err(Errno::EBADF);
+    }
+    if user_pos.is_some() && !inf.imp.positional(&inf) {
+        return Err(Errno::ESPIPE);
+    }
+    let mut pos = user_pos.unwrap_or_else(|| position(&inf));
+    verify_area(pos, count)?;
+    let mut count = count.min(MAX_RW_COUNT);
+    let out = get_file(t, out_fd.0)?;
+    if !out.writable() {
+        return Err(Errno::EBADF);
+    }
+    if pos.saturating_add(count as i64) > MAX_OFFSET {
+        count = (MAX_OFFSET - pos) as usize;
+    }
+    let r = if is_pipe(&out) {
+        let nonblock = out.nonblocking();
+        file_to_pipe(&inf, &mut pos, &out, count, nonblock)
+    } else {
+        let mut opos = position(&out);
+        verify_area(opos, count)?;
+        let r = file_to_file(&inf, &mut pos, &out, &mut opos, count);
+        if matches!(r, Ok(n) if n > 0) {
+            set_position(&out, opos);
+        }
+        r
+    };
+    let n = r?;
+    if user_pos.is_some() {
+        t.mm.write_obj(offset.0, &pos)?;
+    } else if n > 0 {
+        set_position(&inf, pos);
+    }
+    Ok(n)
+}
+
+pub fn copy_file_range(
+    t: &mut Task,
+    fd_in: Fd,
+    off_in: UserAddr,
+    fd_out: Fd,
+    off_out: UserAddr,
+    len: usize,
+    flags: u32,
+) -> SysResult {
+    let inf = get_file(t, fd_in.0)?;
+    let out = get_file(t, fd_out.0)?;
+    let mut ipos = if off_in.0 != 0 {
+        t.mm.read_obj::<i64>(off_in.0)?
+    } else {
+        position(&inf)
+    };
+    let mut opos = if off_out.0 != 0 {
+        t.mm.read_obj::<i64>(off_out.0)?
+    } else {
+        position(&out)
+    };
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // generic_copy_file_checks.
+    let (ti, to) = (file_type(&inf), file_type(&out));
+    if ti == libc::S_IFDIR || to == libc::S_IFDIR {
+        return Err(Errno::EISDIR);
+    }
+    if ti != libc::S_IFREG || to != libc::S_IFREG {
+        return Err(Errno::EINVAL);
+    }
+    if !inf.readable() || !out.writable() || out.flags() & libc::O_APPEND as u32 != 0 {
+        return Err(Errno::EBADF);
+    }
+    let (ii, io) = (inf.inode(), out.inode());
+    let same_fs = match (&ii, &io) {
+        (Some(a), Some(b)) => Arc::ptr_eq(&a.fs, &b.fs),
+        _ => false,
+    };
+    if !same_fs {
+        return Err(Errno::EXDEV);
+    }
+    let mut count = len as u64;
+    if (ipos as u64).checked_add(count).is_none() || (opos as u64).checked_add(count).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+    let size_in = inf.stat()?.st_size;
+    count = if ipos >= size_in {
+        0
+    } else {
+        count.min((size_in - ipos) as u64)
+    };
+    if opos >= MAX_OFFSET {
+        return Err(Errno::EFBIG);
+    }
+    count = count.min((MAX_OFFSET - opos) as u64);
+    let same_inode = match (&ii, &io) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    if same_inode && opos as u64 + count > ipos as u64 && (opos as u64) < ipos as u64 + count {
+        return Err(Errno::EINVAL);
+    }
+    let count = count as usize;
+    verify_area(ipos, count)?;
+    verify_area(opos, count)?;
+    if count == 0 {
+        return Ok(0);
+    }
+    let n = file_to_file(&inf, &mut ipos, &out, &mut opos, count.min(MAX_RW_COUNT))?;
+    if n > 0 {
+        if off_in.0 != 0 {
+            t.mm.write_obj(off_in.0, &ipos)?;
+        } else {
+            set_position(&inf, ipos);
+        }
+        if off_out.0 != 0 {
+            t.mm.write_obj(off_out.0, &opos)?;
+        } else {
+            set_position(&out, opos);
+        }
+    }
+    Ok(n)
+}
+
+pub fn splice(
+    t: &mut Task,
+    fd_in: Fd,
+    off_in: UserAddr,
+    fd_out: Fd,
+    off_out: UserAddr,
+    len: usize,
+    flags: Hex,
+) -> SysResult {
+    if len == 0 {
+        return Ok(0);
+    }
+    let flags = flags.0 as u32;
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let inf = get_file(t, fd_in.0)?;
+    let out = get_file(t, fd_out.0)?;
+    let (ipipe, opipe) = (is_pipe(&inf), is_pipe(&out));
+    if (ipipe && off_in.0 != 0) || (opipe && off_out.0 != 0) {
+        return Err(Errno::ESPIPE);
+    }
+    let user_out = if off_out.0 != 0 {
+        Some(t.mm.read_obj::<i64>(off_out.0)?)
+    } else {
+        None
+    };
+    let user_in = if off_in.0 != 0 {
+        Some(t.mm.read_obj::<i64>(off_in.0)?)
+    } else {
+        None
+    };
+    if !inf.readable() || !out.writable() {
+        return Err(Errno::EBADF);
+    }
+    let nonblock = flags & SPLICE_F_NONBLOCK != 0;
+    if ipipe && opipe {
+        return super::unimplemented(t, "splice between two pipes");
+    }
+    if ipipe {
+        if user_out.is_some() && !out.imp.positional(&out) {
+            return Err(Errno::EINVAL);
+        }
+        let mut pos = user_out.unwrap_or_else(|| position(&out));
+        if out.flags() & libc::O_APPEND as u32 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        verify_area(pos, len)?;
+        let nonblock = nonblock || inf.nonblocking();
+        let n = pipe_to_file(&inf, &out, &mut pos, len.min(MAX_RW_COUNT), nonblock)?;
+        match user_out {
+            Some(_) => t.mm.write_obj(off_out.0, &pos)?,
+            None => set_position(&out, pos),
+        }
+        return Ok(n);
+    }
+    if opipe {
+        if user_in.is_some() && !inf.imp.positional(&inf) {
+            return Err(Errno::EINVAL);
+        }
+        let mut pos = user_in.unwrap_or_else(|| position(&inf));
+        verify_area(pos, len)?;
+        let nonblock = nonblock || out.nonblocking();
+        let n = file_to_pipe(&inf, &mut pos, &out, len.min(MAX_RW_COUNT), nonblock)?;
+        match user_in {
+            Some(_) => t.mm.write_obj(off_in.0, &pos)?,
+            None => set_position(&inf, pos),
+        }
+        return Ok(n);
+    }
+    Err(Errno::EINVAL)
+}
+
+pub fn tee(t: &mut Task, fd_in: Fd, fd_out: Fd, len: usize, flags: Hex) -> SysResult {
+    if flags.0 as u32 & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    let inf = get_file(t, fd_in.0)?;
+    let out = get_file(t, fd_out.0)?;
+    if !inf.readable() || !out.writable() {
+        return Err(Errno::EBADF);
+    }
+    if !is_pipe(&inf) || !is_pipe(&out) {
+        return Err(Errno::EINVAL);
+    }
+    super::unimplemented(t, "tee between two pipes")
+}

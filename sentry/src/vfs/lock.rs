@@ -1,0 +1,384 @@
+//! Advisory file locks, kept per inode as Linux's `file_lock_context`:
+//! `flock(2)` locks, owned by an open file description, and POSIX record
+//! locks (`fcntl` F_SETLK..), owned either by a process (its fd table, as
+//! Linux's `current->files`) or by an open file description (OFD locks).
+//!
+//! Record locks of one owner never conflict with each other; setting one
+//! splits, trims and merges that owner's locks as Linux's
+//! `posix_lock_inode` does. Blocking requests wait on the inode's
+//! condition variable; classic POSIX waiters are checked for deadlocks
+//! (EDEADLK) as `posix_locks_deadlock` does.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+
+use nix::errno::Errno;
+
+/// The largest offset a lock covers (`OFFSET_MAX`): a lock "to EOF" ends
+/// here.
+pub const OFFSET_MAX: u64 = i64::MAX as u64;
+
+/// How far deadlock detection follows a chain of waiters.
+const MAX_DEADLK_ITERATIONS: usize = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockType {
+    Read,
+    Write,
+}
+
+impl LockType {
+    /// The `F_RDLCK`/`F_WRLCK` value.
+    pub fn as_flock(self) -> i16 {
+        match self {
+            LockType::Read => libc::F_RDLCK as i16,
+            LockType::Write => libc::F_WRLCK as i16,
+        }
+    }
+}
+
+/// Who holds a record lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// Classic POSIX locks: the process's fd table (its address).
+    Process(usize),
+    /// OFD locks: the open file description (its address).
+    File(usize),
+}
+
+/// A record lock, or a request for one (`typ` None: unlock).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLock {
+    pub owner: Owner,
+    /// The pid F_GETLK reports (the setter's thread group).
+    pub pid: i32,
+    pub typ: LockType,
+    pub start: u64,
+    /// Inclusive; OFFSET_MAX for "to the end of the file".
+    pub end: u64,
+}
+
+impl RecordLock {
+    fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.start <= end && start <= self.end
+    }
+
+    fn conflicts(&self, owner: Owner, typ: LockType, start: u64, end: u64) -> bool {
+        self.owner != owner
+            && self.overlaps(start, end)
+            && (self.typ == LockType::Write || typ == LockType::Write)
+    }
+}
+
+#[derive(Default)]
+struct LockState {
+    /// flock locks: the file description holding each, and its type.
+    flock: Vec<(usize, LockType)>,
+    /// Record locks, grouped by owner (in the order owners first locked),
+    /// each owner's sorted by start: the order Linux keeps them in, which
+    /// decides which conflict F_GETLK reports.
+    posix: Vec<RecordLock>,
+}
+
+/// The locks of one inode.
+#[derive(Default)]
+pub struct FileLocks {
+    state: Mutex<LockState>,
+    changed: Condvar,
+}
+
+/// Classic POSIX owners that are waiting, and the owner of the lock each
+/// waits for: the graph deadlock detection walks.
+fn waiting() -> MutexGuard<'static, HashMap<usize, Owner>> {
+    static WAITING: OnceLock<Mutex<HashMap<usize, Owner>>> = OnceLock::new();
+    WAITING
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap()
+}
+
+/// Whether `caller` waiting for a lock of `blocker` would close a cycle.
+fn would_deadlock(caller: usize, blocker: Owner) -> bool {
+    let w = waiting();
+    let mut cur = blocker;
+    for _ in 0..=MAX_DEADLK_ITERATIONS {
+        let Owner::Process(p) = cur else {
+            return false;
+        };
+        match w.get(&p) {
+            Some(&next) => {
+                if next == Owner::Process(caller) {
+                    return true;
+                }
+                cur = next;
+            }
+            None => return false,
+        }
+    }
+    false
+}
+
+impl FileLocks {
+    /// Whether any lock is held (cheap check before releasing).
+    fn is_empty(state: &LockState) -> bool {
+        state.flock.is_empty() && state.posix.is_empty()
+    }
+
+    /// flock(2) for the file description `file`: `typ` None unlocks.
+    /// Converting a lock drops the old one first, as Linux does.
+    pub fn flock(&self, file: usize, typ: Option<LockType>, wait: bool) -> Result<(), Errno> {
+        let mut st = self.state.lock().unwrap();
+        if let Some(i) = st.flock.iter().position(|&(f, _)| f == file) {
+            if Some(st.flock[i].1) == typ {
+                return Ok(());
+            }
+            st.flock.remove(i);
+            self.changed.notify_all();
+        }
+        let Some(typ) = typ else {
+            return Ok(());
+        };
+        loop {
+            let conflict = st
+                .flock
+                .iter()
+                .any(|&(f, t)| f != file && (t == LockType::Write || typ == LockType::Write));
+            if !conflict {
+                st.flock.push((file, typ));
+                return Ok(());
+            }
+            if !wait {
+                return Err(Errno::EAGAIN);
+            }
+            st = self.changed.wait(st).unwrap();
+        }
+    }
+
+    /// F_GETLK: the first lock that would block `req`, if any. A request
+    /// of type None (F_OFD_GETLK with F_UNLCK) asks for the owner's own
+    /// lock overlapping the range.
+    pub fn test(
+        &self,
+        owner: Owner,
+        typ: Option<LockType>,
+        start: u64,
+        end: u64,
+    ) -> Option<RecordLock> {
+        let st = self.state.lock().unwrap();
+        st.posix
+            .iter()
+            .find(|l| match typ {
+                Some(t) => l.conflicts(owner, t, start, end),
+                None => l.owner == owner && l.overlaps(start, end),
+            })
+            .cloned()
+    }
+
+    /// F_SETLK/F_SETLKW: sets (or, with `typ` None, removes) a record lock
+    /// over `[start, end]` for `owner`. EAGAIN on conflict unless `wait`;
+    /// EDEADLK when waiting would deadlock.
+    pub fn set(
+        &self,
+        owner: Owner,
+        pid: i32,
+        typ: Option<LockType>,
+        start: u64,
+        end: u64,
+        wait: bool,
+    ) -> Result<(), Errno> {
+        let mut st = self.state.lock().unwrap();
+        if let Some(t) = typ {
+            loop {
+                let blocker = st
+                    .posix
+                    .iter()
+                    .find(|l| l.conflicts(owner, t, start, end))
+                    .map(|l| l.owner);
+                let Some(blocker) = blocker else {
+                    break;
+                };
+                if !wait {
+                    return Err(Errno::EAGAIN);
+                }
+                if let Owner::Process(me) = owner {
+                    if would_deadlock(me, blocker) {
+                        return Err(Errno::EDEADLK);
+                    }
+                    waiting().insert(me, blocker);
+                }
+                st = self.changed.wait(st).unwrap();
+                if let Owner::Process(me) = owner {
+                    waiting().remove(&me);
+                }
+            }
+        }
+        Self::apply(&mut st, owner, pid, typ, start, end);
+        drop(st);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Replaces `owner`'s locks with the result of the request.
+    fn apply(
+        st: &mut LockState,
+        owner: Owner,
+        pid: i32,
+        typ: Option<LockType>,
+        start: u64,
+        end: u64,
+    ) {
+        let at = st.posix.iter().position(|l| l.owner == owner);
+        let mine: Vec<RecordLock> = st
+            .posix
+            .iter()
+            .filter(|l| l.owner == owner)
+            .cloned()
+            .collect();
+        st.posix.retain(|l| l.owner != owner);
+        let (mut s, mut e) = (start, end);
+        if let Some(t) = typ {
+            // Same-type locks that overlap or touch the range merge into it.
+            loop {
+                let mut grew = false;
+                for l in mine.iter().filter(|l| l.typ == t) {
+                    let touches = l.start <= e.saturating_add(1) && s <= l.end.saturating_add(1);
+                    if touches && (l.start < s || l.end > e) {
+                        s = s.min(l.start);
+                        e = e.max(l.end);
+                        grew = true;
+                    }
+                }
+                if !grew {
+                    break;
+                }
+            }
+        }
+        let mut out: Vec<RecordLock> = Vec::with_capacity(mine.len() + 2);
+        for l in mine {
+            if !l.overlaps(s, e) {
+                out.push(l);
+                continue;
+            }
+            if l.start < s {
+                out.push(RecordLock {
+                    end: s - 1,
+                    ..l.clone()
+                });
+            }
+            if l.end > e {
+                out.push(RecordLock { start: e + 1, ..l });
+            }
+        }
+        if let Some(t) = typ {
+            out.push(RecordLock {
+                owner,
+                pid,
+                typ: t,
+                start: s,
+                end: e,
+            });
+        }
+        out.sort_by_key(|l| l.start);
+        let at = at.unwrap_or(st.posix.len()).min(st.posix.len());
+        st.posix.splice(at..at, out);
+    }
+
+    /// Drops every record lock of `owner` (a process closing any fd of
+    /// the file, or an OFD going away).
+    pub fn release_owner(&self, owner: Owner) {
+        let mut st = self.state.lock().unwrap();
+        if Self::is_empty(&st) {
+            return;
+        }
+        let before = st.posix.len();
+        st.posix.retain(|l| l.owner != owner);
+        if st.posix.len() != before {
+            drop(st);
+            self.changed.notify_all();
+        }
+    }
+
+    /// The last reference to the file description `file` is gone: drops
+    /// its flock lock and its OFD locks.
+    pub fn release_file(&self, file: usize) {
+        let mut st = self.state.lock().unwrap();
+        if Self::is_empty(&st) {
+            return;
+        }
+        let before = st.flock.len() + st.posix.len();
+        st.flock.retain(|&(f, _)| f != file);
+        st.posix.retain(|l| l.owner != Owner::File(file));
+        if st.flock.len() + st.posix.len() != before {
+            drop(st);
+            self.changed.notify_all();
+        }
+    }
+
+    /// The record locks held, in order (for /proc/locks and tests).
+    pub fn record_locks(&self) -> Vec<RecordLock> {
+        self.state.lock().unwrap().posix.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Owner = Owner::Process(1);
+    const Q: Owner = Owner::Process(2);
+
+    fn ranges(l: &FileLocks) -> Vec<(u64, u64, LockType)> {
+        l.record_locks()
+            .iter()
+            .map(|l| (l.start, l.end, l.typ))
+            .collect()
+    }
+
+    #[test]
+    fn split_and_merge() {
+        let l = FileLocks::default();
+        l.set(P, 1, Some(LockType::Write), 0, 99, false).unwrap();
+        l.set(P, 1, Some(LockType::Read), 10, 19, false).unwrap();
+        assert_eq!(
+            ranges(&l),
+            vec![
+                (0, 9, LockType::Write),
+                (10, 19, LockType::Read),
+                (20, 99, LockType::Write)
+            ]
+        );
+        l.set(P, 1, Some(LockType::Write), 10, 19, false).unwrap();
+        assert_eq!(ranges(&l), vec![(0, 99, LockType::Write)]);
+        l.set(P, 1, None, 50, OFFSET_MAX, false).unwrap();
+        assert_eq!(ranges(&l), vec![(0, 49, LockType::Write)]);
+        l.set(P, 1, Some(LockType::Write), 50, 59, false).unwrap();
+        assert_eq!(ranges(&l), vec![(0, 59, LockType::Write)]);
+    }
+
+    #[test]
+    fn conflicts() {
+        let l = FileLocks::default();
+        l.set(P, 1, Some(LockType::Read), 0, 9, false).unwrap();
+        assert!(l.set(Q, 2, Some(LockType::Read), 5, 5, false).is_ok());
+        assert_eq!(
+            l.set(Q, 2, Some(LockType::Write), 0, 0, false),
+            Err(Errno::EAGAIN)
+        );
+        let c = l.test(Q, Some(LockType::Write), 0, OFFSET_MAX).unwrap();
+        assert_eq!((c.owner, c.start, c.end), (P, 0, 9));
+        l.release_owner(P);
+        assert!(l.set(Q, 2, Some(LockType::Write), 0, 0, false).is_ok());
+    }
+
+    #[test]
+    fn flock_conversion() {
+        let l = FileLocks::default();
+        l.flock(1, Some(LockType::Read), false).unwrap();
+        l.flock(2, Some(LockType::Read), false).unwrap();
+        assert_eq!(l.flock(1, Some(LockType::Write), false), Err(Errno::EAGAIN));
+        // The conversion dropped the old lock.
+        l.flock(2, Some(LockType::Write), false).unwrap();
+        l.release_file(2);
+        l.flock(1, Some(LockType::Write), false).unwrap();
+    }
+}
