@@ -17,7 +17,6 @@ use crate::kernel::limits::RLIM_INFINITY;
 use crate::kernel::task::Task;
 use crate::kernel::{RELEASE, VERSION};
 use crate::mm::{Vma, VmaKind};
-use crate::vfs::inode::NewNode;
 use crate::vfs::inode::{major, minor, Filesystem, Inode, MagicTarget};
 use crate::vfs::mount::Location;
 use crate::vfs::path::Walker;
@@ -102,7 +101,6 @@ fn dump_owner(p: &Task) -> (u32, u32) {
 /// A new procfs instance for the sandbox of `t`: its file system and root.
 pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
     let fs = Filesystem::new("proc", "proc", PROC_SUPER_MAGIC, "");
-    let boot_id = uuid();
     let statics = vec![
         entry(
             "cpuinfo",
@@ -129,7 +127,7 @@ pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
             "mounts",
             Node::symlink(|_| Ok(b"self/mounts".to_vec())).size(11),
         ),
-        entry("sys", sys_dir(boot_id)),
+        entry("sys", sys_dir()),
         entry(
             "self",
             Node::symlink(|t| Ok(t.tg.tgid.to_string().into_bytes())),
@@ -158,8 +156,8 @@ struct Root {
 }
 
 impl Contents for Root {
-    fn create_error(&self, _node: &NewNode) -> Errno {
-        Errno::ENOENT
+    fn absent_error(&self) -> Option<Errno> {
+        Some(Errno::ENOENT)
     }
 
     fn list(&self, t: &Task) -> Result<Vec<Entry>, Errno> {
@@ -333,8 +331,8 @@ impl TaskDir {
 }
 
 impl Contents for TaskDir {
-    fn create_error(&self, _node: &NewNode) -> Errno {
-        Errno::ENOENT
+    fn absent_error(&self) -> Option<Errno> {
+        Some(Errno::ENOENT)
     }
 
     fn list(&self, t: &Task) -> Result<Vec<Entry>, Errno> {
@@ -360,8 +358,8 @@ struct TaskList {
 }
 
 impl Contents for TaskList {
-    fn create_error(&self, _node: &NewNode) -> Errno {
-        Errno::ENOENT
+    fn absent_error(&self) -> Option<Errno> {
+        Some(Errno::ENOENT)
     }
 
     fn list(&self, t: &Task) -> Result<Vec<Entry>, Errno> {
@@ -399,7 +397,7 @@ impl FdDir {
             task_of(t, pid, tid)?.fds.get(fd).map_err(|_| Errno::ENOENT)
         };
         let node = if self.info {
-            Node::file(0o400, move |t| {
+            Node::file(0o444, move |t| {
                 let p = task_of(t, pid, tid)?;
                 let f = file(t)?;
                 Ok(fdinfo(p, fd, &f).into_bytes())
@@ -437,8 +435,8 @@ impl FdDir {
 }
 
 impl Contents for FdDir {
-    fn create_error(&self, _node: &NewNode) -> Errno {
-        Errno::ENOENT
+    fn absent_error(&self) -> Option<Errno> {
+        Some(Errno::ENOENT)
     }
 
     fn list(&self, t: &Task) -> Result<Vec<Entry>, Errno> {
@@ -1219,6 +1217,31 @@ fn mount_point(p: &Task, m: &Arc<crate::vfs::mount::Mount>) -> Vec<u8> {
     )
 }
 
+/// Where a mount's root is in its file system ("/" unless it is a bind
+/// mount of part of one).
+fn root_in_fs(m: &crate::vfs::mount::Mount) -> Vec<u8> {
+    let mut parts = Vec::new();
+    let mut cur = m.root.clone();
+    for _ in 0..4096 {
+        match cur.parent() {
+            Some((p, name)) => {
+                parts.push(name);
+                cur = p;
+            }
+            None => break,
+        }
+    }
+    let mut out = Vec::new();
+    for p in parts.iter().rev() {
+        out.push(b'/');
+        out.extend_from_slice(p);
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
 /// `mounts`: `source mountpoint type options 0 0`.
 fn mounts(p: &Task) -> String {
     let ns = p.fs.lock().unwrap().mounts.clone();
@@ -1255,11 +1278,12 @@ fn mountinfo(p: &Task) -> String {
         }
         let _ = writeln!(
             s,
-            "{} {} {}:{} / {} {} - {} {} {}",
+            "{} {} {}:{} {} {} {} - {} {} {}",
             m.id,
             parent,
             major(m.fs.dev),
             minor(m.fs.dev),
+            mangle(&root_in_fs(&m)),
             mangle(&mount_point(p, &m)),
             mount_options(&m),
             m.fs.type_name,
@@ -1460,6 +1484,22 @@ const CPU_FLAGS: &[(u32, u32, u8, u32, &str)] = &[
     (7, 0, b'd', 29, "arch_capabilities"),
 ];
 
+/// The TSC's frequency in kHz, measured once.
+fn tsc_khz() -> u64 {
+    #[allow(unused_unsafe)]
+    fn rdtsc() -> u64 {
+        // SAFETY: RDTSC only reads the time-stamp counter.
+        unsafe { std::arch::x86_64::_rdtsc() }
+    }
+    static KHZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KHZ.get_or_init(|| {
+        let (t0, c0) = (std::time::Instant::now(), rdtsc());
+        std::thread::sleep(Duration::from_millis(10));
+        let (dt, c1) = (t0.elapsed(), rdtsc());
+        (c1.wrapping_sub(c0) as f64 / dt.as_secs_f64() / 1000.0) as u64
+    })
+}
+
 /// `/proc/cpuinfo` for `cpus` CPUs of the host's model, from CPUID.
 fn cpuinfo(cpus: usize) -> String {
     let (max_leaf, vb, vc, vd) = cpuid(0, 0);
@@ -1497,14 +1537,14 @@ fn cpuinfo(cpus: usize) -> String {
     } else {
         name
     };
-    // The base frequency, from CPUID or else the model name.
-    let mut mhz = if max_leaf >= 0x16 {
-        cpuid(0x16, 0).0
+    // The base frequency in kHz: from CPUID, or the model name, or else by
+    // timing the TSC.
+    let mut khz = if max_leaf >= 0x16 {
+        cpuid(0x16, 0).0 as u64 * 1000
     } else {
         0
-    } as u64
-        * 1000;
-    if mhz == 0 {
+    };
+    if khz == 0 {
         if let Some(ghz) = name
             .rsplit('@')
             .next()
@@ -1512,8 +1552,11 @@ fn cpuinfo(cpus: usize) -> String {
             .and_then(|s| s.trim().strip_suffix("GHz"))
             .and_then(|s| s.trim().parse::<f64>().ok())
         {
-            mhz = (ghz * 1_000_000.0) as u64;
+            khz = (ghz * 1_000_000.0) as u64;
         }
+    }
+    if khz == 0 && cpuid(1, 0).3 & (1 << 4) != 0 {
+        khz = tsc_khz();
     }
     let cache_kb = if max_ext >= 0x8000_0006 {
         cpuid(0x8000_0006, 0).2 >> 16
@@ -1556,7 +1599,7 @@ fn cpuinfo(cpus: usize) -> String {
             "processor\t: {i}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n\
              model name\t: {name}\nstepping\t: {stepping}\n"
         );
-        let _ = writeln!(s, "cpu MHz\t\t: {}.{:03}", mhz / 1000, mhz % 1000);
+        let _ = writeln!(s, "cpu MHz\t\t: {}.{:03}", khz / 1000, khz % 1000);
         if cache_kb != 0 {
             let _ = writeln!(s, "cache size\t: {cache_kb} KB");
         }
@@ -1566,7 +1609,7 @@ fn cpuinfo(cpus: usize) -> String {
              apicid\t\t: {i}\ninitial apicid\t: {i}\nfpu\t\t: yes\nfpu_exception\t: yes\n\
              cpuid level\t: {max_leaf}\nwp\t\t: yes\nflags\t\t:{flags}\nbugs\t\t:\n"
         );
-        let bogo = mhz * 2 / 10;
+        let bogo = khz * 2 / 10;
         let _ = write!(
             s,
             "bogomips\t: {}.{:02}\nclflush size\t: {clflush}\ncache_alignment\t: {clflush}\n\
@@ -1777,13 +1820,19 @@ fn sysctl_dir(entries: Vec<Entry>) -> Node {
         0o555,
         Arc::new(Fixed {
             entries,
-            create_error: Some(Errno::ENOENT),
+            absent_error: Some(Errno::ENOENT),
         }),
     )
     .nlink(1)
 }
 
-fn sys_dir(boot_id: String) -> Node {
+/// `random/boot_id`: made once per sandbox (a sentry runs one).
+fn boot_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(uuid)
+}
+
+fn sys_dir() -> Node {
     let kernel = sysctl_dir(vec![
         entry(
             "cap_last_cap",
@@ -1798,7 +1847,7 @@ fn sys_dir(boot_id: String) -> Node {
         entry(
             "random",
             sysctl_dir(vec![
-                entry("boot_id", sysctl(boot_id)),
+                entry("boot_id", sysctl(boot_id())),
                 entry(
                     "uuid",
                     Node::file(0o444, |_| Ok(format!("{}\n", uuid()).into_bytes())).seek_end(),

@@ -264,17 +264,19 @@ pub trait Contents: Send + Sync {
             .ok_or(Errno::ENOENT)
     }
 
-    /// What creating a name here fails with. By default, Linux's answer
-    /// for a directory without the operation: EACCES for a regular file,
-    /// EPERM for anything else. procfs fails the lookup instead (ENOENT).
-    fn create_error(&self, node: &NewNode) -> Errno {
-        no_create_op(node)
+    /// Whether looking up a name that is not here fails outright, with
+    /// this error, as procfs's lookups do (ENOENT): then creating,
+    /// linking or renaming to such a name fails with it too. `None`: the
+    /// name is merely absent (sysfs), and those fail as in a directory
+    /// without the operation.
+    fn absent_error(&self) -> Option<Errno> {
+        None
     }
 }
 
 /// Linux's `vfs_create`/`vfs_mkdir`/... answer for a directory that
-/// lacks the operation.
-pub fn no_create_op(node: &NewNode) -> Errno {
+/// lacks the operation: EACCES for a regular file, EPERM for the rest.
+fn no_create_op(node: &NewNode) -> Errno {
     match node {
         NewNode::Node { mode, .. } if mode & libc::S_IFMT == libc::S_IFREG => Errno::EACCES,
         _ => Errno::EPERM,
@@ -284,15 +286,15 @@ pub fn no_create_op(node: &NewNode) -> Errno {
 /// A fixed list of entries.
 pub struct Fixed {
     pub entries: Vec<Entry>,
-    /// What creating a name fails with, if not [`no_create_op`]'s answer.
-    pub create_error: Option<Errno>,
+    /// See [`Contents::absent_error`].
+    pub absent_error: Option<Errno>,
 }
 
 impl Fixed {
     pub fn new(entries: Vec<Entry>) -> Fixed {
         Fixed {
             entries,
-            create_error: None,
+            absent_error: None,
         }
     }
 }
@@ -310,8 +312,8 @@ impl Contents for Fixed {
             .ok_or(Errno::ENOENT)
     }
 
-    fn create_error(&self, node: &NewNode) -> Errno {
-        self.create_error.unwrap_or_else(|| no_create_op(node))
+    fn absent_error(&self) -> Option<Errno> {
+        self.absent_error
     }
 }
 
@@ -391,7 +393,17 @@ impl InodeOps for SynDir {
         _name: &[u8],
         node: NewNode,
     ) -> Result<Arc<Inode>, Errno> {
-        Err(self.contents.create_error(&node))
+        Err(self.contents.absent_error().unwrap_or(no_create_op(&node)))
+    }
+
+    fn insert(
+        &self,
+        _dir: &Arc<Inode>,
+        _name: &[u8],
+        _target: &Arc<Inode>,
+        _replace: bool,
+    ) -> Result<Option<Arc<Inode>>, Errno> {
+        Err(self.contents.absent_error().unwrap_or(Errno::EPERM))
     }
 
     fn open(

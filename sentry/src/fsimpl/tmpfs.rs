@@ -321,6 +321,9 @@ pub struct RegularFile {
     /// File seals (`F_SEAL_*`). Every tmpfs file has them; only memfds
     /// made with MFD_ALLOW_SEALING start without F_SEAL_SEAL.
     pub seals: AtomicU32,
+    /// Address spaces that map the file, for taking pages away from them
+    /// before they are freed (truncate, punching holes).
+    mappers: Mutex<Vec<std::sync::Weak<crate::mm::MemoryManager>>>,
 }
 
 impl RegularFile {
@@ -330,6 +333,34 @@ impl RegularFile {
             data: Mutex::new(FileData::default()),
             xattrs: Mutex::new(BTreeMap::new()),
             seals: AtomicU32::new(libc::F_SEAL_SEAL as u32),
+            mappers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Records that `mm` maps this file.
+    pub fn add_mapper(&self, mm: &Arc<crate::mm::MemoryManager>) {
+        let mut v = self.mappers.lock().unwrap();
+        v.retain(|w| w.strong_count() > 0);
+        if !v.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(mm))) {
+            v.push(Arc::downgrade(mm));
+        }
+    }
+
+    /// Takes the file's pages in `[start, end)` (file offsets, page
+    /// aligned) away from every address space that maps them, so that they
+    /// can be freed: the next access faults and sees the file as it is then.
+    /// Called with no lock of the file held.
+    pub fn invalidate_mappings(&self, start: u64, end: u64) {
+        let mms: Vec<Arc<crate::mm::MemoryManager>> = self
+            .mappers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let id = self as *const RegularFile as usize;
+        for mm in mms {
+            mm.invalidate_file(id, start, end);
         }
     }
 
@@ -447,6 +478,13 @@ impl RegularFile {
     /// Frees whole pages inside `[start, end)` and zeroes partial ones
     /// (fallocate PUNCH_HOLE).
     pub fn punch(&self, start: u64, end: u64) {
+        let whole = (
+            start.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+            end / PAGE_SIZE * PAGE_SIZE,
+        );
+        if whole.0 < whole.1 {
+            self.invalidate_mappings(whole.0, whole.1);
+        }
         let mut data = self.data.lock().unwrap();
         let mut pos = start;
         while pos < end {
@@ -532,17 +570,22 @@ impl InodeOps for RegularFile {
         if size > MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        let mut m = inode.meta.lock().unwrap();
-        let seals = self.seals();
-        if (size < m.size && seals & libc::F_SEAL_SHRINK as u32 != 0)
-            || (size > m.size && seals & libc::F_SEAL_GROW as u32 != 0)
-        {
-            return Err(Errno::EPERM);
-        }
-        if size < m.size {
+        let old = {
+            let mut m = inode.meta.lock().unwrap();
+            let seals = self.seals();
+            if (size < m.size && seals & libc::F_SEAL_SHRINK as u32 != 0)
+                || (size > m.size && seals & libc::F_SEAL_GROW as u32 != 0)
+            {
+                return Err(Errno::EPERM);
+            }
+            // The new size first, so that no new mapping reaches past it.
+            std::mem::replace(&mut m.size, size)
+        };
+        if size < old {
+            self.invalidate_mappings(size.div_ceil(PAGE_SIZE) * PAGE_SIZE, u64::MAX);
             self.truncate_pages(size);
         }
-        m.size = size;
+        let mut m = inode.meta.lock().unwrap();
         m.blocks_bytes = self.allocated_bytes();
         let now = Timespec::now();
         m.mtime = now;
@@ -707,6 +750,14 @@ impl MappedFile {
 }
 
 impl crate::mm::MappableFile for MappedFile {
+    fn id(&self) -> usize {
+        self.file() as *const RegularFile as usize
+    }
+
+    fn add_mapper(&self, mm: &Arc<crate::mm::MemoryManager>) {
+        self.file().add_mapper(mm);
+    }
+
     fn size(&self) -> u64 {
         self.inode.meta.lock().unwrap().size
     }

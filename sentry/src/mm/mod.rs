@@ -130,6 +130,11 @@ impl std::fmt::Debug for SharedMemory {
 /// A file whose pages can be mapped into guests: its pages live in the
 /// memory file (tmpfs files, memfds).
 pub trait MappableFile: Send + Sync {
+    /// Identifies the file (the same for every handle on it).
+    fn id(&self) -> usize;
+    /// Records that `mm` maps the file, so that truncation can take pages
+    /// away from it.
+    fn add_mapper(&self, mm: &Arc<MemoryManager>);
     /// The file's size in bytes: pages past it give SIGBUS.
     fn size(&self) -> u64;
     /// The memory-file offset of page `index`, allocated if it is a hole.
@@ -1249,6 +1254,41 @@ impl MemoryManager {
             }
         }
         Ok(())
+    }
+
+    /// Drops the PMAs that point at the file `id`'s pages in the file
+    /// range `[start, end)`, unmapping them; pages a private mapping
+    /// already copied stay. The next access faults and sees the file as it
+    /// is then (past its end: SIGBUS).
+    pub fn invalidate_file(&self, id: usize, start: u64, end: u64) {
+        let mut st = self.lock();
+        let ranges: Vec<(u64, u64)> = st
+            .vmas
+            .iter()
+            .filter(|(_, v)| v.file.as_ref().is_some_and(|f| f.file.id() == id))
+            .filter_map(|(&vs, v)| {
+                // The VMA's part that maps file offsets in [start, end).
+                let fs = v.off;
+                let fe = v.off + (v.end - vs);
+                let s = start.max(fs);
+                let e = end.min(fe);
+                (s < e).then(|| (vs + (s - fs), vs + (e - fs)))
+            })
+            .collect();
+        for (s, e) in ranges {
+            st.split_pma(s);
+            st.split_pma(e);
+            let shared: Vec<(u64, u64)> = st
+                .pmas
+                .range(s..e)
+                .filter(|(_, p)| !p.owned)
+                .map(|(a, p)| (*a, p.end))
+                .collect();
+            for (a, pe) in shared {
+                self.unmap_platform(&mut st, a, pe);
+                st.pmas.remove(&a);
+            }
+        }
     }
 
     /// Points the pages `[gs, ge)` of the file VMA `v` (at `vs`) at the

@@ -131,6 +131,10 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         flags
     };
     let o = |f: i32| flags & f as u32 != 0;
+    // O_DIRECTORY | O_CREAT once created regular files; Linux refuses it.
+    if o(libc::O_DIRECTORY) && o(libc::O_CREAT) {
+        return Err(Errno::EINVAL);
+    }
     let acc = flags & libc::O_ACCMODE as u32;
     let want_read =
         !o(libc::O_PATH) && (acc == libc::O_RDONLY as u32 || acc == libc::O_RDWR as u32);
@@ -179,11 +183,11 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         lookup_at(t, dirfd, path, follow, false)?
     };
     let meta = loc.inode.meta();
-    if meta.is_symlink() && !o(libc::O_PATH) {
-        return Err(Errno::ELOOP);
-    }
     if o(libc::O_DIRECTORY) && !meta.is_dir() {
         return Err(Errno::ENOTDIR);
+    }
+    if meta.is_symlink() && !o(libc::O_PATH) {
+        return Err(Errno::ELOOP);
     }
     if meta.is_dir() && (want_write || o(libc::O_CREAT) || o(libc::O_TRUNC)) {
         return Err(Errno::EISDIR);
@@ -214,13 +218,16 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     } else {
         loc.inode.ops.open(t, &loc.inode, flags)?
     };
-    if o(libc::O_TRUNC) && want_write && ft == libc::S_IFREG && !created {
+    // O_TRUNC truncates whatever the access mode (O_RDONLY too).
+    if o(libc::O_TRUNC) && ft == libc::S_IFREG && !created {
         loc.inode.ops.truncate(&loc.inode, 0)?;
+        // Mapped pages of the file go with its data.
+        super::attr::unmap_file_range(t, &loc.inode, 0, u64::MAX);
     }
     let desc_flags = if o(libc::O_PATH) {
+        // O_PATH drops every other flag, O_LARGEFILE too.
         (flags & !(libc::O_CLOEXEC as u32))
             & (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW) as u32
-            | O_LARGEFILE
     } else {
         description_flags(flags)
     };
@@ -237,6 +244,9 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
 fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> SysResult {
     let acc = flags & libc::O_ACCMODE as u32;
     if acc != libc::O_WRONLY as u32 && acc != libc::O_RDWR as u32 {
+        return Err(Errno::EINVAL);
+    }
+    if flags & libc::O_CREAT as u32 != 0 {
         return Err(Errno::EINVAL);
     }
     let dir = lookup_at(t, dirfd, path, true, false)?;
@@ -261,14 +271,18 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         let mut m = inode.meta.lock().unwrap();
         m.nlink = 0;
     }
-    *inode.parent.lock().unwrap() = None;
+    // Without a parent the file may be linked in once (linkat); with
+    // O_EXCL it never may, so it keeps the parent it was made in.
+    if flags & libc::O_EXCL as u32 == 0 {
+        *inode.parent.lock().unwrap() = None;
+    }
     let imp = inode.ops.open(t, &inode, flags)?;
     let loc = Location {
         mount: dir.mount.clone(),
         inode,
     };
-    let keep = flags & !(libc::O_TMPFILE as u32) | O_LARGEFILE;
-    let file = FileDescription::new_at(description_flags(keep), imp, Some(loc));
+    // The description keeps O_TMPFILE (with its O_DIRECTORY), as Linux's.
+    let file = FileDescription::new_at(description_flags(flags), imp, Some(loc));
     let limit = nofile(t);
     let fd = t
         .fds
@@ -597,8 +611,8 @@ pub fn linkat(
     {
         let m = src.inode.meta();
         if m.nlink == 0 && empty && src.inode.parent().is_none() {
-            // An O_TMPFILE file can be given a name once (unless O_EXCL,
-            // which this sandbox does not track yet).
+            // An O_TMPFILE file can be given a name once (unless made
+            // with O_EXCL, which leaves it its parent).
         } else if m.nlink == 0 {
             return Err(Errno::ENOENT);
         }
@@ -741,6 +755,10 @@ pub fn renameat2(
     let np = read_path(t, new.0)?;
     let src = parent_at(t, olddir.0, &op)?;
     let dst = parent_at(t, newdir.0, &np)?;
+    // Linux compares the parents' mounts before it looks at the names.
+    if !Arc::ptr_eq(&src.parent.mount, &dst.parent.mount) {
+        return Err(Errno::EXDEV);
+    }
     for n in [&src.name, &dst.name] {
         if n.is_empty() || n.as_slice() == b"." || n.as_slice() == b".." {
             return Err(Errno::EBUSY);
@@ -751,12 +769,11 @@ pub fn renameat2(
     if (src.trailing_slash || dst.trailing_slash) && !vmeta.is_dir() {
         return Err(Errno::ENOTDIR);
     }
-    if !Arc::ptr_eq(&src.parent.mount, &dst.parent.mount) {
-        return Err(Errno::EXDEV);
-    }
-    if victim.is_mount_root() && !Arc::ptr_eq(&victim.mount, &src.parent.mount) {
-        return Err(Errno::EBUSY);
-    }
+    // A mount point (found as the root of what is mounted on it) is busy,
+    // once the types of source and target have been checked.
+    let mounted = |l: &Location, parent: &Location| {
+        l.is_mount_root() && !Arc::ptr_eq(&l.mount, &parent.mount)
+    };
     let target = match Walker::new(t).step(dst.parent.clone(), &dst.name, false) {
         Ok(l) => Some(l),
         Err(Errno::ENOENT) => None,
@@ -768,19 +785,32 @@ pub fn renameat2(
     if flags.0 & noreplace != 0 && target.is_some() {
         return Err(Errno::EEXIST);
     }
+    // A directory cannot move beneath itself, nor replace one of its
+    // ancestors.
+    if vmeta.is_dir() && is_ancestor(&victim.inode, &dst.parent.inode) {
+        return Err(Errno::EINVAL);
+    }
+    if let Some(tl) = &target {
+        if tl.inode.is_dir() && is_ancestor(&tl.inode, &src.parent.inode) {
+            return Err(if flags.0 & exchange != 0 {
+                Errno::EINVAL
+            } else {
+                Errno::ENOTEMPTY
+            });
+        }
+    }
     may_modify_dir(t, &src.parent)?;
     may_modify_dir(t, &dst.parent)?;
-    if !perm::may_delete_sticky(&t.creds, &src.parent.inode.meta(), &vmeta) {
-        return Err(Errno::EPERM);
-    }
     if let Some(tl) = &target {
         if Arc::ptr_eq(&tl.inode, &victim.inode) {
             // Renaming a file onto a hard link of itself does nothing.
             return Ok(0);
         }
-        if tl.is_mount_root() && !Arc::ptr_eq(&tl.mount, &dst.parent.mount) {
-            return Err(Errno::EBUSY);
-        }
+    }
+    if !perm::may_delete_sticky(&t.creds, &src.parent.inode.meta(), &vmeta) {
+        return Err(Errno::EPERM);
+    }
+    if let Some(tl) = &target {
         let tmeta = tl.inode.meta();
         if !perm::may_delete_sticky(&t.creds, &dst.parent.inode.meta(), &tmeta) {
             return Err(Errno::EPERM);
@@ -792,19 +822,20 @@ pub fn renameat2(
             if !vmeta.is_dir() && tmeta.is_dir() {
                 return Err(Errno::EISDIR);
             }
-            if tmeta.is_dir() && !tl.inode.ops.entries(t, &tl.inode)?.is_empty() {
-                return Err(Errno::ENOTEMPTY);
-            }
         }
-    }
-    // A directory cannot move beneath itself.
-    if vmeta.is_dir() && is_ancestor(&victim.inode, &dst.parent.inode) {
-        return Err(Errno::EINVAL);
+        if mounted(&victim, &src.parent) || mounted(tl, &dst.parent) {
+            return Err(Errno::EBUSY);
+        }
+        if flags.0 & exchange == 0
+            && tmeta.is_dir()
+            && !tl.inode.ops.entries(t, &tl.inode)?.is_empty()
+        {
+            return Err(Errno::ENOTEMPTY);
+        }
+    } else if mounted(&victim, &src.parent) {
+        return Err(Errno::EBUSY);
     }
     if let (Some(tl), true) = (&target, flags.0 & exchange != 0) {
-        if tl.inode.is_dir() && is_ancestor(&tl.inode, &src.parent.inode) {
-            return Err(Errno::EINVAL);
-        }
         src.parent.inode.ops.remove(&src.parent.inode, &src.name)?;
         dst.parent.inode.ops.remove(&dst.parent.inode, &dst.name)?;
         src.parent

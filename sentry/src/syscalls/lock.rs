@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use super::attr::get_file;
 use super::{Fd, SysResult};
 use crate::kernel::task::Task;
-use crate::vfs::lock::{LockType, Owner, OFFSET_MAX};
+use crate::vfs::lock::{self, LockType, Owner, OFFSET_MAX};
 use crate::vfs::FileDescription;
 
 const LOCK_SH: u32 = 1;
@@ -33,12 +33,9 @@ pub fn flock(t: &mut Task, fd: Fd, cmd: u32) -> SysResult {
     if typ.is_some() && !f.readable() && !f.writable() {
         return Err(Errno::EBADF);
     }
-    let Some(inode) = f.inode() else {
-        // A file without an inode of ours has no one to conflict with.
-        return Ok(0);
-    };
     let owner = Arc::as_ptr(&f) as usize;
-    inode.locks.flock(owner, typ, cmd & LOCK_NB == 0)?;
+    let wait = cmd & LOCK_NB == 0;
+    lock::with_file_locks(&f, |l| l.flock(owner, typ, wait)).unwrap_or(Ok(()))?;
     Ok(0)
 }
 
@@ -130,9 +127,7 @@ pub fn fcntl_lock(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) ->
             if ofd && l.l_pid != 0 {
                 return Err(Errno::EINVAL);
             }
-            let found = f
-                .inode()
-                .and_then(|inode| inode.locks.test(owner, typ, start, end));
+            let found = lock::with_file_locks(f, |l| l.test(owner, typ, start, end)).flatten();
             match found {
                 None => l.l_type = libc::F_UNLCK as i16,
                 Some(c) => {
@@ -164,12 +159,9 @@ pub fn fcntl_lock(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) ->
                 return Err(Errno::EINVAL);
             }
             let wait = matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW);
-            let Some(inode) = f.inode() else {
-                return Ok(0);
-            };
-            inode
-                .locks
-                .set(owner, t.tg.tgid, typ, start, end, wait)
+            let pid = t.tg.tgid;
+            lock::with_file_locks(f, |l| l.set(owner, pid, typ, start, end, wait))
+                .unwrap_or(Ok(()))
                 .map(|()| 0)
         }
     }

@@ -91,6 +91,7 @@ pub fn mmap(
         } else {
             match mappable(&f) {
                 Mappable::File(file) => {
+                    file.add_mapper(&t.mm);
                     let file_map = Some(FileMap { file, shared });
                     return finish_mmap(
                         t, addr, len, prot_bits, flags, shared, file_map, offset, None,

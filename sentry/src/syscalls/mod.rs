@@ -256,7 +256,10 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_pipe2, handler!(pipe::pipe2, UserAddr, Hex));
     // In-kernel copies (splice.rs).
     set(SYS_sendfile, handler!(splice::sendfile, Fd, Fd, UserAddr, usize));
-    set(SYS_copy_file_range, handler!(splice::copy_file_range, Fd, UserAddr, Fd, UserAddr, usize, u32));
+    set(
+        SYS_copy_file_range,
+        handler!(splice::copy_file_range, Fd, UserAddr, Fd, UserAddr, usize, u32),
+    );
     set(SYS_splice, handler!(splice::splice, Fd, UserAddr, Fd, UserAddr, usize, Hex));
     set(SYS_tee, handler!(splice::tee, Fd, Fd, usize, Hex));
     // Mounts (mount.rs).

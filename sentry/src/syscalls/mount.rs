@@ -195,13 +195,12 @@ fn apply_tmpfs_stats(fs: &Filesystem, o: &TmpfsOptions) {
     }
 }
 
+/// A new file system, its root, and whether its options asked for it to
+/// be read-only.
+type NewFs = (Arc<Filesystem>, Arc<Inode>, Option<bool>);
+
 /// A new file system of `fstype` for `mount`.
-fn new_fs(
-    t: &Task,
-    fstype: &[u8],
-    source: &[u8],
-    data: &[u8],
-) -> Result<(Arc<Filesystem>, Arc<Inode>, Option<bool>), Errno> {
+fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
     match fstype {
         b"tmpfs" => {
             let o = parse_tmpfs_options(data)?;

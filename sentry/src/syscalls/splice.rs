@@ -210,13 +210,10 @@ pub fn sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: us
     }
     let mut pos = user_pos.unwrap_or_else(|| position(&inf));
     verify_area(pos, count)?;
-    let mut count = count.min(MAX_RW_COUNT);
+    let count = count.min(MAX_RW_COUNT);
     let out = get_file(t, out_fd.0)?;
     if !out.writable() {
         return Err(Errno::EBADF);
-    }
-    if pos.saturating_add(count as i64) > MAX_OFFSET {
-        count = (MAX_OFFSET - pos) as usize;
     }
     let r = if is_pipe(&out) {
         let nonblock = out.nonblocking();
@@ -292,10 +289,12 @@ pub fn copy_file_range(
     } else {
         count.min((size_in - ipos) as u64)
     };
-    if opos >= MAX_OFFSET {
+    if opos == MAX_OFFSET {
         return Err(Errno::EFBIG);
     }
-    count = count.min((MAX_OFFSET - opos) as u64);
+    if let Some(room) = MAX_OFFSET.checked_sub(opos) {
+        count = count.min(room as u64);
+    }
     let same_inode = match (&ii, &io) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         _ => false,

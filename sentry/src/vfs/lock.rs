@@ -10,9 +10,11 @@
 //! (EDEADLK) as `posix_locks_deadlock` does.
 
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use nix::errno::Errno;
+
+use super::FileDescription;
 
 /// The largest offset a lock covers (`OFFSET_MAX`): a lock "to EOF" ends
 /// here.
@@ -318,6 +320,79 @@ impl FileLocks {
     pub fn record_locks(&self) -> Vec<RecordLock> {
         self.state.lock().unwrap().posix.clone()
     }
+}
+
+/// Lock state of open files that have no inode in a file system (pipes,
+/// host fds), keyed by their `(st_dev, st_ino)`: the two ends of a pipe
+/// share it, as they share the pipe's inode on Linux.
+type AnonTable = HashMap<(u64, u64), Arc<FileLocks>>;
+
+fn anon_table() -> MutexGuard<'static, AnonTable> {
+    static TABLE: OnceLock<Mutex<AnonTable>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap()
+}
+
+fn anon_key(f: &FileDescription) -> Option<(u64, u64)> {
+    let st = f.imp.stat(f).ok()?;
+    Some((st.st_dev, st.st_ino))
+}
+
+impl FileLocks {
+    fn unused(&self) -> bool {
+        Self::is_empty(&self.state.lock().unwrap())
+    }
+}
+
+/// Runs `op` on the locks of the file `f` is open on: its inode's, or for
+/// files outside the file systems, the shared state of what fstat names.
+/// None when the file has neither.
+pub fn with_file_locks<R>(f: &FileDescription, op: impl FnOnce(&FileLocks) -> R) -> Option<R> {
+    if let Some(inode) = f.inode() {
+        return Some(op(&inode.locks));
+    }
+    let key = anon_key(f)?;
+    let locks = anon_table().entry(key).or_default().clone();
+    let r = op(&locks);
+    let mut table = anon_table();
+    if Arc::strong_count(&locks) == 2 && locks.unused() {
+        table.remove(&key);
+    }
+    Some(r)
+}
+
+/// Releases locks of `f`'s file without creating lock state.
+fn release(f: &FileDescription, op: impl FnOnce(&FileLocks)) {
+    if let Some(inode) = f.inode() {
+        op(&inode.locks);
+        return;
+    }
+    let Some(key) = anon_key(f) else {
+        return;
+    };
+    let Some(locks) = anon_table().get(&key).cloned() else {
+        return;
+    };
+    op(&locks);
+    let mut table = anon_table();
+    if Arc::strong_count(&locks) == 2 && locks.unused() {
+        table.remove(&key);
+    }
+}
+
+/// A process (lock owner `owner`) closed an fd of `f`: its record locks
+/// on the file go.
+pub fn file_closed(f: &FileDescription, owner: Owner) {
+    release(f, |l| l.release_owner(owner));
+}
+
+/// The last reference to the description `f` is gone: its flock lock and
+/// OFD locks go.
+pub fn description_gone(f: &FileDescription) {
+    let id = f as *const FileDescription as usize;
+    release(f, |l| l.release_file(id));
 }
 
 #[cfg(test)]

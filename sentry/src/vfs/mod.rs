@@ -215,11 +215,7 @@ impl Drop for FileDescription {
     /// The last reference to the description is gone: its flock lock and
     /// its OFD record locks go with it (Linux's `locks_remove_file`).
     fn drop(&mut self) {
-        if let Some(inode) = self.inode() {
-            inode
-                .locks
-                .release_file(self as *const FileDescription as usize);
-        }
+        lock::description_gone(self);
     }
 }
 
@@ -346,9 +342,7 @@ impl FdTable {
     /// An fd of `file` was closed: the process's record locks on the file
     /// go (Linux's `locks_remove_posix`, whichever fd set them).
     fn closed(&self, file: &FileDescription) {
-        if let Some(inode) = file.inode() {
-            inode.locks.release_owner(self.lock_owner());
-        }
+        lock::file_closed(file, self.lock_owner());
     }
 
     /// A copy of the table (the same descriptions at the same fds), for
