@@ -1,6 +1,6 @@
 /* truncate and ftruncate: growing, shrinking, the data and times they
  * leave, and their errors (EINVAL before EBADF, EISDIR by path, EINVAL for
- * fds that are not writable regular files). */
+ * fds that are not writable regular files); and the fsync family. */
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -138,5 +138,23 @@ int main(void) {
   CHECK(truncate("/tmp/g", 20));
   CHECK(stat("/tmp/g", &st));
   printf("mode=%o size=%ld\n", st.st_mode, (long)st.st_size);
+
+  /* Syncing: nothing to write back, but the fd is checked. */
+  CHECK(fsync(fd));
+  CHECK(fdatasync(fd));
+  CHECK(fsync(ro));
+  CHECK(fsync(dfd));
+  CHECK(fsync(pp[0]));
+  CHECK(fdatasync(pp[1]));
+  CHECK(fsync(null));
+  CHECK(fsync(-1));
+  CHECK(fdatasync(99));
+  CHECK(fsync(pfd));
+  sync();
+  CHECK(syncfs(fd));
+  CHECK(syncfs(pp[0]));
+  CHECK(syncfs(null));
+  CHECK(syncfs(-1));
+  CHECK(syncfs(pfd));
   return 0;
 }

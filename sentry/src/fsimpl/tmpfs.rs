@@ -733,11 +733,13 @@ impl FileImpl for RegularFileDescription {
 /// A tmpfs regular file as the memory manager maps it.
 pub struct MappedFile {
     inode: Arc<Inode>,
+    /// The path it was mapped by.
+    name: String,
 }
 
 impl MappedFile {
-    pub fn new(inode: Arc<Inode>) -> MappedFile {
-        MappedFile { inode }
+    pub fn new(inode: Arc<Inode>, name: String) -> MappedFile {
+        MappedFile { inode, name }
     }
 
     fn file(&self) -> &RegularFile {
@@ -770,11 +772,10 @@ impl crate::mm::MappableFile for MappedFile {
     }
 
     fn identity(&self) -> (u64, u64, String) {
-        let name = self
-            .inode
-            .parent()
-            .map(|(_, n)| String::from_utf8_lossy(&n).into_owned())
-            .unwrap_or_default();
+        let mut name = self.name.clone();
+        if self.inode.meta.lock().unwrap().nlink == 0 {
+            name.push_str(" (deleted)");
+        }
         (self.inode.fs.dev, self.inode.ino, name)
     }
 }

@@ -226,7 +226,9 @@ pub fn load(
     let mut random = [0u8; 16];
     // SAFETY: getrandom writes at most 16 bytes into `random`.
     unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
-    let hwcap = host_auxv(libc::AT_HWCAP);
+    // AT_HWCAP on x86-64 is CPUID leaf 1's EDX (the host's getauxval would
+    // give glibc's own rewritten value).
+    let hwcap = std::arch::x86_64::__cpuid(1).edx as u64;
     let hwcap2 = host_auxv(libc::AT_HWCAP2);
     let minsigstksz = host_auxv(51);
 

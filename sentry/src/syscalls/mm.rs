@@ -89,7 +89,7 @@ pub fn mmap(
         {
             Errno::EPERM
         } else {
-            match mappable(&f) {
+            match mappable(t, &f) {
                 Mappable::File(file) => {
                     file.add_mapper(&t.mm);
                     let file_map = Some(FileMap { file, shared });
@@ -136,7 +136,7 @@ enum Mappable {
     No,
 }
 
-fn mappable(f: &FileDescription) -> Mappable {
+fn mappable(t: &Task, f: &FileDescription) -> Mappable {
     let Some(inode) = f.inode() else {
         return Mappable::No;
     };
@@ -150,7 +150,15 @@ fn mappable(f: &FileDescription) -> Mappable {
         .downcast_ref::<crate::fsimpl::tmpfs::RegularFile>()
         .is_some()
     {
-        return Mappable::File(Arc::new(crate::fsimpl::tmpfs::MappedFile::new(inode)));
+        // Its path, for /proc/[pid]/maps.
+        let name = match &f.location {
+            Some(l) => {
+                let fs = t.fs.lock().unwrap();
+                String::from_utf8_lossy(&fs.mounts.path(l, &fs.root)).into_owned()
+            }
+            None => f.imp.name(),
+        };
+        return Mappable::File(Arc::new(crate::fsimpl::tmpfs::MappedFile::new(inode, name)));
     }
     Mappable::No
 }

@@ -355,6 +355,7 @@ fn build_table() -> Vec<SyscallEntry> {
     );
     set(SYS_getrandom, handler!(sys::getrandom, OutBuf, usize, Hex));
     set(SYS_umask, handler!(sys::umask, Mode));
+    set(SYS_sysinfo, handler!(sys::sysinfo, UserAddr));
     // Time (time.rs).
     set(
         SYS_clock_gettime,

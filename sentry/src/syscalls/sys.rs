@@ -170,3 +170,48 @@ pub fn umask(t: &mut Task, mask: Mode) -> SysResult {
     *m = mask.0 & 0o777;
     Ok(old as u64)
 }
+
+/// `struct sysinfo`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SysInfo {
+    uptime: i64,
+    loads: [u64; 3],
+    totalram: u64,
+    freeram: u64,
+    sharedram: u64,
+    bufferram: u64,
+    totalswap: u64,
+    freeswap: u64,
+    procs: u16,
+    _pad: u16,
+    _pad2: u32,
+    totalhigh: u64,
+    freehigh: u64,
+    mem_unit: u32,
+    _pad3: u32,
+}
+
+// SAFETY: integer fields with explicit padding, 112 bytes.
+unsafe impl crate::mm::io::Pod for SysInfo {}
+
+/// sysinfo(2): the sandbox's uptime and process count; memory as the
+/// machine's total less what the sandbox uses.
+pub fn sysinfo(t: &mut Task, info: UserAddr) -> SysResult {
+    // SAFETY: all-zero is a valid sysinfo; the call fills it.
+    let mut host: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: writes one struct sysinfo.
+    unsafe { libc::sysinfo(&mut host) };
+    let total = host.totalram * host.mem_unit as u64;
+    let used = t.kernel.memory_file.used();
+    let v = SysInfo {
+        uptime: t.kernel.boot_time.elapsed().as_secs() as i64,
+        totalram: total,
+        freeram: total.saturating_sub(used),
+        procs: 1,
+        mem_unit: 1,
+        ..SysInfo::default()
+    };
+    t.mm.write_obj(info.0, &v)?;
+    Ok(0)
+}

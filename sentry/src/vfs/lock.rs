@@ -446,6 +446,40 @@ mod tests {
     }
 
     #[test]
+    fn waiting_and_deadlock() {
+        let l = Arc::new(FileLocks::default());
+        l.set(P, 1, Some(LockType::Write), 0, 0, false).unwrap();
+        l.set(Q, 2, Some(LockType::Write), 1, 1, false).unwrap();
+        // Q waits for P's byte 0...
+        let l2 = l.clone();
+        let waiter = std::thread::spawn(move || l2.set(Q, 2, Some(LockType::Write), 0, 0, true));
+        while !waiting().contains_key(&2) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // ...so P waiting for Q's byte 1 would never end.
+        assert_eq!(
+            l.set(P, 1, Some(LockType::Write), 1, 1, true),
+            Err(Errno::EDEADLK)
+        );
+        l.release_owner(P);
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+        let c = l.test(P, Some(LockType::Read), 0, 1).unwrap();
+        assert_eq!((c.owner, c.start, c.end), (Q, 0, 1));
+    }
+
+    #[test]
+    fn flock_waits() {
+        let l = Arc::new(FileLocks::default());
+        l.flock(1, Some(LockType::Write), false).unwrap();
+        let l2 = l.clone();
+        let waiter = std::thread::spawn(move || l2.flock(2, Some(LockType::Read), true));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!waiter.is_finished());
+        l.flock(1, None, false).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    }
+
+    #[test]
     fn flock_conversion() {
         let l = FileLocks::default();
         l.flock(1, Some(LockType::Read), false).unwrap();
