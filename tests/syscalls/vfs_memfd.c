@@ -91,6 +91,17 @@ int main(void) {
   CHECK(fcntl(s, F_ADD_SEALS, F_SEAL_SHRINK));
   CHECK(fcntl(s, F_ADD_SEALS, 0));
 
+  /* Shared mappings stand in the way of F_SEAL_WRITE. */
+  int sm = memfd_create("mapped", MFD_ALLOW_SEALING);
+  CHECK(ftruncate(sm, 4096));
+  char *map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, sm, 0);
+  EXPECT(map != MAP_FAILED);
+  CHECK(fcntl(sm, F_ADD_SEALS, F_SEAL_WRITE));
+  CHECK(munmap(map, 4096));
+  map = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, sm, 0);
+  CHECK(fcntl(sm, F_ADD_SEALS, F_SEAL_WRITE));
+  CHECK(fcntl(sm, F_GET_SEALS));
+
   int fw = memfd_create("future", MFD_ALLOW_SEALING);
   CHECK(fcntl(fw, F_ADD_SEALS, F_SEAL_FUTURE_WRITE));
   CHECK(write(fw, "x", 1));

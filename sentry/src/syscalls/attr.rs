@@ -414,35 +414,6 @@ fn remove_privs(t: &Task, inode: &Inode) {
     m.mode = mode;
 }
 
-/// Linux's `unmap_mapping_range` for the task's mappings of `inode`:
-/// the pages of file range `[start, end)` (page-aligned) stop being
-/// mapped, so that pages a truncation or a punched hole frees are not
-/// reached any more, and accesses past the end fault again (SIGBUS).
-pub(crate) fn unmap_file_range(t: &Task, inode: &Inode, start: u64, end: u64) {
-    let page = platform::PAGE_SIZE;
-    let (start, end) = (start.div_ceil(page) * page, end / page * page);
-    if start >= end {
-        return;
-    }
-    for (vs, v) in t.mm.vmas() {
-        let Some(fm) = &v.file else {
-            continue;
-        };
-        let (dev, ino, _) = fm.file.identity();
-        if dev != inode.fs.dev || ino != inode.ino {
-            continue;
-        }
-        // The VMA maps file offsets [v.off, v.off + len).
-        let len = v.end - vs;
-        let lo = start.max(v.off);
-        let hi = end.min(v.off.saturating_add(len));
-        if lo < hi {
-            let _ =
-                t.mm.madvise(vs + (lo - v.off), hi - lo, libc::MADV_DONTNEED);
-        }
-    }
-}
-
 /// Linux's `file_modified`: privileges dropped, times updated.
 fn file_modified(t: &Task, inode: &Inode) {
     remove_privs(t, inode);
@@ -462,15 +433,8 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
     remove_privs(t, inode);
     let old = inode.meta().size;
     if old != size {
-        // Unmapped before the pages go and after (a fault in between
-        // may have mapped them again).
-        if size < old {
-            unmap_file_range(t, inode, size, u64::MAX);
-        }
+        // The file system takes freed pages away from mappings.
         inode.ops.truncate(inode, size)?;
-        if size < old {
-            unmap_file_range(t, inode, size, u64::MAX);
-        }
     } else if touch {
         inode.touch(false, true, true);
     }
@@ -583,9 +547,7 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
         if let Some(last) = last {
             let stop = end.min((last + 1) * platform::PAGE_SIZE);
             if start < stop {
-                unmap_file_range(t, &inode, start, stop);
                 rf.punch(start, stop);
-                unmap_file_range(t, &inode, start, stop);
             }
         }
         inode.meta.lock().unwrap().blocks_bytes = rf.allocated_bytes();

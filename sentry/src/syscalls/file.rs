@@ -221,8 +221,6 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     // O_TRUNC truncates whatever the access mode (O_RDONLY too).
     if o(libc::O_TRUNC) && ft == libc::S_IFREG && !created {
         loc.inode.ops.truncate(&loc.inode, 0)?;
-        // Mapped pages of the file go with its data.
-        super::attr::unmap_file_range(t, &loc.inode, 0, u64::MAX);
     }
     let desc_flags = if o(libc::O_PATH) {
         // O_PATH drops every other flag, O_LARGEFILE too.

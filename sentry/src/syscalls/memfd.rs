@@ -139,7 +139,7 @@ pub fn memfd_create(t: &mut Task, name: UserPath, flags: Hex) -> SysResult {
 /// fcntl F_ADD_SEALS and F_GET_SEALS. Every tmpfs file has seals (sealed
 /// with F_SEAL_SEAL unless it is a memfd made for sealing); other files
 /// have none (EINVAL).
-pub fn fcntl_seals(_t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) -> SysResult {
+pub fn fcntl_seals(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) -> SysResult {
     if f.flags() & libc::O_PATH as u32 != 0 {
         return Err(Errno::EBADF);
     }
@@ -163,6 +163,13 @@ pub fn fcntl_seals(_t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) 
     if seals & libc::F_SEAL_SEAL as u32 != 0 {
         return Err(Errno::EPERM);
     }
+    // Sealing against writes needs the file to have no shared mappings
+    // that could write (Linux's `mapping_deny_writable`): this process's
+    // are checked.
+    let write = libc::F_SEAL_WRITE as u32;
+    if add & write != 0 && seals & write == 0 && shared_mapped(t, rf) {
+        return Err(Errno::EBUSY);
+    }
     // F_SEAL_EXEC on an executable file makes it W^X from then on.
     if add & libc::F_SEAL_EXEC as u32 != 0 && meta.mode & 0o111 != 0 {
         add |= (libc::F_SEAL_SHRINK
@@ -173,4 +180,14 @@ pub fn fcntl_seals(_t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) 
     rf.seals
         .store(seals | add, std::sync::atomic::Ordering::Relaxed);
     Ok(0)
+}
+
+/// Whether the task maps `rf` shared.
+fn shared_mapped(t: &Task, rf: &RegularFile) -> bool {
+    let id = rf as *const RegularFile as usize;
+    t.mm.vmas().iter().any(|(_, v)| {
+        v.file
+            .as_ref()
+            .is_some_and(|fm| fm.shared && fm.file.id() == id)
+    })
 }
