@@ -172,6 +172,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         comm,
         prctl: Default::default(),
         exit: None,
+        last_fault: ((0, 0), 0),
         user_time: Default::default(),
         sys_time: Default::default(),
         fs: Arc::new(std::sync::Mutex::new(fs_context)),

@@ -350,7 +350,7 @@ impl RegularFile {
     /// aligned) away from every address space that maps them, so that they
     /// can be freed: the next access faults and sees the file as it is then.
     /// Called with no lock of the file held.
-    pub fn invalidate_mappings(&self, start: u64, end: u64) {
+    pub fn invalidate_mappings(&self, start: u64, end: u64, even_cows: bool) {
         let mms: Vec<Arc<crate::mm::MemoryManager>> = self
             .mappers
             .lock()
@@ -360,7 +360,7 @@ impl RegularFile {
             .collect();
         let id = self as *const RegularFile as usize;
         for mm in mms {
-            mm.invalidate_file(id, start, end);
+            mm.invalidate_file(id, start, end, even_cows);
         }
     }
 
@@ -483,7 +483,7 @@ impl RegularFile {
             end / PAGE_SIZE * PAGE_SIZE,
         );
         if whole.0 < whole.1 {
-            self.invalidate_mappings(whole.0, whole.1);
+            self.invalidate_mappings(whole.0, whole.1, false);
         }
         let mut data = self.data.lock().unwrap();
         let mut pos = start;
@@ -582,7 +582,7 @@ impl InodeOps for RegularFile {
             std::mem::replace(&mut m.size, size)
         };
         if size < old {
-            self.invalidate_mappings(size.div_ceil(PAGE_SIZE) * PAGE_SIZE, u64::MAX);
+            self.invalidate_mappings(size.div_ceil(PAGE_SIZE) * PAGE_SIZE, u64::MAX, true);
             self.truncate_pages(size);
         }
         let mut m = inode.meta.lock().unwrap();

@@ -102,6 +102,8 @@ pub struct Task {
     pub prctl: ThreadPrctl,
     /// Set when the task is to stop running: the thread group's exit.
     pub exit: Option<ExitStatus>,
+    /// The last fault handled ((address, rip)) and how often in a row.
+    pub last_fault: ((u64, u64), u32),
     /// Time spent running guest code, and in the sentry for the guest.
     pub user_time: Duration,
     pub sys_time: Duration,
@@ -134,6 +136,26 @@ impl Task {
 
     fn handle_fault(&mut self, info: SignalInfo) {
         let limits = self.tg.mm_limits();
+        // The same fault again and again means the memory manager maps
+        // something that does not satisfy the access: a sentry bug. End
+        // the process rather than spin forever.
+        let key = (info.addr, self.regs.rip);
+        if self.last_fault.0 == key {
+            self.last_fault.1 += 1;
+        } else {
+            self.last_fault = (key, 0);
+        }
+        if self.last_fault.1 >= 64 {
+            tracing::error!(
+                "task {}: fault at {:#x} (rip {:#x}) repeats after being handled; \
+                 ending the process",
+                self.tid,
+                info.addr,
+                self.regs.rip
+            );
+            self.force_signal(info.signo, info);
+            return;
+        }
         match self.mm.handle_fault(info.addr, info.code, limits) {
             Ok(()) => {}
             Err(segv) => {

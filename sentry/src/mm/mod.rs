@@ -1092,7 +1092,7 @@ impl MemoryManager {
                 // protection: the access itself is not allowed (or the page
                 // lies past the end of shared memory, and the host reported
                 // a bus error).
-                if m == vma.prot {
+                if m == vma.map_prot(p.owned) {
                     return Err(Segv { code: SEGV_ACCERR });
                 }
             }
@@ -1257,10 +1257,11 @@ impl MemoryManager {
     }
 
     /// Drops the PMAs that point at the file `id`'s pages in the file
-    /// range `[start, end)`, unmapping them; pages a private mapping
-    /// already copied stay. The next access faults and sees the file as it
+    /// range `[start, end)`, unmapping them. Pages a private mapping
+    /// already copied stay unless `even_cows` (truncation drops them too,
+    /// punching a hole does not). The next access faults and sees the file as it
     /// is then (past its end: SIGBUS).
-    pub fn invalidate_file(&self, id: usize, start: u64, end: u64) {
+    pub fn invalidate_file(&self, id: usize, start: u64, end: u64, even_cows: bool) {
         let mut st = self.lock();
         let ranges: Vec<(u64, u64)> = st
             .vmas
@@ -1278,15 +1279,18 @@ impl MemoryManager {
         for (s, e) in ranges {
             st.split_pma(s);
             st.split_pma(e);
-            let shared: Vec<(u64, u64)> = st
+            let gone: Vec<(u64, u64)> = st
                 .pmas
                 .range(s..e)
-                .filter(|(_, p)| !p.owned)
+                .filter(|(_, p)| even_cows || !p.owned)
                 .map(|(a, p)| (*a, p.end))
                 .collect();
-            for (a, pe) in shared {
+            for (a, pe) in gone {
                 self.unmap_platform(&mut st, a, pe);
-                st.pmas.remove(&a);
+                let p = st.pmas.remove(&a).unwrap();
+                if p.owned {
+                    self.mf.free(p.off, pe - a);
+                }
             }
         }
     }

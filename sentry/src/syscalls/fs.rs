@@ -325,6 +325,15 @@ pub fn dup3(t: &mut Task, old: Fd, new: Fd, flags: Hex) -> SysResult {
 
 pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
     let f = t.fds.get(fd.0)?;
+    // An O_PATH file only names a place: just the fd-level commands work.
+    if f.flags() & libc::O_PATH as u32 != 0
+        && !matches!(
+            cmd,
+            libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_GETFD | libc::F_SETFD | libc::F_GETFL
+        )
+    {
+        return Err(Errno::EBADF);
+    }
     match cmd {
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             let min = arg.0 as i32;

@@ -91,6 +91,29 @@ pub fn mmap(
         } else {
             match mappable(t, &f) {
                 Mappable::File(file) => {
+                    let sealed = f.inode().is_some_and(|i| {
+                        i.ops
+                            .as_any()
+                            .downcast_ref::<crate::fsimpl::tmpfs::RegularFile>()
+                            .is_some_and(|rf| {
+                                rf.seals() & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) as u32
+                                    != 0
+                            })
+                    });
+                    if sealed && shared && prot_bits.write {
+                        // A sealed file takes no shared writable mapping.
+                        return finish_mmap(
+                            t,
+                            addr,
+                            len,
+                            prot_bits,
+                            flags,
+                            shared,
+                            None,
+                            offset,
+                            Some(Errno::EPERM),
+                        );
+                    }
                     file.add_mapper(&t.mm);
                     let file_map = Some(FileMap { file, shared });
                     return finish_mmap(
