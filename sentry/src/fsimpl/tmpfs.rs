@@ -395,51 +395,50 @@ impl RegularFile {
         }
         let n = (dst.len() as u64).min(size - off) as usize;
         let data = self.data.lock().unwrap();
-        let mut done = 0usize;
-        while done < n {
-            let pos = off + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let chunk = (PAGE_SIZE as usize - in_page).min(n - done);
-            match data.pages.get(&page) {
-                Some(&fo) => self
-                    .mf
-                    .read(fo + in_page as u64, &mut dst[done..done + chunk]),
-                None => dst[done..done + chunk].fill(0),
+        for (start, len, fo) in runs(&data, off, n) {
+            let part = &mut dst[start..start + len];
+            match fo {
+                Some(fo) => self.mf.read_io(fo, part),
+                None => part.fill(0),
             }
-            done += chunk;
         }
         n
     }
 
     /// Writes `src` at `off`, allocating pages; returns the bytes written.
     pub fn write_at(&self, off: u64, src: &[u8]) -> Result<usize, Errno> {
-        let mut data = self.data.lock().unwrap();
-        let mut done = 0usize;
-        while done < src.len() {
-            let pos = off + done as u64;
-            let page = pos / PAGE_SIZE;
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let chunk = (PAGE_SIZE as usize - in_page).min(src.len() - done);
-            let fo = match data.pages.get(&page) {
-                Some(&fo) => fo,
-                None => match self.mf.allocate(PAGE_SIZE) {
-                    Ok(fo) => {
-                        data.pages.insert(page, fo);
-                        fo
-                    }
-                    Err(e) => {
-                        if done == 0 {
-                            return Err(if e == Errno::ENOMEM { Errno::ENOSPC } else { e });
-                        }
-                        break;
-                    }
-                },
-            };
-            self.mf.write(fo + in_page as u64, &src[done..done + chunk]);
-            done += chunk;
+        if src.is_empty() {
+            return Ok(0);
         }
-        Ok(done)
+        let mut data = self.data.lock().unwrap();
+        // Allocate the holes first, so that new pages come out contiguous
+        // and each run is written with one copy.
+        let first = off / PAGE_SIZE;
+        let last = (off + src.len() as u64 - 1) / PAGE_SIZE;
+        let mut len = src.len();
+        for page in first..=last {
+            if data.pages.contains_key(&page) {
+                continue;
+            }
+            match self.mf.allocate(PAGE_SIZE) {
+                Ok(fo) => {
+                    data.pages.insert(page, fo);
+                }
+                Err(e) => {
+                    let room = (page * PAGE_SIZE).saturating_sub(off) as usize;
+                    if room == 0 {
+                        return Err(if e == Errno::ENOMEM { Errno::ENOSPC } else { e });
+                    }
+                    len = room;
+                    break;
+                }
+            }
+        }
+        for (start, n, fo) in runs(&data, off, len) {
+            let fo = fo.expect("allocated above");
+            self.mf.write_io(fo, &src[start..start + n]);
+        }
+        Ok(len)
     }
 
     /// The memory-file offset of page `index`, allocating it (for shared
@@ -598,6 +597,30 @@ impl InodeOps for RegularFile {
     }
 }
 
+/// The pieces of the file range `[off, off+n)`: (offset in the caller's
+/// buffer, length, memory-file offset or None for a hole), with pages that
+/// lie next to each other in the memory file joined.
+fn runs(data: &FileData, off: u64, n: usize) -> Vec<(usize, usize, Option<u64>)> {
+    let mut out: Vec<(usize, usize, Option<u64>)> = Vec::new();
+    let mut done = 0usize;
+    while done < n {
+        let pos = off + done as u64;
+        let page = pos / PAGE_SIZE;
+        let in_page = pos % PAGE_SIZE;
+        let chunk = (PAGE_SIZE as usize - in_page as usize).min(n - done);
+        let fo = data.pages.get(&page).map(|&fo| fo + in_page);
+        match (out.last_mut(), fo) {
+            (Some((s, l, Some(prev))), Some(fo)) if *prev + *l as u64 == fo && *s + *l == done => {
+                *l += chunk;
+            }
+            (Some((s, l, None)), None) if *s + *l == done => *l += chunk,
+            _ => out.push((done, chunk, fo)),
+        }
+        done += chunk;
+    }
+    out
+}
+
 /// An open tmpfs regular file.
 pub struct RegularFileDescription {
     pub inode: Arc<Inode>,
@@ -614,6 +637,10 @@ impl RegularFileDescription {
 }
 
 impl FileImpl for RegularFileDescription {
+    fn direct_io(&self) -> bool {
+        true
+    }
+
     fn read(
         &self,
         file: &FileDescription,

@@ -195,6 +195,66 @@ impl MemoryFile {
         }
     }
 
+    /// Runs `f` on the bytes `[off, off+len)` of the file as a slice. The
+    /// caller owns the range for the duration (the memory manager holds
+    /// its lock; guest threads may still write it, as they may during any
+    /// copy).
+    pub fn with_slice_mut<R>(&self, off: u64, len: u64, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        assert!(off.checked_add(len).is_some_and(|e| e <= FILE_SIZE));
+        // SAFETY: the range lies inside our mapping, which stays mapped
+        // while `self` lives; no other sentry reference to it exists while
+        // the caller owns it. Concurrent guest writes only change the
+        // bytes' values, which `f` treats as plain data.
+        let slice =
+            unsafe { std::slice::from_raw_parts_mut(self.base.add(off as usize), len as usize) };
+        f(slice)
+    }
+
+    /// Reads `dst.len()` bytes at `off` with pread: for file data, which
+    /// the sentry's mapping has usually never touched, this copies without
+    /// taking a page fault per page.
+    pub fn read_io(&self, off: u64, dst: &mut [u8]) {
+        let mut done = 0;
+        while done < dst.len() {
+            // SAFETY: pread into our own buffer from our own fd.
+            let n = unsafe {
+                libc::pread(
+                    self.fd.as_raw_fd(),
+                    dst[done..].as_mut_ptr().cast(),
+                    dst.len() - done,
+                    (off + done as u64) as i64,
+                )
+            };
+            if n <= 0 {
+                // Only EINTR can happen on a memfd; fall back to the mapping.
+                self.read(off + done as u64, &mut dst[done..]);
+                return;
+            }
+            done += n as usize;
+        }
+    }
+
+    /// Writes `src` at `off` with pwrite (see [`read_io`](Self::read_io)).
+    pub fn write_io(&self, off: u64, src: &[u8]) {
+        let mut done = 0;
+        while done < src.len() {
+            // SAFETY: pwrite from our own buffer to our own fd.
+            let n = unsafe {
+                libc::pwrite(
+                    self.fd.as_raw_fd(),
+                    src[done..].as_ptr().cast(),
+                    src.len() - done,
+                    (off + done as u64) as i64,
+                )
+            };
+            if n <= 0 {
+                self.write(off + done as u64, &src[done..]);
+                return;
+            }
+            done += n as usize;
+        }
+    }
+
     /// Zeroes `len` bytes at `off`.
     pub fn zero(&self, off: u64, len: u64) {
         assert!(off + len <= FILE_SIZE);

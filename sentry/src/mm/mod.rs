@@ -1452,9 +1452,53 @@ impl MemoryManager {
         len: u64,
         write: bool,
         force: bool,
-        mut f: impl FnMut(u64, u64),
+        f: impl FnMut(u64, u64),
     ) -> u64 {
         let mut st = self.lock();
+        self.for_each_range_locked(&mut st, addr, len, write, force, f)
+    }
+
+    /// Runs `f` on the guest range `[addr, addr+len)` as one slice of the
+    /// memory file, when one contiguous range of it backs the whole range
+    /// and the guest may access it that way (`write`: the guest's buffer is
+    /// written). The memory manager stays locked while `f` runs, so the
+    /// memory cannot be unmapped and reused under it: `f` must not block
+    /// or touch this address space. None when the range is not one slice.
+    pub fn with_guest_slice<R>(
+        &self,
+        addr: u64,
+        len: u64,
+        write: bool,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> Option<R> {
+        if len == 0 || addr.checked_add(len).is_none_or(|e| e > self.max_addr) {
+            return None;
+        }
+        let mut st = self.lock();
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        let done = self.for_each_range_locked(&mut st, addr, len, write, false, |off, n| {
+            match ranges.last_mut() {
+                Some(last) if last.0 + last.1 == off => last.1 += n,
+                _ => ranges.push((off, n)),
+            }
+        });
+        if done != len || ranges.len() != 1 {
+            return None;
+        }
+        let (off, n) = ranges[0];
+        Some(self.mf.with_slice_mut(off, n, f))
+    }
+
+    fn for_each_range_locked(
+        &self,
+        st: &mut MmState,
+        addr: u64,
+        len: u64,
+        write: bool,
+        force: bool,
+        mut f: impl FnMut(u64, u64),
+    ) -> u64 {
+        let mut st = st;
         let mut done = 0u64;
         while done < len {
             let a = addr + done;

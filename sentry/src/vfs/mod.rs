@@ -118,6 +118,12 @@ pub trait FileImpl: Send + Sync {
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String;
+    /// Whether reads and writes may work directly on guest memory: they
+    /// never block and never touch the caller's address space (tmpfs
+    /// files). Others go through a sentry buffer.
+    fn direct_io(&self) -> bool {
+        false
+    }
     /// Whether the file can signal I/O readiness (O_ASYNC, FIOASYNC):
     /// pipes, sockets and terminals can.
     fn supports_async(&self) -> bool {
