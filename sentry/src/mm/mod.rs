@@ -1498,7 +1498,7 @@ impl MemoryManager {
         force: bool,
         mut f: impl FnMut(u64, u64),
     ) -> u64 {
-        let mut st = st;
+        let st = st;
         let mut done = 0u64;
         while done < len {
             let a = addr + done;
@@ -1506,7 +1506,7 @@ impl MemoryManager {
             let found = st.vma_at(page).map(|(s, v)| (s, v.clone()));
             let (vs, vma) = match found {
                 Some(x) => x,
-                None if self.grow_stack(&mut st, page) => {
+                None if self.grow_stack(st, page) => {
                     let (s, v) = st.vma_at(page).unwrap();
                     (s, v.clone())
                 }
@@ -1556,9 +1556,9 @@ impl MemoryManager {
                 let r = if vma.prot.is_none() {
                     // Forced access to PROT_NONE memory (the loader): back
                     // it without mapping it.
-                    self.fill_gaps(&mut st, vs, &vma, wstart, wend, false)
+                    self.fill_gaps(st, vs, &vma, wstart, wend, false)
                 } else {
-                    self.populate_locked(&mut st, wstart, wend, false)
+                    self.populate_locked(st, wstart, wend, false)
                 };
                 if r.is_err() {
                     break;
@@ -1569,8 +1569,7 @@ impl MemoryManager {
                 None => break,
             };
             if write && vma.copy_on_write() && !p.owned {
-                if p.off == memory_file::BEYOND_END || self.break_cow(&mut st, &vma, page).is_err()
-                {
+                if p.off == memory_file::BEYOND_END || self.break_cow(st, &vma, page).is_err() {
                     break;
                 }
                 (ps, p) = st.pma_at(page).unwrap();
