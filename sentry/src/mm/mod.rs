@@ -1498,7 +1498,6 @@ impl MemoryManager {
         force: bool,
         mut f: impl FnMut(u64, u64),
     ) -> u64 {
-        let st = st;
         let mut done = 0u64;
         while done < len {
             let a = addr + done;
