@@ -57,6 +57,7 @@ row "stat" 200000 20000 fs stat
 row "64 KiB write/read, 64 MiB file" 1 1 fs rw
 row "getdents, 10,000 entries" 200 20 fs getdents
 
-floor=$(best target/bench/ptrace_floor 100000 | tr -dc 0-9)
+floor=$(best target/bench/ptrace_floor 100000)
+floor_pinned=$(best target/bench/ptrace_floor 100000 pin)
 echo
-echo "Floor of one ptrace round trip here (bench/ptrace_floor.c, a minimal C tracer): $floor ns"
+echo "A minimal C tracer's round trip here (bench/ptrace_floor.c): $floor ns as the scheduler places it, $floor_pinned ns with tracer and tracee on one CPU."
