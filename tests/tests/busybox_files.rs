@@ -153,3 +153,14 @@ fn tar_x_extracts_into_tmpfs() {
     names.sort();
     assert_eq!(names, ["d/", "d/e/", "d/file.txt", "d/link"]);
 }
+
+#[test]
+fn ps_reads_the_sandbox_proc() {
+    let out = ok(&["ps", "-o", "pid,ppid,comm,args"]);
+    let lines: Vec<&str> = out.lines().collect();
+    // The header and exactly one process: the guest itself, pid 1.
+    assert_eq!(lines.len(), 2, "{out}");
+    let fields: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&fields[..3], ["1", "0", "busybox"], "{out}");
+    assert!(lines[1].ends_with("/bin/busybox ps -o pid,ppid,comm,args"), "{out}");
+}
