@@ -162,5 +162,8 @@ fn ps_reads_the_sandbox_proc() {
     assert_eq!(lines.len(), 2, "{out}");
     let fields: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(&fields[..3], ["1", "0", "busybox"], "{out}");
-    assert!(lines[1].ends_with("/bin/busybox ps -o pid,ppid,comm,args"), "{out}");
+    assert!(
+        lines[1].ends_with("/bin/busybox ps -o pid,ppid,comm,args"),
+        "{out}"
+    );
 }

@@ -77,21 +77,25 @@ fn loop_only(f: &FileDescription) -> bool {
     file_type(f) == libc::S_IFDIR
 }
 
-fn do_readv(
+/// The checks vectored reads and writes share, in Linux's order: access
+/// mode, the iovecs, the position, the RWF_* flags, RWF_NOWAIT readiness.
+/// None when there is nothing to move.
+fn prepare_vectored(
     t: &Task,
     f: &FileDescription,
     iov: u64,
     vlen: u64,
     pos: Option<u64>,
     flags: u32,
-) -> SysResult {
-    if !f.readable() {
+    write: bool,
+) -> Result<Option<Vec<(u64, usize)>>, Errno> {
+    if !(if write { f.writable() } else { f.readable() }) {
         return Err(Errno::EBADF);
     }
     let iovs = read_iovecs(t, iov, iov_count(vlen))?;
     let total: usize = iovs.iter().map(|v| v.1).sum();
     if total == 0 {
-        return Ok(0);
+        return Ok(None);
     }
     if let Some(p) = pos {
         check_pos(p as i64, total)?;
@@ -101,15 +105,33 @@ fn do_readv(
             return Err(Errno::EOPNOTSUPP);
         }
     } else {
-        check_rw_flags(f, flags, false)?;
+        check_rw_flags(f, flags, write)?;
     }
     if flags & RWF_NOWAIT != 0 {
-        let ready = f.imp.readiness(f, libc::POLLIN);
-        if ready & (libc::POLLIN | libc::POLLHUP) == 0 {
+        let (want, also) = if write {
+            (libc::POLLOUT, libc::POLLERR)
+        } else {
+            (libc::POLLIN, libc::POLLHUP)
+        };
+        if f.imp.readiness(f, want) & (want | also) == 0 {
             return Err(Errno::EAGAIN);
         }
     }
-    readv_into(t, f, &iovs, pos)
+    Ok(Some(iovs))
+}
+
+fn do_readv(
+    t: &Task,
+    f: &FileDescription,
+    iov: u64,
+    vlen: u64,
+    pos: Option<u64>,
+    flags: u32,
+) -> SysResult {
+    match prepare_vectored(t, f, iov, vlen, pos, flags, false)? {
+        None => Ok(0),
+        Some(iovs) => readv_into(t, f, &iovs, pos),
+    }
 }
 
 fn do_writev(
@@ -120,30 +142,9 @@ fn do_writev(
     pos: Option<u64>,
     flags: u32,
 ) -> SysResult {
-    if !f.writable() {
-        return Err(Errno::EBADF);
-    }
-    let iovs = read_iovecs(t, iov, iov_count(vlen))?;
-    let total: usize = iovs.iter().map(|v| v.1).sum();
-    if total == 0 {
+    let Some(iovs) = prepare_vectored(t, f, iov, vlen, pos, flags, true)? else {
         return Ok(0);
-    }
-    if let Some(p) = pos {
-        check_pos(p as i64, total)?;
-    }
-    if loop_only(f) {
-        if flags & !RWF_HIPRI != 0 {
-            return Err(Errno::EOPNOTSUPP);
-        }
-    } else {
-        check_rw_flags(f, flags, true)?;
-    }
-    if flags & RWF_NOWAIT != 0 {
-        let ready = f.imp.readiness(f, libc::POLLOUT);
-        if ready & (libc::POLLOUT | libc::POLLERR) == 0 {
-            return Err(Errno::EAGAIN);
-        }
-    }
+    };
     let append_flag = f.flags() & libc::O_APPEND as u32 != 0;
     let regular = file_type(f) == libc::S_IFREG;
     if regular && flags & RWF_APPEND != 0 && !append_flag {
