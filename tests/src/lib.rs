@@ -27,15 +27,22 @@ pub fn runsc() -> PathBuf {
     p
 }
 
-/// Where built test programs go.
+/// Where built test programs go: beside the test binaries, unless those
+/// live under /tmp, which native runs cover with a private tmpfs; then in
+/// a directory of /var/tmp named after the target directory.
 pub fn build_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let d = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("test-programs");
+    let target = exe.parent().unwrap().parent().unwrap();
+    let d = if target.starts_with("/tmp") {
+        let name: String = target
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        Path::new("/var/tmp/runsc-test-programs").join(name)
+    } else {
+        target.join("test-programs")
+    };
     std::fs::create_dir_all(&d).unwrap();
     d
 }
