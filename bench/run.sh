@@ -11,6 +11,14 @@ cc -O2 -static -o target/bench/getppid bench/getppid.c
 cc -O2 -static -o target/bench/fs bench/fs.c
 cc -O2 -o target/bench/ptrace_floor bench/ptrace_floor.c
 bench_dir=$(pwd)/target/bench
+# Native runs hide /tmp behind a private tmpfs: keep the programs elsewhere.
+case "$bench_dir" in
+    /tmp/*)
+        copy=/var/tmp/runsc-bench
+        mkdir -p "$copy" && cp target/bench/getppid target/bench/fs "$copy/"
+        bench_dir=$copy
+        ;;
+esac
 ours=target/release/runsc
 gvisor=/usr/bin/runsc
 if [ ! -x "$gvisor" ]; then
