@@ -180,28 +180,6 @@ impl FileImpl for Device {
         Ok(0)
     }
 
-    fn stat(&self, _file: &FileDescription) -> Result<libc::stat, Errno> {
-        Ok(self.inode.stat())
-    }
-
-    fn ioctl(
-        &self,
-        _file: &FileDescription,
-        _t: &mut Task,
-        _request: u32,
-        _arg: u64,
-    ) -> Result<u64, Errno> {
-        Err(Errno::ENOTTY)
-    }
-
-    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
-        events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
-    }
-
-    fn name(&self) -> String {
-        String::new()
-    }
-
     fn inode(&self) -> Option<Arc<Inode>> {
         Some(self.inode.clone())
     }

@@ -723,10 +723,6 @@ impl FileImpl for RegularFileDescription {
         Ok(new as u64)
     }
 
-    fn stat(&self, _file: &FileDescription) -> Result<libc::stat, Errno> {
-        Ok(self.inode.stat())
-    }
-
     fn ioctl(
         &self,
         _file: &FileDescription,
@@ -742,14 +738,6 @@ impl FileImpl for RegularFileDescription {
             return Ok(0);
         }
         Err(Errno::ENOTTY)
-    }
-
-    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
-        events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
-    }
-
-    fn name(&self) -> String {
-        String::new()
     }
 
     fn inode(&self) -> Option<Arc<Inode>> {

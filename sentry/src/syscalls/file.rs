@@ -313,9 +313,6 @@ impl crate::vfs::FileImpl for PathFile {
     fn readiness(&self, _f: &FileDescription, _e: i16) -> i16 {
         libc::POLLNVAL
     }
-    fn name(&self) -> String {
-        String::new()
-    }
 }
 
 pub fn open(t: &mut Task, path: UserPath, flags: Hex, mode: Mode) -> SysResult {

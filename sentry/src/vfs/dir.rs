@@ -78,10 +78,6 @@ impl FileImpl for DirFile {
         events & (libc::POLLIN | libc::POLLRDNORM)
     }
 
-    fn name(&self) -> String {
-        String::new()
-    }
-
     fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Arc<Vec<DirEntry>>, Errno> {
         let at_start = *file.pos.lock().unwrap() == 0;
         let mut snap = self.snapshot.lock().unwrap();

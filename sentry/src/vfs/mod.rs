@@ -99,7 +99,15 @@ pub trait FileImpl: Send + Sync {
         true
     }
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno>;
-    fn stat(&self, file: &FileDescription) -> Result<libc::stat, Errno>;
+    /// `fstat`: by default the inode's metadata.
+    fn stat(&self, file: &FileDescription) -> Result<libc::stat, Errno> {
+        file.location
+            .as_ref()
+            .map(|l| l.inode.clone())
+            .or_else(|| self.inode())
+            .map(|i| i.stat())
+            .ok_or(Errno::EBADF)
+    }
     /// An ioctl; ENOTTY for requests the file does not know.
     fn ioctl(
         &self,
@@ -107,9 +115,17 @@ pub trait FileImpl: Send + Sync {
         t: &mut Task,
         request: u32,
         arg: u64,
-    ) -> Result<u64, Errno>;
+    ) -> Result<u64, Errno> {
+        let _ = (file, t, request, arg);
+        Err(Errno::ENOTTY)
+    }
     /// Which of `events` (POLLIN, POLLOUT, ...) are ready now.
-    fn readiness(&self, file: &FileDescription, events: i16) -> i16;
+    /// By default a file is always ready for reading and writing, as
+    /// regular files and most devices are.
+    fn readiness(&self, file: &FileDescription, events: i16) -> i16 {
+        let _ = file;
+        events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
+    }
     /// Waits until one of `events` is ready or `timeout_ms` passes (<0:
     /// forever); returns the ready events.
     fn wait_ready(&self, file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
@@ -117,7 +133,9 @@ pub trait FileImpl: Send + Sync {
         self.readiness(file, events)
     }
     /// A name for /proc/[pid]/fd and strace.
-    fn name(&self) -> String;
+    fn name(&self) -> String {
+        String::new()
+    }
     /// Whether reads and writes may work directly on guest memory: they
     /// never block and never touch the caller's address space (tmpfs
     /// files). Others go through a sentry buffer.
