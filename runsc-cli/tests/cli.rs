@@ -58,3 +58,27 @@ fn unknown_subcommand_fails() {
     let out = runsc().arg("frobnicate").output().unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn json_logs_are_what_containerd_reads() {
+    let dir = std::env::temp_dir().join(format!("runsc-cli-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log.json");
+    let out = runsc()
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "do", "/nonexistent/prog"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().expect("a log line");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["level"], "error", "{last}");
+    assert!(
+        v["msg"].as_str().unwrap().contains("/nonexistent/prog"),
+        "{last}"
+    );
+    assert!(v["time"].as_str().unwrap().ends_with('Z'), "{last}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
