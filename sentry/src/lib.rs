@@ -7,6 +7,7 @@
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
 pub mod fsimpl;
+pub mod hostcall;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
@@ -116,9 +117,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     let fds = Arc::new(FdTable::default());
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
         let Some(fd) = fd else { continue };
-        // SAFETY: F_GETFL on an fd we own.
-        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-        let flags = if flags < 0 { libc::O_RDWR } else { flags } as u32;
+        let flags = hostcall::fd_status_flags(fd.as_raw_fd()).unwrap_or(libc::O_RDWR) as u32;
         let name = format!("host:[{i}]");
         let file = FileDescription::new(flags, Box::new(HostFile::new(fd, name)));
         fds.install_at(i as i32, file, false, u64::MAX)
@@ -128,8 +127,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     // A fresh program starts with the default x87/SSE state.
     if let Ok(mut fp) = ctx.fp_registers(&aspace) {
         let mxcsr_mask = fp.mxcr_mask;
-        // SAFETY: all-zero is a valid user_fpregs_struct.
-        fp = unsafe { std::mem::zeroed() };
+        fp = hostcall::zeroed();
         fp.cwd = 0x37f;
         fp.mxcsr = 0x1f80;
         fp.mxcr_mask = mxcsr_mask;

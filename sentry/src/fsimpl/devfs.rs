@@ -109,20 +109,8 @@ impl FileImpl for Device {
                 Ok(dst.len())
             }
             Kind::Random => {
-                let mut done = 0;
-                while done < dst.len() {
-                    // SAFETY: writes at most the rest of `dst`.
-                    let n = unsafe {
-                        libc::getrandom(dst[done..].as_mut_ptr().cast(), dst.len() - done, 0)
-                    };
-                    if n < 0 {
-                        if Errno::last() == Errno::EINTR {
-                            continue;
-                        }
-                        return Err(Errno::last());
-                    }
-                    done += n as usize;
-                }
+                crate::hostcall::fill_random(dst)?;
+                let done = dst.len();
                 Ok(done)
             }
         }

@@ -187,8 +187,7 @@ impl FileImpl for PipeEnd {
         if let Some(i) = &self.inode {
             return Ok(i.stat());
         }
-        // SAFETY: all-zero is a valid stat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let mut st: libc::stat = crate::hostcall::zeroed();
         st.st_mode = libc::S_IFIFO | 0o600;
         st.st_nlink = 1;
         st.st_blksize = 4096;

@@ -1296,14 +1296,7 @@ fn mountinfo(p: &Task) -> String {
 
 // ----- Top-level files -----
 
-/// CPUID leaf `leaf`, subleaf `sub`: (eax, ebx, ecx, edx).
-#[allow(unused_unsafe)]
-fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
-    // SAFETY: CPUID is available on every x86-64 CPU and only reads
-    // processor identification.
-    let r = unsafe { std::arch::x86_64::__cpuid_count(leaf, sub) };
-    (r.eax, r.ebx, r.ecx, r.edx)
-}
+use crate::hostcall::{cpuid, rdtsc};
 
 /// Feature flags as /proc/cpuinfo names them, by (leaf, subleaf,
 /// register, bit), in Linux's order of feature words.
@@ -1486,11 +1479,6 @@ const CPU_FLAGS: &[(u32, u32, u8, u32, &str)] = &[
 
 /// The TSC's frequency in kHz, measured once.
 fn tsc_khz() -> u64 {
-    #[allow(unused_unsafe)]
-    fn rdtsc() -> u64 {
-        // SAFETY: RDTSC only reads the time-stamp counter.
-        unsafe { std::arch::x86_64::_rdtsc() }
-    }
     static KHZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *KHZ.get_or_init(|| {
         let (t0, c0) = (std::time::Instant::now(), rdtsc());
@@ -1624,12 +1612,9 @@ fn cpuinfo(cpus: usize) -> String {
 
 /// The machine's memory, which the sandbox may use all of, in bytes.
 fn total_memory() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
-    if pages > 0 {
-        pages as u64 * PAGE_SIZE
-    } else {
-        1 << 30
+    match crate::hostcall::physical_memory() {
+        0 => 1 << 30,
+        m => m,
     }
 }
 
@@ -1758,8 +1743,7 @@ fn stat(t: &Task) -> String {
 /// A random version-4 UUID, as `random/uuid` gives.
 fn uuid() -> String {
     let mut b = [0u8; 16];
-    // SAFETY: getrandom writes at most 16 bytes into `b`.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 16, 0) };
+    let _ = crate::hostcall::fill_random(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();

@@ -224,8 +224,7 @@ pub fn load(
     mm.set_layout(stack_top, limits.stack, brk);
 
     let mut random = [0u8; 16];
-    // SAFETY: getrandom writes at most 16 bytes into `random`.
-    unsafe { libc::getrandom(random.as_mut_ptr().cast(), 16, 0) };
+    crate::hostcall::fill_random(&mut random).map_err(LoadError::Memory)?;
     // AT_HWCAP on x86-64 is CPUID leaf 1's EDX (the host's getauxval would
     // give glibc's own rewritten value).
     let hwcap = std::arch::x86_64::__cpuid(1).edx as u64;
@@ -301,8 +300,7 @@ pub fn load(
 }
 
 fn host_auxv(key: u64) -> u64 {
-    // SAFETY: getauxval has no preconditions.
-    unsafe { libc::getauxval(key) }
+    crate::hostcall::getauxval(key)
 }
 
 /// Builds the string area of the initial stack downwards from `top`.

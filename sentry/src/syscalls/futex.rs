@@ -64,12 +64,10 @@ fn deadline_at(d: Duration, realtime: bool) -> Instant {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
     } else {
-        let mut m = libc::timespec {
+        let m = crate::hostcall::clock_gettime(libc::CLOCK_MONOTONIC).unwrap_or(libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
-        };
-        // SAFETY: writes one timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut m) };
+        });
         Duration::new(m.tv_sec as u64, m.tv_nsec as u32)
     };
     Instant::now() + d.saturating_sub(now)

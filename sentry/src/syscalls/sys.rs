@@ -25,8 +25,7 @@ fn fill(field: &mut [libc::c_char; 65], s: &str) {
 }
 
 pub fn uname(t: &mut Task, buf: UserAddr) -> SysResult {
-    // SAFETY: all-zero is a valid utsname.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    let mut u: libc::utsname = crate::hostcall::zeroed();
     let uts = t.kernel.uts.lock().unwrap().clone();
     fill(&mut u.sysname, "Linux");
     fill(&mut u.nodename, &uts.hostname);
@@ -145,19 +144,7 @@ pub fn getrandom(t: &mut Task, buf: OutBuf, len: usize, flags: Hex) -> SysResult
     let mut done = 0;
     while done < room {
         let part = &mut data[..(room - done).min(RANDOM_CHUNK)];
-        let mut filled = 0;
-        while filled < part.len() {
-            let rest = &mut part[filled..];
-            // SAFETY: writes at most rest.len() bytes into rest.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            if n < 0 {
-                if Errno::last() == Errno::EINTR {
-                    continue;
-                }
-                return Err(Errno::last());
-            }
-            filled += n as usize;
-        }
+        crate::hostcall::fill_random(part)?;
         t.mm.copy_out(buf.0 + done as u64, part)?;
         done += part.len();
     }
@@ -198,10 +185,7 @@ unsafe impl crate::mm::io::Pod for SysInfo {}
 /// sysinfo(2): the sandbox's uptime and process count; memory as the
 /// machine's total less what the sandbox uses.
 pub fn sysinfo(t: &mut Task, info: UserAddr) -> SysResult {
-    // SAFETY: all-zero is a valid sysinfo; the call fills it.
-    let mut host: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: writes one struct sysinfo.
-    unsafe { libc::sysinfo(&mut host) };
+    let host = crate::hostcall::sysinfo();
     let total = host.totalram * host.mem_unit as u64;
     let used = t.kernel.memory_file.used();
     let v = SysInfo {

@@ -182,8 +182,7 @@ pub fn sched_getaffinity(t: &mut Task, pid: i32, len: usize, mask: UserAddr) -> 
 }
 
 pub fn getcpu(t: &mut Task, cpu: UserAddr, node: UserAddr, _cache: UserAddr) -> SysResult {
-    // SAFETY: sched_getcpu has no preconditions.
-    let c = unsafe { libc::sched_getcpu() }.max(0) as u32 % t.kernel.cpus as u32;
+    let c = crate::hostcall::current_cpu().max(0) as u32 % t.kernel.cpus as u32;
     if cpu.0 != 0 {
         t.mm.write_obj(cpu.0, &c)?;
     }

@@ -120,29 +120,7 @@ fn cpu_time(t: &Task, which: CpuWhich) -> Duration {
     }
 }
 
-fn host_clock(clock: i32) -> Result<libc::timespec, Errno> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes one timespec to &mut ts.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(ts)
-}
-
-fn host_res(clock: i32) -> Result<libc::timespec, Errno> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: writes one timespec to &mut ts.
-    if unsafe { libc::clock_getres(clock, &mut ts) } != 0 {
-        return Err(Errno::last());
-    }
-    Ok(ts)
-}
+use crate::hostcall::{clock_getres as host_res, clock_gettime as host_clock};
 
 fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
     match decode(clock)? {
@@ -223,17 +201,7 @@ pub fn time(t: &mut Task, tloc: UserAddr) -> SysResult {
     Ok(now)
 }
 
-fn sleep_until_clock(clock: i32, deadline: &libc::timespec) {
-    loop {
-        // SAFETY: sleeps the calling sentry thread; deadline is valid.
-        let r = unsafe {
-            libc::clock_nanosleep(clock, libc::TIMER_ABSTIME, deadline, std::ptr::null_mut())
-        };
-        if r != libc::EINTR {
-            return;
-        }
-    }
-}
+use crate::hostcall::sleep_until as sleep_until_clock;
 
 /// Sleeps until `ts` on a host clock: relative, or absolute with
 /// TIMER_ABSTIME. Flag bits other than TIMER_ABSTIME are ignored.

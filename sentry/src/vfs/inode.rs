@@ -24,12 +24,10 @@ pub struct Timespec {
 
 impl Timespec {
     pub fn now() -> Timespec {
-        let mut ts = libc::timespec {
+        let ts = crate::hostcall::clock_gettime(libc::CLOCK_REALTIME).unwrap_or(libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
-        };
-        // SAFETY: writes one timespec.
-        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+        });
         Timespec {
             sec: ts.tv_sec,
             nsec: ts.tv_nsec,
@@ -349,8 +347,7 @@ impl Inode {
     /// `struct stat` for this inode.
     pub fn stat(&self) -> libc::stat {
         let m = self.meta();
-        // SAFETY: all-zero is a valid stat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let mut st: libc::stat = crate::hostcall::zeroed();
         st.st_dev = self.fs.dev;
         st.st_ino = self.ino;
         st.st_nlink = m.nlink;

@@ -1,0 +1,115 @@
+//! The sentry's own host system calls and CPU queries, as safe functions.
+//!
+//! Together with `mm::memory_file`, `mm::io` and `vfs::host`, this is
+//! where the sentry's `unsafe` lives; nothing here acts for the guest.
+
+use nix::errno::Errno;
+
+use crate::mm::io::Pod;
+
+/// A value of plain data with every byte zero.
+pub fn zeroed<T: Pod>() -> T {
+    // SAFETY: T is Pod: every bit pattern, all zeroes included, is valid.
+    unsafe { std::mem::zeroed() }
+}
+
+pub fn clock_gettime(clock: i32) -> Result<libc::timespec, Errno> {
+    let mut ts: libc::timespec = zeroed();
+    // SAFETY: writes one timespec to &mut ts.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(ts)
+}
+
+pub fn clock_getres(clock: i32) -> Result<libc::timespec, Errno> {
+    let mut ts: libc::timespec = zeroed();
+    // SAFETY: writes one timespec to &mut ts.
+    if unsafe { libc::clock_getres(clock, &mut ts) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(ts)
+}
+
+/// Sleeps the calling sentry thread until `deadline` on `clock`.
+pub fn sleep_until(clock: i32, deadline: &libc::timespec) {
+    loop {
+        // SAFETY: sleeps the calling thread; deadline is a valid timespec
+        // and no remainder is asked for.
+        let r = unsafe {
+            libc::clock_nanosleep(clock, libc::TIMER_ABSTIME, deadline, std::ptr::null_mut())
+        };
+        if r != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// Fills `buf` from the host's random number generator.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), Errno> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: writes at most rest.len() bytes into rest.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            if Errno::last() == Errno::EINTR {
+                continue;
+            }
+            return Err(Errno::last());
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// The host CPU the calling thread runs on.
+pub fn current_cpu() -> i32 {
+    // SAFETY: sched_getcpu has no preconditions.
+    unsafe { libc::sched_getcpu() }
+}
+
+// SAFETY: integer fields with explicit padding fields in libc.
+unsafe impl Pod for libc::sysinfo {}
+// SAFETY: integer fields and integer arrays only.
+unsafe impl Pod for libc::user_fpregs_struct {}
+
+/// The host's sysinfo (memory totals).
+pub fn sysinfo() -> libc::sysinfo {
+    let mut s: libc::sysinfo = zeroed();
+    // SAFETY: writes one struct sysinfo.
+    unsafe { libc::sysinfo(&mut s) };
+    s
+}
+
+/// Physical memory of the machine, in bytes (0 if unknown).
+pub fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    pages.max(0) as u64 * platform::PAGE_SIZE
+}
+
+/// An entry of the sentry's own auxiliary vector.
+pub fn getauxval(key: u64) -> u64 {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(key) }
+}
+
+/// The status flags of a host fd the sentry owns.
+pub fn fd_status_flags(fd: i32) -> Option<i32> {
+    // SAFETY: F_GETFL only reads the fd's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    (flags >= 0).then_some(flags)
+}
+
+/// CPUID with a sub-leaf.
+pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
+    let r = std::arch::x86_64::__cpuid_count(leaf, sub);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { std::arch::x86_64::_rdtsc() }
+}
