@@ -86,8 +86,8 @@ extern "C" {
     static runsc_stub_end: u8;
 }
 
-/// Where the stub code lives, the same address in the sentry and in every
-/// stub process.
+/// Where the stub code lives: one address, the same in the sentry and in
+/// every stub process.
 #[derive(Clone, Copy, Debug)]
 struct StubRegion {
     start: u64,
