@@ -19,12 +19,28 @@ pub const PIPE_BUF: usize = 4096;
 #[derive(Default)]
 struct PipeState {
     buf: VecDeque<u8>,
+    /// Bytes the pipe holds at most (F_SETPIPE_SZ); 0 means the default.
+    capacity: usize,
     readers: usize,
     writers: usize,
     /// Opens ever made, to wake FIFO openers.
     reader_opens: u64,
     writer_opens: u64,
 }
+
+impl PipeState {
+    fn capacity(&self) -> usize {
+        if self.capacity == 0 {
+            PIPE_CAPACITY
+        } else {
+            self.capacity
+        }
+    }
+}
+
+/// Linux's /proc/sys/fs/pipe-max-size: the largest size without
+/// CAP_SYS_RESOURCE.
+pub const PIPE_MAX_SIZE: usize = 1 << 20;
 
 /// The buffer shared by a pipe's two ends.
 #[derive(Default)]
@@ -133,7 +149,7 @@ impl FileImpl for PipeEnd {
                     Err(Errno::EPIPE)
                 };
             }
-            let room = PIPE_CAPACITY - st.buf.len();
+            let room = st.capacity() - st.buf.len();
             let rest = src.len() - done;
             // Small writes go in whole or not at all.
             let fits = if rest <= PIPE_BUF {
@@ -179,6 +195,30 @@ impl FileImpl for PipeEnd {
         true
     }
 
+    fn pipe_size(&self) -> Option<usize> {
+        Some(self.pipe.state.lock().unwrap().capacity())
+    }
+
+    fn set_pipe_size(&self, size: usize, privileged: bool) -> Result<usize, Errno> {
+        // A whole number of pages, a power of two of them, one at least.
+        let pages = size.max(1).div_ceil(4096).next_power_of_two();
+        let bytes = pages.checked_mul(4096).ok_or(Errno::EINVAL)?;
+        if bytes > i32::MAX as usize {
+            return Err(Errno::EINVAL);
+        }
+        if bytes > PIPE_MAX_SIZE && !privileged {
+            return Err(Errno::EPERM);
+        }
+        let mut st = self.pipe.state.lock().unwrap();
+        if st.buf.len() > bytes {
+            return Err(Errno::EBUSY);
+        }
+        st.capacity = bytes;
+        drop(st);
+        self.pipe.changed.notify_all();
+        Ok(bytes)
+    }
+
     fn seek(&self, _file: &FileDescription, _offset: i64, _whence: i32) -> Result<u64, Errno> {
         Err(Errno::ESPIPE)
     }
@@ -222,7 +262,7 @@ impl FileImpl for PipeEnd {
             }
         }
         if self.write {
-            if PIPE_CAPACITY - st.buf.len() >= PIPE_BUF {
+            if st.capacity() - st.buf.len() >= PIPE_BUF.min(st.capacity()) {
                 r |= libc::POLLOUT | libc::POLLWRNORM;
             }
             if st.readers == 0 {

@@ -381,19 +381,67 @@ pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
         | libc::F_OFD_SETLK
         | libc::F_OFD_SETLKW => super::lock::fcntl_lock(t, &f, cmd, arg.0),
         libc::F_ADD_SEALS | libc::F_GET_SEALS => super::memfd::fcntl_seals(t, &f, cmd, arg.0),
-        libc::F_GETOWN
-        | libc::F_SETOWN
-        | F_GETOWN_EX
-        | F_SETOWN_EX
-        | F_GETSIG
-        | F_SETSIG
-        | libc::F_GETLEASE
-        | libc::F_SETLEASE
-        | libc::F_NOTIFY
-        | libc::F_GETPIPE_SZ
-        | libc::F_SETPIPE_SZ => unimplemented(t, &format!("fcntl command {cmd}")),
+        libc::F_GETOWN => {
+            let (kind, pid) = *f.owner.lock().unwrap();
+            Ok(if kind == crate::vfs::F_OWNER_PGRP {
+                -pid
+            } else {
+                pid
+            } as i64 as u64)
+        }
+        libc::F_SETOWN => {
+            let who = arg.0 as i32;
+            let (kind, pid) = if who < 0 {
+                (crate::vfs::F_OWNER_PGRP, who.wrapping_neg())
+            } else {
+                (crate::vfs::F_OWNER_PID, who)
+            };
+            set_owner(t, &f, kind, pid)
+        }
+        F_GETOWN_EX => {
+            let (kind, pid) = *f.owner.lock().unwrap();
+            t.mm.write_obj(arg.0, &[kind as u32 as u64 | ((pid as u32 as u64) << 32)])?;
+            Ok(0)
+        }
+        F_SETOWN_EX => {
+            let v: u64 = t.mm.read_obj(arg.0)?;
+            let (kind, pid) = (v as u32 as i32, (v >> 32) as u32 as i32);
+            if !(crate::vfs::F_OWNER_TID..=crate::vfs::F_OWNER_PGRP).contains(&kind) {
+                return Err(Errno::EINVAL);
+            }
+            set_owner(t, &f, kind, pid)
+        }
+        F_GETSIG => Ok(f.signal.load(std::sync::atomic::Ordering::Relaxed) as u64),
+        F_SETSIG => {
+            let sig = arg.0 as i64;
+            if !(0..=64).contains(&sig) {
+                return Err(Errno::EINVAL);
+            }
+            f.signal
+                .store(sig as i32, std::sync::atomic::Ordering::Relaxed);
+            Ok(0)
+        }
+        libc::F_GETPIPE_SZ => f.imp.pipe_size().map(|n| n as u64).ok_or(Errno::EBADF),
+        libc::F_SETPIPE_SZ => {
+            let privileged = t.creds.has_cap(crate::kernel::creds::CAP_SYS_RESOURCE);
+            let size = arg.0 as u32 as usize;
+            Ok(f.imp.set_pipe_size(size, privileged)? as u64)
+        }
+        libc::F_GETLEASE | libc::F_SETLEASE | libc::F_NOTIFY => {
+            unimplemented(t, &format!("fcntl command {cmd}"))
+        }
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// F_SETOWN and F_SETOWN_EX: the owner must exist (0 clears it). The
+/// sandbox's one process is pid 1, in process group 1.
+fn set_owner(t: &Task, f: &FileDescription, kind: i32, pid: i32) -> SysResult {
+    if pid != 0 && pid != t.tg.tgid && pid != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    *f.owner.lock().unwrap() = (kind, pid);
+    Ok(0)
 }
 
 fn copy_out_stat(t: &Task, addr: u64, st: &libc::stat) -> SysResult {

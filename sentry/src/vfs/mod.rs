@@ -24,6 +24,11 @@ use nix::errno::Errno;
 
 use crate::kernel::task::Task;
 
+/// `struct f_owner_ex` types.
+pub const F_OWNER_TID: i32 = 0;
+pub const F_OWNER_PID: i32 = 1;
+pub const F_OWNER_PGRP: i32 = 2;
+
 /// The status flags `F_SETFL` may change.
 pub const SETFL_MASK: u32 =
     (libc::O_APPEND | libc::O_NONBLOCK | libc::O_ASYNC | libc::O_DIRECT | libc::O_NOATIME) as u32;
@@ -142,6 +147,15 @@ pub trait FileImpl: Send + Sync {
     fn direct_io(&self) -> bool {
         false
     }
+    /// A pipe's capacity (F_GETPIPE_SZ); None for other files.
+    fn pipe_size(&self) -> Option<usize> {
+        None
+    }
+    /// Sets a pipe's capacity (F_SETPIPE_SZ); EBADF for other files.
+    fn set_pipe_size(&self, size: usize, privileged: bool) -> Result<usize, Errno> {
+        let _ = (size, privileged);
+        Err(Errno::EBADF)
+    }
     /// Whether the file can signal I/O readiness (O_ASYNC, FIOASYNC):
     /// pipes, sockets and terminals can.
     fn supports_async(&self) -> bool {
@@ -170,6 +184,10 @@ pub struct FileDescription {
     pub imp: Box<dyn FileImpl>,
     /// The file position, for files whose implementation keeps it here.
     pub pos: Mutex<u64>,
+    /// F_SETOWN: who gets SIGIO/SIGURG (owner type, pid), and F_SETSIG's
+    /// signal; recorded for when signals are delivered.
+    pub owner: Mutex<(i32, i32)>,
+    pub signal: std::sync::atomic::AtomicI32,
     /// Where the file was opened, for files in the tree.
     pub location: Option<mount::Location>,
 }
@@ -189,6 +207,8 @@ impl FileDescription {
             flags: AtomicU32::new(flags & !(libc::O_CLOEXEC as u32)),
             imp,
             pos: Mutex::new(0),
+            owner: Mutex::new((F_OWNER_PID, 0)),
+            signal: std::sync::atomic::AtomicI32::new(0),
             location,
         })
     }
