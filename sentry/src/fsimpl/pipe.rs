@@ -54,6 +54,34 @@ impl Pipe {
         Arc::new(Pipe::default())
     }
 
+    /// Up to `max` buffered bytes, without taking them: waits for data
+    /// while writers remain (EAGAIN instead with `nonblock`); empty at end
+    /// of file.
+    pub fn peek(&self, max: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
+        let mut st = self.state.lock().unwrap();
+        loop {
+            if !st.buf.is_empty() {
+                return Ok(st.buf.iter().take(max).copied().collect());
+            }
+            if st.writers == 0 {
+                return Ok(Vec::new());
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            st = self.changed.wait(st).unwrap();
+        }
+    }
+
+    /// Drops the first `n` buffered bytes (after a peek moved them on).
+    pub fn consume(&self, n: usize) {
+        let mut st = self.state.lock().unwrap();
+        let n = n.min(st.buf.len());
+        st.buf.drain(..n);
+        drop(st);
+        self.changed.notify_all();
+    }
+
     /// Makes an end; the pipe counts it until it is dropped.
     pub fn end(self: &Arc<Pipe>, read: bool, write: bool, inode: Option<Arc<Inode>>) -> PipeEnd {
         let mut st = self.state.lock().unwrap();
@@ -193,6 +221,10 @@ impl FileImpl for PipeEnd {
 
     fn supports_async(&self) -> bool {
         true
+    }
+
+    fn pipe(&self) -> Option<Arc<Pipe>> {
+        Some(self.pipe.clone())
     }
 
     fn pipe_size(&self) -> Option<usize> {

@@ -361,7 +361,7 @@ pub fn splice(
     }
     let nonblock = flags & SPLICE_F_NONBLOCK != 0;
     if ipipe && opipe {
-        return super::unimplemented(t, "splice between two pipes");
+        return pipe_to_pipe(&inf, &out, len.min(MAX_RW_COUNT), nonblock, true);
     }
     if ipipe {
         if user_out.is_some() && !out.imp.positional(&out) {
@@ -412,5 +412,34 @@ pub fn tee(t: &mut Task, fd_in: Fd, fd_out: Fd, len: usize, flags: Hex) -> SysRe
     if !is_pipe(&inf) || !is_pipe(&out) {
         return Err(Errno::EINVAL);
     }
-    super::unimplemented(t, "tee between two pipes")
+    let nonblock = flags.0 as u32 & SPLICE_F_NONBLOCK != 0;
+    pipe_to_pipe(&inf, &out, len.min(MAX_RW_COUNT), nonblock, false)
+}
+
+/// Moves (splice) or copies (tee, `consume` false) up to `len` bytes
+/// from the pipe `inf` to the pipe `out`. Bytes leave `inf` only once
+/// `out` took them.
+fn pipe_to_pipe(
+    inf: &Arc<FileDescription>,
+    out: &Arc<FileDescription>,
+    len: usize,
+    nonblock: bool,
+    consume: bool,
+) -> SysResult {
+    let (Some(src), Some(dst)) = (inf.imp.pipe(), out.imp.pipe()) else {
+        return Err(Errno::EINVAL);
+    };
+    if Arc::ptr_eq(&src, &dst) {
+        return Err(Errno::EINVAL);
+    }
+    let data = src.peek(len, nonblock || inf.nonblocking())?;
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let wdesc = if nonblock { nonblocking() } else { out };
+    let n = out.imp.write(wdesc, &data, None)?;
+    if consume {
+        src.consume(n);
+    }
+    Ok(n as u64)
 }

@@ -147,6 +147,10 @@ pub trait FileImpl: Send + Sync {
     fn direct_io(&self) -> bool {
         false
     }
+    /// The pipe behind a pipe or FIFO end (for splice and tee).
+    fn pipe(&self) -> Option<Arc<crate::fsimpl::pipe::Pipe>> {
+        None
+    }
     /// A pipe's capacity (F_GETPIPE_SZ); None for other files.
     fn pipe_size(&self) -> Option<usize> {
         None
