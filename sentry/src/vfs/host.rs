@@ -103,6 +103,25 @@ fn retry<T: PartialOrd + Default>(mut f: impl FnMut() -> T) -> Result<T, Errno> 
 }
 
 impl FileImpl for HostFile {
+    /// O_APPEND belongs to the host's open file description, which the
+    /// guest shares with whoever gave the sandbox the fd, as a child
+    /// process would. O_NONBLOCK stays the sentry's: the sentry never
+    /// blocks on a host fd the guest asked not to block on.
+    fn status_flags_changed(&self, flags: u32) {
+        let Some(host) = crate::hostcall::fd_status_flags(self.raw()) else {
+            return;
+        };
+        let append = libc::O_APPEND;
+        let want = if flags & append as u32 != 0 {
+            host | append
+        } else {
+            host & !append
+        };
+        if want != host {
+            // SAFETY: F_SETFL on an fd we own.
+            unsafe { libc::fcntl(self.raw(), libc::F_SETFL, want) };
+        }
+    }
     fn read(
         &self,
         file: &FileDescription,

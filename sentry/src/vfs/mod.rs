@@ -147,6 +147,10 @@ pub trait FileImpl: Send + Sync {
     fn direct_io(&self) -> bool {
         false
     }
+    /// Told when F_SETFL (or FIONBIO) changed the status flags.
+    fn status_flags_changed(&self, flags: u32) {
+        let _ = flags;
+    }
     /// The pipe behind a pipe or FIFO end (for splice and tee).
     fn pipe(&self) -> Option<Arc<crate::fsimpl::pipe::Pipe>> {
         None
@@ -240,8 +244,9 @@ impl FileDescription {
     /// F_SETFL: replaces the changeable status flags.
     pub fn set_status_flags(&self, new: u32) {
         let old = self.flags();
-        self.flags
-            .store((old & !SETFL_MASK) | (new & SETFL_MASK), Ordering::Relaxed);
+        let flags = (old & !SETFL_MASK) | (new & SETFL_MASK);
+        self.flags.store(flags, Ordering::Relaxed);
+        self.imp.status_flags_changed(flags);
     }
 
     pub fn readable(&self) -> bool {
