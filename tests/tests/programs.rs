@@ -107,3 +107,30 @@ fn writing_to_a_closed_pipe_kills_with_sigpipe() {
         assert_eq!(code, Some(128 + libc::SIGPIPE), "sandboxed: {sandboxed}");
     }
 }
+
+#[test]
+fn o_append_set_by_the_guest_applies_to_a_host_stdout() {
+    let prog = tests::build_c(&workspace().join("tests/programs/append.c"), &[]);
+    let mut results = Vec::new();
+    for sandboxed in [false, true] {
+        let path = build_dir().join(format!("append-{sandboxed}.txt"));
+        std::fs::write(&path, "first line\n").unwrap();
+        let out = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut cmd = if sandboxed {
+            let mut c = Command::new(tests::runsc());
+            c.arg("do").arg(&prog);
+            c
+        } else {
+            Command::new(&prog)
+        };
+        let status = cmd.stdout(out).status().unwrap();
+        assert!(status.success());
+        results.push(std::fs::read_to_string(&path).unwrap());
+    }
+    assert_eq!(results[0], "first line\nappended\n");
+    assert_eq!(results[0], results[1]);
+}
