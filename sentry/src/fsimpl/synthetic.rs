@@ -543,19 +543,8 @@ impl FileImpl for GeneratedFile {
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
         let mut pos = file.pos.lock().unwrap();
         let size = self.inode.meta.lock().unwrap().size;
-        let new = match whence {
-            libc::SEEK_SET => offset,
-            libc::SEEK_CUR => (*pos as i64).checked_add(offset).ok_or(Errno::EINVAL)?,
-            libc::SEEK_END if self.seek_end => {
-                (size as i64).checked_add(offset).ok_or(Errno::EINVAL)?
-            }
-            _ => return Err(Errno::EINVAL),
-        };
-        if new < 0 {
-            return Err(Errno::EINVAL);
-        }
-        *pos = new as u64;
-        Ok(new as u64)
+        let end = self.seek_end.then_some(size);
+        crate::vfs::seek_position(&mut pos, offset, whence, end, Errno::EINVAL)
     }
 
     fn inode(&self) -> Option<Arc<Inode>> {

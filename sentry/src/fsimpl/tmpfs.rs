@@ -689,8 +689,6 @@ impl FileImpl for RegularFileDescription {
             let now = Timespec::now();
             m.mtime = now;
             m.ctime = now;
-            // Writing clears set-user-ID (and set-group-ID with group
-            // execute), as Linux's file_remove_privs does for non-root.
         }
         // pwrite on an O_APPEND file appends but leaves the position.
         if offset.is_none() {
@@ -702,25 +700,17 @@ impl FileImpl for RegularFileDescription {
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
         let mut pos = file.pos.lock().unwrap();
         let size = self.inode.meta.lock().unwrap().size;
-        let new = match whence {
-            libc::SEEK_SET => offset,
-            libc::SEEK_CUR => (*pos as i64).checked_add(offset).ok_or(Errno::EOVERFLOW)?,
-            libc::SEEK_END => (size as i64).checked_add(offset).ok_or(Errno::EOVERFLOW)?,
-            libc::SEEK_DATA | libc::SEEK_HOLE => {
-                if offset < 0 {
-                    return Err(Errno::ENXIO);
-                }
-                self.file()
-                    .seek_data(size, offset as u64, whence == libc::SEEK_DATA)?
-                    as i64
+        if whence == libc::SEEK_DATA || whence == libc::SEEK_HOLE {
+            if offset < 0 {
+                return Err(Errno::ENXIO);
             }
-            _ => return Err(Errno::EINVAL),
-        };
-        if new < 0 {
-            return Err(Errno::EINVAL);
+            let at = self
+                .file()
+                .seek_data(size, offset as u64, whence == libc::SEEK_DATA)?;
+            *pos = at;
+            return Ok(at);
         }
-        *pos = new as u64;
-        Ok(new as u64)
+        crate::vfs::seek_position(&mut pos, offset, whence, Some(size), Errno::EOVERFLOW)
     }
 
     fn ioctl(

@@ -45,16 +45,7 @@ impl FileImpl for DirFile {
 
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
         let mut pos = file.pos.lock().unwrap();
-        let new = match whence {
-            libc::SEEK_SET => offset,
-            libc::SEEK_CUR => (*pos as i64).checked_add(offset).ok_or(Errno::EINVAL)?,
-            _ => return Err(Errno::EINVAL),
-        };
-        if new < 0 {
-            return Err(Errno::EINVAL);
-        }
-        *pos = new as u64;
-        Ok(new as u64)
+        super::seek_position(&mut pos, offset, whence, None, Errno::EINVAL)
     }
 
     fn stat(&self, file: &FileDescription) -> Result<libc::stat, Errno> {

@@ -185,6 +185,31 @@ pub trait FileImpl: Send + Sync {
     }
 }
 
+/// Linux's generic llseek on a position kept in the file description:
+/// SEEK_SET and SEEK_CUR, and SEEK_END when the file has an `end`.
+/// `overflow` is the errno for an offset that overflows (regular files say
+/// EOVERFLOW, synthetic files and directories EINVAL); a negative result
+/// is EINVAL. Other `whence` values are the caller's, or EINVAL.
+pub fn seek_position(
+    pos: &mut u64,
+    offset: i64,
+    whence: i32,
+    end: Option<u64>,
+    overflow: Errno,
+) -> Result<u64, Errno> {
+    let new = match (whence, end) {
+        (libc::SEEK_SET, _) => offset,
+        (libc::SEEK_CUR, _) => (*pos as i64).checked_add(offset).ok_or(overflow)?,
+        (libc::SEEK_END, Some(e)) => (e as i64).checked_add(offset).ok_or(overflow)?,
+        _ => return Err(Errno::EINVAL),
+    };
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    *pos = new as u64;
+    Ok(*pos)
+}
+
 /// An open file description.
 pub struct FileDescription {
     /// Access mode and status flags (`O_RDONLY`.., `O_APPEND`, `O_NONBLOCK`).
