@@ -131,7 +131,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             eprintln!("runsc: {e}");
             match e {
                 sentry::BootError::Load { ref source, .. }
-                    if source.errno() == nix::errno::Errno::ENOEXEC =>
+                    if source.errno() == sentry::errno::Errno::ENOEXEC =>
                 {
                     126
                 }

@@ -3,7 +3,7 @@
 //! Together with `mm::memory_file`, `mm::io` and `vfs::host`, this is
 //! where the sentry's `unsafe` lives; nothing here acts for the guest.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use crate::mm::io::Pod;
 

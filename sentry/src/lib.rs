@@ -6,6 +6,7 @@
 //! checked guest copies), `loader` (ELF), `vfs` (file descriptions, fd
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
+pub mod errno;
 pub mod fsimpl;
 pub mod hostcall;
 pub mod kernel;
@@ -181,7 +182,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
 
 /// The sandbox's file tree: a tmpfs root with /dev (devfs, and a tmpfs on
 /// /dev/shm), /proc, /sys and a tmpfs on /tmp.
-fn build_tree(t: &Task) -> Result<(), nix::errno::Errno> {
+fn build_tree(t: &Task) -> Result<(), errno::Errno> {
     use vfs::inode::NewNode;
     use vfs::mount::MountFlags;
     let ctx = t.fs.lock().unwrap().clone();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 use crate::mm::MemoryFile;

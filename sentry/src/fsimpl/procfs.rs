@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::synthetic::{entry, new_root, Contents, Entry, Fixed, Node, Sink, Writes};
 use crate::kernel::limits::RLIM_INFINITY;

@@ -13,7 +13,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 use crate::vfs::inode::{

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 use crate::mm::MemoryFile;

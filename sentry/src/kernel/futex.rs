@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 /// Identifies a futex word: the address space (by identity) and the
 /// address. Shared futexes across address spaces come with shared memory.

@@ -1,7 +1,7 @@
 //! Resource limits (`getrlimit`/`setrlimit`/`prlimit64`): the sandbox's own
 //! table, never the host's.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 pub const RLIM_INFINITY: u64 = u64::MAX;
 pub const RLIMIT_NLIMITS: usize = 16;

@@ -1,7 +1,7 @@
 //! Signal state: actions, masks and the alternate stack. Recorded and
 //! validated here; delivery to guest handlers comes with the signals work.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 /// Number of signals (1..=64).
 pub const NSIG: usize = 64;

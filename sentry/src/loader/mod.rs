@@ -7,7 +7,7 @@
 
 mod elf;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 use platform::PAGE_SIZE;
 
 use crate::kernel::creds::Credentials;

@@ -4,7 +4,7 @@
 //! not access that way gives `EFAULT`, never a sentry fault. Bytes move
 //! through the sentry's own mapping of the memory file.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::MemoryManager;
 

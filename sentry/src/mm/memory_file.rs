@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use platform::PAGE_SIZE;
 

@@ -28,7 +28,7 @@ pub mod memory_file;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 use platform::{AddressSpace, Prot, PAGE_SIZE};
 
 pub use memory_file::MemoryFile;

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, Mode, SysResult, UserAddr, UserPath};

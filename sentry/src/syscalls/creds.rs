@@ -1,7 +1,7 @@
 //! Changing credentials: setuid, setgid, setreuid, setregid, setresuid,
 //! setresgid, setfsuid, setfsgid, setgroups, capget, capset.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
 use crate::kernel::creds::{Credentials, CAP_LAST_CAP, CAP_SETGID, CAP_SETUID};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{Fd, Hex, Mode, OutBuf, SysResult, UserAddr, UserPath};
 use crate::kernel::task::Task;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{unimplemented, Fd, Hex, InBuf, OutBuf, SysResult, UserAddr};
 use crate::kernel::task::Task;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
 use crate::kernel::task::Task;

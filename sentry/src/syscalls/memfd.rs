@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::file::O_LARGEFILE;
 use super::{Hex, SysResult, UserPath};

@@ -1,6 +1,6 @@
 //! Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 use platform::{Prot, PAGE_SIZE};
 
 use super::{Fd, Hex, SysResult, UserAddr};

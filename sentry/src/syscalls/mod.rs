@@ -29,7 +29,7 @@ pub mod xattr;
 
 use std::sync::OnceLock;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 
@@ -446,7 +446,7 @@ pub fn dispatch(t: &mut Task) {
     }
     t.regs.rax = match result {
         Ok(v) => v,
-        Err(e) => (-(e as i64)) as u64,
+        Err(e) => (-(e.raw() as i64)) as u64,
     };
 }
 

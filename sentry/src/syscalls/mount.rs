@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::file::{lookup_at, read_path, PATH_MAX};
 use super::{Hex, SysResult, UserAddr, UserPath};

@@ -1,6 +1,6 @@
 //! pipe and pipe2.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::fsimpl::pipe::Pipe;

@@ -1,6 +1,6 @@
 //! prctl(2): per-thread and per-process settings.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{unimplemented, Hex, SysResult};
 use crate::kernel::creds::CAP_LAST_CAP;

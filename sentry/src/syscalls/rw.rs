@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::attr::get_file;
 use super::fs::{check_pos, read_iovecs, readv_into, writev_from};

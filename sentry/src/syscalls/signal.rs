@@ -2,7 +2,7 @@
 //! recorded and checked as Linux does; delivery to handlers comes with the
 //! signals work.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
 use crate::kernel::signal::{

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::attr::get_file;
 use super::{Fd, Hex, SysResult, UserAddr};

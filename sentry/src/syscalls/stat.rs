@@ -2,7 +2,7 @@
 //! faccessat, faccessat2, statfs, fstatfs; and directory listings:
 //! getdents, getdents64.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};

@@ -1,7 +1,7 @@
 //! The sandbox's identity and limits: uname, host names, rlimits,
 //! getrandom, umask.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::fs::access_ok;
 use super::{Hex, Mode, OutBuf, SysResult, UserAddr};

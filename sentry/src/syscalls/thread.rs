@@ -1,7 +1,7 @@
 //! Thread and process identity syscalls: exit, arch_prctl, ids,
 //! set_tid_address, robust lists, rseq, scheduling queries.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::kernel::task::Task;

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::kernel::task::Task;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::attr::get_file;
 use super::file::{lookup_at, read_path};

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::inode::{Filesystem, Inode, InodeMeta, InodeOps};
 use super::mount::{Location, Mount, MountFlags};

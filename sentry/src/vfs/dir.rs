@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::inode::{DirEntry, Inode};
 use super::{FileDescription, FileImpl};

@@ -7,7 +7,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::{FileDescription, FileImpl};
 use crate::kernel::task::Task;

@@ -10,7 +10,7 @@ use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::FileImpl;
 use crate::kernel::task::Task;

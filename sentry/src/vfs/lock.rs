@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::FileDescription;
 

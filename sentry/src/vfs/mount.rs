@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::inode::{Filesystem, Inode};
 

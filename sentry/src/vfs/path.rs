@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::inode::Inode;
 use super::mount::{Location, MountNamespace};

@@ -1,7 +1,7 @@
 //! Permission checks by the guest's credentials, as Linux's
 //! `generic_permission` with the capabilities root has.
 
-use nix::errno::Errno;
+use crate::errno::Errno;
 
 use super::inode::InodeMeta;
 use crate::kernel::creds::Credentials;
