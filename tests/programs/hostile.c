@@ -14,6 +14,12 @@
 #include <unistd.h>
 #include "check.h"
 
+static void show(int fd) {
+  struct stat st;
+  fstat(fd, &st);
+  printf("size=%ld blocks=%ld\n", (long)st.st_size, (long)st.st_blocks);
+}
+
 /* TCGETS and TCSETS* pass the kernel's 36-byte struct termios: nothing
  * past it may be written. */
 static int termios_case(void) {
@@ -49,11 +55,123 @@ static int termios_case(void) {
   return 0;
 }
 
+/* A huge fallocate on a memfd fails at once with ENOSPC and uses
+ * nothing. */
+static int memfd_case(void) {
+  int fd = memfd_create("big", 0);
+  EXPECT(fd >= 0);
+  CHECK(fallocate(fd, 0, 1L << 40, 1L << 40));
+  show(fd);
+  CHECK(fallocate(fd, 0, 0, 1L << 30));
+  show(fd);
+  CHECK(ftruncate(fd, 0));
+  show(fd);
+  return 0;
+}
+
+/* Calls over the whole range of file offsets, on a file of the largest
+ * size: each must answer at once. */
+static int huge_case(const char *path) {
+  int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+  EXPECT(fd >= 0);
+  char c = 0;
+  CHECK(ftruncate(fd, 0x7fffffffffffffffL));
+  CHECK(lseek(fd, 0, SEEK_DATA));
+  CHECK(lseek(fd, 0, SEEK_HOLE));
+  CHECK(lseek(fd, 0x7ffffffffffffff0L, SEEK_HOLE));
+  CHECK(pwrite(fd, "x", 1, 1L << 62));
+  CHECK(pwrite(fd, "y", 1, 1L << 43));
+  CHECK(pwrite(fd, "z", 1, 0x7ffffffffffffffeL));
+  CHECK(pwrite(fd, "z", 2, 0x7ffffffffffffffeL));
+  CHECK(pread(fd, &c, 1, 0x7ffffffffffffffeL));
+  printf("byte=%c\n", c);
+  /* Linux's SEEK_DATA overflows on the page that ends at 2^63: that page
+   * goes. */
+  CHECK(ftruncate(fd, 0x7ffffffffffff000L));
+  CHECK(lseek(fd, 0, SEEK_DATA));
+  CHECK(lseek(fd, (1L << 43) + 1, SEEK_DATA));
+  CHECK(lseek(fd, (1L << 43) + 1, SEEK_HOLE));
+  CHECK(lseek(fd, (1L << 43) + 4096, SEEK_DATA));
+  CHECK(lseek(fd, 0, SEEK_HOLE));
+  CHECK(pread(fd, &c, 1, 1L << 62));
+  printf("byte=%c\n", c);
+  show(fd);
+  CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (1L << 62) + 4096));
+  show(fd);
+  CHECK(pread(fd, &c, 1, 1L << 62));
+  printf("byte=%d\n", c);
+  CHECK(lseek(fd, 0, SEEK_DATA));
+  /* Allocation past the file system's size fails and leaves nothing. */
+  CHECK(fallocate(fd, 0, 1L << 40, 1L << 40));
+  CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 1L << 50, 1L << 20));
+  show(fd);
+  CHECK(lseek(fd, 1L << 50, SEEK_DATA));
+  CHECK(ftruncate(fd, 4096));
+  show(fd);
+  CHECK(ftruncate(fd, 0x7fffffffffffffffL));
+  CHECK(lseek(fd, 0, SEEK_DATA));
+  CHECK(unlink(path));
+  CHECK(close(fd));
+  return 0;
+}
+
+/* A tmpfs mounted with size= refuses to grow past it, by fallocate,
+ * write or a shared mapping, and gives the space back. */
+static int size_case(void) {
+  CHECK(mkdir("/tmp/small", 0755));
+  CHECK(mount("none", "/tmp/small", "tmpfs", 0, "size=64k"));
+  struct statfs sf;
+  CHECK(statfs("/tmp/small", &sf));
+  printf("blocks=%ld free=%ld\n", (long)sf.f_blocks, (long)sf.f_bfree);
+  int fd = open("/tmp/small/f", O_CREAT | O_RDWR, 0644);
+  CHECK(fallocate(fd, 0, 0, 65537));
+  show(fd);
+  CHECK(fallocate(fd, 0, 0, 16384));
+  show(fd);
+  CHECK(statfs("/tmp/small", &sf));
+  printf("blocks=%ld free=%ld\n", (long)sf.f_blocks, (long)sf.f_bfree);
+  char buf[65536];
+  memset(buf, 'a', sizeof buf);
+  CHECK(pwrite(fd, buf, sizeof buf, 4096));
+  CHECK(pwrite(fd, buf, sizeof buf, 65536));
+  show(fd);
+  CHECK(statfs("/tmp/small", &sf));
+  printf("free=%ld\n", (long)sf.f_bfree);
+  int g = open("/tmp/small/g", O_CREAT | O_RDWR, 0644);
+  CHECK(write(g, "x", 1));
+  CHECK(mount("none", "/tmp/small", "tmpfs", MS_REMOUNT, "size=16k"));
+  CHECK(ftruncate(fd, 8192));
+  show(fd);
+  CHECK(statfs("/tmp/small", &sf));
+  printf("free=%ld\n", (long)sf.f_bfree);
+  CHECK(write(g, buf, sizeof buf));
+  CHECK(mount("none", "/tmp/small", "tmpfs", MS_REMOUNT, "size=16k"));
+  CHECK(statfs("/tmp/small", &sf));
+  printf("blocks=%ld free=%ld\n", (long)sf.f_blocks, (long)sf.f_bfree);
+  CHECK(close(fd));
+  CHECK(unlink("/tmp/small/f"));
+  CHECK(close(g));
+  CHECK(unlink("/tmp/small/g"));
+  CHECK(statfs("/tmp/small", &sf));
+  printf("blocks=%ld free=%ld\n", (long)sf.f_blocks, (long)sf.f_bfree);
+  CHECK(mount("none", "/tmp/small", "tmpfs", MS_REMOUNT, "size=16k"));
+  CHECK(statfs("/tmp/small", &sf));
+  printf("blocks=%ld free=%ld\n", (long)sf.f_blocks, (long)sf.f_bfree);
+  CHECK(umount("/tmp/small"));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   if (argc < 2)
     return 2;
   if (!strcmp(argv[1], "termios"))
     return termios_case();
+  if (!strcmp(argv[1], "memfd"))
+    return memfd_case();
+  if (!strcmp(argv[1], "huge"))
+    return huge_case(argc > 2 ? argv[2] : "/tmp/huge");
+  if (!strcmp(argv[1], "size"))
+    return size_case();
   return 2;
 }

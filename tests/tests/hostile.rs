@@ -83,6 +83,36 @@ fn termios_is_the_kernels_struct() {
     assert!(r.stdout.contains("VINTR=7"), "{}", r.stdout);
 }
 
+#[test]
+fn huge_memfd_fallocate_fails_at_once() {
+    // Not run natively: a memfd has no size limit on Linux, so the host
+    // would try to allocate the terabyte.
+    let r = sandbox_case(&["memfd"], Stdio::null(), Duration::from_secs(1));
+    assert_eq!(
+        r.stdout,
+        "fd >= 0: yes\n\
+         fallocate(fd, 0, 1L << 40, 1L << 40) = -1 ENOSPC\n\
+         size=0 blocks=0\n\
+         fallocate(fd, 0, 0, 1L << 30) = 0\n\
+         size=1073741824 blocks=2097152\n\
+         ftruncate(fd, 0) = 0\n\
+         size=0 blocks=0\n",
+        "stderr:\n{}",
+        r.stderr
+    );
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn largest_file_offsets_answer_at_once() {
+    compare_case(&["huge"], Stdio::null, Duration::from_secs(1));
+}
+
+#[test]
+fn tmpfs_size_is_enforced() {
+    compare_case(&["size"], Stdio::null, Duration::from_secs(10));
+}
+
 fn write_variant(name: &str, bytes: &[u8]) -> PathBuf {
     let p = build_dir().join(format!("hostile-{name}"));
     std::fs::write(&p, bytes).unwrap();
