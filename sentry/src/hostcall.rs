@@ -69,14 +69,28 @@ pub fn current_cpu() -> i32 {
     unsafe { libc::sched_getcpu() }
 }
 
-// SAFETY: integer fields with explicit padding fields in libc.
-unsafe impl Pod for libc::sysinfo {}
 // SAFETY: integer fields and integer arrays only.
 unsafe impl Pod for libc::user_fpregs_struct {}
+crate::assert_no_padding!(
+    libc::user_fpregs_struct {
+        cwd,
+        swd,
+        ftw,
+        fop,
+        rip,
+        rdp,
+        mxcsr,
+        mxcr_mask,
+        st_space,
+        xmm_space,
+    } + 96
+); // libc's private `padding: [u32; 24]`
 
-/// The host's sysinfo (memory totals).
+/// The host's sysinfo (memory totals). Not `Pod`: glibc's struct has
+/// implicit padding after `procs` and at its end.
 pub fn sysinfo() -> libc::sysinfo {
-    let mut s: libc::sysinfo = zeroed();
+    // SAFETY: all-zero is a valid sysinfo (integers only).
+    let mut s: libc::sysinfo = unsafe { std::mem::zeroed() };
     // SAFETY: writes one struct sysinfo.
     unsafe { libc::sysinfo(&mut s) };
     s

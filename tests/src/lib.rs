@@ -189,6 +189,18 @@ pub fn run_with(
     sandboxed: bool,
     runsc_flags: &[&str],
 ) -> RunResult {
+    let stdin_file = match stdin {
+        Some(p) => std::fs::File::open(p).unwrap(),
+        None => std::fs::File::open("/dev/null").unwrap(),
+    };
+    let mut cmd = command(prog, args, sandboxed, runsc_flags);
+    cmd.stdin(Stdio::from(stdin_file));
+    run_command(cmd, Duration::from_secs(120)).0
+}
+
+/// The command that runs `prog args`: natively (with a private /tmp) when
+/// `sandboxed` is false, else under `runsc do` with `runsc_flags`.
+pub fn command(prog: &Path, args: &[&str], sandboxed: bool, runsc_flags: &[&str]) -> Command {
     let mut cmd = if sandboxed {
         let mut c = Command::new(runsc());
         c.args(runsc_flags).arg("do").arg(prog);
@@ -200,32 +212,33 @@ pub fn run_with(
     };
     cmd.args(args);
     fixed_env(&mut cmd);
-    let stdin_file = match stdin {
-        Some(p) => std::fs::File::open(p).unwrap(),
-        None => std::fs::File::open("/dev/null").unwrap(),
-    };
-    cmd.stdin(Stdio::from(stdin_file))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs `cmd` (its stdin already set) with its output collected; kills it
+/// after `limit`. Returns what it produced and how long it took.
+pub fn run_command(mut cmd: Command, limit: Duration) -> (RunResult, Duration) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
     let child = cmd.spawn().expect("spawning");
     let pid = child.id();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let d2 = done.clone();
     // A watchdog: no test program may hang the suite.
     std::thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(120) {
+        while start.elapsed() < limit {
             if d2.load(std::sync::atomic::Ordering::SeqCst) {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(10));
         }
         // SAFETY: kills the child we spawned (if it is still there).
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     });
     let out = child.wait_with_output().expect("waiting");
+    let took = start.elapsed();
     done.store(true, std::sync::atomic::Ordering::SeqCst);
-    collect(out)
+    (collect(out), took)
 }
 
 /// Prints a readable difference of two outputs.

@@ -12,7 +12,7 @@ use crate::errno::Errno;
 use crate::kernel::task::Task;
 use crate::mm::MemoryFile;
 use crate::vfs::inode::{
-    dt_type, DirEntry, Filesystem, Inode, InodeMeta, InodeOps, NewNode, Timespec,
+    dt_type, DirEntry, Filesystem, FsStats, Inode, InodeMeta, InodeOps, NewNode, Timespec,
 };
 use crate::vfs::{FileDescription, FileImpl};
 use platform::PAGE_SIZE;
@@ -34,11 +34,11 @@ pub fn new_tmpfs(
     let fs = Filesystem::new("tmpfs", source, TMPFS_MAGIC, "");
     {
         let mut st = fs.stats.lock().unwrap();
-        // As a tmpfs of half the memory of a 24 GiB machine would say.
-        st.blocks = 3_145_728;
-        st.blocks_free = 3_145_728;
-        st.files = 3_145_728;
-        st.files_free = 3_145_728;
+        // Linux's defaults: half of memory, as many inodes as pages.
+        st.blocks = default_blocks();
+        st.blocks_free = st.blocks;
+        st.files = default_blocks();
+        st.files_free = st.files;
     }
     let root = new_dir(&fs, mf, libc::S_IFDIR | (mode & 0o7777), uid, gid);
     let mut m = root.meta.lock().unwrap();
@@ -178,7 +178,7 @@ impl InodeOps for Dir {
                 let mut meta = InodeMeta::new(mode, uid, gid);
                 meta.rdev = rdev;
                 let ops: Box<dyn InodeOps> = match ft {
-                    libc::S_IFREG => Box::new(RegularFile::new(&self.mf)),
+                    libc::S_IFREG => Box::new(RegularFile::new(&self.mf, &dir.fs)),
                     libc::S_IFCHR | libc::S_IFBLK => Box::new(DeviceNode),
                     libc::S_IFIFO => Box::new(crate::fsimpl::pipe::FifoNode::default()),
                     libc::S_IFSOCK => Box::new(SocketNode),
@@ -307,16 +307,233 @@ impl InodeOps for SocketNode {
     }
 }
 
-/// Pages of a regular file: page index -> memory-file offset. Missing
-/// pages are holes.
+/// The sandbox's memory in pages: what a tmpfs's default size is half of,
+/// and what bounds a tmpfs without a size (and the memfds).
+pub fn memory_pages() -> u64 {
+    static PAGES: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGES.get_or_init(|| match crate::hostcall::physical_memory() {
+        0 => (1 << 30) / PAGE_SIZE,
+        m => m / PAGE_SIZE,
+    })
+}
+
+/// Linux's default tmpfs size, in pages: half of memory.
+pub fn default_blocks() -> u64 {
+    memory_pages() / 2
+}
+
+/// The most pages the file system may hold: its size, or memory for a
+/// tmpfs without one.
+fn block_limit(st: &FsStats) -> u64 {
+    if st.blocks != 0 {
+        st.blocks
+    } else {
+        memory_pages()
+    }
+}
+
+/// Takes `pages` of the file system's space: all of them, or none and
+/// ENOSPC.
+fn charge(fs: &Filesystem, pages: u64) -> Result<(), Errno> {
+    let mut st = fs.stats.lock().unwrap();
+    if block_limit(&st).saturating_sub(st.blocks_used) < pages {
+        return Err(Errno::ENOSPC);
+    }
+    st.blocks_used += pages;
+    st.blocks_free = st.blocks.saturating_sub(st.blocks_used);
+    Ok(())
+}
+
+/// Takes up to `pages` of the file system's space; returns how many.
+fn charge_up_to(fs: &Filesystem, pages: u64) -> u64 {
+    let mut st = fs.stats.lock().unwrap();
+    let got = block_limit(&st).saturating_sub(st.blocks_used).min(pages);
+    st.blocks_used += got;
+    st.blocks_free = st.blocks.saturating_sub(st.blocks_used);
+    got
+}
+
+/// Gives back `pages` of the file system's space.
+fn uncharge(fs: &Filesystem, pages: u64) {
+    let mut st = fs.stats.lock().unwrap();
+    st.blocks_used -= pages;
+    st.blocks_free = st.blocks.saturating_sub(st.blocks_used);
+}
+
+/// A run of a file's pages that lie together in the memory file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Extent {
+    /// Pages in the run.
+    len: u64,
+    /// Memory-file offset of its first page.
+    fo: u64,
+    /// Whether the pages hold data. Pages that fallocate made and nothing
+    /// has written read as zeroes and are holes to SEEK_DATA, as Linux's
+    /// !Uptodate tmpfs pages are.
+    written: bool,
+}
+
+/// A regular file's pages, as extents: page index of an extent's first
+/// page -> the extent. Extents never overlap; pages in none are holes.
+/// Space is bookkept per extent, never per page, so that a file of any
+/// size costs the sentry memory in proportion to its pieces.
 #[derive(Default)]
 pub struct FileData {
-    pub pages: BTreeMap<u64, u64>,
+    extents: BTreeMap<u64, Extent>,
+    /// Pages in all extents.
+    pages: u64,
+}
+
+impl FileData {
+    /// The extent holding page `p`, with its first page.
+    fn find(&self, p: u64) -> Option<(u64, Extent)> {
+        let (&s, &e) = self.extents.range(..=p).next_back()?;
+        (p - s < e.len).then_some((s, e))
+    }
+
+    /// The memory-file offset of page `p`.
+    fn lookup(&self, p: u64) -> Option<u64> {
+        self.find(p).map(|(s, e)| e.fo + (p - s) * PAGE_SIZE)
+    }
+
+    /// The extents that overlap pages `[a, b)`, clipped to them, in order.
+    fn overlapping(&self, a: u64, b: u64) -> Vec<(u64, Extent)> {
+        let mut out = Vec::new();
+        if a >= b {
+            return out;
+        }
+        let head = self.find(a).filter(|&(s, _)| s < a);
+        for (s, e) in head
+            .into_iter()
+            .chain(self.extents.range(a..b).map(|(&s, &e)| (s, e)))
+        {
+            let cs = s.max(a);
+            let ce = (s + e.len).min(b);
+            out.push((
+                cs,
+                Extent {
+                    len: ce - cs,
+                    fo: e.fo + (cs - s) * PAGE_SIZE,
+                    written: e.written,
+                },
+            ));
+        }
+        out
+    }
+
+    /// The holes in pages `[a, b)`: (first page, pages).
+    fn holes(&self, a: u64, b: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut pos = a;
+        for (s, e) in self.overlapping(a, b) {
+            if s > pos {
+                out.push((pos, s - pos));
+            }
+            pos = s + e.len;
+        }
+        if pos < b {
+            out.push((pos, b - pos));
+        }
+        out
+    }
+
+    /// Makes page `p` start an extent if an extent holds it.
+    fn split_at(&mut self, p: u64) {
+        if let Some((s, e)) = self.find(p) {
+            if s < p {
+                let head = p - s;
+                self.extents.insert(s, Extent { len: head, ..e });
+                self.extents.insert(
+                    p,
+                    Extent {
+                        len: e.len - head,
+                        fo: e.fo + head * PAGE_SIZE,
+                        written: e.written,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Takes pages `[a, b)` out of the file; returns the memory-file
+    /// ranges they held (offset, pages), for freeing.
+    fn remove(&mut self, a: u64, b: u64) -> Vec<(u64, u64)> {
+        if a >= b {
+            return Vec::new();
+        }
+        self.split_at(a);
+        self.split_at(b);
+        let keys: Vec<u64> = self.extents.range(a..b).map(|(&s, _)| s).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            let e = self.extents.remove(&k).unwrap();
+            self.pages -= e.len;
+            match out.last_mut() {
+                Some((fo, n)) if *fo + *n * PAGE_SIZE == e.fo => *n += e.len,
+                _ => out.push((e.fo, e.len)),
+            }
+        }
+        out
+    }
+
+    /// Puts `e` at page `p`, which starts a hole of at least `e.len`
+    /// pages, joining it with neighbours that continue it.
+    fn insert(&mut self, p: u64, mut e: Extent) {
+        self.pages += e.len;
+        let mut start = p;
+        if let Some((&ps, &pe)) = self.extents.range(..p).next_back() {
+            if ps + pe.len == p && pe.fo + pe.len * PAGE_SIZE == e.fo && pe.written == e.written {
+                start = ps;
+                e = Extent {
+                    len: pe.len + e.len,
+                    fo: pe.fo,
+                    written: e.written,
+                };
+            }
+        }
+        let next = start + e.len;
+        if let Some(&ne) = self.extents.get(&next) {
+            if e.fo + e.len * PAGE_SIZE == ne.fo && ne.written == e.written {
+                self.extents.remove(&next);
+                e.len += ne.len;
+            }
+        }
+        self.extents.insert(start, e);
+    }
+
+    /// Marks pages `[a, b)` (all in extents) as holding data.
+    fn mark_written(&mut self, a: u64, b: u64) {
+        let unwritten: Vec<(u64, Extent)> = self
+            .overlapping(a, b)
+            .into_iter()
+            .filter(|(_, e)| !e.written)
+            .collect();
+        for (s, e) in unwritten {
+            self.remove(s, s + e.len);
+            self.insert(s, Extent { written: true, ..e });
+        }
+    }
+}
+
+/// Where a read's bytes go.
+pub enum ReadDst<'a> {
+    Buf(&'a mut [u8]),
+    /// A range of the memory file, by its offset.
+    Memory(u64),
+}
+
+/// Where a write's bytes come from.
+pub enum WriteSrc<'a> {
+    Buf(&'a [u8]),
+    /// A range of the memory file, by its offset.
+    Memory(u64),
 }
 
 pub struct RegularFile {
     mf: Arc<MemoryFile>,
-    pub data: Mutex<FileData>,
+    /// The file system whose space the file's pages take.
+    fs: Arc<Filesystem>,
+    data: Mutex<FileData>,
     xattrs: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
     /// File seals (`F_SEAL_*`). Every tmpfs file has them; only memfds
     /// made with MFD_ALLOW_SEALING start without F_SEAL_SEAL.
@@ -327,9 +544,11 @@ pub struct RegularFile {
 }
 
 impl RegularFile {
-    pub fn new(mf: &Arc<MemoryFile>) -> RegularFile {
+    /// A new empty file whose pages count against `fs`'s size.
+    pub fn new(mf: &Arc<MemoryFile>, fs: &Arc<Filesystem>) -> RegularFile {
         RegularFile {
             mf: mf.clone(),
+            fs: fs.clone(),
             data: Mutex::new(FileData::default()),
             xattrs: Mutex::new(BTreeMap::new()),
             seals: AtomicU32::new(libc::F_SEAL_SEAL as u32),
@@ -388,136 +607,205 @@ impl RegularFile {
         Ok((ok_end - off) as usize)
     }
 
-    /// Reads up to `dst.len()` bytes at `off` of a file of size `size`.
-    pub fn read_at(&self, size: u64, off: u64, dst: &mut [u8]) -> usize {
+    /// Frees memory-file ranges (offset, pages) taken out of the file.
+    fn release(&self, ranges: Vec<(u64, u64)>) {
+        let mut pages = 0;
+        for (fo, n) in ranges {
+            self.mf.free(fo, n * PAGE_SIZE);
+            pages += n;
+        }
+        if pages != 0 {
+            uncharge(&self.fs, pages);
+        }
+    }
+
+    /// Fills the hole of `n` pages at page `p` with new memory, already
+    /// charged to the file system, in as few pieces as the memory file
+    /// allows. Returns the pages filled from `p` on (fewer when the memory
+    /// file is full).
+    fn fill(&self, data: &mut FileData, p: u64, n: u64, written: bool) -> u64 {
+        let mut done = 0;
+        let mut chunk = n;
+        while done < n {
+            chunk = chunk.min(n - done);
+            match self.mf.allocate(chunk * PAGE_SIZE) {
+                Ok(fo) => {
+                    data.insert(
+                        p + done,
+                        Extent {
+                            len: chunk,
+                            fo,
+                            written,
+                        },
+                    );
+                    done += chunk;
+                }
+                Err(_) if chunk > 1 => chunk /= 2,
+                Err(_) => break,
+            }
+        }
+        done
+    }
+
+    /// Reads up to `len` bytes at `off` of a file of size `size` into
+    /// `dst`.
+    pub fn read_at(&self, size: u64, off: u64, mut dst: ReadDst<'_>, len: usize) -> usize {
         if off >= size {
             return 0;
         }
-        let n = (dst.len() as u64).min(size - off) as usize;
+        let n = (len as u64).min(size - off) as usize;
         let data = self.data.lock().unwrap();
         for (start, len, fo) in runs(&data, off, n) {
-            let part = &mut dst[start..start + len];
-            match fo {
-                Some(fo) => self.mf.read_io(fo, part),
-                None => part.fill(0),
+            match (&mut dst, fo) {
+                (ReadDst::Buf(b), Some(fo)) => self.mf.read_io(fo, &mut b[start..start + len]),
+                (ReadDst::Buf(b), None) => b[start..start + len].fill(0),
+                (ReadDst::Memory(m), Some(fo)) => {
+                    self.mf.copy_io(fo, *m + start as u64, len as u64)
+                }
+                (ReadDst::Memory(m), None) => self.mf.zero(*m + start as u64, len as u64),
             }
         }
         n
     }
 
-    /// Writes `src` at `off`, allocating pages; returns the bytes written.
-    pub fn write_at(&self, off: u64, src: &[u8]) -> Result<usize, Errno> {
-        if src.is_empty() {
+    /// Writes `len` bytes of `src` at `off`, allocating pages; returns the
+    /// bytes written: short, or ENOSPC, when the file system is full.
+    pub fn write_at(&self, off: u64, src: WriteSrc<'_>, len: usize) -> Result<usize, Errno> {
+        if len == 0 {
             return Ok(0);
         }
         let mut data = self.data.lock().unwrap();
-        // Allocate the holes first, so that new pages come out contiguous
-        // and each run is written with one copy.
+        // Fill the holes first, so that each run is written with one copy.
         let first = off / PAGE_SIZE;
-        let last = (off + src.len() as u64 - 1) / PAGE_SIZE;
-        let mut len = src.len();
-        for page in first..=last {
-            if data.pages.contains_key(&page) {
-                continue;
+        let last = (off + len as u64 - 1) / PAGE_SIZE;
+        let mut len = len;
+        for (hs, hn) in data.holes(first, last + 1) {
+            let got = charge_up_to(&self.fs, hn);
+            let filled = self.fill(&mut data, hs, got, true);
+            if filled < got {
+                uncharge(&self.fs, got - filled);
             }
-            match self.mf.allocate(PAGE_SIZE) {
-                Ok(fo) => {
-                    data.pages.insert(page, fo);
+            if filled < hn {
+                let room = ((hs + filled) * PAGE_SIZE).saturating_sub(off) as usize;
+                if room == 0 {
+                    return Err(Errno::ENOSPC);
                 }
-                Err(e) => {
-                    let room = (page * PAGE_SIZE).saturating_sub(off) as usize;
-                    if room == 0 {
-                        return Err(if e == Errno::ENOMEM { Errno::ENOSPC } else { e });
-                    }
-                    len = room;
-                    break;
-                }
+                len = room;
+                break;
             }
         }
+        data.mark_written(first, (off + len as u64 - 1) / PAGE_SIZE + 1);
         for (start, n, fo) in runs(&data, off, len) {
             let fo = fo.expect("allocated above");
-            self.mf.write_io(fo, &src[start..start + n]);
+            match &src {
+                WriteSrc::Buf(b) => self.mf.write_io(fo, &b[start..start + n]),
+                WriteSrc::Memory(m) => self.mf.copy_io(*m + start as u64, fo, n as u64),
+            }
         }
         Ok(len)
     }
 
     /// The memory-file offset of page `index`, allocating it (for shared
-    /// mappings of the file).
+    /// mappings of the file): ENOSPC when the file system is full.
     pub fn page(&self, index: u64) -> Result<u64, Errno> {
         let mut data = self.data.lock().unwrap();
-        if let Some(&fo) = data.pages.get(&index) {
+        if data.find(index).is_some_and(|(_, e)| !e.written) {
+            data.mark_written(index, index + 1);
+        }
+        if let Some(fo) = data.lookup(index) {
             return Ok(fo);
         }
-        let fo = self.mf.allocate(PAGE_SIZE)?;
-        data.pages.insert(index, fo);
-        Ok(fo)
+        charge(&self.fs, 1)?;
+        if self.fill(&mut data, index, 1, true) == 0 {
+            uncharge(&self.fs, 1);
+            return Err(Errno::ENOSPC);
+        }
+        Ok(data.lookup(index).expect("filled above"))
     }
 
     /// Frees pages at or past `size` and zeroes the tail of the last page.
     pub fn truncate_pages(&self, size: u64) {
         let mut data = self.data.lock().unwrap();
-        let first_gone = size.div_ceil(PAGE_SIZE);
-        let gone: Vec<(u64, u64)> = data
-            .pages
-            .range(first_gone..)
-            .map(|(k, v)| (*k, *v))
-            .collect();
-        for (k, fo) in gone {
-            data.pages.remove(&k);
-            self.mf.free(fo, PAGE_SIZE);
-        }
+        let gone = data.remove(size.div_ceil(PAGE_SIZE), u64::MAX);
         if !size.is_multiple_of(PAGE_SIZE) {
-            if let Some(&fo) = data.pages.get(&(size / PAGE_SIZE)) {
+            if let Some(fo) = data.lookup(size / PAGE_SIZE) {
                 let keep = size % PAGE_SIZE;
                 self.mf.zero(fo + keep, PAGE_SIZE - keep);
             }
         }
+        drop(data);
+        self.release(gone);
     }
 
     /// Frees whole pages inside `[start, end)` and zeroes partial ones
     /// (fallocate PUNCH_HOLE).
     pub fn punch(&self, start: u64, end: u64) {
-        let whole = (
-            start.div_ceil(PAGE_SIZE) * PAGE_SIZE,
-            end / PAGE_SIZE * PAGE_SIZE,
-        );
+        if start >= end {
+            return;
+        }
+        let whole = (start.div_ceil(PAGE_SIZE), end / PAGE_SIZE);
         if whole.0 < whole.1 {
-            self.invalidate_mappings(whole.0, whole.1, false);
+            self.invalidate_mappings(whole.0 * PAGE_SIZE, whole.1 * PAGE_SIZE, false);
         }
         let mut data = self.data.lock().unwrap();
-        let mut pos = start;
-        while pos < end {
-            let page = pos / PAGE_SIZE;
-            let in_page = pos % PAGE_SIZE;
-            let chunk = (PAGE_SIZE - in_page).min(end - pos);
-            if let Some(&fo) = data.pages.get(&page) {
-                if chunk == PAGE_SIZE {
-                    data.pages.remove(&page);
-                    self.mf.free(fo, PAGE_SIZE);
-                } else {
-                    self.mf.zero(fo + in_page, chunk);
-                }
+        let gone = data.remove(whole.0, whole.1);
+        // The partial pages at either end.
+        let head = start / PAGE_SIZE;
+        if !start.is_multiple_of(PAGE_SIZE) {
+            if let Some(fo) = data.lookup(head) {
+                let stop = end.min((head + 1) * PAGE_SIZE);
+                self.mf.zero(fo + start % PAGE_SIZE, stop - start);
             }
-            pos += chunk;
         }
+        let tail = end / PAGE_SIZE;
+        if !end.is_multiple_of(PAGE_SIZE) && tail * PAGE_SIZE >= start {
+            if let Some(fo) = data.lookup(tail) {
+                self.mf.zero(fo, end % PAGE_SIZE);
+            }
+        }
+        drop(data);
+        self.release(gone);
     }
 
-    /// Allocates pages covering `[start, end)`.
+    /// Allocates pages covering `[start, end)` (fallocate): all of them,
+    /// or none and ENOSPC.
     pub fn allocate(&self, start: u64, end: u64) -> Result<(), Errno> {
-        let mut page = start / PAGE_SIZE;
-        while page * PAGE_SIZE < end {
-            let mut data = self.data.lock().unwrap();
-            if let std::collections::btree_map::Entry::Vacant(v) = data.pages.entry(page) {
-                let fo = self.mf.allocate(PAGE_SIZE).map_err(|_| Errno::ENOSPC)?;
-                v.insert(fo);
+        let mut data = self.data.lock().unwrap();
+        let holes = data.holes(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        let want: u64 = holes.iter().map(|h| h.1).sum();
+        charge(&self.fs, want)?;
+        for (i, &(hs, hn)) in holes.iter().enumerate() {
+            let filled = self.fill(&mut data, hs, hn, false);
+            if filled < hn {
+                // The memory file is full: undo this call's allocations.
+                let mut gone = data.remove(hs, hs + filled);
+                for &(s, n) in &holes[..i] {
+                    gone.extend(data.remove(s, s + n));
+                }
+                drop(data);
+                uncharge(
+                    &self.fs,
+                    want - filled - holes[..i].iter().map(|h| h.1).sum::<u64>(),
+                );
+                self.release(gone);
+                return Err(Errno::ENOSPC);
             }
-            page += 1;
         }
         Ok(())
     }
 
     pub fn allocated_bytes(&self) -> u64 {
-        self.data.lock().unwrap().pages.len() as u64 * PAGE_SIZE
+        self.data.lock().unwrap().pages * PAGE_SIZE
+    }
+
+    /// The offset just past the file's last allocated page (0 without
+    /// pages).
+    pub fn allocated_end(&self) -> u64 {
+        let data = self.data.lock().unwrap();
+        data.extents
+            .iter()
+            .next_back()
+            .map_or(0, |(&s, e)| (s + e.len) * PAGE_SIZE)
     }
 
     /// SEEK_DATA / SEEK_HOLE: the next data (or hole) at or after `off`.
@@ -526,31 +814,44 @@ impl RegularFile {
             return Err(Errno::ENXIO);
         }
         let data = self.data.lock().unwrap();
-        let mut page = off / PAGE_SIZE;
-        loop {
-            let pos = (page * PAGE_SIZE).max(off);
-            if pos >= size {
-                return if data_wanted {
-                    Err(Errno::ENXIO)
-                } else {
-                    Ok(size)
-                };
-            }
-            let present = data.pages.contains_key(&page);
-            if present == data_wanted {
-                return Ok(pos);
-            }
-            page += 1;
+        let p = off / PAGE_SIZE;
+        // Written extents from the one holding `p` on.
+        let mut written = data
+            .find(p)
+            .into_iter()
+            .chain(data.extents.range(p + 1..).map(|(&s, &e)| (s, e)))
+            .filter(|(_, e)| e.written);
+        if data_wanted {
+            return match written.next() {
+                Some((s, _)) => {
+                    let pos = (s * PAGE_SIZE).max(off);
+                    if pos < size {
+                        Ok(pos)
+                    } else {
+                        Err(Errno::ENXIO)
+                    }
+                }
+                None => Err(Errno::ENXIO),
+            };
         }
+        // The hole: the first page from `p` on that no written extent
+        // holds.
+        let mut pos = p;
+        for (s, e) in written {
+            if s > pos {
+                break;
+            }
+            pos = s + e.len;
+        }
+        Ok((pos * PAGE_SIZE).max(off).min(size))
     }
 }
 
 impl Drop for RegularFile {
     fn drop(&mut self) {
         let data = self.data.get_mut().unwrap();
-        for (_, fo) in std::mem::take(&mut data.pages) {
-            self.mf.free(fo, PAGE_SIZE);
-        }
+        let gone = data.remove(0, u64::MAX);
+        self.release(gone);
     }
 }
 
@@ -598,25 +899,35 @@ impl InodeOps for RegularFile {
 }
 
 /// The pieces of the file range `[off, off+n)`: (offset in the caller's
-/// buffer, length, memory-file offset or None for a hole), with pages that
-/// lie next to each other in the memory file joined.
+/// buffer, length, memory-file offset or None for a hole), one a run of
+/// an extent or a hole.
 fn runs(data: &FileData, off: u64, n: usize) -> Vec<(usize, usize, Option<u64>)> {
     let mut out: Vec<(usize, usize, Option<u64>)> = Vec::new();
-    let mut done = 0usize;
-    while done < n {
-        let pos = off + done as u64;
-        let page = pos / PAGE_SIZE;
-        let in_page = pos % PAGE_SIZE;
-        let chunk = (PAGE_SIZE as usize - in_page as usize).min(n - done);
-        let fo = data.pages.get(&page).map(|&fo| fo + in_page);
-        match (out.last_mut(), fo) {
-            (Some((s, l, Some(prev))), Some(fo)) if *prev + *l as u64 == fo && *s + *l == done => {
-                *l += chunk;
-            }
-            (Some((s, l, None)), None) if *s + *l == done => *l += chunk,
-            _ => out.push((done, chunk, fo)),
+    if n == 0 {
+        return out;
+    }
+    let end = off + n as u64;
+    let mut pos = off;
+    for (s, e) in data.overlapping(off / PAGE_SIZE, (end - 1) / PAGE_SIZE + 1) {
+        let es = (s * PAGE_SIZE).max(off);
+        let ee = ((s + e.len) * PAGE_SIZE).min(end);
+        if es > pos {
+            out.push(((pos - off) as usize, (es - pos) as usize, None));
         }
-        done += chunk;
+        let fo = e.fo + (es - s * PAGE_SIZE);
+        match out.last_mut() {
+            // Extents that lie together in the memory file read as one.
+            Some((bs, bl, Some(prev)))
+                if *prev + *bl as u64 == fo && *bs + *bl == (es - off) as usize =>
+            {
+                *bl += (ee - es) as usize;
+            }
+            _ => out.push(((es - off) as usize, (ee - es) as usize, Some(fo))),
+        }
+        pos = ee;
+    }
+    if pos < end {
+        out.push(((pos - off) as usize, (end - pos) as usize, None));
     }
     out
 }
@@ -636,21 +947,18 @@ impl RegularFileDescription {
     }
 }
 
-impl FileImpl for RegularFileDescription {
-    fn direct_io(&self) -> bool {
-        true
-    }
-
-    fn read(
+impl RegularFileDescription {
+    fn read_into(
         &self,
         file: &FileDescription,
-        dst: &mut [u8],
+        dst: ReadDst<'_>,
+        len: usize,
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         let mut pos = file.pos.lock().unwrap();
         let off = offset.unwrap_or(*pos);
         let size = self.inode.meta.lock().unwrap().size;
-        let n = self.file().read_at(size, off, dst);
+        let n = self.file().read_at(size, off, dst, len);
         if offset.is_none() {
             *pos = off + n as u64;
         }
@@ -660,10 +968,11 @@ impl FileImpl for RegularFileDescription {
         Ok(n)
     }
 
-    fn write(
+    fn write_from(
         &self,
         file: &FileDescription,
-        src: &[u8],
+        src: WriteSrc<'_>,
+        len: usize,
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         let mut pos = file.pos.lock().unwrap();
@@ -676,10 +985,10 @@ impl FileImpl for RegularFileDescription {
         if off >= MAX_FILE_SIZE {
             return Err(Errno::EFBIG);
         }
-        let src = &src[..(src.len() as u64).min(MAX_FILE_SIZE - off) as usize];
+        let len = (len as u64).min(MAX_FILE_SIZE - off) as usize;
         let size = self.inode.meta.lock().unwrap().size;
-        let src = &src[..self.file().sealed_write_len(size, off, src.len())?];
-        let n = self.file().write_at(off, src)?;
+        let len = self.file().sealed_write_len(size, off, len)?;
+        let n = self.file().write_at(off, src, len)?;
         {
             let mut m = self.inode.meta.lock().unwrap();
             if off + n as u64 > m.size {
@@ -695,6 +1004,55 @@ impl FileImpl for RegularFileDescription {
             *pos = off + n as u64;
         }
         Ok(n)
+    }
+}
+
+impl FileImpl for RegularFileDescription {
+    fn direct_io(&self) -> bool {
+        true
+    }
+
+    fn read(
+        &self,
+        file: &FileDescription,
+        dst: &mut [u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let len = dst.len();
+        self.read_into(file, ReadDst::Buf(dst), len, offset)
+    }
+
+    fn read_to_memory(
+        &self,
+        file: &FileDescription,
+        mf: &MemoryFile,
+        dst: u64,
+        len: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        debug_assert!(std::ptr::eq(mf, &*self.file().mf));
+        self.read_into(file, ReadDst::Memory(dst), len, offset)
+    }
+
+    fn write(
+        &self,
+        file: &FileDescription,
+        src: &[u8],
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        self.write_from(file, WriteSrc::Buf(src), src.len(), offset)
+    }
+
+    fn write_from_memory(
+        &self,
+        file: &FileDescription,
+        mf: &MemoryFile,
+        src: u64,
+        len: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        debug_assert!(std::ptr::eq(mf, &*self.file().mf));
+        self.write_from(file, WriteSrc::Memory(src), len, offset)
     }
 
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {

@@ -19,6 +19,8 @@ pub use elf::{ElfHeader, ProgramHeader};
 pub trait ExecutableFile {
     /// Reads up to `buf.len()` bytes at `offset`; short only at EOF.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+    /// The file's size in bytes.
+    fn size(&self) -> std::io::Result<u64>;
 }
 
 impl ExecutableFile for std::fs::File {
@@ -33,6 +35,10 @@ impl ExecutableFile for std::fs::File {
             done += n;
         }
         Ok(done)
+    }
+
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
     }
 }
 
@@ -73,6 +79,9 @@ pub struct LoadedImage {
 /// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE
 /// without randomization).
 const DYN_BASE: u64 = 0x5555_5555_4000;
+
+/// How much of a segment the loader reads at a time.
+const LOAD_CHUNK: u64 = 1 << 20;
 
 /// Initial size of the stack VMA, before it grows.
 const INITIAL_STACK: u64 = 128 << 10;
@@ -126,11 +135,23 @@ pub fn load(
     } else {
         0
     };
+    let file_size = file.size()?;
     let mut brk = 0u64;
     for ph in &loads {
         if ph.filesz > ph.memsz {
             return Err(LoadError::NotExecutable(
                 "segment file size exceeds memory size".into(),
+            ));
+        }
+        // Linux maps the segment from the file; one that reaches past the
+        // file's end cannot be loaded.
+        if ph
+            .offset
+            .checked_add(ph.filesz)
+            .is_none_or(|e| e > file_size)
+        {
+            return Err(LoadError::NotExecutable(
+                "segment past the end of the file".into(),
             ));
         }
         if ph.vaddr % PAGE_SIZE != ph.offset % PAGE_SIZE {
@@ -169,17 +190,24 @@ pub fn load(
         .map_err(LoadError::Memory)?;
         // As a file mapping would: the file's pages from the page holding
         // the segment's first byte up to its file size, zeroes after.
+        // Copied a bounded chunk at a time.
         let file_start = page_down(ph.offset);
         let file_len = (ph.offset + ph.filesz) - file_start;
-        let mut data = vec![0u8; file_len as usize];
-        let got = file.read_at(&mut data, file_start)?;
-        if (got as u64) < file_len {
-            return Err(LoadError::NotExecutable(
-                "segment past the end of the file".into(),
-            ));
+        let mut data = vec![0u8; file_len.min(LOAD_CHUNK) as usize];
+        let mut done = 0u64;
+        while done < file_len {
+            let n = (file_len - done).min(LOAD_CHUNK) as usize;
+            let got = file.read_at(&mut data[..n], file_start + done)?;
+            if got < n {
+                // The file shrank under us.
+                return Err(LoadError::NotExecutable(
+                    "segment past the end of the file".into(),
+                ));
+            }
+            mm.copy_out_force(map_start + done, &data[..n])
+                .map_err(LoadError::Memory)?;
+            done += n as u64;
         }
-        mm.copy_out_force(map_start, &data)
-            .map_err(LoadError::Memory)?;
         brk = brk.max(end);
     }
     let phdr_addr = match phdrs.iter().find(|p| p.kind == elf::PT_PHDR) {

@@ -13,8 +13,33 @@ use super::MemoryManager;
 ///
 /// # Safety
 /// Implement only for `repr(C)` types made of integers (and arrays of
-/// them) that are valid for every bit pattern.
+/// them) that are valid for every bit pattern and have no implicit
+/// padding: every byte belongs to a field (padding is an explicit field).
+/// Each struct implementing it says so with [`assert_no_padding!`].
 pub unsafe trait Pod: Copy + 'static {}
+
+/// The size of the field that `_f` picks out of a `T`.
+pub const fn field_size<T, F>(_f: fn(&T) -> &F) -> usize {
+    std::mem::size_of::<F>()
+}
+
+/// Fails the build unless the struct's size is the sum of the sizes of
+/// the fields listed: every field must be listed, and there is then no
+/// byte of implicit padding.
+#[macro_export]
+macro_rules! assert_no_padding {
+    ($t:ty { $($f:ident),+ $(,)? }) => {
+        $crate::assert_no_padding!($t { $($f),+ } + 0);
+    };
+    // `+ N`: N bytes of explicit padding fields that are private (libc's).
+    ($t:ty { $($f:ident),+ $(,)? } + $private:expr) => {
+        const _: () = assert!(
+            ::std::mem::size_of::<$t>()
+                == $private $(+ $crate::mm::io::field_size(|v: &$t| &v.$f))+,
+            concat!(stringify!($t), " has implicit padding")
+        );
+    };
+}
 
 // SAFETY: integers are valid for every bit pattern.
 unsafe impl Pod for u8 {}
@@ -34,22 +59,77 @@ unsafe impl<const N: usize> Pod for [u8; N] {}
 unsafe impl<const N: usize> Pod for [u64; N] {}
 // SAFETY: two i64 fields.
 unsafe impl Pod for libc::timespec {}
+assert_no_padding!(libc::timespec { tv_sec, tv_nsec });
 // SAFETY: two i64 fields.
 unsafe impl Pod for libc::timeval {}
+assert_no_padding!(libc::timeval { tv_sec, tv_usec });
 // SAFETY: integer fields only (with explicit padding fields in libc).
 unsafe impl Pod for libc::stat {}
-// SAFETY: arrays of c_char.
+assert_no_padding!(
+    libc::stat {
+        st_dev,
+        st_ino,
+        st_nlink,
+        st_mode,
+        st_uid,
+        st_gid,
+        st_rdev,
+        st_size,
+        st_blksize,
+        st_blocks,
+        st_atime,
+        st_atime_nsec,
+        st_mtime,
+        st_mtime_nsec,
+        st_ctime,
+        st_ctime_nsec,
+    } + 4
+        + 24
+); // libc's private `__pad0: c_int` and `__unused: [i64; 3]`
+   // SAFETY: arrays of c_char.
 unsafe impl Pod for libc::utsname {}
+assert_no_padding!(libc::utsname {
+    sysname,
+    nodename,
+    release,
+    version,
+    machine,
+    domainname,
+});
 // SAFETY: two u64 fields.
 unsafe impl Pod for libc::rlimit {}
+assert_no_padding!(libc::rlimit { rlim_cur, rlim_max });
 // SAFETY: a pointer-sized integer and a length.
 unsafe impl Pod for libc::iovec {}
-// SAFETY: integer fields only.
-unsafe impl Pod for libc::termios {}
+assert_no_padding!(libc::iovec { iov_base, iov_len });
 // SAFETY: four u16 fields.
 unsafe impl Pod for libc::winsize {}
-// SAFETY: integer fields only.
+assert_no_padding!(libc::winsize {
+    ws_row,
+    ws_col,
+    ws_xpixel,
+    ws_ypixel,
+});
+// SAFETY: an i32 and two i16 fields.
 unsafe impl Pod for libc::pollfd {}
+assert_no_padding!(libc::pollfd {
+    fd,
+    events,
+    revents
+});
+// The signal structures are Pod where they are defined.
+assert_no_padding!(crate::kernel::signal::SigAction {
+    handler,
+    flags,
+    restorer,
+    mask
+});
+assert_no_padding!(crate::kernel::signal::SignalStack {
+    sp,
+    flags,
+    _pad,
+    size
+});
 
 /// The bytes of a plain-data value.
 pub fn as_bytes<T: Pod>(v: &T) -> &[u8] {

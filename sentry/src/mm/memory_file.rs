@@ -195,19 +195,33 @@ impl MemoryFile {
         }
     }
 
-    /// Runs `f` on the bytes `[off, off+len)` of the file as a slice. The
-    /// caller owns the range for the duration (the memory manager holds
-    /// its lock; guest threads may still write it, as they may during any
-    /// copy).
-    pub fn with_slice_mut<R>(&self, off: u64, len: u64, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        assert!(off.checked_add(len).is_some_and(|e| e <= FILE_SIZE));
-        // SAFETY: the range lies inside our mapping, which stays mapped
-        // while `self` lives; no other sentry reference to it exists while
-        // the caller owns it. Concurrent guest writes only change the
-        // bytes' values, which `f` treats as plain data.
-        let slice =
-            unsafe { std::slice::from_raw_parts_mut(self.base.add(off as usize), len as usize) };
-        f(slice)
+    /// Copies `len` bytes at file offset `src` to file offset `dst` with
+    /// pread into the sentry's mapping (see [`read_io`](Self::read_io)):
+    /// file data to guest memory or back, with no Rust reference to either.
+    pub fn copy_io(&self, src: u64, dst: u64, len: u64) {
+        assert!(src.checked_add(len).is_some_and(|e| e <= FILE_SIZE));
+        assert!(dst.checked_add(len).is_some_and(|e| e <= FILE_SIZE));
+        let mut done = 0;
+        while done < len {
+            // SAFETY: the kernel writes `[dst+done, dst+len)` of our mapping,
+            // which lies inside it (checked above) and stays mapped while
+            // `self` lives; no Rust reference points into it. Concurrent
+            // guest accesses only change the bytes' values.
+            let n = unsafe {
+                libc::pread(
+                    self.fd.as_raw_fd(),
+                    self.base.add((dst + done) as usize).cast(),
+                    (len - done) as usize,
+                    (src + done) as i64,
+                )
+            };
+            if n <= 0 {
+                // Only EINTR can happen on a memfd; fall back to the mapping.
+                self.copy(src + done, dst + done, len - done);
+                return;
+            }
+            done += n as u64;
+        }
     }
 
     /// Reads `dst.len()` bytes at `off` with pread: for file data, which

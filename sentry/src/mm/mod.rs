@@ -1458,18 +1458,21 @@ impl MemoryManager {
         self.for_each_range_locked(&mut st, addr, len, write, force, f)
     }
 
-    /// Runs `f` on the guest range `[addr, addr+len)` as one slice of the
-    /// memory file, when one contiguous range of it backs the whole range
-    /// and the guest may access it that way (`write`: the guest's buffer is
-    /// written). The memory manager stays locked while `f` runs, so the
-    /// memory cannot be unmapped and reused under it: `f` must not block
-    /// or touch this address space. None when the range is not one slice.
-    pub fn with_guest_slice<R>(
+    /// Runs `f` with the memory file and the offset in it of the guest
+    /// range `[addr, addr+len)`, when one contiguous range of the file
+    /// backs the whole range and the guest may access it that way (`write`:
+    /// the guest's buffer is written). The memory manager stays locked
+    /// while `f` runs, so the memory cannot be unmapped and reused under
+    /// it: `f` must not block or touch this address space. Guest threads
+    /// may read and write the range meanwhile, so `f` must copy with the
+    /// memory file's raw copies, never through a reference. None when the
+    /// range is not one piece of the file.
+    pub fn with_guest_range<R>(
         &self,
         addr: u64,
         len: u64,
         write: bool,
-        f: impl FnOnce(&mut [u8]) -> R,
+        f: impl FnOnce(&MemoryFile, u64) -> R,
     ) -> Option<R> {
         if len == 0 || addr.checked_add(len).is_none_or(|e| e > self.max_addr) {
             return None;
@@ -1485,8 +1488,7 @@ impl MemoryManager {
         if done != len || ranges.len() != 1 {
             return None;
         }
-        let (off, n) = ranges[0];
-        Some(self.mf.with_slice_mut(off, n, f))
+        Some(f(&self.mf, ranges[0].0))
     }
 
     fn for_each_range_locked(

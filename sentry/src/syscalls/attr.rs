@@ -543,12 +543,9 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
             return Err(Errno::EPERM);
         }
         // Nothing lies past the last page the file has.
-        let last = rf.data.lock().unwrap().pages.keys().next_back().copied();
-        if let Some(last) = last {
-            let stop = end.min((last + 1) * platform::PAGE_SIZE);
-            if start < stop {
-                rf.punch(start, stop);
-            }
+        let stop = end.min(rf.allocated_end());
+        if start < stop {
+            rf.punch(start, stop);
         }
         inode.meta.lock().unwrap().blocks_bytes = rf.allocated_bytes();
         file_modified(t, &inode);
@@ -558,13 +555,7 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
     if seals & libc::F_SEAL_GROW as u32 != 0 && end > size {
         return Err(Errno::EPERM);
     }
-    // The file system's size (none: unlimited): more pages than it has
-    // cannot fit.
-    let stats = *inode.fs.stats.lock().unwrap();
-    let want = end.div_ceil(platform::PAGE_SIZE) - start / platform::PAGE_SIZE;
-    if stats.blocks != 0 && want > stats.blocks_free {
-        return Err(Errno::ENOSPC);
-    }
+    // All the pages the file system has room for, or none and ENOSPC.
     rf.allocate(start, end)?;
     {
         let mut m = inode.meta.lock().unwrap();

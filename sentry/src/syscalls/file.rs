@@ -342,6 +342,11 @@ struct OpenHow {
 
 // SAFETY: three u64 fields.
 unsafe impl crate::mm::io::Pod for OpenHow {}
+crate::assert_no_padding!(OpenHow {
+    flags,
+    mode,
+    resolve
+});
 
 const RESOLVE_NO_XDEV: u64 = 0x01;
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;

@@ -68,9 +68,9 @@ fn read_into(
     }
     if f.imp.direct_io() {
         // Straight into the guest's memory, without a sentry buffer.
-        if let Some(r) =
-            t.mm.with_guest_slice(buf, count as u64, true, |dst| f.imp.read(f, dst, offset))
-        {
+        if let Some(r) = t.mm.with_guest_range(buf, count as u64, true, |mf, dst| {
+            f.imp.read_to_memory(f, mf, dst, count, offset)
+        }) {
             return r.map(|n| n as u64);
         }
     }
@@ -102,9 +102,9 @@ fn write_from(
     }
     if f.imp.direct_io() {
         // Straight from the guest's memory, without a sentry buffer.
-        if let Some(r) =
-            t.mm.with_guest_slice(buf, count as u64, false, |src| f.imp.write(f, src, offset))
-        {
+        if let Some(r) = t.mm.with_guest_range(buf, count as u64, false, |mf, src| {
+            f.imp.write_from_memory(f, mf, src, count, offset)
+        }) {
             return r.map(|n| n as u64);
         }
     }

@@ -54,6 +54,15 @@ struct Flock {
 
 // SAFETY: integer fields with explicit padding, 32 bytes.
 unsafe impl crate::mm::io::Pod for Flock {}
+crate::assert_no_padding!(Flock {
+    l_type,
+    l_whence,
+    _pad0,
+    l_start,
+    l_len,
+    l_pid,
+    _pad1
+});
 
 /// A request's type: F_RDLCK, F_WRLCK, or F_UNLCK (None); EINVAL else.
 fn lock_type(l_type: i16) -> Result<Option<LockType>, Errno> {

@@ -47,7 +47,8 @@ impl InodeOps for MemfdRoot {
     }
 }
 
-/// The internal tmpfs of memfds.
+/// The internal tmpfs of memfds. As Linux's, it has no size; what its
+/// files can take is bounded by the sandbox's memory.
 fn memfd_mount() -> &'static Arc<Mount> {
     static MOUNT: OnceLock<Arc<Mount>> = OnceLock::new();
     MOUNT.get_or_init(|| {
@@ -108,7 +109,7 @@ pub fn memfd_create(t: &mut Task, name: UserPath, flags: Hex) -> SysResult {
     };
     let mut meta = InodeMeta::new(libc::S_IFREG | mode, t.creds.fsuid, t.creds.fsgid);
     meta.nlink = 0;
-    let file = RegularFile::new(&t.kernel.memory_file);
+    let file = RegularFile::new(&t.kernel.memory_file, &mount.fs);
     let mut seals = file.seals();
     if flags & MFD_NOEXEC_SEAL != 0 {
         seals = (seals & !(libc::F_SEAL_SEAL as u32)) | libc::F_SEAL_EXEC as u32;

@@ -149,12 +149,12 @@ fn parse_tmpfs_options(data: &[u8]) -> Result<TmpfsOptions, Errno> {
             ("size", Some(v)) => {
                 let (size, rest) = memparse(v).ok_or(Errno::EINVAL)?;
                 if !rest.is_empty() {
-                    // A percentage of memory: the sandbox's memory is the
-                    // tmpfs default's double.
+                    // A percentage of the sandbox's memory.
                     if rest != "%" {
                         return Err(Errno::EINVAL);
                     }
-                    o.blocks = Some(size.saturating_mul(2 * 3_145_728) / 100);
+                    let pages = crate::fsimpl::tmpfs::memory_pages();
+                    o.blocks = Some(size.saturating_mul(pages).div_ceil(100));
                 } else {
                     o.blocks = Some(size.div_ceil(platform::PAGE_SIZE));
                 }
@@ -182,17 +182,23 @@ fn parse_tmpfs_options(data: &[u8]) -> Result<TmpfsOptions, Errno> {
     Ok(o)
 }
 
-/// Applies size options to a tmpfs's statistics.
-fn apply_tmpfs_stats(fs: &Filesystem, o: &TmpfsOptions) {
+/// Applies size options to a tmpfs's statistics. A remount cannot give
+/// a size to a tmpfs without one, nor one smaller than what its files use
+/// (EINVAL, as Linux's shmem_reconfigure).
+fn apply_tmpfs_stats(fs: &Filesystem, o: &TmpfsOptions, remount: bool) -> Result<(), Errno> {
     let mut st = fs.stats.lock().unwrap();
     if let Some(b) = o.blocks {
+        if remount && b != 0 && (st.blocks == 0 || b < st.blocks_used) {
+            return Err(Errno::EINVAL);
+        }
         st.blocks = b;
-        st.blocks_free = b;
+        st.blocks_free = b.saturating_sub(st.blocks_used);
     }
     if let Some(n) = o.inodes {
         st.files = n;
         st.files_free = n.saturating_sub(1);
     }
+    Ok(())
 }
 
 /// A new file system, its root, and whether its options asked for it to
@@ -212,7 +218,7 @@ fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, 
                 o.uid.unwrap_or(t.creds.fsuid),
                 o.gid.unwrap_or(t.creds.fsgid),
             );
-            apply_tmpfs_stats(&fs, &o);
+            apply_tmpfs_stats(&fs, &o, false)?;
             Ok((fs, root, o.readonly))
         }
         b"proc" => {
@@ -262,7 +268,7 @@ pub fn mount(
         let mut readonly = flags & MS_RDONLY != 0;
         if at.mount.fs.type_name == "tmpfs" {
             let o = parse_tmpfs_options(&data)?;
-            apply_tmpfs_stats(&at.mount.fs, &o);
+            apply_tmpfs_stats(&at.mount.fs, &o, true)?;
             readonly = o.readonly.unwrap_or(readonly);
         }
         *at.mount.flags.lock().unwrap() = MountFlags {

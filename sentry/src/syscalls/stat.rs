@@ -117,6 +117,33 @@ struct StatxTime {
 
 // SAFETY: integer fields with explicit padding, 256 bytes.
 unsafe impl crate::mm::io::Pod for Statx {}
+crate::assert_no_padding!(Statx {
+    mask,
+    blksize,
+    attributes,
+    nlink,
+    uid,
+    gid,
+    mode,
+    _pad0,
+    ino,
+    size,
+    blocks,
+    attributes_mask,
+    atime,
+    btime,
+    ctime,
+    mtime,
+    rdev_major,
+    rdev_minor,
+    dev_major,
+    dev_minor,
+    mnt_id,
+    dio_mem_align,
+    dio_offset_align,
+    _spare
+});
+crate::assert_no_padding!(StatxTime { sec, nsec, _pad });
 
 const STATX_BASIC_STATS: u32 = 0x7ff;
 const STATX_BTIME: u32 = 0x800;
@@ -271,6 +298,20 @@ struct Statfs {
 
 // SAFETY: integer fields only, no padding.
 unsafe impl crate::mm::io::Pod for Statfs {}
+crate::assert_no_padding!(Statfs {
+    f_type,
+    f_bsize,
+    f_blocks,
+    f_bfree,
+    f_bavail,
+    f_files,
+    f_ffree,
+    f_fsid,
+    f_namelen,
+    f_frsize,
+    f_flags,
+    f_spare
+});
 
 fn statfs_of(loc: &Location) -> Statfs {
     let s = *loc.inode.fs.stats.lock().unwrap();

@@ -181,6 +181,23 @@ struct SysInfo {
 
 // SAFETY: integer fields with explicit padding, 112 bytes.
 unsafe impl crate::mm::io::Pod for SysInfo {}
+crate::assert_no_padding!(SysInfo {
+    uptime,
+    loads,
+    totalram,
+    freeram,
+    sharedram,
+    bufferram,
+    totalswap,
+    freeswap,
+    procs,
+    _pad,
+    _pad2,
+    totalhigh,
+    freehigh,
+    mem_unit,
+    _pad3
+});
 
 /// sysinfo(2): the sandbox's uptime and process count; memory as the
 /// machine's total less what the sandbox uses.

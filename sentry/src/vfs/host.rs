@@ -102,6 +102,30 @@ fn retry<T: PartialOrd + Default>(mut f: impl FnMut() -> T) -> Result<T, Errno> 
     }
 }
 
+/// The kernel's `struct termios`, which TCGETS and TCSETS* pass (glibc's
+/// `struct termios` is larger: tcgetattr converts).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct KernelTermios {
+    c_iflag: u32,
+    c_oflag: u32,
+    c_cflag: u32,
+    c_lflag: u32,
+    c_line: u8,
+    c_cc: [u8; 19],
+}
+
+// SAFETY: integer fields only, 36 bytes without padding.
+unsafe impl crate::mm::io::Pod for KernelTermios {}
+crate::assert_no_padding!(KernelTermios {
+    c_iflag,
+    c_oflag,
+    c_cflag,
+    c_lflag,
+    c_line,
+    c_cc
+});
+
 impl FileImpl for HostFile {
     /// O_APPEND belongs to the host's open file description, which the
     /// guest shares with whoever gave the sandbox the fd, as a child
@@ -271,13 +295,20 @@ impl FileImpl for HostFile {
     ) -> Result<u64, Errno> {
         match request as u64 {
             libc::TCGETS => {
-                // SAFETY: all-zero is a valid termios.
-                let mut tio: libc::termios = unsafe { std::mem::zeroed() };
-                // SAFETY: TCGETS writes one termios to &mut tio.
+                let mut tio = KernelTermios::default();
+                // SAFETY: TCGETS writes one kernel termios to &mut tio.
                 if unsafe { libc::ioctl(self.raw(), libc::TCGETS, &mut tio) } != 0 {
                     return Err(Errno::last());
                 }
-                t.mm.copy_out(arg, as_bytes(&tio))?;
+                t.mm.write_obj(arg, &tio)?;
+                Ok(0)
+            }
+            libc::TCSETS | libc::TCSETSW | libc::TCSETSF => {
+                let tio: KernelTermios = t.mm.read_obj(arg)?;
+                // SAFETY: TCSETS* reads one kernel termios from &tio.
+                if unsafe { libc::ioctl(self.raw(), request as u64, &tio) } != 0 {
+                    return Err(Errno::last());
+                }
                 Ok(0)
             }
             libc::TIOCGWINSZ => {

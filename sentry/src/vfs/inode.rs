@@ -89,8 +89,11 @@ impl InodeMeta {
 pub struct FsStats {
     pub magic: i64,
     pub block_size: i64,
+    /// Size in blocks; 0: none (statfs then shows 0 blocks, 0 free).
     pub blocks: u64,
     pub blocks_free: u64,
+    /// Blocks in use (tmpfs: pages of its files).
+    pub blocks_used: u64,
     pub files: u64,
     pub files_free: u64,
     pub name_max: i64,

@@ -24,6 +24,10 @@ use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 
+/// The most a default [`FileImpl::read_to_memory`] or
+/// [`FileImpl::write_from_memory`] moves in one call.
+pub const MEMORY_IO_CHUNK: usize = 16 << 20;
+
 /// `struct f_owner_ex` types.
 pub const F_OWNER_TID: i32 = 0;
 pub const F_OWNER_PID: i32 = 1;
@@ -141,11 +145,44 @@ pub trait FileImpl: Send + Sync {
     fn name(&self) -> String {
         String::new()
     }
-    /// Whether reads and writes may work directly on guest memory: they
-    /// never block and never touch the caller's address space (tmpfs
-    /// files). Others go through a sentry buffer.
+    /// Whether reads and writes may work directly on guest memory, with
+    /// [`read_to_memory`](Self::read_to_memory) and
+    /// [`write_from_memory`](Self::write_from_memory): they never block and
+    /// never touch the caller's address space (tmpfs files). Others go
+    /// through a sentry buffer.
     fn direct_io(&self) -> bool {
         false
+    }
+    /// As [`read`](Self::read), into `[dst, dst+len)` of the memory file
+    /// (guest memory that the caller keeps from being unmapped). Files
+    /// with `direct_io` copy straight from their data; by default the bytes
+    /// go through a buffer of at most [`MEMORY_IO_CHUNK`].
+    fn read_to_memory(
+        &self,
+        file: &FileDescription,
+        mf: &crate::mm::MemoryFile,
+        dst: u64,
+        len: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; len.min(MEMORY_IO_CHUNK)];
+        let n = self.read(file, &mut buf, offset)?;
+        mf.write(dst, &buf[..n]);
+        Ok(n)
+    }
+    /// As [`write`](Self::write), from `[src, src+len)` of the memory file
+    /// (see [`read_to_memory`](Self::read_to_memory)).
+    fn write_from_memory(
+        &self,
+        file: &FileDescription,
+        mf: &crate::mm::MemoryFile,
+        src: u64,
+        len: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let mut buf = vec![0u8; len.min(MEMORY_IO_CHUNK)];
+        mf.read(src, &mut buf);
+        self.write(file, &buf, offset)
     }
     /// Told when F_SETFL (or FIONBIO) changed the status flags.
     fn status_flags_changed(&self, flags: u32) {
