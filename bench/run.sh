@@ -10,12 +10,19 @@ mkdir -p target/bench
 cc -O2 -static -o target/bench/getppid bench/getppid.c
 cc -O2 -static -o target/bench/fs bench/fs.c
 cc -O2 -o target/bench/ptrace_floor bench/ptrace_floor.c
+for prog in fork_wait fork_exec true_static pipe_pingpong clock_gettime; do
+    cc -O2 -static -o "target/bench/$prog" "bench/$prog.c"
+done
+for prog in futex_pingpong mutex_condvar; do
+    cc -O2 -static -pthread -o "target/bench/$prog" "bench/$prog.c"
+done
+sandboxed=(getppid fs fork_wait fork_exec true_static pipe_pingpong clock_gettime futex_pingpong mutex_condvar)
 bench_dir=$(pwd)/target/bench
 # Native runs hide /tmp behind a private tmpfs: keep the programs elsewhere.
 case "$bench_dir" in
     /tmp/*)
         copy=/var/tmp/runsc-bench
-        mkdir -p "$copy" && cp target/bench/getppid target/bench/fs "$copy/"
+        mkdir -p "$copy" && (cd target/bench && cp "${sandboxed[@]}" "$copy/")
         bench_dir=$copy
         ;;
 esac
@@ -26,23 +33,48 @@ if [ ! -x "$gvisor" ]; then
 fi
 
 # median of N rounds: scheduling noise on a small VM moves single runs by
-# 2x either way, and best-of-N rewards the luckiest.
+# 2x either way, and best-of-N rewards the luckiest. The value is the
+# first word of the last line; a run that fails, or whose last line does
+# not start with a number, makes the cell "-" (a runtime that lacks a
+# feature the benchmark needs).
 best() {
-    local vals=()
+    local vals=() v
     for _ in $(seq "$rounds"); do
-        vals+=("$("$@" 2>/dev/null | tail -1)")
+        if v=$("$@" 2>/dev/null | tail -1) && v=${v%% *} && [[ $v =~ ^[0-9]+$ ]]; then
+            vals+=("$v")
+        else
+            echo "-"
+            return 0
+        fi
     done
     printf '%s\n' "${vals[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+
+# Sandboxed runs get a time limit, so that a runtime that hangs on a
+# benchmark only loses that cell.
+limit=300
 
 # Natively, /tmp is a private tmpfs, as in both sandboxes.
 native_tmpfs() {
     unshare -m sh -c 'mount -t tmpfs tmpfs /tmp && exec "$@"' sh "$@"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "") printf "%.1f", a / b; else printf "-" }'; }
+num() { [[ $1 =~ ^[0-9]+$ ]]; }
+ratio() {
+    if num "$1" && num "$2"; then
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else printf "-" }'
+    else
+        printf -- "-"
+    fi
+}
 # overhead ratio: (sandbox - native) of ours against gVisor's
-overhead() { awk -v o="$1" -v g="$2" -v n="$3" 'BEGIN { if (g != "" && g - n > 0) printf "%.2f", (o - n) / (g - n); else printf "-" }'; }
+overhead() {
+    if num "$1" && num "$2" && num "$3"; then
+        awk -v o="$1" -v g="$2" -v n="$3" 'BEGIN { if (g - n > 0) printf "%.2f", (o - n) / (g - n); else printf "-" }'
+    else
+        printf -- "-"
+    fi
+}
 
 echo "| benchmark | native ns | runsc (ours, ptrace) ns | gVisor runsc (ptrace) ns | ours / native | gVisor / native | our overhead / gVisor's |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -52,9 +84,9 @@ row() {
     shift 3
     local native mine theirs=""
     native=$(best native_tmpfs "$bench_dir/$1" "${@:2}" "$n_native")
-    mine=$(best "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    mine=$(best timeout "$limit" "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     if [ -x "$gvisor" ]; then
-        theirs=$(best "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+        theirs=$(best timeout "$limit" "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     fi
     echo "| $name | $native | $mine | ${theirs:--} | $(ratio "$mine" "$native") | $(ratio "$theirs" "$native") | $(overhead "$mine" "$theirs" "$native") |"
 }
@@ -64,6 +96,12 @@ row "open + close" 200000 20000 fs open
 row "stat" 200000 20000 fs stat
 row "64 KiB write/read, 64 MiB file" 1 1 fs rw
 row "getdents, 10,000 entries" 200 20 fs getdents
+row "fork + _exit + wait" 5000 200 fork_wait
+row "fork + execve (static) + wait" 1000 50 fork_exec "$bench_dir/true_static"
+row "pipe ping-pong, 2 processes (round trip)" 100000 5000 pipe_pingpong
+row "futex ping-pong, 2 threads (round trip)" 100000 5000 futex_pingpong
+row "mutex + condvar handoff, 16 threads" 100000 5000 mutex_condvar
+row "clock_gettime(CLOCK_MONOTONIC)" 10000000 1000000 clock_gettime
 
 floor=$(best target/bench/ptrace_floor 100000)
 floor_pinned=$(best target/bench/ptrace_floor 100000 pin)
