@@ -21,8 +21,43 @@ use std::sync::Arc;
 /// `PTRACE_GETREGS` (`struct user_regs_struct`).
 pub type Registers = libc::user_regs_struct;
 
-/// Guest floating point / SSE state (`struct user_fpregs_struct`).
-pub type FpRegisters = libc::user_fpregs_struct;
+/// Guest floating point, SSE and AVX state: the whole XSAVE area in the
+/// standard (non-compacted) format, as `PTRACE_GETREGSET NT_X86_XSTATE`
+/// gives it and as a signal frame holds it. The first 512 bytes are the
+/// FXSAVE layout; the XSAVE header follows at 512.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FpState(pub Vec<u8>);
+
+impl std::fmt::Debug for FpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FpState({} bytes)", self.0.len())
+    }
+}
+
+impl FpState {
+    /// Offset of MXCSR in the FXSAVE layout.
+    pub const MXCSR: usize = 24;
+    /// Offset of MXCSR_MASK.
+    pub const MXCSR_MASK: usize = 28;
+    /// Offset of the XSAVE header (XSTATE_BV first).
+    pub const HEADER: usize = 512;
+
+    /// The state of a freshly exec'd program: x87 control word 0x37f,
+    /// MXCSR 0x1f80, every register zero, extended components in their
+    /// initial state. `like` gives the size and the host's MXCSR mask.
+    pub fn initial(like: &FpState) -> FpState {
+        let mut v = vec![0u8; like.0.len().max(576)];
+        v[0..2].copy_from_slice(&0x37fu16.to_le_bytes());
+        v[Self::MXCSR..Self::MXCSR + 4].copy_from_slice(&0x1f80u32.to_le_bytes());
+        if like.0.len() >= Self::MXCSR_MASK + 4 {
+            v[Self::MXCSR_MASK..Self::MXCSR_MASK + 4]
+                .copy_from_slice(&like.0[Self::MXCSR_MASK..Self::MXCSR_MASK + 4]);
+        }
+        // XSTATE_BV: x87 and SSE state present; the rest initial.
+        v[Self::HEADER] = 0b11;
+        FpState(v)
+    }
+}
 
 /// Page size of the guest and the host.
 pub const PAGE_SIZE: u64 = 4096;
@@ -98,6 +133,33 @@ pub struct SignalInfo {
     pub pid: i32,
 }
 
+/// What a faulting access tried to do, as far as the platform can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Access {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Access {
+    /// The platform could not tell: any access the mapping allows.
+    pub const ANY: Access = Access {
+        read: true,
+        write: true,
+        exec: true,
+    };
+    pub const WRITE: Access = Access {
+        read: false,
+        write: true,
+        exec: false,
+    };
+    pub const EXEC: Access = Access {
+        read: false,
+        write: false,
+        exec: true,
+    };
+}
+
 /// Why a guest thread stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -108,7 +170,8 @@ pub enum Event {
     /// A memory fault (SIGSEGV or SIGBUS) at `info.addr`. `info.code` is
     /// `SEGV_MAPERR` when the host had nothing mapped there and
     /// `SEGV_ACCERR` when the host mapping did not allow the access.
-    Fault(SignalInfo),
+    /// `access` is what the access was, as far as the platform knows.
+    Fault(SignalInfo, Access),
     /// Any other synchronous signal raised by the guest's instructions
     /// (SIGILL, SIGFPE, SIGTRAP, ...).
     Signal(SignalInfo),
@@ -128,8 +191,10 @@ pub enum PlatformError {
         op: &'static str,
         source: std::io::Error,
     },
-    #[error("no stub thread of this address space is bound to the calling sentry thread")]
-    NotBound,
+    #[error("the address space belongs to another platform")]
+    ForeignAddressSpace,
+    #[error("the address space is dead: {0}")]
+    AddressSpaceDead(String),
 }
 
 impl PlatformError {
@@ -151,7 +216,8 @@ pub trait AddressSpace: Send + Sync {
     /// `addr`, `len` and `offset` are page-aligned.
     fn map_file(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError>;
 
-    /// Removes every mapping in `[addr, addr+len)`.
+    /// Removes every mapping in `[addr, addr+len)`. A failure leaves the
+    /// address space dead: every thread running in it gets an error.
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError>;
 }
 
@@ -190,18 +256,13 @@ pub trait Context: Send {
         regs: &mut Registers,
     ) -> Result<Event, PlatformError>;
 
-    /// Reads the guest's floating point state.
-    fn fp_registers(
-        &mut self,
-        address_space: &Arc<dyn AddressSpace>,
-    ) -> Result<FpRegisters, PlatformError>;
+    /// Reads the guest's floating point state (the whole XSAVE area).
+    fn fp_state(&mut self, address_space: &Arc<dyn AddressSpace>)
+        -> Result<FpState, PlatformError>;
 
-    /// Replaces the guest's floating point state.
-    fn set_fp_registers(
-        &mut self,
-        address_space: &Arc<dyn AddressSpace>,
-        fp: &FpRegisters,
-    ) -> Result<(), PlatformError>;
+    /// Replaces the guest's floating point state; it takes effect at the
+    /// next switch, in whatever address space that runs.
+    fn set_fp_state(&mut self, fp: FpState);
 
     /// A handle for other sentry threads to interrupt this context.
     fn interrupter(&self) -> Interrupter;
@@ -218,9 +279,12 @@ pub trait Platform: Send + Sync {
     /// everything else zero.
     fn initial_registers(&self) -> Registers;
 
-    /// A new, empty address space. The calling sentry thread becomes the
-    /// one that runs guest threads in it.
+    /// A new, empty address space. Any sentry thread may map into it and
+    /// run guest threads in it.
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError>;
+
+    /// The floating point state of a freshly exec'd program.
+    fn initial_fp_state(&self) -> FpState;
 
     /// A new context, for one guest thread.
     fn new_context(&self) -> Box<dyn Context>;

@@ -6,20 +6,28 @@
 //! `PTRACE_SYSEMU`, so every guest `syscall` instruction stops before the
 //! host executes it. The sentry changes a stub's mappings by making one of
 //! its stopped threads execute `mmap`/`munmap` at the stub page's `syscall;
-//! int3` pair; that is the only host syscall a stub ever makes for the
+//! int3` pair; that is the only kind of host syscall a stub makes for the
 //! sentry.
 //!
-//! ptrace requests must come from the tracing thread. A stub thread is
-//! traced by the sentry thread that created it, and each address space
-//! keeps one stub thread per sentry thread that uses it.
+//! ptrace requests must come from the tracing thread. Each address space
+//! has an *owner*: a sentry thread of its own that traces the stub's first
+//! thread (the master, which never runs guest code), and serves requests
+//! from other sentry threads: changing mappings, and cloning a new stub
+//! thread. Every sentry thread that runs guest code in an address space
+//! gets a stub thread of its own there, cloned by the master and then
+//! attached by that sentry thread, and changes mappings through it; a
+//! sentry thread with no stub thread in an address space asks the owner.
+//! Stub threads are processes that share the stub's memory (`CLONE_VM`,
+//! not `CLONE_THREAD`), so a stop or a signal of one never touches another.
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::{
-    AddressSpace, Context, Event, FpRegisters, Interrupt, Interrupter, PlatformError, Prot,
+    Access, AddressSpace, Context, Event, FpState, Interrupt, Interrupter, PlatformError, Prot,
     Registers, SignalInfo, PAGE_SIZE,
 };
 
@@ -34,17 +42,26 @@ const STUB_REGION_SIZE: u64 = PAGE_SIZE;
 /// else to a stub.
 const INTERRUPT_SIGNAL: i32 = libc::SIGCHLD;
 
+/// `NT_X86_XSTATE`, the regset of the XSAVE area.
+const NT_X86_XSTATE: usize = 0x202;
+
+/// What the stub child exits with when `PTRACE_TRACEME` fails.
+const TRACEME_FAILED: i32 = 71;
+
 // The stub's code. It is copied to the stub page, so it must be position
 // independent and use no stack.
 //
 // Entry (in a freshly forked child): rdi = start of the stub region,
 // rsi = end of the stub region, rdx = host task size. It unmaps everything
 // else and stops itself; from then on the sentry only ever points `rip` at
-// `runsc_stub_syscall` to make it execute one syscall and trap.
+// `runsc_stub_syscall` to make it execute one syscall and trap, or (in the
+// master) at `runsc_stub_clone` to clone a new stub thread. The new thread
+// stops itself and traps once its new tracer has attached.
 std::arch::global_asm!(
     ".pushsection .text.runsc_stub, \"ax\"",
     ".globl runsc_stub_start",
     ".globl runsc_stub_syscall",
+    ".globl runsc_stub_clone",
     ".globl runsc_stub_end",
     "runsc_stub_start:",
     "mov r12, rdi",
@@ -72,6 +89,22 @@ std::arch::global_asm!(
     "syscall",
     "int3",
     "jmp runsc_stub_syscall",
+    "runsc_stub_clone:",
+    "syscall",
+    "test rax, rax",
+    "jz 2f",
+    "int3",
+    "jmp runsc_stub_syscall",
+    // The new stub thread: stop until attached, then trap to the tracer.
+    "2:",
+    "mov eax, 39",
+    "syscall",
+    "mov edi, eax",
+    "mov eax, 62",
+    "mov esi, 19",
+    "syscall",
+    "int3",
+    "jmp runsc_stub_syscall",
     "runsc_stub_end:",
     ".popsection",
 );
@@ -83,6 +116,7 @@ extern "C" {
     static __rseq_size: libc::c_uint;
     static runsc_stub_start: u8;
     static runsc_stub_syscall: u8;
+    static runsc_stub_clone: u8;
     static runsc_stub_end: u8;
 }
 
@@ -92,6 +126,7 @@ extern "C" {
 struct StubRegion {
     start: u64,
     syscall_addr: u64,
+    clone_addr: u64,
 }
 
 static STUB_REGION: OnceLock<Result<StubRegion, String>> = OnceLock::new();
@@ -101,6 +136,7 @@ fn stub_region() -> Result<StubRegion, PlatformError> {
     let r = STUB_REGION.get_or_init(|| {
         let start_sym = &raw const runsc_stub_start as u64;
         let syscall_sym = &raw const runsc_stub_syscall as u64;
+        let clone_sym = &raw const runsc_stub_clone as u64;
         let end_sym = &raw const runsc_stub_end as u64;
         let code_len = (end_sym - start_sym) as usize;
         assert!(code_len as u64 <= STUB_REGION_SIZE);
@@ -144,6 +180,7 @@ fn stub_region() -> Result<StubRegion, PlatformError> {
                 return Ok(StubRegion {
                     start: candidate,
                     syscall_addr: candidate + (syscall_sym - start_sym),
+                    clone_addr: candidate + (clone_sym - start_sym),
                 });
             }
             if p != libc::MAP_FAILED {
@@ -159,16 +196,6 @@ fn stub_region() -> Result<StubRegion, PlatformError> {
         .map_err(|reason| PlatformError::StubDied { pid: 0, reason })
 }
 
-/// Binds host thread `tid` (0: the caller) to one CPU.
-fn bind_to_cpu(tid: i32, cpu: i32) -> bool {
-    // SAFETY: all-zero is an empty cpu_set_t.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET checks the index against the set's size.
-    unsafe { libc::CPU_SET(cpu as usize, &mut set) };
-    // SAFETY: sets the affinity of the caller or of our own stub thread.
-    unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
-}
-
 fn current_tid() -> i32 {
     thread_local! {
         static TID: i32 = {
@@ -177,6 +204,185 @@ fn current_tid() -> i32 {
         };
     }
     TID.with(|t| *t)
+}
+
+/// The size of the XSAVE area for the features the host enabled.
+fn xsave_size() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: CPUID leaf 0xD exists on every x86-64 CPU with XSAVE;
+        // on one without, it reads zeroes and the FXSAVE size is used.
+        #[allow(unused_unsafe)]
+        let r = unsafe { std::arch::x86_64::__cpuid_count(0xd, 0) };
+        (r.ebx as usize).max(576)
+    })
+}
+
+mod placement {
+    //! Where task threads run. A sentry thread and the stub thread it
+    //! traces hand the CPU back and forth on every guest syscall; on one
+    //! CPU that is a plain context switch, across CPUs it costs
+    //! inter-processor wake-ups that make each round trip several times
+    //! slower (measured: 12 us against 22 to 60 us on a 2-CPU VM). So both
+    //! are bound to one CPU. Which CPU is decided sentry-wide: each
+    //! context goes where the fewest recently active contexts are, and the
+    //! choice is revisited when the context comes back from a pause in the
+    //! sentry (it blocked) and every few thousand switches, so tasks
+    //! spread over the CPUs and move when their CPU gets crowded.
+
+    use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock, Weak};
+    use std::time::Instant;
+
+    /// A context counts on its CPU if it switched this recently.
+    const ACTIVE_NS: u64 = 20_000_000;
+
+    /// One context's placement, shared with the registry.
+    #[derive(Default)]
+    pub struct Slot {
+        pub cpu: AtomicI32,
+        /// When it last entered the guest, in ns since the platform began.
+        pub last: AtomicU64,
+    }
+
+    struct Registry {
+        cpus: Vec<i32>,
+        slots: Vec<Weak<Slot>>,
+    }
+
+    fn registry() -> &'static Mutex<Registry> {
+        static R: OnceLock<Mutex<Registry>> = OnceLock::new();
+        R.get_or_init(|| {
+            Mutex::new(Registry {
+                cpus: allowed_cpus(),
+                slots: Vec::new(),
+            })
+        })
+    }
+
+    pub fn epoch() -> Instant {
+        static E: OnceLock<Instant> = OnceLock::new();
+        *E.get_or_init(Instant::now)
+    }
+
+    pub fn now_ns() -> u64 {
+        epoch().elapsed().as_nanos() as u64
+    }
+
+    /// The CPUs the sentry may use, read once (by the first caller, which
+    /// is the platform's creator, before any thread was bound).
+    pub fn allowed_cpus() -> Vec<i32> {
+        // SAFETY: all-zero is an empty cpu_set_t; the kernel fills it.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: reads the affinity of the whole process's main thread
+        // into our set.
+        let rc = unsafe {
+            libc::sched_getaffinity(
+                libc::getpid(),
+                std::mem::size_of::<libc::cpu_set_t>(),
+                &mut set,
+            )
+        };
+        let mut v = Vec::new();
+        if rc == 0 {
+            for c in 0..libc::CPU_SETSIZE as usize {
+                // SAFETY: CPU_ISSET checks the index against the set's size.
+                if unsafe { libc::CPU_ISSET(c, &set) } {
+                    v.push(c as i32);
+                }
+            }
+        }
+        if v.is_empty() {
+            v.push(0);
+        }
+        v
+    }
+
+    pub fn init() {
+        let _ = registry();
+        let _ = epoch();
+    }
+
+    pub fn new_slot() -> Arc<Slot> {
+        let s = Arc::new(Slot {
+            cpu: AtomicI32::new(-1),
+            last: AtomicU64::new(0),
+        });
+        let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        r.slots.retain(|w| w.strong_count() > 0);
+        r.slots.push(Arc::downgrade(&s));
+        s
+    }
+
+    /// The CPU `slot` should be on now: the least loaded, staying where it
+    /// is on a tie.
+    pub fn choose(slot: &Arc<Slot>) -> i32 {
+        let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ns();
+        let mut load = vec![0u32; r.cpus.len()];
+        for w in &r.slots {
+            let Some(s) = w.upgrade() else { continue };
+            if Arc::ptr_eq(&s, slot) {
+                continue;
+            }
+            let cpu = s.cpu.load(Ordering::Relaxed);
+            if now.saturating_sub(s.last.load(Ordering::Relaxed)) > ACTIVE_NS {
+                continue;
+            }
+            if let Some(i) = r.cpus.iter().position(|&c| c == cpu) {
+                load[i] += 1;
+            }
+        }
+        let cur = slot.cpu.load(Ordering::Relaxed);
+        let mut best = r.cpus.iter().position(|&c| c == cur);
+        for i in 0..r.cpus.len() {
+            match best {
+                Some(b) if load[i] >= load[b] => {}
+                _ => best = Some(i),
+            }
+        }
+        r.cpus[best.unwrap_or(0)]
+    }
+
+    /// Binds host thread `tid` (0: the caller) to one CPU.
+    pub fn bind(tid: i32, cpu: i32) -> bool {
+        // SAFETY: all-zero is an empty cpu_set_t.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: CPU_SET checks the index against the set's size.
+        unsafe { libc::CPU_SET(cpu as usize, &mut set) };
+        // SAFETY: sets the affinity of the caller or of our own stub thread.
+        unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+    }
+
+    /// Lets the calling thread run on every CPU the sentry may use (a new
+    /// thread inherits its creator's binding).
+    pub fn unbind_self() {
+        let cpus = registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cpus
+            .clone();
+        // SAFETY: all-zero is an empty cpu_set_t.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for c in cpus {
+            // SAFETY: CPU_SET checks the index against the set's size.
+            unsafe { libc::CPU_SET(c as usize, &mut set) };
+        }
+        // SAFETY: sets the calling thread's affinity from our own set.
+        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    }
+}
+
+/// Lets the calling sentry thread run on any CPU. Call it first thing in a
+/// new task thread: threads inherit the one-CPU binding of their creator.
+pub fn unbind_current_thread() {
+    placement::unbind_self();
+}
+
+/// The host CPU the calling thread runs on.
+pub fn current_cpu() -> i32 {
+    // SAFETY: sched_getcpu has no preconditions.
+    unsafe { libc::sched_getcpu() }
 }
 
 /// The ptrace platform.
@@ -189,6 +395,7 @@ impl PtracePlatform {
     /// A platform whose address spaces map from `memory_fd`. The fd must
     /// stay open for the platform's lifetime.
     pub fn new(memory_fd: RawFd) -> Result<PtracePlatform, PlatformError> {
+        placement::init();
         Ok(PtracePlatform {
             memory_fd,
             stub: stub_region()?,
@@ -219,13 +426,29 @@ impl crate::Platform for PtracePlatform {
         Ok(Arc::new(Subprocess::new(self.memory_fd, self.stub)?))
     }
 
+    fn initial_fp_state(&self) -> FpState {
+        let mut fx = [0u8; 512 + 64];
+        // FXSAVE needs a 16-byte aligned area.
+        let off = fx.as_ptr().align_offset(16);
+        // SAFETY: FXSAVE writes 512 bytes at a 16-byte aligned address
+        // inside our buffer; it only reads the CPU's state.
+        unsafe { std::arch::x86_64::_fxsave64(fx.as_mut_ptr().add(off)) };
+        let mut like = vec![0u8; xsave_size()];
+        like[FpState::MXCSR_MASK..FpState::MXCSR_MASK + 4]
+            .copy_from_slice(&fx[off + FpState::MXCSR_MASK..off + FpState::MXCSR_MASK + 4]);
+        FpState::initial(&FpState(like))
+    }
+
     fn new_context(&self) -> Box<dyn Context> {
         Box::new(PtraceContext {
             interrupt: Arc::new(InterruptState {
                 pending: AtomicBool::new(false),
-                pid: AtomicI32::new(0),
                 tid: AtomicI32::new(0),
             }),
+            slot: placement::new_slot(),
+            switches: 0,
+            used: Vec::new(),
+            pending_fp: None,
         })
     }
 }
@@ -234,131 +457,363 @@ impl crate::Platform for PtracePlatform {
 #[derive(Debug)]
 struct StubThread {
     tid: i32,
-    /// The host CPU the stub thread is bound to (-1: none).
-    cpu: i32,
 }
 
-/// A stub process: one guest address space.
-pub struct Subprocess {
+/// A request to the owner of an address space.
+enum Request {
+    /// Make the master execute one syscall.
+    Syscall {
+        nr: i64,
+        args: [u64; 6],
+        reply: mpsc::Sender<Result<i64, PlatformError>>,
+    },
+    /// Clone a new stub thread, left stopped for its tracer to attach.
+    NewThread {
+        reply: mpsc::Sender<Result<i32, PlatformError>>,
+    },
+}
+
+struct Inner {
+    /// The master stub thread (the stub process's first), traced by the
+    /// owner thread.
     pid: i32,
     memory_fd: RawFd,
     stub: StubRegion,
     /// Stub threads by the tid of the sentry thread that traces them.
     threads: Mutex<HashMap<i32, StubThread>>,
+    owner: Mutex<Option<mpsc::Sender<Request>>>,
+    /// Why the address space died, once it has.
+    dead: Mutex<Option<String>>,
+}
+
+/// A stub process: one guest address space.
+pub struct Subprocess {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not take the platform down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Subprocess {
     fn new(memory_fd: RawFd, stub: StubRegion) -> Result<Subprocess, PlatformError> {
-        // SAFETY: fork in a multi-threaded process; the child only makes
-        // async-signal-safe raw syscalls and then jumps to the stub code,
-        // never returning into Rust.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(PlatformError::os("fork of the stub process"));
+        let (tx, rx) = mpsc::channel::<Request>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<i32, PlatformError>>();
+        std::thread::Builder::new()
+            .name("stub-owner".into())
+            .spawn(move || owner_main(memory_fd, stub, ready_tx, rx))
+            .map_err(|e| PlatformError::Os {
+                op: "spawning the stub's owner thread",
+                source: e,
+            })?;
+        let pid = ready_rx.recv().map_err(|_| PlatformError::StubDied {
+            pid: 0,
+            reason: "the owner thread ended before the stub started".into(),
+        })??;
+        Ok(Subprocess {
+            inner: Arc::new(Inner {
+                pid,
+                memory_fd,
+                stub,
+                threads: Mutex::new(HashMap::new()),
+                owner: Mutex::new(Some(tx)),
+                dead: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The host pid of the stub process's master thread.
+    pub fn pid(&self) -> i32 {
+        self.inner.pid
+    }
+}
+
+impl Inner {
+    fn check_alive(&self) -> Result<(), PlatformError> {
+        match &*lock(&self.dead) {
+            Some(why) => Err(PlatformError::AddressSpaceDead(why.clone())),
+            None => Ok(()),
         }
-        if pid == 0 {
-            // SAFETY: we are the freshly forked child; see `stub_child`.
-            unsafe { stub_child(memory_fd, stub) }
+    }
+
+    /// Kills every stub thread: the address space is unusable.
+    fn kill(&self, why: String) {
+        tracing::error!("stub {}: {why}; killing its address space", self.pid);
+        let mut d = lock(&self.dead);
+        if d.is_none() {
+            *d = Some(why);
         }
-        let sp = Subprocess {
-            pid,
-            memory_fd,
-            stub,
-            threads: Mutex::new(HashMap::new()),
+        drop(d);
+        for t in lock(&self.threads).values() {
+            // SAFETY: kills our own stub thread.
+            unsafe { libc::kill(t.tid, libc::SIGKILL) };
+        }
+        // SAFETY: kills our own stub process.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+    }
+
+    fn ask_owner<T>(
+        &self,
+        make: impl FnOnce(mpsc::Sender<Result<T, PlatformError>>) -> Request,
+    ) -> Result<T, PlatformError> {
+        let (tx, rx) = mpsc::channel();
+        let owner = lock(&self.owner).clone();
+        let gone = || PlatformError::StubDied {
+            pid: self.pid,
+            reason: "the stub's owner thread is gone".into(),
         };
-        // The child stops itself with SIGSTOP once its address space is
-        // empty.
-        match wait_stop(pid)? {
-            Stop::Signal(libc::SIGSTOP) => {}
+        owner.ok_or_else(gone)?.send(make(tx)).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
+
+    /// The stub thread the calling sentry thread traces, if it has one.
+    fn my_thread(&self) -> Option<i32> {
+        lock(&self.threads).get(&current_tid()).map(|t| t.tid)
+    }
+
+    /// Makes the calling sentry thread's stub thread, or failing that the
+    /// master through the owner, execute one host syscall.
+    fn syscall(&self, nr: i64, args: [u64; 6]) -> Result<i64, PlatformError> {
+        self.check_alive()?;
+        match self.my_thread() {
+            Some(tid) => stub_syscall(tid, self.pid, self.stub.syscall_addr, nr, args),
+            None => self.ask_owner(|reply| Request::Syscall { nr, args, reply }),
+        }
+    }
+
+    /// A stub thread for the calling sentry thread, created on first use.
+    fn thread_for_caller(&self) -> Result<(i32, bool), PlatformError> {
+        self.check_alive()?;
+        if let Some(tid) = self.my_thread() {
+            return Ok((tid, false));
+        }
+        let tid = self.ask_owner(|reply| Request::NewThread { reply })?;
+        if let Err(e) = attach(tid) {
+            // SAFETY: kills the stub thread we could not attach; it is our
+            // child (CLONE_PARENT), so we reap it.
+            unsafe { libc::kill(tid, libc::SIGKILL) };
+            reap(tid);
+            return Err(e);
+        }
+        lock(&self.threads).insert(current_tid(), StubThread { tid });
+        Ok((tid, true))
+    }
+
+    /// Forgets (and kills) the calling sentry thread's stub thread.
+    fn release_caller(&self) {
+        if let Some(t) = lock(&self.threads).remove(&current_tid()) {
+            // SAFETY: kills our own stub thread, then reaps it.
+            unsafe { libc::kill(t.tid, libc::SIGKILL) };
+            reap(t.tid);
+        }
+    }
+}
+
+/// The owner of one address space: starts the stub, traces its master and
+/// serves requests until the address space is dropped.
+fn owner_main(
+    memory_fd: RawFd,
+    stub: StubRegion,
+    ready: mpsc::Sender<Result<i32, PlatformError>>,
+    requests: mpsc::Receiver<Request>,
+) {
+    placement::unbind_self();
+    let pid = match spawn_stub(memory_fd, stub) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(pid));
+    for req in requests {
+        match req {
+            Request::Syscall { nr, args, reply } => {
+                let _ = reply.send(stub_syscall(pid, pid, stub.syscall_addr, nr, args));
+            }
+            Request::NewThread { reply } => {
+                let _ = reply.send(clone_stub_thread(pid, stub));
+            }
+        }
+    }
+    // SAFETY: kills our own stub process, then reaps it.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    reap(pid);
+}
+
+/// Forks a stub process; the calling thread becomes its tracer.
+fn spawn_stub(memory_fd: RawFd, stub: StubRegion) -> Result<i32, PlatformError> {
+    // SAFETY: fork in a multi-threaded process; the child only makes
+    // async-signal-safe raw syscalls and then jumps to the stub code,
+    // never returning into Rust.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(PlatformError::os("fork of the stub process"));
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child; see `stub_child`.
+        unsafe { stub_child(memory_fd, stub) }
+    }
+    // The child stops itself with SIGSTOP once its address space is empty.
+    match wait_stop(pid)? {
+        Stop::Signal(libc::SIGSTOP) => {}
+        Stop::Exited(TRACEME_FAILED) => {
+            return Err(PlatformError::StubDied {
+                pid,
+                reason: "PTRACE_TRACEME failed in the stub process: the sentry cannot trace \
+                         its stubs (is runsc itself being traced, e.g. by strace -f or a \
+                         debugger? trace it without following children)"
+                    .into(),
+            })
+        }
+        other => {
+            // SAFETY: kills and reaps our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            return Err(PlatformError::StubDied {
+                pid,
+                reason: format!("unexpected first stop {other:?}"),
+            });
+        }
+    }
+    set_options(pid)?;
+    Ok(pid)
+}
+
+fn set_options(tid: i32) -> Result<(), PlatformError> {
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
+    // SAFETY: tid is our stopped tracee.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETOPTIONS,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            opts as usize as *mut libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(ptrace_err("PTRACE_SETOPTIONS", tid));
+    }
+    Ok(())
+}
+
+/// Makes the master (traced by the caller) clone a new stub thread that
+/// shares its memory; returns the new thread's pid. The new thread stops
+/// itself, untraced, until some sentry thread attaches it.
+fn clone_stub_thread(master: i32, stub: StubRegion) -> Result<i32, PlatformError> {
+    let flags = libc::CLONE_VM
+        | libc::CLONE_FS
+        | libc::CLONE_FILES
+        | libc::CLONE_PARENT
+        | libc::CLONE_UNTRACED;
+    let rc = stub_syscall(
+        master,
+        master,
+        stub.clone_addr,
+        libc::SYS_clone,
+        [flags as u64, 0, 0, 0, 0, 0],
+    )?;
+    if rc <= 0 {
+        return Err(PlatformError::Os {
+            op: "clone of a stub thread",
+            source: std::io::Error::from_raw_os_error((-rc) as i32),
+        });
+    }
+    Ok(rc as i32)
+}
+
+/// Attaches a stub thread made by [`clone_stub_thread`]: the calling
+/// thread becomes its tracer, and it is left stopped at its trap.
+fn attach(tid: i32) -> Result<(), PlatformError> {
+    // SAFETY: attaches to our own stub thread.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_ATTACH,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+        )
+    };
+    if rc != 0 {
+        return Err(ptrace_err("PTRACE_ATTACH", tid));
+    }
+    // The thread stops for the attach and for its own SIGSTOP, in either
+    // order, then traps.
+    for _ in 0..16 {
+        match wait_stop(tid)? {
+            Stop::Signal(libc::SIGTRAP) => return set_options(tid),
+            Stop::Signal(libc::SIGSTOP) | Stop::Signal(INTERRUPT_SIGNAL) => {
+                resume(tid, libc::PTRACE_CONT)?
+            }
             other => {
                 return Err(PlatformError::StubDied {
-                    pid,
-                    reason: format!("unexpected first stop {other:?}"),
+                    pid: tid,
+                    reason: format!("new stub thread stopped with {other:?}"),
                 })
             }
         }
-        if std::env::var_os("RUNSC_DEBUG_STUB").is_some() {
-            eprintln!("initial stub regs: {:x?}", get_regs(pid)?);
-        }
-        let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL;
-        // SAFETY: pid is our stopped tracee.
-        let rc = unsafe {
-            libc::ptrace(
-                libc::PTRACE_SETOPTIONS,
-                pid,
-                std::ptr::null_mut::<libc::c_void>(),
-                opts as usize as *mut libc::c_void,
-            )
-        };
-        if rc != 0 {
-            return Err(PlatformError::os("PTRACE_SETOPTIONS"));
-        }
-        sp.threads
-            .lock()
-            .unwrap()
-            .insert(current_tid(), StubThread { tid: pid, cpu: -1 });
-        Ok(sp)
     }
+    Err(PlatformError::StubDied {
+        pid: tid,
+        reason: "new stub thread never reached its trap".into(),
+    })
+}
 
-    /// The stub thread traced by the calling sentry thread.
-    ///
-    /// On first use the sentry thread and its stub thread are bound to the
-    /// host CPU the sentry thread runs on. Every switch hands the CPU from
-    /// one to the other and back; on one CPU that is a plain context
-    /// switch, across CPUs it costs inter-processor wake-ups and migrations
-    /// that make each guest syscall several times slower (measured: 12 us
-    /// against 22 to 60 us on a 2-CPU VM). Spreading many tasks over CPUs
-    /// is left to the scheduler's choice of where each task thread starts.
-    fn my_thread(&self) -> Result<i32, PlatformError> {
-        let mut threads = self.threads.lock().unwrap();
-        let t = threads
-            .get_mut(&current_tid())
-            .ok_or(PlatformError::NotBound)?;
-        if t.cpu < 0 {
-            // SAFETY: sched_getcpu has no preconditions.
-            let cpu = unsafe { libc::sched_getcpu() };
-            if cpu >= 0 && bind_to_cpu(0, cpu) && bind_to_cpu(t.tid, cpu) {
-                t.cpu = cpu;
+/// Reaps a dead child (a stub process or thread).
+fn reap(pid: i32) {
+    let mut status = 0;
+    loop {
+        // SAFETY: reaps our own child; status is a valid out-pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r == pid && (libc::WIFEXITED(status) || libc::WIFSIGNALED(status)) {
+            break;
+        }
+        if r < 0 && last_errno() != libc::EINTR {
+            break;
+        }
+    }
+}
+
+/// Makes stub thread `tid` (stopped, traced by the caller) execute one host
+/// syscall at `entry`, returning its raw result.
+fn stub_syscall(
+    tid: i32,
+    pid: i32,
+    entry: u64,
+    nr: i64,
+    args: [u64; 6],
+) -> Result<i64, PlatformError> {
+    let mut regs = get_regs(tid)?;
+    regs.rip = entry;
+    regs.rax = nr as u64;
+    regs.orig_rax = u64::MAX;
+    regs.rdi = args[0];
+    regs.rsi = args[1];
+    regs.rdx = args[2];
+    regs.r10 = args[3];
+    regs.r8 = args[4];
+    regs.r9 = args[5];
+    set_regs(tid, &regs)?;
+    resume(tid, libc::PTRACE_CONT)?;
+    loop {
+        match wait_stop(tid)? {
+            Stop::Signal(libc::SIGTRAP) => break,
+            Stop::Signal(_) => {
+                // An interrupt (or a signal from outside) raced with us;
+                // the interrupt's pending flag survives.
+                resume(tid, libc::PTRACE_CONT)?;
+            }
+            other => {
+                return Err(PlatformError::StubDied {
+                    pid,
+                    reason: format!("stub syscall {nr} ended with {other:?}"),
+                });
             }
         }
-        Ok(t.tid)
     }
-
-    /// Makes stub thread `tid` (stopped, traced by us) execute one host
-    /// syscall, returning its raw result.
-    fn stub_syscall(&self, tid: i32, nr: i64, args: [u64; 6]) -> Result<i64, PlatformError> {
-        let mut regs = get_regs(tid)?;
-        regs.rip = self.stub.syscall_addr;
-        regs.rax = nr as u64;
-        regs.orig_rax = u64::MAX;
-        regs.rdi = args[0];
-        regs.rsi = args[1];
-        regs.rdx = args[2];
-        regs.r10 = args[3];
-        regs.r8 = args[4];
-        regs.r9 = args[5];
-        set_regs(tid, &regs)?;
-        resume(tid, libc::PTRACE_CONT)?;
-        loop {
-            match wait_stop(tid)? {
-                Stop::Signal(libc::SIGTRAP) => break,
-                Stop::Signal(INTERRUPT_SIGNAL) | Stop::Signal(libc::SIGSTOP) => {
-                    // An interrupt raced with us; its pending flag survives.
-                    resume(tid, libc::PTRACE_CONT)?;
-                }
-                other => {
-                    let r = get_regs(tid).ok().map(|r| (r.rip, r.rsp, r.rax, r.cs));
-                    let si = get_siginfo(tid).ok();
-                    return Err(PlatformError::StubDied {
-                        pid: self.pid,
-                        reason: format!("stub syscall {nr} stopped with {other:?} regs {r:x?} {si:x?} stub {:x?}", self.stub),
-                    });
-                }
-            }
-        }
-        let out = get_regs(tid)?;
-        Ok(out.rax as i64)
-    }
+    let out = get_regs(tid)?;
+    Ok(out.rax as i64)
 }
 
 impl AddressSpace for Subprocess {
@@ -367,16 +822,14 @@ impl AddressSpace for Subprocess {
     }
 
     fn map_file(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
-        let tid = self.my_thread()?;
-        let rc = self.stub_syscall(
-            tid,
+        let rc = self.inner.syscall(
             libc::SYS_mmap,
             [
                 addr,
                 len,
                 prot.bits() as u64,
                 (libc::MAP_SHARED | libc::MAP_FIXED) as u64,
-                self.memory_fd as u64,
+                self.inner.memory_fd as u64,
                 offset,
             ],
         )?;
@@ -390,31 +843,42 @@ impl AddressSpace for Subprocess {
     }
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
-        let tid = self.my_thread()?;
-        let rc = self.stub_syscall(tid, libc::SYS_munmap, [addr, len, 0, 0, 0, 0])?;
-        if rc < 0 {
-            return Err(PlatformError::Os {
+        let r = match self
+            .inner
+            .syscall(libc::SYS_munmap, [addr, len, 0, 0, 0, 0])
+        {
+            Ok(rc) if rc < 0 => Err(PlatformError::Os {
                 op: "munmap in the stub",
                 source: std::io::Error::from_raw_os_error(-rc as i32),
-            });
+            }),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &r {
+            // Pages the sentry took back would stay reachable by the
+            // guest: the address space cannot go on.
+            self.inner
+                .kill(format!("unmap of {addr:#x}+{len:#x} failed: {e}"));
         }
-        Ok(())
+        r
     }
 }
 
 impl Drop for Subprocess {
     fn drop(&mut self) {
-        // SAFETY: kills our own child; a stale pid cannot be reused before
-        // we reap it below.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
-        let mut status = 0;
-        loop {
-            // SAFETY: reaps our own child; status is a valid out-pointer.
-            let r = unsafe { libc::waitpid(self.pid, &mut status, libc::__WALL) };
-            if r >= 0 || last_errno() != libc::EINTR {
-                break;
-            }
+        let threads: Vec<i32> = lock(&self.inner.threads)
+            .drain()
+            .map(|(_, t)| t.tid)
+            .collect();
+        for tid in threads {
+            // SAFETY: kills our own stub thread (a child of the sentry),
+            // then reaps it.
+            unsafe { libc::kill(tid, libc::SIGKILL) };
+            reap(tid);
         }
+        // Closing the channel ends the owner, which kills and reaps the
+        // master.
+        lock(&self.inner.owner).take();
     }
 }
 
@@ -422,9 +886,9 @@ fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// Runs in the forked child: becomes a tracee, drops every fd but the
-/// memory file, and jumps to the stub code, which empties the address space
-/// and stops.
+/// Runs in the forked child: becomes a tracee in a session of its own,
+/// drops every fd but the memory file, and jumps to the stub code, which
+/// empties the address space and stops.
 ///
 /// # Safety
 /// Must be called only in a freshly forked child of a multi-threaded
@@ -433,13 +897,19 @@ unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion) -> ! {
     // SAFETY: raw syscalls on our own process state; none allocates or
     // takes a lock.
     unsafe {
-        libc::ptrace(
+        if libc::ptrace(
             libc::PTRACE_TRACEME,
             0,
             std::ptr::null_mut::<libc::c_void>(),
             std::ptr::null_mut::<libc::c_void>(),
-        );
+        ) != 0
+        {
+            libc::_exit(TRACEME_FAILED);
+        }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // Out of the sentry's session and process group: a terminal's
+        // signals (SIGINT, SIGWINCH, ...) never reach a stub.
+        libc::setsid();
         // The child inherited glibc's rseq registration; once the area is
         // unmapped the kernel would kill the stub for it. Unregister it
         // (the registered length varies across glibc versions).
@@ -580,6 +1050,50 @@ fn set_regs(tid: i32, regs: &Registers) -> Result<(), PlatformError> {
     Ok(())
 }
 
+fn get_xstate(tid: i32) -> Result<FpState, PlatformError> {
+    let mut buf = vec![0u8; xsave_size()];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the kernel writes at most iov_len bytes into buf.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid,
+            NT_X86_XSTATE as *mut libc::c_void,
+            &mut iov as *mut libc::iovec as *mut libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(ptrace_err("PTRACE_GETREGSET NT_X86_XSTATE", tid));
+    }
+    buf.truncate(iov.iov_len);
+    Ok(FpState(buf))
+}
+
+fn set_xstate(tid: i32, fp: &FpState) -> Result<(), PlatformError> {
+    let mut buf = fp.0.clone();
+    buf.resize(xsave_size(), 0);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the kernel reads iov_len bytes from buf.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETREGSET,
+            tid,
+            NT_X86_XSTATE as *mut libc::c_void,
+            &mut iov as *mut libc::iovec as *mut libc::c_void,
+        )
+    };
+    if rc != 0 {
+        return Err(ptrace_err("PTRACE_SETREGSET NT_X86_XSTATE", tid));
+    }
+    Ok(())
+}
+
 fn get_siginfo(tid: i32) -> Result<SignalInfo, PlatformError> {
     // SAFETY: all-zero is a valid siginfo_t.
     let mut si: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -611,48 +1125,92 @@ fn get_siginfo(tid: i32) -> Result<SignalInfo, PlatformError> {
 struct InterruptState {
     pending: AtomicBool,
     /// The stub thread the context last ran on (0: none yet).
-    pid: AtomicI32,
     tid: AtomicI32,
 }
 
 impl Interrupt for InterruptState {
     fn interrupt(&self) {
         self.pending.store(true, Ordering::SeqCst);
-        let (pid, tid) = (
-            self.pid.load(Ordering::SeqCst),
-            self.tid.load(Ordering::SeqCst),
-        );
+        let tid = self.tid.load(Ordering::SeqCst);
         if tid > 0 {
             // SAFETY: signals a stub thread; if it died the call fails with
             // ESRCH, which is fine.
-            unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, INTERRUPT_SIGNAL) };
+            unsafe { libc::syscall(libc::SYS_tgkill, tid, tid, INTERRUPT_SIGNAL) };
         }
     }
 }
 
+/// How many switches between reconsiderations of the CPU.
+const REPLACE_EVERY: u32 = 4096;
+/// A pause this long outside the guest (the task blocked) makes the next
+/// switch reconsider the CPU.
+const REPLACE_AFTER_NS: u64 = 2_000_000;
+
 /// A guest thread's context on the ptrace platform.
 struct PtraceContext {
     interrupt: Arc<InterruptState>,
+    slot: Arc<placement::Slot>,
+    switches: u32,
+    /// The address spaces this context has a stub thread in.
+    used: Vec<Weak<Inner>>,
+    /// FP state to load at the next switch.
+    pending_fp: Option<FpState>,
 }
 
 impl PtraceContext {
-    fn thread(&self, address_space: &Arc<dyn AddressSpace>) -> Result<(i32, i32), PlatformError> {
+    fn thread(&mut self, address_space: &Arc<dyn AddressSpace>) -> Result<i32, PlatformError> {
         // The only address spaces this platform hands out are subprocesses.
-        let sp = address_space_as_subprocess(address_space)?;
-        let tid = sp.my_thread()?;
-        self.interrupt.pid.store(sp.pid, Ordering::SeqCst);
+        let sp = address_space
+            .as_any()
+            .downcast_ref::<Subprocess>()
+            .ok_or(PlatformError::ForeignAddressSpace)?;
+        let (tid, new) = sp.inner.thread_for_caller()?;
+        if new {
+            self.used.retain(|w| w.strong_count() > 0);
+            self.used.push(Arc::downgrade(&sp.inner));
+            // A new stub thread gets the context's CPU.
+            let cpu = self.slot.cpu.load(Ordering::Relaxed);
+            if cpu >= 0 {
+                placement::bind(tid, cpu);
+            }
+        }
         self.interrupt.tid.store(tid, Ordering::SeqCst);
-        Ok((sp.pid, tid))
+        Ok(tid)
+    }
+
+    /// Keeps this context and its stub thread on one CPU, chosen
+    /// sentry-wide.
+    fn place(&mut self, tid: i32) {
+        let now = placement::now_ns();
+        let last = self.slot.last.load(Ordering::Relaxed);
+        self.switches = self.switches.wrapping_add(1);
+        let cur = self.slot.cpu.load(Ordering::Relaxed);
+        if cur < 0 || self.switches.is_multiple_of(REPLACE_EVERY) || now - last > REPLACE_AFTER_NS {
+            let cpu = placement::choose(&self.slot);
+            if cpu != cur && placement::bind(0, cpu) && placement::bind(tid, cpu) {
+                self.slot.cpu.store(cpu, Ordering::Relaxed);
+            }
+        }
+        self.slot.last.store(now, Ordering::Relaxed);
     }
 }
 
-fn address_space_as_subprocess(
-    address_space: &Arc<dyn AddressSpace>,
-) -> Result<&Subprocess, PlatformError> {
-    address_space
-        .as_any()
-        .downcast_ref::<Subprocess>()
-        .ok_or(PlatformError::NotBound)
+impl Drop for PtraceContext {
+    fn drop(&mut self) {
+        // The context's stub threads are traced by this sentry thread;
+        // forget them before the thread's id can be reused.
+        for w in self.used.drain(..) {
+            if let Some(inner) = w.upgrade() {
+                inner.release_caller();
+            }
+        }
+    }
+}
+
+/// Whether a signal that stopped a stub thread was sent from outside (by
+/// kill, tgkill, sigqueue) rather than raised by the guest's instruction.
+fn sent_from_outside(info: &SignalInfo) -> bool {
+    info.code <= 0
 }
 
 impl Context for PtraceContext {
@@ -664,81 +1222,80 @@ impl Context for PtraceContext {
         if self.interrupt.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
-        let (_pid, tid) = self.thread(address_space)?;
-        // Never let the kernel's syscall-restart logic look at a stale
-        // syscall number.
-        regs.orig_rax = u64::MAX;
-        set_regs(tid, regs)?;
-        resume(tid, libc::PTRACE_SYSEMU)?;
-        match wait_stop(tid)? {
-            Stop::Syscall => {
-                *regs = get_regs(tid)?;
-                Ok(Event::Syscall)
-            }
-            Stop::Signal(sig) => {
-                *regs = get_regs(tid)?;
-                if sig == INTERRUPT_SIGNAL || sig == libc::SIGSTOP {
-                    self.interrupt.pending.store(false, Ordering::SeqCst);
-                    return Ok(Event::Interrupted);
+        let tid = self.thread(address_space)?;
+        if let Some(fp) = self.pending_fp.take() {
+            set_xstate(tid, &fp)?;
+        }
+        self.place(tid);
+        loop {
+            // Never let the kernel's syscall-restart logic look at a stale
+            // syscall number.
+            regs.orig_rax = u64::MAX;
+            set_regs(tid, regs)?;
+            resume(tid, libc::PTRACE_SYSEMU)?;
+            match wait_stop(tid)? {
+                Stop::Syscall => {
+                    *regs = get_regs(tid)?;
+                    return Ok(Event::Syscall);
                 }
-                let info = get_siginfo(tid)?;
-                if sig == libc::SIGSEGV || sig == libc::SIGBUS {
-                    return Ok(Event::Fault(info));
+                Stop::Signal(sig) => {
+                    *regs = get_regs(tid)?;
+                    if sig == INTERRUPT_SIGNAL || sig == libc::SIGSTOP {
+                        self.interrupt.pending.store(false, Ordering::SeqCst);
+                        return Ok(Event::Interrupted);
+                    }
+                    let info = get_siginfo(tid)?;
+                    if sent_from_outside(&info) {
+                        // Not the guest's doing (a stray signal from the
+                        // host): drop it and go on.
+                        continue;
+                    }
+                    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+                        // ptrace does not report the page-fault error code.
+                        // A mapped page that refused the access was
+                        // written (the sentry maps readable what it maps)
+                        // or executed; for an unmapped page the kind of
+                        // access is unknown.
+                        let access = if info.code == 2 && info.addr == regs.rip {
+                            Access::EXEC
+                        } else if info.code == 2 {
+                            Access::WRITE
+                        } else {
+                            Access::ANY
+                        };
+                        return Ok(Event::Fault(info, access));
+                    }
+                    return Ok(Event::Signal(info));
                 }
-                Ok(Event::Signal(info))
+                Stop::Exited(code) => {
+                    return Err(PlatformError::StubDied {
+                        pid: tid,
+                        reason: format!("exited with status {code}"),
+                    })
+                }
+                Stop::Killed(sig) => {
+                    return Err(PlatformError::StubDied {
+                        pid: tid,
+                        reason: format!("killed by signal {sig}"),
+                    })
+                }
             }
-            Stop::Exited(code) => Err(PlatformError::StubDied {
-                pid: tid,
-                reason: format!("exited with status {code}"),
-            }),
-            Stop::Killed(sig) => Err(PlatformError::StubDied {
-                pid: tid,
-                reason: format!("killed by signal {sig}"),
-            }),
         }
     }
 
-    fn fp_registers(
+    fn fp_state(
         &mut self,
         address_space: &Arc<dyn AddressSpace>,
-    ) -> Result<FpRegisters, PlatformError> {
-        let (_, tid) = self.thread(address_space)?;
-        // SAFETY: all-zero is a valid user_fpregs_struct.
-        let mut fp: FpRegisters = unsafe { std::mem::zeroed() };
-        // SAFETY: the kernel writes one user_fpregs_struct to &mut fp.
-        let rc = unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETFPREGS,
-                tid,
-                std::ptr::null_mut::<libc::c_void>(),
-                &mut fp as *mut FpRegisters as *mut libc::c_void,
-            )
-        };
-        if rc != 0 {
-            return Err(ptrace_err("PTRACE_GETFPREGS", tid));
+    ) -> Result<FpState, PlatformError> {
+        if let Some(fp) = &self.pending_fp {
+            return Ok(fp.clone());
         }
-        Ok(fp)
+        let tid = self.thread(address_space)?;
+        get_xstate(tid)
     }
 
-    fn set_fp_registers(
-        &mut self,
-        address_space: &Arc<dyn AddressSpace>,
-        fp: &FpRegisters,
-    ) -> Result<(), PlatformError> {
-        let (_, tid) = self.thread(address_space)?;
-        // SAFETY: the kernel reads one user_fpregs_struct from fp.
-        let rc = unsafe {
-            libc::ptrace(
-                libc::PTRACE_SETFPREGS,
-                tid,
-                std::ptr::null_mut::<libc::c_void>(),
-                fp as *const FpRegisters as *mut libc::c_void,
-            )
-        };
-        if rc != 0 {
-            return Err(ptrace_err("PTRACE_SETFPREGS", tid));
-        }
-        Ok(())
+    fn set_fp_state(&mut self, fp: FpState) {
+        self.pending_fp = Some(fp);
     }
 
     fn interrupter(&self) -> Interrupter {

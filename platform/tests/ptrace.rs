@@ -75,7 +75,7 @@ fn a_fault_comes_back_with_its_address() {
     static CODE_BYTES: [u8; 8] = [0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00];
     let (ev, _) = run_code(&CODE_BYTES, |_| {});
     match ev.unwrap() {
-        Event::Fault(info) => {
+        Event::Fault(info, _) => {
             assert_eq!(info.signo, libc::SIGSEGV);
             assert_eq!(info.addr, 0x20_0000);
         }
@@ -113,32 +113,13 @@ fn a_killed_stub_is_an_error_not_a_panic() {
         let p = PtracePlatform::new(mf.as_raw_fd()).unwrap();
         let aspace = p.new_address_space().unwrap();
         aspace.map_file(CODE, PAGE_SIZE, 0, Prot::READ).unwrap();
-        // Kill every stub process that is our child.
-        let me = std::process::id();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid: u32 = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().nth(1))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let tracer = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find(|l| l.starts_with("TracerPid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
-                .unwrap_or_default();
-            // SAFETY: gettid has no preconditions.
-            let my_tid = unsafe { libc::gettid() };
-            if ppid == me && tracer == my_tid.to_string() {
-                // SAFETY: kills our own stub.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
+        // Kill the stub process.
+        let sp = aspace
+            .as_any()
+            .downcast_ref::<platform::ptrace::Subprocess>()
+            .unwrap();
+        // SAFETY: kills our own stub.
+        unsafe { libc::kill(sp.pid(), libc::SIGKILL) };
         let mut ctx = p.new_context();
         let mut regs = p.initial_registers();
         regs.rip = CODE;

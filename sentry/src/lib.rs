@@ -23,7 +23,6 @@ use platform::Platform;
 
 use kernel::creds::Credentials;
 use kernel::limits::Limits;
-use kernel::signal::SignalStack;
 use kernel::task::{Task, ThreadGroup};
 pub use kernel::ExitStatus;
 use kernel::Kernel;
@@ -74,22 +73,13 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
         cfg.hostname.clone(),
         cfg.strace,
     ));
-    // The task runs on its own sentry thread: under ptrace, the thread that
-    // creates a stub is the one that traces it.
-    let handle = std::thread::Builder::new()
-        .name("task-1".into())
-        .spawn(move || -> Result<ExitStatus, BootError> {
-            let task = start_init(kernel.clone(), cfg)?;
-            let status = task.run();
-            for (what, n) in kernel.unimplemented_counts() {
-                tracing::info!("unimplemented {what}: {n} calls");
-            }
-            Ok(status)
-        })
-        .map_err(|e| BootError::Thread(e.to_string()))?;
-    handle
-        .join()
-        .map_err(|_| BootError::Thread("panicked".into()))?
+    let task = start_init(kernel.clone(), cfg)?;
+    syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?;
+    let status = kernel.wait_for_init();
+    for (what, n) in kernel.unimplemented_counts() {
+        tracing::info!("unimplemented {what}: {n} calls");
+    }
+    Ok(status)
 }
 
 fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
@@ -101,10 +91,26 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         platform.max_user_address(),
     ));
     let creds = Credentials::root();
-    let tg = Arc::new(ThreadGroup::new(1, 0, Limits::default()));
+    let tid = kernel
+        .tasks
+        .lock()
+        .alloc_pid()
+        .map_err(|e| BootError::Thread(e.to_string()))?;
+    let tg = Arc::new(ThreadGroup::new(tid, Limits::default()));
+    // The executable, as the sandbox's first open file: /proc/self/exe
+    // leads to it, and exec of it works.
+    let exe_fd = OwnedFd::from(cfg.executable);
+    let exe = FileDescription::new(
+        libc::O_RDONLY as u32,
+        Box::new(HostFile::new(
+            exe_fd,
+            cfg.exec_path.clone(),
+            &kernel.host_events,
+        )),
+    );
     let image = loader::load(
         &mm,
-        &cfg.executable,
+        &*exe,
         &cfg.exec_path,
         &cfg.argv,
         &cfg.envp,
@@ -115,25 +121,22 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         path: cfg.exec_path.clone(),
         source,
     })?;
+    mm.set_exe(exe);
     let fds = Arc::new(FdTable::default());
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
         let Some(fd) = fd else { continue };
         let flags = hostcall::fd_status_flags(fd.as_raw_fd()).unwrap_or(libc::O_RDWR) as u32;
         let name = format!("host:[{i}]");
-        let file = FileDescription::new(flags, Box::new(HostFile::new(fd, name)));
+        let file = FileDescription::new(
+            flags,
+            Box::new(HostFile::new(fd, name, &kernel.host_events)),
+        );
         fds.install_at(i as i32, file, false, u64::MAX)
             .expect("installing a standard stream");
     }
     let mut ctx = platform.new_context();
     // A fresh program starts with the default x87/SSE state.
-    if let Ok(mut fp) = ctx.fp_registers(&aspace) {
-        let mxcsr_mask = fp.mxcr_mask;
-        fp = hostcall::zeroed();
-        fp.cwd = 0x37f;
-        fp.mxcsr = 0x1f80;
-        fp.mxcr_mask = mxcsr_mask;
-        let _ = ctx.set_fp_registers(&aspace, &fp);
-    }
+    ctx.set_fp_state(platform.initial_fp_state());
     let (root_fs, root_dir) = fsimpl::tmpfs::new_tmpfs(&kernel.memory_file, "none", 0o755, 0, 0);
     let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
     let fs_context = vfs::path::FsContext {
@@ -152,30 +155,40 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .bytes()
         .take(15)
         .collect();
-    let task = Task {
-        kernel,
-        tg,
-        tid: 1,
+    let task = Task::new(
+        kernel.clone(),
+        tg.clone(),
+        tid,
         regs,
         mm,
         fds,
-        creds,
+        creds.clone(),
         ctx,
-        signal_mask: 0,
-        alt_stack: SignalStack {
-            flags: kernel::signal::SS_DISABLE,
-            ..SignalStack::default()
-        },
-        clear_child_tid: 0,
-        robust_list: (0, 0),
         comm,
-        prctl: Default::default(),
-        exit: None,
-        last_fault: ((0, 0), 0),
-        user_time: Default::default(),
-        sys_time: Default::default(),
-        fs: Arc::new(std::sync::Mutex::new(fs_context)),
-    };
+        Arc::new(std::sync::Mutex::new(fs_context)),
+        0,
+    );
+    {
+        let mut ts = kernel.tasks.lock();
+        ts.tasks.insert(tid, task.shared.clone());
+        ts.procs.insert(
+            tid,
+            kernel::process::Process {
+                tg,
+                leader: task.shared.clone(),
+                parent: 0,
+                children: Default::default(),
+                pgid: tid,
+                sid: tid,
+                threads: [tid].into_iter().collect(),
+                exit_signal: libc::SIGCHLD,
+                zombie: None,
+                report: None,
+                uid: creds.uid,
+                execed: false,
+            },
+        );
+    }
     build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
     Ok(task)
 }
@@ -185,7 +198,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
 fn build_tree(t: &Task) -> Result<(), errno::Errno> {
     use vfs::inode::NewNode;
     use vfs::mount::MountFlags;
-    let ctx = t.fs.lock().unwrap().clone();
+    let ctx = t.fs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let root = &ctx.root;
     let mf = &t.kernel.memory_file;
     let mut dirs = std::collections::HashMap::new();

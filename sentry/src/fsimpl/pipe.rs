@@ -2,12 +2,12 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
 use crate::errno::Errno;
 
 use crate::kernel::task::Task;
+use crate::kernel::waiter::{block_waiter, WaitQueue, Waiter, ALL_EVENTS};
 use crate::vfs::inode::{Inode, InodeOps};
 use crate::vfs::{FileDescription, FileImpl};
 
@@ -42,11 +42,16 @@ impl PipeState {
 /// CAP_SYS_RESOURCE.
 pub const PIPE_MAX_SIZE: usize = 1 << 20;
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The buffer shared by a pipe's two ends.
 #[derive(Default)]
 pub struct Pipe {
     state: Mutex<PipeState>,
-    changed: Condvar,
+    /// Notified on every change: data, room, ends opened or closed.
+    queue: Arc<WaitQueue>,
 }
 
 impl Pipe {
@@ -58,33 +63,42 @@ impl Pipe {
     /// while writers remain (EAGAIN instead with `nonblock`); empty at end
     /// of file.
     pub fn peek(&self, max: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
-        let mut st = self.state.lock().unwrap();
+        let w = Waiter::new();
+        let _r = self.queue.register(&w, ALL_EVENTS);
         loop {
-            if !st.buf.is_empty() {
-                return Ok(st.buf.iter().take(max).copied().collect());
+            w.reset();
+            {
+                let st = lock(&self.state);
+                if !st.buf.is_empty() {
+                    return Ok(st.buf.iter().take(max).copied().collect());
+                }
+                if st.writers == 0 {
+                    return Ok(Vec::new());
+                }
+                if nonblock {
+                    return Err(Errno::EAGAIN);
+                }
             }
-            if st.writers == 0 {
-                return Ok(Vec::new());
-            }
-            if nonblock {
-                return Err(Errno::EAGAIN);
-            }
-            st = self.changed.wait(st).unwrap();
+            w.wait(None);
         }
+    }
+
+    fn changed(&self) {
+        self.queue.notify_all();
     }
 
     /// Drops the first `n` buffered bytes (after a peek moved them on).
     pub fn consume(&self, n: usize) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         let n = n.min(st.buf.len());
         st.buf.drain(..n);
         drop(st);
-        self.changed.notify_all();
+        self.changed();
     }
 
     /// Makes an end; the pipe counts it until it is dropped.
     pub fn end(self: &Arc<Pipe>, read: bool, write: bool, inode: Option<Arc<Inode>>) -> PipeEnd {
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         if read {
             st.readers += 1;
             st.reader_opens += 1;
@@ -94,7 +108,7 @@ impl Pipe {
             st.writer_opens += 1;
         }
         drop(st);
-        self.changed.notify_all();
+        self.changed();
         PipeEnd {
             pipe: self.clone(),
             read,
@@ -114,7 +128,7 @@ pub struct PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let mut st = self.pipe.state.lock().unwrap();
+        let mut st = lock(&self.pipe.state);
         if self.read {
             st.readers -= 1;
         }
@@ -122,87 +136,69 @@ impl Drop for PipeEnd {
             st.writers -= 1;
         }
         drop(st);
-        self.pipe.changed.notify_all();
+        self.pipe.changed();
     }
 }
 
 impl FileImpl for PipeEnd {
+    /// Reads what is buffered; EAGAIN when empty with writers left (the
+    /// caller waits on the pipe's queue unless non-blocking).
     fn read(
         &self,
-        file: &FileDescription,
+        _file: &FileDescription,
         dst: &mut [u8],
         _offset: Option<u64>,
     ) -> Result<usize, Errno> {
         if dst.is_empty() {
             return Ok(0);
         }
-        let mut st = self.pipe.state.lock().unwrap();
-        loop {
-            if !st.buf.is_empty() {
-                let n = dst.len().min(st.buf.len());
-                for (d, b) in dst.iter_mut().zip(st.buf.drain(..n)) {
-                    *d = b;
-                }
-                drop(st);
-                self.pipe.changed.notify_all();
-                return Ok(n);
-            }
-            if st.writers == 0 {
-                return Ok(0);
-            }
-            if file.nonblocking() {
-                return Err(Errno::EAGAIN);
-            }
-            st = self.pipe.changed.wait(st).unwrap();
+        let mut st = lock(&self.pipe.state);
+        if st.buf.is_empty() {
+            return if st.writers == 0 {
+                Ok(0)
+            } else {
+                Err(Errno::EAGAIN)
+            };
         }
+        let n = dst.len().min(st.buf.len());
+        for (d, b) in dst.iter_mut().zip(st.buf.drain(..n)) {
+            *d = b;
+        }
+        drop(st);
+        self.pipe.changed();
+        Ok(n)
     }
 
+    /// Writes what fits (a write of at most PIPE_BUF bytes all or
+    /// nothing); EAGAIN when nothing fits (the caller waits for room
+    /// unless non-blocking); EPIPE without readers.
     fn write(
         &self,
-        file: &FileDescription,
+        _file: &FileDescription,
         src: &[u8],
         _offset: Option<u64>,
     ) -> Result<usize, Errno> {
         if src.is_empty() {
             return Ok(0);
         }
-        let mut st = self.pipe.state.lock().unwrap();
-        let mut done = 0;
-        loop {
-            if st.readers == 0 {
-                // SIGPIPE delivery comes with signals.
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(Errno::EPIPE)
-                };
-            }
-            let room = st.capacity() - st.buf.len();
-            let rest = src.len() - done;
-            // Small writes go in whole or not at all.
-            let fits = if rest <= PIPE_BUF {
-                room >= rest
-            } else {
-                room > 0
-            };
-            if fits {
-                let n = rest.min(room);
-                st.buf.extend(&src[done..done + n]);
-                done += n;
-                self.pipe.changed.notify_all();
-                if done == src.len() {
-                    return Ok(done);
-                }
-            }
-            if file.nonblocking() {
-                return if done > 0 {
-                    Ok(done)
-                } else {
-                    Err(Errno::EAGAIN)
-                };
-            }
-            st = self.pipe.changed.wait(st).unwrap();
+        let mut st = lock(&self.pipe.state);
+        if st.readers == 0 {
+            return Err(Errno::EPIPE);
         }
+        let room = st.capacity() - st.buf.len();
+        let fits = if src.len() <= PIPE_BUF {
+            room >= src.len()
+        } else {
+            room > 0
+        };
+        if !fits {
+            return Err(Errno::EAGAIN);
+        }
+        let n = src.len().min(room);
+        st.buf.extend(&src[..n]);
+        drop(st);
+        self.pipe.changed();
+        Ok(n)
     }
 
     fn write_short(
@@ -228,7 +224,7 @@ impl FileImpl for PipeEnd {
     }
 
     fn pipe_size(&self) -> Option<usize> {
-        Some(self.pipe.state.lock().unwrap().capacity())
+        Some(lock(&self.pipe.state).capacity())
     }
 
     fn set_pipe_size(&self, size: usize, privileged: bool) -> Result<usize, Errno> {
@@ -241,13 +237,13 @@ impl FileImpl for PipeEnd {
         if bytes > PIPE_MAX_SIZE && !privileged {
             return Err(Errno::EPERM);
         }
-        let mut st = self.pipe.state.lock().unwrap();
+        let mut st = lock(&self.pipe.state);
         if st.buf.len() > bytes {
             return Err(Errno::EBUSY);
         }
         st.capacity = bytes;
         drop(st);
-        self.pipe.changed.notify_all();
+        self.pipe.changed();
         Ok(bytes)
     }
 
@@ -275,7 +271,7 @@ impl FileImpl for PipeEnd {
         arg: u64,
     ) -> Result<u64, Errno> {
         if request as u64 == libc::FIONREAD {
-            let n = self.pipe.state.lock().unwrap().buf.len() as i32;
+            let n = lock(&self.pipe.state).buf.len() as i32;
             t.mm.write_obj(arg, &n)?;
             return Ok(0);
         }
@@ -283,7 +279,7 @@ impl FileImpl for PipeEnd {
     }
 
     fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
-        let st = self.pipe.state.lock().unwrap();
+        let st = lock(&self.pipe.state);
         let mut r = 0;
         if self.read {
             if !st.buf.is_empty() {
@@ -304,28 +300,8 @@ impl FileImpl for PipeEnd {
         r & (events | libc::POLLHUP | libc::POLLERR)
     }
 
-    fn wait_ready(&self, file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
-        let deadline =
-            (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
-        let mut st = self.pipe.state.lock().unwrap();
-        loop {
-            drop(st);
-            let r = self.readiness(file, events);
-            if r != 0 {
-                return r;
-            }
-            st = self.pipe.state.lock().unwrap();
-            match deadline {
-                None => st = self.pipe.changed.wait(st).unwrap(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return 0;
-                    }
-                    st = self.pipe.changed.wait_timeout(st, d - now).unwrap().0;
-                }
-            }
-        }
+    fn waitq(&self, _file: &FileDescription) -> Option<Arc<WaitQueue>> {
+        Some(self.pipe.queue.clone())
     }
 
     fn name(&self) -> String {
@@ -348,7 +324,7 @@ impl InodeOps for FifoNode {
         self
     }
 
-    fn open(&self, _t: &Task, inode: &Arc<Inode>, flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(&self, t: &Task, inode: &Arc<Inode>, flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
         let acc = flags & libc::O_ACCMODE as u32;
         let nonblock = flags & libc::O_NONBLOCK as u32 != 0;
         let (read, write) = match acc as i32 {
@@ -356,29 +332,35 @@ impl InodeOps for FifoNode {
             libc::O_WRONLY => (false, true),
             _ => (true, true),
         };
-        if write && !read && nonblock && self.pipe.state.lock().unwrap().readers == 0 {
+        if write && !read && nonblock && lock(&self.pipe.state).readers == 0 {
             return Err(Errno::ENXIO);
         }
         let end = self.pipe.end(read, write, Some(inode.clone()));
         if read != write && !nonblock {
             // Wait for the other side to open.
-            let mut st = self.pipe.state.lock().unwrap();
-            let seen = if read {
-                st.writer_opens
-            } else {
-                st.reader_opens
-            };
-            loop {
-                let (present, opens) = if read {
-                    (st.writers, st.writer_opens)
+            let seen = {
+                let st = lock(&self.pipe.state);
+                if read {
+                    st.writer_opens
                 } else {
-                    (st.readers, st.reader_opens)
-                };
-                if present > 0 || opens > seen {
-                    break;
+                    st.reader_opens
                 }
-                st = self.pipe.changed.wait(st).unwrap();
-            }
+            };
+            let pipe = self.pipe.clone();
+            block_waiter(
+                &t.shared.waiter,
+                &[(&self.pipe.queue, ALL_EVENTS)],
+                None,
+                || {
+                    let st = lock(&pipe.state);
+                    let (present, opens) = if read {
+                        (st.writers, st.writer_opens)
+                    } else {
+                        (st.readers, st.reader_opens)
+                    };
+                    (present > 0 || opens > seen).then_some(Ok(()))
+                },
+            )?;
         }
         Ok(Box::new(end))
     }

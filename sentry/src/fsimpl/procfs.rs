@@ -14,12 +14,11 @@ use crate::errno::Errno;
 
 use super::synthetic::{entry, new_root, Contents, Entry, Fixed, Node, Sink, Writes};
 use crate::kernel::limits::RLIM_INFINITY;
-use crate::kernel::task::Task;
+use crate::kernel::task::{ProcTask, Task};
 use crate::kernel::{RELEASE, VERSION};
 use crate::mm::{Vma, VmaKind};
 use crate::vfs::inode::{major, minor, Filesystem, Inode, MagicTarget};
 use crate::vfs::mount::Location;
-use crate::vfs::path::Walker;
 use crate::vfs::FileDescription;
 use platform::PAGE_SIZE;
 
@@ -40,45 +39,44 @@ const UTS_LEN: usize = 64;
 // ----- Finding processes -----
 
 /// The task with thread id `tid`, as the caller `t` sees it; ENOENT if
-/// there is none. The sandbox runs one task so far, the caller itself:
-/// the task registry replaces this when there are more.
-fn find_task(t: &Task, tid: i32) -> Result<&Task, Errno> {
-    if tid == t.tid {
-        Ok(t)
-    } else {
-        Err(Errno::ENOENT)
+/// there is none. A zombie process is seen through its leader.
+fn find_task(t: &Task, tid: i32) -> Result<ProcTask, Errno> {
+    let ts = t.kernel.tasks.lock();
+    if let Some(s) = ts.tasks.get(&tid) {
+        return Ok(s.snapshot(&t.kernel));
     }
+    if let Some(p) = ts.procs.get(&tid) {
+        return Ok(p.leader.snapshot(&t.kernel));
+    }
+    Err(Errno::ENOENT)
 }
 
-/// Every task of the sandbox, as the caller `t` sees them.
-fn all_tasks(t: &Task) -> Vec<&Task> {
-    vec![t]
+/// Every live task of the sandbox, as the caller `t` sees them.
+fn all_tasks(t: &Task) -> Vec<ProcTask> {
+    let shared: Vec<_> = t.kernel.tasks.lock().tasks.values().cloned().collect();
+    shared.iter().map(|s| s.snapshot(&t.kernel)).collect()
 }
 
-/// The pids of the sandbox's processes, ascending.
+/// The pids of the sandbox's processes (zombies too), ascending.
 fn pids(t: &Task) -> Vec<i32> {
-    let mut v: Vec<i32> = all_tasks(t)
-        .into_iter()
-        .filter(|x| x.tid == x.tg.tgid)
-        .map(|x| x.tg.tgid)
-        .collect();
-    v.sort_unstable();
-    v
+    t.kernel.tasks.lock().procs.keys().copied().collect()
 }
 
-/// The thread ids of process `pid`, ascending.
+/// The thread ids of process `pid`, ascending (a zombie shows its
+/// leader).
 fn tids(t: &Task, pid: i32) -> Vec<i32> {
-    let mut v: Vec<i32> = all_tasks(t)
-        .into_iter()
-        .filter(|x| x.tg.tgid == pid)
-        .map(|x| x.tid)
-        .collect();
-    v.sort_unstable();
-    v
+    let ts = t.kernel.tasks.lock();
+    let Some(p) = ts.procs.get(&pid) else {
+        return Vec::new();
+    };
+    if p.threads.is_empty() {
+        return vec![pid];
+    }
+    p.threads.iter().copied().collect()
 }
 
 /// A task of process `pid`: its leader, or thread `tid`.
-fn task_of(t: &Task, pid: i32, tid: Option<i32>) -> Result<&Task, Errno> {
+fn task_of(t: &Task, pid: i32, tid: Option<i32>) -> Result<ProcTask, Errno> {
     let task = find_task(t, tid.unwrap_or(pid))?;
     if task.tg.tgid != pid {
         return Err(Errno::ENOENT);
@@ -86,9 +84,44 @@ fn task_of(t: &Task, pid: i32, tid: Option<i32>) -> Result<&Task, Errno> {
     Ok(task)
 }
 
+/// A process's relations: parent, process group, session, its state
+/// letter and exit signal, thread count.
+struct Relations {
+    ppid: i32,
+    pgrp: i32,
+    sid: i32,
+    state: (char, &'static str),
+    exit_signal: i32,
+    threads: usize,
+}
+
+fn relations(p: &ProcTask) -> Relations {
+    let ts = p.kernel.tasks.lock();
+    let pr = ts.procs.get(&p.tg.tgid);
+    let zombie = pr.is_some_and(|x| x.zombie.is_some());
+    let stopped = p.tg.sig.lock().stopped.is_some();
+    let state = if zombie {
+        ('Z', "zombie")
+    } else if stopped {
+        ('T', "stopped")
+    } else if p.shared.running() {
+        ('R', "running")
+    } else {
+        ('S', "sleeping")
+    };
+    Relations {
+        ppid: pr.map(|x| x.parent).unwrap_or(0),
+        pgrp: pr.map(|x| x.pgid).unwrap_or(p.tg.tgid),
+        sid: pr.map(|x| x.sid).unwrap_or(p.tg.tgid),
+        state,
+        exit_signal: pr.map(|x| x.exit_signal).unwrap_or(libc::SIGCHLD),
+        threads: pr.map(|x| x.threads.len().max(1)).unwrap_or(1),
+    }
+}
+
 /// Who owns a process's /proc files: its effective ids, or root when it
 /// is not dumpable (Linux's `task_dump_owner`).
-fn dump_owner(p: &Task) -> (u32, u32) {
+fn dump_owner(p: &ProcTask) -> (u32, u32) {
     if p.tg.prctl.lock().unwrap().dumpable == 1 {
         (p.creds.euid, p.creds.egid)
     } else {
@@ -224,7 +257,7 @@ const TASK_FILES: &[&str] = &[
 
 fn task_dir_node(t: &Task, pid: i32, tid: Option<i32>) -> Result<Node, Errno> {
     let task = task_of(t, pid, tid)?;
-    let (uid, gid) = dump_owner(task);
+    let (uid, gid) = dump_owner(&task);
     let dir = TaskDir { pid, tid };
     let subdirs = TASK_FILES
         .iter()
@@ -241,7 +274,7 @@ struct TaskDir {
     tid: Option<i32>,
 }
 
-type Gen = fn(&Task, &Task) -> Result<Vec<u8>, Errno>;
+type Gen = fn(&Task, &ProcTask) -> Result<Vec<u8>, Errno>;
 
 impl TaskDir {
     fn has(&self, name: &str) -> bool {
@@ -251,12 +284,12 @@ impl TaskDir {
     /// A file of the task whose contents `g` makes from (caller, target).
     fn file(&self, perm: u32, g: Gen) -> Node {
         let (pid, tid) = (self.pid, self.tid);
-        Node::file(perm, move |t| g(t, task_of(t, pid, tid)?)).writes(Writes::Fail(Errno::EINVAL))
+        Node::file(perm, move |t| g(t, &task_of(t, pid, tid)?)).writes(Writes::Fail(Errno::EINVAL))
     }
 
     fn node(&self, t: &Task, name: &str) -> Result<Node, Errno> {
         let task = task_of(t, self.pid, self.tid)?;
-        let (uid, gid) = dump_owner(task);
+        let (uid, gid) = dump_owner(&task);
         let (pid, tid) = (self.pid, self.tid);
         let node = match name {
             "task" => {
@@ -313,15 +346,18 @@ impl TaskDir {
             }
             "exe" => Node::magic_link(
                 0o777,
-                move |t| Ok(exe_path(task_of(t, pid, tid)?)),
+                move |t| Ok(exe_path(t, &task_of(t, pid, tid)?)),
                 move |t| {
-                    // The executable came from outside the sandbox's tree;
-                    // following the link finds it only if the same path
-                    // names a file inside.
-                    let path = exe_path(task_of(t, pid, tid)?);
-                    let root = t.fs.lock().unwrap().root.clone();
-                    let loc = Walker::new(t).resolve(&root, &path, true)?;
-                    Ok(MagicTarget::Location(loc))
+                    let p = task_of(t, pid, tid)?;
+                    match p.mm.exe() {
+                        Some(f) => match &f.location {
+                            Some(l) => Ok(MagicTarget::Location(l.clone())),
+                            // An executable from outside the sandbox's
+                            // tree: the link leads to the open file.
+                            None => Ok(MagicTarget::File(f)),
+                        },
+                        None => Err(Errno::ENOENT),
+                    }
                 },
             ),
             _ => return Err(Errno::ENOENT),
@@ -391,7 +427,7 @@ impl FdDir {
     fn node(&self, t: &Task, fd: i32) -> Result<Node, Errno> {
         let task = task_of(t, self.pid, self.tid)?;
         let f = task.fds.get(fd).map_err(|_| Errno::ENOENT)?;
-        let (uid, gid) = dump_owner(task);
+        let (uid, gid) = dump_owner(&task);
         let (pid, tid) = (self.pid, self.tid);
         let file = move |t: &Task| -> Result<Arc<FileDescription>, Errno> {
             task_of(t, pid, tid)?.fds.get(fd).map_err(|_| Errno::ENOENT)
@@ -400,7 +436,7 @@ impl FdDir {
             Node::file(0o444, move |t| {
                 let p = task_of(t, pid, tid)?;
                 let f = file(t)?;
-                Ok(fdinfo(p, fd, &f).into_bytes())
+                Ok(fdinfo(&p, fd, &f).into_bytes())
             })
             .writes(Writes::Fail(Errno::EINVAL))
         } else {
@@ -465,8 +501,11 @@ impl Contents for FdDir {
 /// The executable's path, absolute as Linux's `exe` link always is (the
 /// program may have been started by a relative path, which is what
 /// AT_EXECFN keeps).
-fn exe_path(p: &Task) -> Vec<u8> {
+fn exe_path(t: &Task, p: &ProcTask) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
+    if let Some(l) = p.mm.exe().and_then(|f| f.location.clone()) {
+        return path_name(t, &l);
+    }
     let execfn = p.mm.process_info().execfn;
     if execfn.starts_with('/') {
         return execfn.into_bytes();
@@ -501,7 +540,7 @@ fn file_name(t: &Task, f: &FileDescription) -> Vec<u8> {
 
 /// Reads `[start, end)` of a process's memory; what cannot be read is
 /// left out.
-fn read_range(p: &Task, (start, end): (u64, u64)) -> Vec<u8> {
+fn read_range(p: &ProcTask, (start, end): (u64, u64)) -> Vec<u8> {
     if end <= start {
         return Vec::new();
     }
@@ -514,7 +553,7 @@ fn read_range(p: &Task, (start, end): (u64, u64)) -> Vec<u8> {
 /// `cmdline`: the argument strings as they are now in the process's
 /// memory; if the program overwrote the last NUL (setproctitle), the
 /// string goes on into the environment area, as Linux's `get_mm_cmdline`.
-fn cmdline(p: &Task) -> Vec<u8> {
+fn cmdline(p: &ProcTask) -> Vec<u8> {
     let info = p.mm.process_info();
     let mut v = read_range(p, info.argv);
     if v.last().is_some_and(|&c| c != 0) {
@@ -531,11 +570,11 @@ fn cmdline(p: &Task) -> Vec<u8> {
     v
 }
 
-fn environ(p: &Task) -> Vec<u8> {
+fn environ(p: &ProcTask) -> Vec<u8> {
     read_range(p, p.mm.process_info().envp)
 }
 
-fn auxv(p: &Task) -> Vec<u8> {
+fn auxv(p: &ProcTask) -> Vec<u8> {
     let mut v = Vec::new();
     for (k, val) in p.mm.process_info().auxv {
         v.extend_from_slice(&k.to_le_bytes());
@@ -545,7 +584,7 @@ fn auxv(p: &Task) -> Vec<u8> {
 }
 
 /// `limits`, in Linux's exact columns.
-fn limits(p: &Task) -> String {
+fn limits(p: &ProcTask) -> String {
     const NAMES: [(&str, &str); 16] = [
         ("Max cpu time", "seconds"),
         ("Max file size", "bytes"),
@@ -591,7 +630,7 @@ fn limits(p: &Task) -> String {
 }
 
 /// `fdinfo/N`.
-fn fdinfo(p: &Task, fd: i32, f: &FileDescription) -> String {
+fn fdinfo(p: &ProcTask, fd: i32, f: &FileDescription) -> String {
     let pos = f.imp.seek(f, 0, libc::SEEK_CUR).unwrap_or(0);
     let mut flags = f.flags();
     if p.fds.cloexec(fd).unwrap_or(false) {
@@ -627,7 +666,7 @@ const PT_LOAD: u32 = 1;
 const PT_PHDR: u32 = 6;
 const PF_X: u32 = 1;
 
-fn auxv_value(p: &Task, key: u64) -> Option<u64> {
+fn auxv_value(p: &ProcTask, key: u64) -> Option<u64> {
     p.mm.process_info()
         .auxv
         .iter()
@@ -644,7 +683,7 @@ fn u32_at(b: &[u8], o: usize) -> u32 {
 }
 
 impl ExeLayout {
-    fn read(p: &Task) -> Option<ExeLayout> {
+    fn read(p: &ProcTask) -> Option<ExeLayout> {
         let phdr = auxv_value(p, libc::AT_PHDR)?;
         let phnum = auxv_value(p, libc::AT_PHNUM)? as usize;
         if auxv_value(p, libc::AT_PHENT)? != 56 || phnum == 0 || phnum > 1024 {
@@ -830,7 +869,7 @@ fn vma_lines(start: u64, v: &Vma, exe: Option<&ExeLayout>, out: &mut Vec<MapLine
 }
 
 /// `maps`, in Linux's format: the name starts at column 73.
-fn maps(p: &Task) -> String {
+fn maps(p: &ProcTask) -> String {
     let exe = ExeLayout::read(p);
     let mut lines = Vec::new();
     for (start, v) in p.mm.vmas() {
@@ -884,7 +923,7 @@ struct MemStats {
 }
 
 impl MemStats {
-    fn of(p: &Task) -> MemStats {
+    fn of(p: &ProcTask) -> MemStats {
         let mut m = MemStats::default();
         for (start, v) in p.mm.vmas() {
             let len = v.end - start;
@@ -920,7 +959,7 @@ impl MemStats {
 }
 
 /// `statm`: sizes in pages.
-fn statm(p: &Task) -> String {
+fn statm(p: &ProcTask) -> String {
     let m = MemStats::of(p);
     let pg = |b: u64| b / PAGE_SIZE;
     format!(
@@ -936,8 +975,9 @@ fn statm(p: &Task) -> String {
 // ----- status and stat -----
 
 /// Signal sets of a process: (ignored, caught).
-fn signal_dispositions(p: &Task) -> (u64, u64) {
-    let h = p.tg.handlers.lock().unwrap();
+fn signal_dispositions(p: &ProcTask) -> (u64, u64) {
+    let hs = p.tg.handlers();
+    let h = hs.lock().unwrap_or_else(|e| e.into_inner());
     let (mut ign, mut cgt) = (0u64, 0u64);
     for (i, a) in h.actions.iter().enumerate() {
         if a.handler == crate::kernel::signal::SIG_IGN {
@@ -973,7 +1013,7 @@ fn bitmap_hex(bits: usize, set: impl Fn(usize) -> bool) -> String {
 }
 
 /// The number of fd slots Linux's table would have for these fds.
-fn fd_table_size(p: &Task) -> usize {
+fn fd_table_size(p: &ProcTask) -> usize {
     let highest = p.fds.open_fds().last().copied().unwrap_or(0) as usize;
     if highest < 64 {
         64
@@ -999,13 +1039,13 @@ fn escape_comm(comm: &[u8]) -> String {
     s
 }
 
-/// The process group and session: the sandbox's first process leads
-/// both, as a container's init does.
-fn pgrp_and_session(p: &Task) -> (i32, i32) {
-    (p.tg.tgid, p.tg.tgid)
+/// The process group and session.
+fn pgrp_and_session(p: &ProcTask) -> (i32, i32) {
+    let r = relations(p);
+    (r.pgrp, r.sid)
 }
 
-fn status(p: &Task) -> String {
+fn status(p: &ProcTask) -> String {
     let c = &p.creds;
     let m = MemStats::of(p);
     let kb = |b: u64| b / 1024;
@@ -1017,11 +1057,12 @@ fn status(p: &Task) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Name:\t{}", escape_comm(&p.comm));
     let _ = writeln!(s, "Umask:\t{:04o}", *p.tg.umask.lock().unwrap());
-    s.push_str("State:\tR (running)\n");
+    let st = relations(p).state;
+    let _ = writeln!(s, "State:\t{} ({})", st.0, st.1);
     let _ = writeln!(s, "Tgid:\t{}", p.tg.tgid);
     s.push_str("Ngid:\t0\n");
     let _ = writeln!(s, "Pid:\t{}", p.tid);
-    let _ = writeln!(s, "PPid:\t{}", p.tg.ppid);
+    let _ = writeln!(s, "PPid:\t{}", relations(p).ppid);
     s.push_str("TracerPid:\t0\n");
     let _ = writeln!(s, "Uid:\t{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid);
     let _ = writeln!(s, "Gid:\t{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid);
@@ -1055,7 +1096,7 @@ fn status(p: &Task) -> String {
     s.push_str("CoreDumping:\t0\n");
     s.push_str("THP_enabled:\t1\n");
     s.push_str("untag_mask:\t0xffffffffffffffff\n");
-    s.push_str("Threads:\t1\n");
+    let _ = writeln!(s, "Threads:\t{}", relations(p).threads);
     let _ = writeln!(s, "SigQ:\t0/{sigpending}");
     s.push_str("SigPnd:\t0000000000000000\n");
     s.push_str("ShdPnd:\t0000000000000000\n");
@@ -1088,7 +1129,7 @@ fn ticks(d: Duration) -> u64 {
 /// Where the initial stack pointer was (the address of `argc`), from the
 /// way the loader laid out the stack; checked against memory, 0 if it
 /// does not hold argc.
-fn start_stack(p: &Task) -> u64 {
+fn start_stack(p: &ProcTask) -> u64 {
     let info = p.mm.process_info();
     let count = |r: (u64, u64)| read_range(p, r).iter().filter(|&&c| c == 0).count() as u64;
     let (argc, envc) = (count(info.argv), count(info.envp));
@@ -1104,7 +1145,7 @@ fn start_stack(p: &Task) -> u64 {
 }
 
 /// `[pid]/stat`: Linux's 52 fields.
-fn task_stat(p: &Task) -> String {
+fn task_stat(p: &ProcTask) -> String {
     let m = MemStats::of(p);
     let (pgrp, sid) = pgrp_and_session(p);
     let (ign, cgt) = signal_dispositions(p);
@@ -1112,7 +1153,7 @@ fn task_stat(p: &Task) -> String {
     let (start_brk, _) = p.mm.brk_range();
     let rsslim = p.tg.limits.lock().unwrap().cur(libc::RLIMIT_RSS);
     let fields: Vec<String> = vec![
-        p.tg.ppid.to_string(),
+        relations(p).ppid.to_string(),
         pgrp.to_string(),
         sid.to_string(),
         "0".into(),  // tty_nr
@@ -1124,13 +1165,13 @@ fn task_stat(p: &Task) -> String {
         "0".into(),  // cmajflt
         ticks(p.user_time).to_string(),
         ticks(p.sys_time).to_string(),
-        "0".into(),  // cutime
-        "0".into(),  // cstime
-        "20".into(), // priority
-        "0".into(),  // nice
-        "1".into(),  // num_threads
-        "0".into(),  // itrealvalue
-        "0".into(),  // starttime: the first process starts at boot
+        "0".into(),                       // cutime
+        "0".into(),                       // cstime
+        "20".into(),                      // priority
+        "0".into(),                       // nice
+        relations(p).threads.to_string(), // num_threads
+        "0".into(),                       // itrealvalue
+        "0".into(),                       // starttime: the first process starts at boot
         m.size.to_string(),
         (m.rss / PAGE_SIZE).to_string(),
         rsslim.to_string(),
@@ -1143,16 +1184,16 @@ fn task_stat(p: &Task) -> String {
         p.signal_mask.to_string(),
         ign.to_string(),
         cgt.to_string(),
-        "0".into(),  // wchan
-        "0".into(),  // nswap
-        "0".into(),  // cnswap
-        "17".into(), // exit_signal: SIGCHLD
-        "0".into(),  // processor
-        "0".into(),  // rt_priority
-        "0".into(),  // policy
-        "0".into(),  // delayacct_blkio_ticks
-        "0".into(),  // guest_time
-        "0".into(),  // cguest_time
+        "0".into(), // wchan
+        "0".into(), // nswap
+        "0".into(), // cnswap
+        relations(p).exit_signal.to_string(),
+        "0".into(), // processor
+        "0".into(), // rt_priority
+        "0".into(), // policy
+        "0".into(), // delayacct_blkio_ticks
+        "0".into(), // guest_time
+        "0".into(), // cguest_time
         m.start_data.to_string(),
         m.end_data.to_string(),
         start_brk.to_string(),
@@ -1163,9 +1204,10 @@ fn task_stat(p: &Task) -> String {
         "0".into(), // exit_code
     ];
     format!(
-        "{} ({}) R {}\n",
+        "{} ({}) {} {}\n",
         p.tid,
         String::from_utf8_lossy(&p.comm),
+        relations(p).state.0,
         fields.join(" ")
     )
 }
@@ -1206,7 +1248,7 @@ fn mount_options(m: &crate::vfs::mount::Mount) -> String {
 }
 
 /// A mount's mount point as the process sees it from its root.
-fn mount_point(p: &Task, m: &Arc<crate::vfs::mount::Mount>) -> Vec<u8> {
+fn mount_point(p: &ProcTask, m: &Arc<crate::vfs::mount::Mount>) -> Vec<u8> {
     let ctx = p.fs.lock().unwrap().clone();
     ctx.mounts.path(
         &Location {
@@ -1243,7 +1285,7 @@ fn root_in_fs(m: &crate::vfs::mount::Mount) -> Vec<u8> {
 }
 
 /// `mounts`: `source mountpoint type options 0 0`.
-fn mounts(p: &Task) -> String {
+fn mounts(p: &ProcTask) -> String {
     let ns = p.fs.lock().unwrap().mounts.clone();
     let mut s = String::new();
     for m in ns.all() {
@@ -1266,7 +1308,7 @@ fn mounts(p: &Task) -> String {
 
 /// `mountinfo`: `id parent major:minor root mountpoint options - type
 /// source superoptions`.
-fn mountinfo(p: &Task) -> String {
+fn mountinfo(p: &ProcTask) -> String {
     let ns = p.fs.lock().unwrap().mounts.clone();
     let mut s = String::new();
     for m in ns.all() {

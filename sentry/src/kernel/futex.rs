@@ -1,82 +1,107 @@
-//! Futexes: wait queues keyed by address space and address.
+//! Futexes: wait queues keyed by the futex word.
+//!
+//! A private futex (or any futex in private memory) is keyed by its
+//! address space and address; a shared one in shared memory by the place
+//! of its word in the memory file, so processes that map the same memory
+//! at different addresses meet. Keys use the address space's id, never an
+//! object's address, so they are never reused.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
+use parking_lot::Mutex;
+
+use super::waiter::Waiter;
 use crate::errno::Errno;
+use crate::mm::MemoryManager;
 
-/// Identifies a futex word: the address space (by identity) and the
-/// address. Shared futexes across address spaces come with shared memory.
-pub type FutexKey = (usize, u64);
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FutexKey {
+    /// Address space id, address.
+    Private(u64, u64),
+    /// Offset of the word in the memory file.
+    Shared(u64),
+}
 
-struct Waiter {
-    bitset: u32,
-    woken: Arc<(Mutex<bool>, Condvar)>,
+/// One waiting task.
+pub struct FutexWaiter {
+    pub bitset: u32,
+    waiter: Arc<Waiter>,
+    woken: AtomicBool,
+    /// The queue it is on (requeue moves it).
+    key: Mutex<FutexKey>,
+}
+
+impl FutexWaiter {
+    pub fn woken(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
 }
 
 #[derive(Default)]
 pub struct FutexTable {
-    queues: Mutex<HashMap<FutexKey, Vec<Waiter>>>,
+    queues: Mutex<HashMap<FutexKey, Vec<Arc<FutexWaiter>>>>,
 }
 
 impl FutexTable {
-    /// Waits on `key` if `check()` (run under the table lock, so no wake
-    /// can slip in between) says the word still holds the expected value.
-    /// `deadline` None waits forever.
-    pub fn wait(
+    /// The key of the futex word at `addr` of `mm`.
+    pub fn key(&self, mm: &MemoryManager, addr: u64, private: bool) -> FutexKey {
+        if !private {
+            if let Some(off) = mm.shared_offset(addr) {
+                return FutexKey::Shared(off);
+            }
+        }
+        FutexKey::Private(mm.id, addr)
+    }
+
+    /// Queues `waiter` on `key` if `check()` (run under the table lock, so
+    /// no wake can slip in between) says the word still holds the expected
+    /// value; EAGAIN if not.
+    pub fn enqueue(
         &self,
         key: FutexKey,
         bitset: u32,
+        waiter: &Arc<Waiter>,
         check: impl FnOnce() -> Result<bool, Errno>,
-        deadline: Option<Instant>,
-    ) -> Result<(), Errno> {
-        let woken = Arc::new((Mutex::new(false), Condvar::new()));
-        {
-            let mut q = self.queues.lock().unwrap();
-            if !check()? {
-                return Err(Errno::EAGAIN);
-            }
-            q.entry(key).or_default().push(Waiter {
-                bitset,
-                woken: woken.clone(),
-            });
+    ) -> Result<Arc<FutexWaiter>, Errno> {
+        let mut q = self.queues.lock();
+        if !check()? {
+            return Err(Errno::EAGAIN);
         }
-        let (lock, cv) = &*woken;
-        let mut done = lock.lock().unwrap();
-        while !*done {
-            match deadline {
-                None => done = cv.wait(done).unwrap(),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    done = cv.wait_timeout(done, d - now).unwrap().0;
-                }
-            }
+        let w = Arc::new(FutexWaiter {
+            bitset,
+            waiter: waiter.clone(),
+            woken: AtomicBool::new(false),
+            key: Mutex::new(key),
+        });
+        q.entry(key).or_default().push(w.clone());
+        Ok(w)
+    }
+
+    /// Takes `w` off its queue (a timeout or a signal); false if it was
+    /// woken first.
+    pub fn dequeue(&self, w: &Arc<FutexWaiter>) -> bool {
+        let mut q = self.queues.lock();
+        if w.woken() {
+            return false;
         }
-        if *done {
-            return Ok(());
-        }
-        drop(done);
-        // Timed out: leave the queue, unless a wake raced us.
-        let mut q = self.queues.lock().unwrap();
+        let key = *w.key.lock();
         if let Some(v) = q.get_mut(&key) {
-            v.retain(|w| !Arc::ptr_eq(&w.woken, &woken));
+            v.retain(|x| !Arc::ptr_eq(x, w));
             if v.is_empty() {
                 q.remove(&key);
             }
         }
-        if *woken.0.lock().unwrap() {
-            return Ok(());
-        }
-        Err(Errno::ETIMEDOUT)
+        true
     }
 
-    /// Wakes up to `n` waiters on `key` whose bitset intersects `bitset`.
-    pub fn wake(&self, key: FutexKey, bitset: u32, n: u32) -> u32 {
-        let mut q = self.queues.lock().unwrap();
+    fn wake_locked(
+        q: &mut HashMap<FutexKey, Vec<Arc<FutexWaiter>>>,
+        key: FutexKey,
+        bitset: u32,
+        n: u32,
+    ) -> u32 {
         let Some(v) = q.get_mut(&key) else {
             return 0;
         };
@@ -85,8 +110,8 @@ impl FutexTable {
         while i < v.len() && woke < n {
             if v[i].bitset & bitset != 0 {
                 let w = v.remove(i);
-                *w.woken.0.lock().unwrap() = true;
-                w.woken.1.notify_one();
+                w.woken.store(true, Ordering::SeqCst);
+                w.waiter.wake();
                 woke += 1;
             } else {
                 i += 1;
@@ -96,5 +121,69 @@ impl FutexTable {
             q.remove(&key);
         }
         woke
+    }
+
+    /// Wakes up to `n` waiters on `key` whose bitset intersects `bitset`.
+    pub fn wake(&self, key: FutexKey, bitset: u32, n: u32) -> u32 {
+        let mut q = self.queues.lock();
+        Self::wake_locked(&mut q, key, bitset, n)
+    }
+
+    /// FUTEX_REQUEUE / FUTEX_CMP_REQUEUE: wakes up to `nwake` waiters of
+    /// `from` and moves up to `nmove` of the rest to `to`, if `check()`
+    /// (under the table lock) passes. Returns woken + moved.
+    pub fn requeue(
+        &self,
+        from: FutexKey,
+        to: FutexKey,
+        nwake: u32,
+        nmove: u32,
+        check: impl FnOnce() -> Result<bool, Errno>,
+    ) -> Result<u32, Errno> {
+        let mut q = self.queues.lock();
+        if !check()? {
+            return Err(Errno::EAGAIN);
+        }
+        let woke = Self::wake_locked(&mut q, from, u32::MAX, nwake);
+        if from == to {
+            return Ok(woke);
+        }
+        let mut moved = Vec::new();
+        if let Some(v) = q.get_mut(&from) {
+            let n = (nmove as usize).min(v.len());
+            moved = v.drain(..n).collect();
+            if v.is_empty() {
+                q.remove(&from);
+            }
+        }
+        let count = moved.len() as u32;
+        for w in &moved {
+            *w.key.lock() = to;
+        }
+        if !moved.is_empty() {
+            q.entry(to).or_default().extend(moved);
+        }
+        Ok(woke + count)
+    }
+
+    /// FUTEX_WAKE_OP: under the table lock, runs `op` (the atomic update
+    /// of the second word, returning whether its old value passes the
+    /// comparison), then wakes up to `n1` waiters of `k1` and, if the
+    /// comparison passed, up to `n2` of `k2`.
+    pub fn wake_op(
+        &self,
+        k1: FutexKey,
+        k2: FutexKey,
+        n1: u32,
+        n2: u32,
+        op: impl FnOnce() -> Result<bool, Errno>,
+    ) -> Result<u32, Errno> {
+        let mut q = self.queues.lock();
+        let pass = op()?;
+        let mut woke = Self::wake_locked(&mut q, k1, u32::MAX, n1);
+        if pass {
+            woke += Self::wake_locked(&mut q, k2, u32::MAX, n2);
+        }
+        Ok(woke)
     }
 }

@@ -4,8 +4,10 @@
 pub mod creds;
 pub mod futex;
 pub mod limits;
+pub mod process;
 pub mod signal;
 pub mod task;
+pub mod waiter;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,9 @@ pub const NR_OPEN: u64 = 1 << 20;
 pub enum ExitStatus {
     Exited(u8),
     Signaled(i32),
+    /// Killed by a signal whose default action dumps core (and a core
+    /// limit that allows one).
+    Dumped(i32),
 }
 
 impl ExitStatus {
@@ -35,7 +40,7 @@ impl ExitStatus {
     pub fn shell_code(self) -> i32 {
         match self {
             ExitStatus::Exited(c) => c as i32,
-            ExitStatus::Signaled(s) => 128 + s,
+            ExitStatus::Signaled(s) | ExitStatus::Dumped(s) => 128 + s,
         }
     }
 }
@@ -60,6 +65,14 @@ pub struct Kernel {
     pub cpus: usize,
     /// Unimplemented syscalls the guest made, by name, with counts.
     unimplemented: Mutex<HashMap<String, u64>>,
+    /// Every task and process: the sandbox's pid namespace.
+    pub tasks: parking_lot::Mutex<process::TaskSet>,
+    /// Notified when the last task exits or pid 1 exits.
+    pub all_exited: parking_lot::Condvar,
+    /// Processes continued by SIGCONT, not yet recorded for wait.
+    pub pending_continue: parking_lot::Mutex<Vec<i32>>,
+    /// The event loop over the host fds the sandbox was given.
+    pub host_events: Arc<crate::vfs::host::HostEvents>,
 }
 
 impl Kernel {
@@ -83,13 +96,18 @@ impl Kernel {
                 .map(|n| n.get())
                 .unwrap_or(1),
             unimplemented: Mutex::new(HashMap::new()),
+            tasks: parking_lot::Mutex::new(process::TaskSet::default()),
+            all_exited: parking_lot::Condvar::new(),
+            pending_continue: parking_lot::Mutex::new(Vec::new()),
+            host_events: crate::vfs::host::HostEvents::new()
+                .expect("the host event loop needs an epoll instance"),
         }
     }
 
     /// Records a guest request the sentry does not implement; logs it the
     /// first time per name.
     pub fn note_unimplemented(&self, what: &str) {
-        let mut m = self.unimplemented.lock().unwrap();
+        let mut m = self.unimplemented.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(what.to_string()).or_insert(0);
         if *n == 0 {
             tracing::info!("unimplemented: {what} (answered ENOSYS)");
@@ -99,7 +117,7 @@ impl Kernel {
 
     /// Counts of unimplemented requests, sorted by name.
     pub fn unimplemented_counts(&self) -> Vec<(String, u64)> {
-        let m = self.unimplemented.lock().unwrap();
+        let m = self.unimplemented.lock().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<(String, u64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
         v.sort();
         v

@@ -38,10 +38,32 @@ unsafe impl Sync for MemoryFile {}
 struct Allocator {
     /// Free ranges below `top`: start -> length.
     free: BTreeMap<u64, u64>,
+    /// Allocated ranges with more than one owner (after a fork shared
+    /// private memory copy-on-write): start -> (end, extra owners). A range
+    /// not listed has one owner. Extents, so a fork costs one entry per
+    /// range, not per page.
+    shared: BTreeMap<u64, (u64, u32)>,
     /// Everything at or above `top` is free.
     top: u64,
     /// Bytes currently allocated.
     used: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The allocator's state stays consistent across a panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Allocator {
+    /// Splits the shared-range entry containing `at`, if any, at `at`.
+    fn split_shared(&mut self, at: u64) {
+        if let Some((&s, &(e, n))) = self.shared.range(..at).next_back() {
+            if e > at {
+                self.shared.insert(s, (at, n));
+                self.shared.insert(at, (e, n));
+            }
+        }
+    }
 }
 
 impl MemoryFile {
@@ -78,6 +100,7 @@ impl MemoryFile {
             base: base as *mut u8,
             state: Mutex::new(Allocator {
                 free: BTreeMap::new(),
+                shared: BTreeMap::new(),
                 // Offset 0 is never handed out, so that 0 can mean "none".
                 top: PAGE_SIZE,
                 used: 0,
@@ -92,7 +115,7 @@ impl MemoryFile {
     /// Allocates `len` (page-aligned) bytes of zeroed memory.
     pub fn allocate(&self, len: u64) -> Result<u64, Errno> {
         debug_assert!(len.is_multiple_of(PAGE_SIZE) && len > 0);
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         let found = st
             .free
             .iter()
@@ -116,11 +139,90 @@ impl MemoryFile {
         Ok(off)
     }
 
-    /// Returns `[off, off+len)` to the allocator and its memory to the host.
+    /// Adds an owner to the allocated range `[off, off+len)`: it is freed
+    /// only when every owner has freed it.
+    pub fn share(&self, off: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let mut st = lock(&self.state);
+        st.split_shared(off);
+        st.split_shared(off + len);
+        let mut cur = off;
+        let end = off + len;
+        let mut updates = Vec::new();
+        for (&s, &(e, n)) in st.shared.range(off..end) {
+            if s > cur {
+                updates.push((cur, s, 1));
+            }
+            updates.push((s, e, n + 1));
+            cur = e;
+        }
+        if cur < end {
+            updates.push((cur, end, 1));
+        }
+        for (s, e, n) in updates {
+            st.shared.insert(s, (e, n));
+        }
+    }
+
+    /// Whether any page of `[off, off+len)` has more than one owner.
+    pub fn is_shared(&self, off: u64, len: u64) -> bool {
+        let st = lock(&self.state);
+        let end = off + len;
+        if let Some((_, &(e, _))) = st.shared.range(..=off).next_back() {
+            if e > off {
+                return true;
+            }
+        }
+        st.shared.range(off..end).next().is_some()
+    }
+
+    /// Drops one owner of `[off, off+len)`; the parts left with none go
+    /// back to the allocator and their memory to the host.
     pub fn free(&self, off: u64, len: u64) {
         if len == 0 {
             return;
         }
+        let mut freed = Vec::new();
+        {
+            let mut st = lock(&self.state);
+            if st.shared.is_empty() {
+                freed.push((off, off + len));
+            } else {
+                st.split_shared(off);
+                st.split_shared(off + len);
+                let end = off + len;
+                let mut cur = off;
+                let entries: Vec<(u64, u64, u32)> = st
+                    .shared
+                    .range(off..end)
+                    .map(|(&s, &(e, n))| (s, e, n))
+                    .collect();
+                for (s, e, n) in entries {
+                    if s > cur {
+                        freed.push((cur, s));
+                    }
+                    if n > 1 {
+                        st.shared.insert(s, (e, n - 1));
+                    } else {
+                        st.shared.remove(&s);
+                    }
+                    cur = e;
+                }
+                if cur < end {
+                    freed.push((cur, end));
+                }
+            }
+        }
+        for (s, e) in freed {
+            self.release(s, e - s);
+        }
+    }
+
+    /// Returns `[off, off+len)`, which nobody owns any more, to the
+    /// allocator and its memory to the host.
+    fn release(&self, off: u64, len: u64) {
         // SAFETY: punches a hole in our own file; the range is no longer
         // used by anyone.
         unsafe {
@@ -131,7 +233,7 @@ impl MemoryFile {
                 len as i64,
             );
         }
-        let mut st = self.state.lock().unwrap();
+        let mut st = lock(&self.state);
         st.used -= len;
         let mut start = off;
         let mut end = off + len;
@@ -172,7 +274,7 @@ impl MemoryFile {
 
     /// Bytes of guest memory currently allocated.
     pub fn used(&self) -> u64 {
-        self.state.lock().unwrap().used
+        lock(&self.state).used
     }
 
     /// Copies `dst.len()` bytes at file offset `off` out of the file.
@@ -183,6 +285,33 @@ impl MemoryFile {
         // write the same bytes concurrently; we copy whatever is there.
         unsafe {
             std::ptr::copy_nonoverlapping(self.base.add(off as usize), dst.as_mut_ptr(), dst.len())
+        }
+    }
+
+    /// Atomically replaces the aligned 32-bit word at `off` with `f(old)`
+    /// (None: leave it), returning the old value: guest threads on other
+    /// CPUs may change the word at the same time (futex operations).
+    pub fn update_u32(&self, off: u64, mut f: impl FnMut(u32) -> Option<u32>) -> u32 {
+        assert!(off + 4 <= FILE_SIZE && off.is_multiple_of(4));
+        // SAFETY: the word lies inside our mapping, aligned, and the
+        // mapping lives as long as `self`; every access the sentry makes
+        // to it here is atomic, and the guest's own accesses are hardware
+        // ones on the same memory.
+        let a = unsafe { &*(self.base.add(off as usize) as *const std::sync::atomic::AtomicU32) };
+        let mut cur = a.load(std::sync::atomic::Ordering::SeqCst);
+        loop {
+            let Some(new) = f(cur) else {
+                return cur;
+            };
+            match a.compare_exchange(
+                cur,
+                new,
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+            ) {
+                Ok(_) => return cur,
+                Err(v) => cur = v,
+            }
         }
     }
 
@@ -325,5 +454,26 @@ mod tests {
             a,
             "free ranges coalesce"
         );
+    }
+
+    #[test]
+    fn shared_ranges_are_freed_by_their_last_owner() {
+        let mf = MemoryFile::new().unwrap();
+        let a = mf.allocate(4 * PAGE_SIZE).unwrap();
+        mf.write(a + PAGE_SIZE, b"x");
+        mf.share(a + PAGE_SIZE, 2 * PAGE_SIZE);
+        assert!(mf.is_shared(a, 2 * PAGE_SIZE));
+        assert!(!mf.is_shared(a, PAGE_SIZE));
+        assert!(!mf.is_shared(a + 3 * PAGE_SIZE, PAGE_SIZE));
+        // One owner lets go of everything: the unshared pages go.
+        mf.free(a, 4 * PAGE_SIZE);
+        assert_eq!(mf.used(), 2 * PAGE_SIZE);
+        let mut b = [0u8; 1];
+        mf.read(a + PAGE_SIZE, &mut b);
+        assert_eq!(&b, b"x", "the other owner's pages survive");
+        assert!(!mf.is_shared(a + PAGE_SIZE, 2 * PAGE_SIZE));
+        mf.free(a + PAGE_SIZE, PAGE_SIZE);
+        mf.free(a + 2 * PAGE_SIZE, PAGE_SIZE);
+        assert_eq!(mf.used(), 0);
     }
 }

@@ -188,9 +188,10 @@ impl Vma {
     }
 
     /// The protection to map a PMA with: private file pages that are still
-    /// the file's are mapped without write access.
-    fn map_prot(&self, owned: bool) -> Prot {
-        if self.copy_on_write() && !owned {
+    /// the file's, and private pages shared since a fork, are mapped
+    /// without write access.
+    fn map_prot(&self, p: &Pma) -> Prot {
+        if (self.copy_on_write() && !p.owned) || p.cow {
             Prot {
                 write: false,
                 ..self.prot
@@ -245,6 +246,10 @@ struct Pma {
     /// points into shared memory (or past the end of the file, for pages
     /// past the end of shared memory).
     owned: bool,
+    /// Owned memory that another address space may own too, since a fork:
+    /// mapped without write access; the first write takes the pages over
+    /// when nobody else owns them any more, or copies them.
+    cow: bool,
 }
 
 /// How `mmap` chooses an address.
@@ -327,8 +332,12 @@ pub struct ProcessInfo {
 }
 
 pub struct MemoryManager {
+    /// Names the address space for as long as the sandbox lives (futex
+    /// keys).
+    pub id: u64,
     mf: Arc<MemoryFile>,
     info: Mutex<ProcessInfo>,
+    exe: Mutex<Option<Arc<crate::vfs::FileDescription>>>,
     aspace: Arc<dyn AddressSpace>,
     /// One past the highest guest address.
     max_addr: u64,
@@ -353,9 +362,12 @@ struct MmState {
 
 impl MemoryManager {
     pub fn new(mf: Arc<MemoryFile>, aspace: Arc<dyn AddressSpace>, max_addr: u64) -> MemoryManager {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         MemoryManager {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             mf,
             info: Mutex::new(ProcessInfo::default()),
+            exe: Mutex::new(None),
             aspace,
             max_addr,
             state: Mutex::new(MmState {
@@ -393,6 +405,15 @@ impl MemoryManager {
         st.mmap_base = page_down(stack_top.saturating_sub(gap));
         st.brk_start = brk_start;
         st.brk = brk_start;
+    }
+
+    /// The executable the address space was loaded from.
+    pub fn set_exe(&self, file: Arc<crate::vfs::FileDescription>) {
+        *self.exe.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    }
+
+    pub fn exe(&self) -> Option<Arc<crate::vfs::FileDescription>> {
+        self.exe.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn set_process_info(&self, info: ProcessInfo) {
@@ -1076,13 +1097,10 @@ impl MemoryManager {
             return Err(Segv { code: SEGV_ACCERR });
         }
         if let Some((_, p)) = st.pma_at(page) {
-            // A write to a private file page still shared with the file.
-            if vma.copy_on_write()
-                && !p.owned
-                && vma.prot.write
-                && p.off != memory_file::BEYOND_END
-                && p.mapped == Some(vma.map_prot(false))
-            {
+            // A write to a private file page still shared with the file,
+            // or to a private page shared since a fork.
+            let cow_file = vma.copy_on_write() && !p.owned && p.off != memory_file::BEYOND_END;
+            if (cow_file || p.cow) && vma.prot.write && p.mapped == Some(vma.map_prot(&p)) {
                 return self
                     .break_cow(&mut st, &vma, page)
                     .map_err(|_| Segv { code: SEGV_MAPERR });
@@ -1092,7 +1110,7 @@ impl MemoryManager {
                 // protection: the access itself is not allowed (or the page
                 // lies past the end of shared memory, and the host reported
                 // a bus error).
-                if m == vma.map_prot(p.owned) {
+                if m == vma.map_prot(&p) {
                     return Err(Segv { code: SEGV_ACCERR });
                 }
             }
@@ -1164,11 +1182,11 @@ impl MemoryManager {
             let to_map: Vec<(u64, Pma)> = st
                 .pmas
                 .range(s..e)
-                .filter(|(_, p)| p.mapped != Some(v.map_prot(p.owned)))
+                .filter(|(_, p)| p.mapped != Some(v.map_prot(p)))
                 .map(|(a, p)| (*a, *p))
                 .collect();
             for (ps, p) in to_map {
-                let prot = v.map_prot(p.owned);
+                let prot = v.map_prot(&p);
                 self.aspace
                     .map_file(ps, p.end - ps, p.off, prot)
                     .map_err(|e| {
@@ -1221,6 +1239,7 @@ impl MemoryManager {
                             off,
                             mapped: None,
                             owned: true,
+                            cow: false,
                         },
                     );
                 }
@@ -1236,6 +1255,7 @@ impl MemoryManager {
                                 off: m.off + off,
                                 mapped: None,
                                 owned: false,
+                                cow: false,
                             },
                         );
                     }
@@ -1247,6 +1267,7 @@ impl MemoryManager {
                                 off: memory_file::BEYOND_END,
                                 mapped: None,
                                 owned: false,
+                                cow: false,
                             },
                         );
                     }
@@ -1321,6 +1342,7 @@ impl MemoryManager {
                             off: memory_file::BEYOND_END,
                             mapped: None,
                             owned: false,
+                            cow: false,
                         },
                     );
                 }
@@ -1349,6 +1371,7 @@ impl MemoryManager {
                         off,
                         mapped: None,
                         owned: false,
+                        cow: false,
                     },
                 );
             }
@@ -1357,20 +1380,39 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Gives the private file VMA's page at `page` its own copy of the
-    /// file's page, mapped writable.
+    /// Gives the private VMA's page at `page` a page of its own, mapped
+    /// writable: a copy of the file's page, or of the page shared since a
+    /// fork. Shared pages nobody else owns any more are simply taken over,
+    /// the whole PMA at once.
     fn break_cow(&self, st: &mut MmState, v: &Vma, page: u64) -> Result<(), Errno> {
+        if let Some((ps, p)) = st.pma_at(page) {
+            if p.owned && p.cow && !self.mf.is_shared(p.off, p.end - ps) {
+                let pm = st.pmas.get_mut(&ps).unwrap();
+                pm.cow = false;
+                if p.mapped.is_some() && !v.prot.is_none() {
+                    self.aspace
+                        .map_file(ps, p.end - ps, p.off, v.prot)
+                        .map_err(|_| Errno::EFAULT)?;
+                    st.pmas.get_mut(&ps).unwrap().mapped = Some(v.prot);
+                }
+                return Ok(());
+            }
+        }
         st.split_pma(page);
         st.split_pma(page + PAGE_SIZE);
         let p = match st.pmas.get(&page) {
             Some(p) => *p,
             None => return Err(Errno::EFAULT),
         };
-        if p.owned {
+        if p.owned && !p.cow {
             return Ok(());
         }
         let new = self.mf.allocate(PAGE_SIZE)?;
         self.mf.copy(p.off, new, PAGE_SIZE);
+        if p.owned {
+            // Our share of the page shared since the fork.
+            self.mf.free(p.off, PAGE_SIZE);
+        }
         st.pmas.insert(
             page,
             Pma {
@@ -1378,6 +1420,7 @@ impl MemoryManager {
                 off: new,
                 mapped: None,
                 owned: true,
+                cow: false,
             },
         );
         if !v.prot.is_none() {
@@ -1387,6 +1430,62 @@ impl MemoryManager {
             st.pmas.get_mut(&page).unwrap().mapped = Some(v.prot);
         }
         Ok(())
+    }
+
+    /// A copy of this address space for a forked child, in `aspace`:
+    /// the same VMAs; private memory owned by both and copied on the first
+    /// write by either (nothing is copied now); shared memory and files'
+    /// pages shared. The parent's writable private mappings become
+    /// read-only so that its next write faults.
+    pub fn fork(&self, aspace: Arc<dyn AddressSpace>) -> Result<Arc<MemoryManager>, Errno> {
+        let mut st = self.lock();
+        let child = Arc::new(MemoryManager::new(self.mf.clone(), aspace, self.max_addr));
+        let mut remap = Vec::new();
+        {
+            let mut cs = child.lock();
+            cs.vmas = st.vmas.clone();
+            cs.mapped_bytes = st.mapped_bytes;
+            cs.mmap_base = st.mmap_base;
+            cs.brk_start = st.brk_start;
+            cs.brk = st.brk;
+            cs.stack_top = st.stack_top;
+            cs.limits = st.limits;
+            for (&ps, p) in st.pmas.iter_mut() {
+                if p.owned {
+                    self.mf.share(p.off, p.end - ps);
+                    p.cow = true;
+                    if let Some(m) = p.mapped.filter(|m| m.write) {
+                        remap.push((ps, p.end, p.off, Prot { write: false, ..m }));
+                    }
+                }
+                cs.pmas.insert(ps, Pma { mapped: None, ..*p });
+            }
+        }
+        for (ps, pe, off, prot) in remap {
+            let r = self.aspace.map_file(ps, pe - ps, off, prot);
+            let pm = st.pmas.get_mut(&ps).unwrap();
+            match r {
+                Ok(()) => pm.mapped = Some(prot),
+                Err(e) => {
+                    // Leave nothing writable behind that the child shares.
+                    tracing::error!("write-protecting memory for fork failed: {e}");
+                    pm.mapped = None;
+                    let _ = self.aspace.unmap(ps, pe - ps);
+                }
+            }
+        }
+        *child.info.lock().unwrap_or_else(|e| e.into_inner()) = self.process_info();
+        *child.exe.lock().unwrap_or_else(|e| e.into_inner()) = self.exe();
+        let files: Vec<Arc<dyn MappableFile>> = st
+            .vmas
+            .values()
+            .filter_map(|v| v.file.as_ref().map(|f| f.file.clone()))
+            .collect();
+        drop(st);
+        for f in files {
+            f.add_mapper(&child);
+        }
+        Ok(child)
     }
 
     /// Removes VMAs and PMAs in `[start, end)`, freeing memory and the
@@ -1569,7 +1668,7 @@ impl MemoryManager {
                 Some(x) => x,
                 None => break,
             };
-            if write && vma.copy_on_write() && !p.owned {
+            if write && ((vma.copy_on_write() && !p.owned) || p.cow) {
                 if p.off == memory_file::BEYOND_END || self.break_cow(st, &vma, page).is_err() {
                     break;
                 }
@@ -1584,6 +1683,41 @@ impl MemoryManager {
 
     pub fn memory_file(&self) -> &Arc<MemoryFile> {
         &self.mf
+    }
+
+    /// Where the word at `addr` lives in the memory file, if it is shared
+    /// memory (shared anonymous or a shared file mapping): what a shared
+    /// futex is keyed by. None for private memory.
+    pub fn shared_offset(&self, addr: u64) -> Option<u64> {
+        let shared = {
+            let st = self.lock();
+            st.vma_at(addr).is_some_and(|(_, v)| v.shared())
+        };
+        if !shared {
+            return None;
+        }
+        let mut off = None;
+        self.for_each_range(addr, 4, false, false, |o, _| {
+            if off.is_none() {
+                off = Some(o)
+            }
+        });
+        off
+    }
+
+    /// The memory-file offset of the aligned word at `addr`, backing it if
+    /// needed; the guest must be allowed to write it. For atomic updates.
+    pub fn word_offset(&self, addr: u64) -> Result<u64, Errno> {
+        let mut off = None;
+        let n = self.for_each_range(addr, 4, true, false, |o, _| {
+            if off.is_none() {
+                off = Some(o)
+            }
+        });
+        match off {
+            Some(o) if n == 4 => Ok(o),
+            _ => Err(Errno::EFAULT),
+        }
     }
 
     /// Bytes of all VMAs.

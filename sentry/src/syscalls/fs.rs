@@ -126,12 +126,56 @@ pub(crate) fn check_pos(offset: i64, count: usize) -> Result<u64, Errno> {
     Ok(offset as u64)
 }
 
+/// Runs `op` on `f`, waiting for `events` while it would block (unless
+/// the description is non-blocking or the file never blocks).
+pub(crate) fn blocking(
+    t: &mut Task,
+    f: &Arc<FileDescription>,
+    events: i16,
+    mut op: impl FnMut(&mut Task) -> SysResult,
+) -> SysResult {
+    loop {
+        match op(t) {
+            Err(Errno::EAGAIN) if !f.nonblocking() && f.imp.waitq(f).is_some() => {
+                t.wait_file(f, events, None)?;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Writes `count` bytes at guest `buf` to a blocking file that takes
+/// them in pieces (a pipe): the call returns when all are written, or
+/// with what was written when a signal interrupts it.
+fn write_blocking(t: &mut Task, f: &Arc<FileDescription>, buf: u64, count: usize) -> SysResult {
+    let count = count.min(MAX_RW_COUNT);
+    let mut done = 0usize;
+    loop {
+        match write_from(t, f, buf + done as u64, count - done, None) {
+            Ok(n) => {
+                done += n as usize;
+                if done >= count || f.nonblocking() || f.imp.waitq(f).is_none() || n == 0 {
+                    return Ok(done as u64);
+                }
+            }
+            Err(Errno::EAGAIN) if !f.nonblocking() && f.imp.waitq(f).is_some() => {}
+            Err(e) if done > 0 && e != Errno::EPIPE => return Ok(done as u64),
+            Err(e) => return if done > 0 { Ok(done as u64) } else { Err(e) },
+        }
+        if let Err(e) = t.wait_file(f, libc::POLLOUT, None) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+    }
+}
+
 pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
     let f = readable_file(t, fd)?;
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
     }
-    read_into(t, &f, buf.0, count, None)
+    blocking(t, &f, libc::POLLIN, |t| {
+        read_into(t, &f, buf.0, count, None)
+    })
 }
 
 pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
@@ -139,7 +183,7 @@ pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
     }
-    write_from(t, &f, buf.0, count, None)
+    write_blocking(t, &f, buf.0, count)
 }
 
 /// The checks pread64 and pwrite64 share, in Linux's order: the file and
@@ -293,13 +337,13 @@ pub(crate) fn writev_from(
 pub fn readv(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = readable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
-    readv_into(t, &f, &iovs, None)
+    blocking(t, &f, libc::POLLIN, |t| readv_into(t, &f, &iovs, None))
 }
 
 pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = writable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
-    writev_from(t, &f, &iovs, None)
+    blocking(t, &f, libc::POLLOUT, |t| writev_from(t, &f, &iovs, None))
 }
 
 pub fn close(t: &mut Task, fd: Fd) -> SysResult {
@@ -518,11 +562,25 @@ fn do_poll(t: &mut Task, addr: u64, nfds: u32, timeout: Option<Duration>) -> Sys
         .iter()
         .map(|p| if p.fd < 0 { None } else { t.fds.get(p.fd).ok() })
         .collect();
-    let deadline = timeout.map(|d| Instant::now() + d);
+    let deadline = timeout.map(|d| {
+        Instant::now()
+            .checked_add(d)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400))
+    });
     let always = libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
-    let mut backoff = Duration::from_micros(200);
-    loop {
-        let mut ready = 0;
+    // Every file that can change registers the task's waiter, so any
+    // change wakes the poll; nothing is polled by timed retries.
+    let queues: Vec<Arc<crate::kernel::waiter::WaitQueue>> = files
+        .iter()
+        .flatten()
+        .filter_map(|f| f.imp.waitq(f))
+        .collect();
+    let qrefs: Vec<(&crate::kernel::waiter::WaitQueue, u32)> = queues
+        .iter()
+        .map(|q| (&**q, crate::kernel::waiter::ALL_EVENTS))
+        .collect();
+    let r = t.block_on(&qrefs, deadline, |_| {
+        let mut ready = 0u64;
         for (p, f) in pfds.iter_mut().zip(&files) {
             p.revents = if p.fd < 0 {
                 0
@@ -536,33 +594,27 @@ fn do_poll(t: &mut Task, addr: u64, nfds: u32, timeout: Option<Duration>) -> Sys
                 ready += 1;
             }
         }
-        if ready > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
-            let mut out = Vec::with_capacity(raw.len());
-            for p in &pfds {
-                out.extend_from_slice(as_bytes(p));
+        (ready > 0 || timeout.is_some_and(|d| d.is_zero())).then_some(Ok(ready))
+    });
+    let ready = match r {
+        Ok(n) => n,
+        Err(Errno::ETIMEDOUT) => {
+            for p in pfds.iter_mut() {
+                p.revents = 0;
             }
-            t.mm.copy_out(addr, &out)?;
-            return Ok(ready);
+            0
         }
-        // One file: let it block on the host. Several: poll them in turn.
-        // Proper wait queues come with the VFS.
-        let live: Vec<usize> = (0..pfds.len()).filter(|&i| files[i].is_some()).collect();
-        if live.len() == 1 {
-            let i = live[0];
-            let ms = deadline
-                .map(|d| d.saturating_duration_since(Instant::now()).as_millis() as i32)
-                .unwrap_or(-1);
-            let f = files[i].as_ref().unwrap();
-            f.imp.wait_ready(f, pfds[i].events, ms);
-        } else {
-            let mut nap = backoff;
-            if let Some(d) = deadline {
-                nap = nap.min(d.saturating_duration_since(Instant::now()));
-            }
-            std::thread::sleep(nap);
-            backoff = (backoff * 2).min(Duration::from_millis(10));
-        }
+        // poll is never restarted after a handler (Linux's
+        // ERESTARTNOHAND): EINTR then.
+        Err(Errno::ERESTARTSYS) => return Err(Errno::ERESTARTNOHAND),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    for p in &pfds {
+        out.extend_from_slice(as_bytes(p));
     }
+    t.mm.copy_out(addr, &out)?;
+    Ok(ready)
 }
 
 pub fn poll(t: &mut Task, fds: UserAddr, nfds: u32, timeout_ms: i32) -> SysResult {
@@ -592,9 +644,10 @@ pub fn ppoll(
         if sigsetsize != 8 {
             return Err(Errno::EINVAL);
         }
-        // The mask applies while waiting; with no signal delivery yet it is
-        // only read.
-        let _: u64 = t.mm.read_obj(sigmask.0)?;
+        // The mask applies while waiting, and comes back when the call
+        // returns (after a handler, if one runs).
+        let m: u64 = t.mm.read_obj(sigmask.0)?;
+        t.set_temporary_mask(m);
     }
     let deadline = timeout.map(|d| Instant::now() + d);
     let r = do_poll(t, fds.0, nfds, timeout);

@@ -1,13 +1,17 @@
-//! futex(2): FUTEX_WAIT, FUTEX_WAKE and their bitset forms. Requeue and
-//! priority-inheritance operations come with threads.
+//! futex(2): FUTEX_WAIT, FUTEX_WAKE and their bitset forms, FUTEX_REQUEUE,
+//! FUTEX_CMP_REQUEUE and FUTEX_WAKE_OP, private and shared. Waits block on
+//! the task's waiter, so signals interrupt them. Priority-inheritance
+//! operations answer ENOSYS (logged): glibc uses them only for mutexes
+//! that ask for priority inheritance.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
+use crate::kernel::futex::FutexKey;
 use crate::kernel::task::Task;
+use crate::kernel::waiter::Wake;
 use crate::mm::VmaKind;
 
 const FUTEX_WAIT: i32 = 0;
@@ -79,9 +83,10 @@ pub fn futex(
     op: i32,
     val: u32,
     timeout: UserAddr,
-    _uaddr2: UserAddr,
+    uaddr2: UserAddr,
     val3: u32,
 ) -> SysResult {
+    let timeout_raw = timeout.0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     let private = op & FUTEX_PRIVATE_FLAG != 0;
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
@@ -109,7 +114,7 @@ pub fn futex(
     {
         return Err(Errno::ENOSYS);
     }
-    let key = (Arc::as_ptr(&t.mm) as usize, uaddr.0);
+    let key = t.kernel.futexes.key(&t.mm, uaddr.0, private);
     match cmd {
         FUTEX_WAIT | FUTEX_WAIT_BITSET => {
             let bitset = if cmd == FUTEX_WAIT {
@@ -121,18 +126,7 @@ pub fn futex(
                 return Err(Errno::EINVAL);
             }
             check_key(t, uaddr.0, private)?;
-            let mm = t.mm.clone();
-            let kernel = t.kernel.clone();
-            kernel.futexes.wait(
-                key,
-                bitset,
-                || {
-                    let cur: u32 = mm.read_obj(uaddr.0)?;
-                    Ok(cur == val)
-                },
-                deadline,
-            )?;
-            Ok(0)
+            futex_wait(t, key, uaddr.0, val, bitset, deadline)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE {
@@ -146,10 +140,79 @@ pub fn futex(
             check_key(t, uaddr.0, private)?;
             Ok(t.kernel.futexes.wake(key, bitset, val) as u64)
         }
-        FUTEX_REQUEUE
-        | FUTEX_CMP_REQUEUE
-        | FUTEX_WAKE_OP
-        | FUTEX_LOCK_PI
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            // The "timeout" argument is the number to requeue.
+            let nmove = timeout_raw as u32;
+            if (nmove as i32) < 0 || (val as i32) < 0 {
+                return Err(Errno::EINVAL);
+            }
+            check_key(t, uaddr.0, private)?;
+            check_key(t, uaddr2.0, private)?;
+            let key2 = t.kernel.futexes.key(&t.mm, uaddr2.0, private);
+            let mm = t.mm.clone();
+            let n = t.kernel.futexes.requeue(key, key2, val, nmove, || {
+                if cmd == FUTEX_REQUEUE {
+                    return Ok(true);
+                }
+                let cur: u32 = mm.read_obj(uaddr.0)?;
+                Ok(cur == val3)
+            })?;
+            Ok(n as u64)
+        }
+        FUTEX_WAKE_OP => {
+            let nwake2 = timeout_raw as u32;
+            check_key(t, uaddr.0, private)?;
+            check_key(t, uaddr2.0, private)?;
+            let key2 = t.kernel.futexes.key(&t.mm, uaddr2.0, private);
+            let mm = t.mm.clone();
+            let n = t.kernel.futexes.wake_op(key, key2, val, nwake2, || {
+                let off = mm.word_offset(uaddr2.0)?;
+                let op = (val3 >> 28) & 7;
+                let shift = val3 & (8 << 28) != 0;
+                let cmp = (val3 >> 24) & 15;
+                let mut oparg = (val3 >> 12) & 0xfff;
+                let cmparg = val3 & 0xfff;
+                // The 12-bit arguments are signed.
+                if oparg & 0x800 != 0 {
+                    oparg |= 0xffff_f000;
+                }
+                let cmparg = if cmparg & 0x800 != 0 {
+                    cmparg | 0xffff_f000
+                } else {
+                    cmparg
+                };
+                if shift {
+                    if oparg > 31 {
+                        // Linux warns and masks the shift.
+                        oparg &= 31;
+                    }
+                    oparg = 1u32 << oparg;
+                }
+                if op > 4 || cmp > 5 {
+                    return Err(Errno::ENOSYS);
+                }
+                let old = mm.memory_file().update_u32(off, |v| {
+                    Some(match op {
+                        0 => oparg,
+                        1 => v.wrapping_add(oparg),
+                        2 => v | oparg,
+                        3 => v & !oparg,
+                        _ => v ^ oparg,
+                    })
+                });
+                let (o, c) = (old as i32, cmparg as i32);
+                Ok(match cmp {
+                    0 => o == c,
+                    1 => o != c,
+                    2 => o < c,
+                    3 => o <= c,
+                    4 => o > c,
+                    _ => o >= c,
+                })
+            })?;
+            Ok(n as u64)
+        }
+        FUTEX_LOCK_PI
         | FUTEX_UNLOCK_PI
         | FUTEX_TRYLOCK_PI
         | FUTEX_WAIT_REQUEUE_PI
@@ -157,5 +220,44 @@ pub fn futex(
         | FUTEX_LOCK_PI2 => super::unimplemented(t, &format!("futex operation {cmd}")),
         // Not an operation Linux knows.
         _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// Blocks on the futex word at `addr` while it holds `val`.
+fn futex_wait(
+    t: &mut Task,
+    key: FutexKey,
+    addr: u64,
+    val: u32,
+    bitset: u32,
+    deadline: Option<Instant>,
+) -> SysResult {
+    let mm = t.mm.clone();
+    let waiter = t.shared.waiter.clone();
+    waiter.reset();
+    let kernel = t.kernel.clone();
+    let w = kernel.futexes.enqueue(key, bitset, &waiter, || {
+        let cur: u32 = mm.read_obj(addr)?;
+        Ok(cur == val)
+    })?;
+    loop {
+        if w.woken() {
+            return Ok(0);
+        }
+        match t.sleep_until(deadline) {
+            Wake::Woken => {}
+            Wake::Interrupted => {
+                if !kernel.futexes.dequeue(&w) {
+                    return Ok(0);
+                }
+                return Err(Errno::ERESTARTSYS);
+            }
+            Wake::TimedOut => {
+                if !kernel.futexes.dequeue(&w) {
+                    return Ok(0);
+                }
+                return Err(Errno::ETIMEDOUT);
+            }
+        }
     }
 }

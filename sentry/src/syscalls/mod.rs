@@ -18,6 +18,7 @@ pub mod mount;
 pub mod names;
 pub mod pipe;
 pub mod prctl;
+pub mod process;
 pub mod rw;
 pub mod signal;
 pub mod splice;
@@ -285,8 +286,22 @@ fn build_table() -> Vec<SyscallEntry> {
     );
     set(SYS_madvise, handler!(mm::madvise, UserAddr, usize, i32));
     // Threads and processes (thread.rs).
-    set(SYS_exit, handler!(thread::exit, i32));
-    set(SYS_exit_group, handler!(thread::exit_group, i32));
+    // Processes (process.rs).
+    set(SYS_exit, handler!(process::exit, i32));
+    set(SYS_exit_group, handler!(process::exit_group, i32));
+    set(SYS_clone, handler!(process::clone, Hex, UserAddr, UserAddr, UserAddr, Hex));
+    set(SYS_clone3, handler!(process::clone3, UserAddr, usize));
+    set(SYS_fork, handler!(process::fork));
+    set(SYS_vfork, handler!(process::vfork));
+    set(SYS_execve, handler!(process::execve, UserPath, UserAddr, UserAddr));
+    set(SYS_execveat, handler!(process::execveat, Fd, UserPath, UserAddr, UserAddr, Hex));
+    set(SYS_wait4, handler!(process::wait4, i32, UserAddr, i32, UserAddr));
+    set(SYS_waitid, handler!(process::waitid, i32, i32, UserAddr, i32, UserAddr));
+    set(SYS_setsid, handler!(process::setsid));
+    set(SYS_setpgid, handler!(process::setpgid, i32, i32));
+    set(SYS_getpgid, handler!(process::getpgid, i32));
+    set(SYS_getpgrp, handler!(process::getpgrp));
+    set(SYS_getsid, handler!(process::getsid, i32));
     set(SYS_arch_prctl, handler!(thread::arch_prctl, i32, Hex));
     set(
         SYS_set_tid_address,
@@ -303,7 +318,7 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_rseq, handler!(thread::rseq, UserAddr, u32, Hex, Hex));
     set(SYS_getpid, handler!(thread::getpid));
     set(SYS_gettid, handler!(thread::gettid));
-    set(SYS_getppid, handler!(thread::getppid));
+    set(SYS_getppid, handler!(process::getppid));
     set(SYS_getuid, handler!(thread::getuid));
     set(SYS_geteuid, handler!(thread::geteuid));
     set(SYS_getgid, handler!(thread::getgid));
@@ -388,6 +403,17 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_sigaltstack,
         handler!(signal::sigaltstack, UserAddr, UserAddr),
     );
+    set(SYS_kill, handler!(signal::kill, i32, i32));
+    set(SYS_tkill, handler!(signal::tkill, i32, i32));
+    set(SYS_tgkill, handler!(signal::tgkill, i32, i32, i32));
+    set(SYS_rt_sigqueueinfo, handler!(signal::rt_sigqueueinfo, i32, i32, UserAddr));
+    set(SYS_rt_tgsigqueueinfo, handler!(signal::rt_tgsigqueueinfo, i32, i32, i32, UserAddr));
+    set(SYS_rt_sigsuspend, handler!(signal::rt_sigsuspend, UserAddr, usize));
+    set(SYS_pause, handler!(signal::pause));
+    set(SYS_rt_sigpending, handler!(signal::rt_sigpending, UserAddr, usize));
+    set(SYS_rt_sigtimedwait, handler!(signal::rt_sigtimedwait, UserAddr, UserAddr, UserAddr, usize));
+    set(SYS_rt_sigreturn, handler!(signal::rt_sigreturn));
+    set(SYS_restart_syscall, handler!(signal::restart_syscall));
     // Futexes (futex.rs).
     set(
         SYS_futex,
@@ -406,7 +432,10 @@ pub fn dispatch(t: &mut Task) {
     let entry = table.get(nr as usize).copied();
     let strace = t.kernel.strace;
     let name = entry.map(|e| e.name).filter(|n| !n.is_empty());
-    let noreturn = matches!(nr as i64, libc::SYS_exit | libc::SYS_exit_group);
+    let noreturn = matches!(
+        nr as i64,
+        libc::SYS_exit | libc::SYS_exit_group | libc::SYS_rt_sigreturn
+    );
     if strace && noreturn {
         let line = format_call(t, entry, nr, &args, None);
         tracing::info!("{line}");
@@ -446,8 +475,39 @@ pub fn dispatch(t: &mut Task) {
     }
     t.regs.rax = match result {
         Ok(v) => v,
+        // The run loop decides: EINTR or a restart, by the signal that
+        // interrupted the call.
+        Err(e) if e.is_restart() => {
+            t.restart = Some(e);
+            (-(libc::EINTR as i64)) as u64
+        }
         Err(e) => (-(e.raw() as i64)) as u64,
     };
+    if publishes(nr as i64) {
+        t.publish();
+    }
+}
+
+/// Syscalls after which the task's published view may have changed.
+fn publishes(nr: i64) -> bool {
+    matches!(
+        nr,
+        libc::SYS_setuid
+            | libc::SYS_setgid
+            | libc::SYS_setreuid
+            | libc::SYS_setregid
+            | libc::SYS_setresuid
+            | libc::SYS_setresgid
+            | libc::SYS_setfsuid
+            | libc::SYS_setfsgid
+            | libc::SYS_setgroups
+            | libc::SYS_capset
+            | libc::SYS_prctl
+            | libc::SYS_execve
+            | libc::SYS_execveat
+            | libc::SYS_unshare
+            | libc::SYS_chroot
+    )
 }
 
 /// Logs a request (a sub-command, an ioctl, a flag) the sentry does not

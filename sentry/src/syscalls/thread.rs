@@ -5,19 +5,6 @@ use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::kernel::task::Task;
-use crate::kernel::ExitStatus;
-
-pub fn exit(t: &mut Task, code: i32) -> SysResult {
-    // The only thread of its group: the group exits with it. Threads come
-    // with the process work.
-    t.exit = Some(ExitStatus::Exited(code as u8));
-    Ok(0)
-}
-
-pub fn exit_group(t: &mut Task, code: i32) -> SysResult {
-    t.exit = Some(ExitStatus::Exited(code as u8));
-    Ok(0)
-}
 
 const ARCH_SET_GS: i32 = 0x1001;
 const ARCH_SET_FS: i32 = 0x1002;
@@ -101,10 +88,6 @@ pub fn getpid(t: &mut Task) -> SysResult {
 
 pub fn gettid(t: &mut Task) -> SysResult {
     Ok(t.tid as u64)
-}
-
-pub fn getppid(t: &mut Task) -> SysResult {
-    Ok(t.tg.ppid as u64)
 }
 
 pub fn getuid(t: &mut Task) -> SysResult {

@@ -5,7 +5,7 @@
 //! its own vDSO); CPU-time clocks count the time the task ran guest code
 //! and the time the sentry spent on its behalf.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::errno::Errno;
 
@@ -201,23 +201,81 @@ pub fn time(t: &mut Task, tloc: UserAddr) -> SysResult {
     Ok(now)
 }
 
-use crate::hostcall::sleep_until as sleep_until_clock;
+/// When an absolute time `ts` on host clock `clock` comes, as an instant.
+fn abs_deadline(clock: i32, ts: &libc::timespec) -> Instant {
+    let now = crate::hostcall::clock_gettime(clock).unwrap_or(libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    });
+    let target = Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    );
+    let cur = Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    );
+    Instant::now() + target.saturating_sub(cur)
+}
 
-/// Sleeps until `ts` on a host clock: relative, or absolute with
-/// TIMER_ABSTIME. Flag bits other than TIMER_ABSTIME are ignored.
-fn host_sleep(clock: i32, abs: bool, ts: &libc::timespec, d: Duration) {
+/// A far deadline for "relative" sleeps too long to represent.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86400))
+}
+
+/// Sleeps until `deadline`; interrupted, it writes the time left to
+/// `rem` (if not 0) and asks for a restart through restart_syscall.
+pub fn sleep_to(t: &mut Task, deadline: Instant, rem: u64) -> SysResult {
+    if !t.sleep(deadline) {
+        return Ok(0);
+    }
+    if rem != 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        t.mm.write_obj(rem, &ts)?;
+    }
+    t.restart_block = Some(crate::kernel::task::RestartBlock::Sleep { deadline, rem });
+    Err(Errno::ERESTART_RESTARTBLOCK)
+}
+
+/// Sleeps relative (restartable with the time left) or until an absolute
+/// time on a host clock (restarted as it was).
+fn host_sleep(
+    t: &mut Task,
+    clock: i32,
+    abs: bool,
+    ts: &libc::timespec,
+    d: Duration,
+    rem: u64,
+) -> SysResult {
     if abs {
-        sleep_until_clock(clock, ts);
+        let deadline = abs_deadline(clock, ts);
+        if t.sleep(deadline) {
+            return Err(Errno::ERESTARTNOHAND);
+        }
+        // A realtime clock may have been set meanwhile: sleep on if the
+        // time has not come.
+        let now = crate::hostcall::clock_gettime(clock);
+        if let Ok(n) = now {
+            if (n.tv_sec, n.tv_nsec) < (ts.tv_sec, ts.tv_nsec) {
+                return Err(Errno::ERESTARTNOINTR);
+            }
+        }
+        Ok(0)
     } else {
-        std::thread::sleep(d);
+        sleep_to(t, later(d), rem)
     }
 }
 
-pub fn nanosleep(t: &mut Task, req: UserAddr, _rem: UserAddr) -> SysResult {
+pub fn nanosleep(t: &mut Task, req: UserAddr, rem: UserAddr) -> SysResult {
     let ts: libc::timespec = t.mm.read_obj(req.0)?;
     let d = timespec_to_duration(&ts)?;
-    std::thread::sleep(d);
-    Ok(0)
+    sleep_to(t, later(d), rem.0)
 }
 
 /// CAP_WAKE_ALARM.
@@ -228,7 +286,7 @@ pub fn clock_nanosleep(
     clock: i32,
     flags: Hex,
     req: UserAddr,
-    _rem: UserAddr,
+    rem: UserAddr,
 ) -> SysResult {
     // The clock is checked first: unknown ids, then clocks that cannot be
     // slept on.
@@ -271,13 +329,9 @@ pub fn clock_nanosleep(
             } else {
                 libc::CLOCK_BOOTTIME
             };
-            host_sleep(base, abs, &ts, d);
-            Ok(0)
+            host_sleep(t, base, abs, &ts, d, rem.0)
         }
-        Clock::Host(c) => {
-            host_sleep(c, abs, &ts, d);
-            Ok(0)
-        }
+        Clock::Host(c) => host_sleep(t, c, abs, &ts, d, rem.0),
         Clock::Cpu { which, pid, thread } => {
             // A thread cannot wait for its own CPU time.
             if thread && (pid == 0 || pid == t.tid) {
@@ -289,14 +343,15 @@ pub fn clock_nanosleep(
             if d.is_zero() || (abs && d <= cpu_time(t, which)) {
                 return Ok(0);
             }
-            // Otherwise the sleeper waits for CPU time that only other
-            // threads of its process could use, and this process has no
-            // other: it sleeps until a signal, as on Linux.
-            tracing::debug!(
-                "clock_nanosleep on a CPU clock of a one-thread process: waits forever"
-            );
+            // Otherwise the sleeper waits for CPU time that other threads
+            // or processes use; the sentry does not arm CPU-time timers
+            // yet, so it sleeps until a signal.
+            tracing::debug!("clock_nanosleep on a CPU clock: waits for a signal");
+            t.shared.waiter.reset();
             loop {
-                std::thread::sleep(Duration::from_secs(3600));
+                if t.sleep_until(None) == crate::kernel::waiter::Wake::Interrupted {
+                    return Err(Errno::ERESTARTNOHAND);
+                }
             }
         }
         Clock::Fd => Err(Errno::EOPNOTSUPP),

@@ -99,6 +99,9 @@ impl FileImpl for Shared {
     fn wait_ready(&self, _f: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
         self.0.imp.wait_ready(&self.0, events, timeout_ms)
     }
+    fn waitq(&self, _f: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
+        self.0.imp.waitq(&self.0)
+    }
     fn name(&self) -> String {
         self.0.imp.name()
     }

@@ -4,8 +4,12 @@
 //! host file. Offsets are the host fd's, so `runsc do prog < file` sees the
 //! file as Linux would.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::kernel::waiter::WaitQueue;
 
 use crate::errno::Errno;
 
@@ -18,6 +22,113 @@ pub struct HostFile {
     name: String,
     /// Whether the host fd has positions (lseek works), found out once.
     positional: OnceLock<bool>,
+    /// Notified by the sentry's host event loop when the fd's readiness
+    /// changes; None for fds epoll cannot watch (regular files, which are
+    /// always ready).
+    queue: Option<(Arc<HostEvents>, u64, Arc<WaitQueue>)>,
+}
+
+/// The sentry's event loop over host fds: one epoll instance and one
+/// thread that turns host readiness into wait-queue notifications. The
+/// host fds stay blocking (they are shared with whoever gave them to the
+/// sandbox, a terminal perhaps): the sentry does I/O on them only when
+/// they are ready.
+pub struct HostEvents {
+    epfd: OwnedFd,
+    queues: Mutex<HashMap<u64, Weak<WaitQueue>>>,
+    next: AtomicU64,
+}
+
+impl HostEvents {
+    pub fn new() -> std::io::Result<Arc<HostEvents>> {
+        // SAFETY: creates a new epoll fd that we own.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let ev = Arc::new(HostEvents {
+            // SAFETY: `raw` is a new fd nothing else owns.
+            epfd: unsafe { OwnedFd::from_raw_fd(raw) },
+            queues: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+        });
+        let e = ev.clone();
+        std::thread::Builder::new()
+            .name("host-events".into())
+            .spawn(move || e.run())?;
+        Ok(ev)
+    }
+
+    fn run(&self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        loop {
+            // SAFETY: the buffer holds 64 events.
+            let n = unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), events.as_mut_ptr(), 64, -1) };
+            if n < 0 {
+                if Errno::last() == Errno::EINTR {
+                    continue;
+                }
+                tracing::error!("host event loop: epoll_wait: {}", Errno::last());
+                return;
+            }
+            let q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &events[..n as usize] {
+                let id = e.u64;
+                if let Some(queue) = q.get(&id).and_then(|w| w.upgrade()) {
+                    queue.notify_all();
+                }
+            }
+        }
+    }
+
+    /// Watches `fd`; None if epoll cannot (a regular file).
+    fn watch(self: &Arc<Self>, fd: i32) -> Option<(Arc<HostEvents>, u64, Arc<WaitQueue>)> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: id,
+        };
+        let queue = Arc::new(WaitQueue::default());
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::downgrade(&queue));
+        // SAFETY: adds our own fd to our own epoll instance.
+        let rc =
+            unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if rc != 0 {
+            self.queues
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return None;
+        }
+        Some((self.clone(), id, queue))
+    }
+
+    fn unwatch(&self, fd: i32, id: u64) {
+        // SAFETY: removes our own fd from our own epoll instance.
+        unsafe {
+            libc::epoll_ctl(
+                self.epfd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+}
+
+impl Drop for HostFile {
+    fn drop(&mut self) {
+        if let Some((ev, id, _)) = &self.queue {
+            ev.unwatch(self.fd.as_raw_fd(), *id);
+        }
+    }
 }
 
 /// The longest stretch of [`fault_region`].
@@ -49,11 +160,13 @@ fn fault_region() -> Option<usize> {
 }
 
 impl HostFile {
-    pub fn new(fd: OwnedFd, name: String) -> HostFile {
+    pub fn new(fd: OwnedFd, name: String, events: &Arc<HostEvents>) -> HostFile {
+        let queue = events.watch(fd.as_raw_fd());
         HostFile {
             fd,
             name,
             positional: OnceLock::new(),
+            queue,
         }
     }
 
@@ -79,10 +192,11 @@ impl HostFile {
         }
     }
 
-    /// For a non-blocking description on a host fd that may be blocking:
-    /// EAGAIN unless the host fd is ready.
-    fn check_ready(&self, file: &FileDescription, ev: i16) -> Result<(), Errno> {
-        if file.nonblocking() && self.poll_host(ev, 0) == 0 {
+    /// The host fd is blocking: I/O happens only when it is ready, and
+    /// otherwise the caller waits (or a non-blocking description gets
+    /// EAGAIN).
+    fn check_ready(&self, _file: &FileDescription, ev: i16) -> Result<(), Errno> {
+        if self.queue.is_some() && self.poll_host(ev, 0) == 0 {
             return Err(Errno::EAGAIN);
         }
         Ok(())
@@ -171,6 +285,13 @@ impl FileImpl for HostFile {
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         self.check_ready(file, libc::POLLOUT)?;
+        // A ready pipe or terminal takes a page without blocking; more
+        // might block the sentry's thread.
+        let src = if self.queue.is_some() && src.len() > 4096 {
+            &src[..4096]
+        } else {
+            src
+        };
         let r = retry(|| match offset {
             // SAFETY: src is a valid buffer of src.len() bytes.
             None => unsafe { libc::write(self.raw(), src.as_ptr().cast(), src.len()) },
@@ -342,6 +463,10 @@ impl FileImpl for HostFile {
 
     fn wait_ready(&self, _file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
         self.poll_host(events, timeout_ms)
+    }
+
+    fn waitq(&self, _file: &FileDescription) -> Option<Arc<WaitQueue>> {
+        self.queue.as_ref().map(|(_, _, q)| q.clone())
     }
 
     fn name(&self) -> String {

@@ -135,11 +135,35 @@ pub trait FileImpl: Send + Sync {
         let _ = file;
         events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
     }
-    /// Waits until one of `events` is ready or `timeout_ms` passes (<0:
-    /// forever); returns the ready events.
+    /// The queue notified when the file's readiness changes; None for
+    /// files that are always ready (and never block).
+    fn waitq(&self, file: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
+        let _ = file;
+        None
+    }
+    /// Waits, not interruptibly, until one of `events` is ready or
+    /// `timeout_ms` passes (<0: forever); returns the ready events. Only
+    /// for the sentry's own waits that have no task to interrupt; guest
+    /// waits go through `Task::wait_file`.
     fn wait_ready(&self, file: &FileDescription, events: i16, timeout_ms: i32) -> i16 {
-        let _ = timeout_ms;
-        self.readiness(file, events)
+        let Some(q) = self.waitq(file) else {
+            return self.readiness(file, events);
+        };
+        let deadline = (timeout_ms >= 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64)
+        });
+        let w = crate::kernel::waiter::Waiter::new();
+        let _r = q.register(&w, crate::kernel::waiter::ALL_EVENTS);
+        loop {
+            w.reset();
+            let r = self.readiness(file, events);
+            if r != 0 {
+                return r;
+            }
+            if w.wait(deadline) == crate::kernel::waiter::Wake::TimedOut {
+                return self.readiness(file, events);
+            }
+        }
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String {
@@ -341,12 +365,37 @@ struct FdEntry {
 }
 
 /// A process's file descriptor table.
-#[derive(Default)]
 pub struct FdTable {
+    /// Names the table for as long as the sandbox lives (lock owners).
+    id: u64,
     fds: Mutex<Vec<Option<FdEntry>>>,
 }
 
+impl Default for FdTable {
+    fn default() -> FdTable {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        FdTable {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            fds: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 impl FdTable {
+    /// Closes every fd marked close-on-exec.
+    pub fn close_on_exec(&self) {
+        let closing: Vec<Arc<FileDescription>> = {
+            let mut fds = self.fds.lock().unwrap_or_else(|e| e.into_inner());
+            fds.iter_mut()
+                .filter(|e| e.as_ref().is_some_and(|e| e.cloexec))
+                .filter_map(|e| e.take().map(|e| e.file))
+                .collect()
+        };
+        for f in &closing {
+            self.closed(f);
+        }
+    }
+
     pub fn get(&self, fd: i32) -> Result<Arc<FileDescription>, Errno> {
         if fd < 0 {
             return Err(Errno::EBADF);
@@ -451,7 +500,7 @@ impl FdTable {
     /// The owner of this table's POSIX record locks (Linux's
     /// `current->files`).
     pub fn lock_owner(&self) -> lock::Owner {
-        lock::Owner::Process(self as *const FdTable as usize)
+        lock::Owner::Process(self.id as usize)
     }
 
     /// An fd of `file` was closed: the process's record locks on the file
@@ -463,9 +512,9 @@ impl FdTable {
     /// A copy of the table (the same descriptions at the same fds), for
     /// unsharing it.
     pub fn duplicate(&self) -> FdTable {
-        FdTable {
-            fds: Mutex::new(self.fds.lock().unwrap().clone()),
-        }
+        let t = FdTable::default();
+        *t.fds.lock().unwrap() = self.fds.lock().unwrap().clone();
+        t
     }
 
     /// The open fds in order, for /proc and close_range.

@@ -1,0 +1,285 @@
+//! The one way a task blocks.
+//!
+//! Every wait in the sentry (pipes, futexes, sleeps, locks, poll, wait4,
+//! host fds) parks the task on its own [`Waiter`]. Whatever the task waits
+//! for registers that waiter on a [`WaitQueue`] and notifies the queue when
+//! its state changes; signals, exits and stops interrupt the waiter. A
+//! blocked task costs no CPU: it sleeps on a condition variable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+/// Readiness events, as poll's bits (`POLLIN`, `POLLOUT`, ...), plus
+/// kernel-internal ones above them.
+pub type Events = u32;
+
+/// Every event: for queues whose waiters want any change.
+pub const ALL_EVENTS: Events = u32::MAX;
+
+#[derive(Default)]
+struct State {
+    /// A queue the waiter is registered on was notified.
+    woken: bool,
+    /// The task must look at its signals, exit or stop.
+    interrupted: bool,
+}
+
+/// One task's blocking point.
+#[derive(Default)]
+pub struct Waiter {
+    state: Mutex<State>,
+    cv: Condvar,
+    /// Whether the task sleeps in a wait now (procfs's S, not R).
+    sleeping: std::sync::atomic::AtomicBool,
+}
+
+/// Why [`Waiter::wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    Woken,
+    Interrupted,
+    TimedOut,
+}
+
+impl Waiter {
+    pub fn new() -> Arc<Waiter> {
+        Arc::new(Waiter::default())
+    }
+
+    /// Forgets earlier notifications, before the caller checks its
+    /// condition (registration comes first, so nothing is lost).
+    pub fn reset(&self) {
+        self.state.lock().woken = false;
+    }
+
+    pub fn wake(&self) {
+        let mut s = self.state.lock();
+        s.woken = true;
+        self.cv.notify_one();
+    }
+
+    /// Makes the current or next wait return [`Wake::Interrupted`].
+    pub fn interrupt(&self) {
+        let mut s = self.state.lock();
+        s.interrupted = true;
+        self.cv.notify_one();
+    }
+
+    /// Whether an interrupt is pending.
+    pub fn interrupted(&self) -> bool {
+        self.state.lock().interrupted
+    }
+
+    /// Called by the task when it is about to look at its signals: an
+    /// interrupt from before that is handled by the look.
+    pub fn clear_interrupt(&self) {
+        self.state.lock().interrupted = false;
+    }
+
+    /// Sleeps until woken or `deadline`, whatever interrupts come (waits
+    /// that signals must not end). True if woken.
+    pub fn wait_woken(&self, deadline: Option<Instant>) -> bool {
+        let mut s = self.state.lock();
+        loop {
+            if s.woken {
+                s.woken = false;
+                return true;
+            }
+            match deadline {
+                None => self.cv.wait(&mut s),
+                Some(d) => {
+                    if Instant::now() >= d || self.cv.wait_until(&mut s, d).timed_out() {
+                        let w = s.woken;
+                        s.woken = false;
+                        return w;
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps until woken, interrupted or `deadline`. A notification is
+    /// consumed; an interrupt stays pending until cleared.
+    pub fn wait(&self, deadline: Option<Instant>) -> Wake {
+        self.sleeping.store(true, Ordering::Relaxed);
+        let w = self.wait_inner(deadline);
+        self.sleeping.store(false, Ordering::Relaxed);
+        w
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>) -> Wake {
+        let mut s = self.state.lock();
+        loop {
+            if s.interrupted {
+                return Wake::Interrupted;
+            }
+            if s.woken {
+                s.woken = false;
+                return Wake::Woken;
+            }
+            match deadline {
+                None => self.cv.wait(&mut s),
+                Some(d) => {
+                    if Instant::now() >= d || self.cv.wait_until(&mut s, d).timed_out() {
+                        if s.interrupted {
+                            return Wake::Interrupted;
+                        }
+                        if s.woken {
+                            s.woken = false;
+                            return Wake::Woken;
+                        }
+                        return Wake::TimedOut;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Blocks on `waiter` until `ready` gives a result, `deadline` passes
+/// (`ETIMEDOUT`) or the waiter is interrupted (`ERESTARTSYS`). The waiter
+/// is registered on `queues` before the first check, so no change between
+/// check and sleep is lost.
+pub fn block_waiter<T>(
+    waiter: &Arc<Waiter>,
+    queues: &[(&WaitQueue, Events)],
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> Option<Result<T, crate::errno::Errno>>,
+) -> Result<T, crate::errno::Errno> {
+    let _regs: Vec<Registration<'_>> = queues.iter().map(|(q, m)| q.register(waiter, *m)).collect();
+    loop {
+        waiter.reset();
+        if let Some(r) = ready() {
+            return r;
+        }
+        match waiter.wait(deadline) {
+            Wake::Woken => {}
+            Wake::Interrupted => return Err(crate::errno::Errno::ERESTARTSYS),
+            Wake::TimedOut => return Err(crate::errno::Errno::ETIMEDOUT),
+        }
+    }
+}
+
+struct Entry {
+    id: u64,
+    waiter: Arc<Waiter>,
+    mask: Events,
+}
+
+/// Waiters interested in an object's state changes.
+#[derive(Default)]
+pub struct WaitQueue {
+    entries: Mutex<Vec<Entry>>,
+}
+
+static NEXT_ENTRY: AtomicU64 = AtomicU64::new(1);
+
+impl WaitQueue {
+    /// Registers `waiter` for the events in `mask` until the returned
+    /// guard is dropped.
+    pub fn register(&self, waiter: &Arc<Waiter>, mask: Events) -> Registration<'_> {
+        let id = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
+        self.entries.lock().push(Entry {
+            id,
+            waiter: waiter.clone(),
+            mask,
+        });
+        Registration { queue: self, id }
+    }
+
+    /// Wakes every waiter interested in one of `events`.
+    pub fn notify(&self, events: Events) {
+        let e = self.entries.lock();
+        for w in e.iter() {
+            if w.mask & events != 0 {
+                w.waiter.wake();
+            }
+        }
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.notify(ALL_EVENTS);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.lock().is_empty()
+    }
+
+    fn remove(&self, id: u64) {
+        self.entries.lock().retain(|e| e.id != id);
+    }
+}
+
+/// A waiter's place on a queue; leaves it when dropped.
+pub struct Registration<'a> {
+    queue: &'a WaitQueue,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.queue.remove(self.id);
+    }
+}
+
+/// An owned registration, for queues reached through an `Arc`.
+pub struct ArcRegistration {
+    queue: Arc<WaitQueue>,
+    id: u64,
+}
+
+impl ArcRegistration {
+    pub fn new(queue: Arc<WaitQueue>, waiter: &Arc<Waiter>, mask: Events) -> ArcRegistration {
+        let r = queue.register(waiter, mask);
+        let id = r.id;
+        std::mem::forget(r);
+        ArcRegistration { queue, id }
+    }
+}
+
+impl Drop for ArcRegistration {
+    fn drop(&mut self) {
+        self.queue.remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn notify_wakes_and_interrupt_sticks() {
+        let q = WaitQueue::default();
+        let w = Waiter::new();
+        let _r = q.register(&w, 1);
+        q.notify(2);
+        assert_eq!(
+            w.wait(Some(Instant::now() + Duration::from_millis(5))),
+            Wake::TimedOut
+        );
+        q.notify(1);
+        assert_eq!(w.wait(None), Wake::Woken);
+        w.interrupt();
+        assert_eq!(w.wait(None), Wake::Interrupted);
+        assert_eq!(
+            w.wait(None),
+            Wake::Interrupted,
+            "interrupts stay until cleared"
+        );
+        w.clear_interrupt();
+        let w2 = w.clone();
+        let t = std::thread::spawn(move || w2.wait(None));
+        std::thread::sleep(Duration::from_millis(10));
+        q.notify(1);
+        assert_eq!(t.join().unwrap(), Wake::Woken);
+    }
+}
