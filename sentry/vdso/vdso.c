@@ -91,11 +91,21 @@ static inline long sys3(long nr, long a, long b, long c) {
 
 static inline void barrier(void) { __asm__ volatile("" ::: "memory"); }
 
-/* The TSC, read after every earlier load and before any later one, so that
- * the sequence check after it covers it. */
-static inline uint64_t rdtsc_fenced(void) {
+/* The TSC, read after every earlier load (lfence), and `dep`: zero, but
+ * known only once the TSC has been read, for a later load to depend on, so
+ * that it cannot be performed before the TSC read either. */
+static inline uint64_t rdtsc_ordered(uintptr_t *dep) {
   uint32_t lo, hi;
-  __asm__ volatile("lfence\n\trdtsc\n\tlfence" : "=a"(lo), "=d"(hi) :: "memory");
+  uintptr_t z;
+  __asm__ volatile(
+      "lfence\n\t"
+      "rdtsc\n\t"
+      "mov %%eax, %k2\n\t"
+      "and $0, %2"
+      : "=a"(lo), "=d"(hi), "=r"(z)
+      :
+      : "memory");
+  *dep = z;
   return ((uint64_t)hi << 32) | lo;
 }
 
@@ -130,9 +140,12 @@ static inline int read_clock(int clk, uint64_t *sec, uint64_t *nsec) {
     s = v->real_sec;
     n = v->real_nsec;
   }
-  uint64_t tsc = rdtsc_fenced();
+  uintptr_t dep;
+  uint64_t tsc = rdtsc_ordered(&dep);
   barrier();
-  if (__builtin_expect(v->seq != seq, 0)) return -1;
+  /* The check's load depends on the TSC read, so it comes after it. */
+  if (__builtin_expect(*(const volatile uint64_t *)((uintptr_t)&v->seq + dep) != seq, 0))
+    return -1;
   /* A TSC a little behind the base (another CPU's) counts as the base. */
   uint64_t delta = tsc > base ? tsc - base : 0;
   uint64_t ns = (uint64_t)(((unsigned __int128)delta * mult) >> shift);

@@ -14,8 +14,10 @@
 //! reads the TSC value `tb` the new parameters start at; their base is
 //! the old clock's value at `tb` (or, when that is far behind the host,
 //! the host's, which is later still). A reader that finishes with the old
-//! parameters read the TSC before `tb` (vdso.c reads it fenced, between
-//! two reads of the count, and retries through the sentry on a change),
+//! parameters read the TSC before `tb` (vdso.c reads it between two reads
+//! of the count, ordered after the first by an lfence and before the
+//! second by making the second's address depend on it, and retries
+//! through the sentry on a change),
 //! so it got at most `old(tb)`; a reader of the new parameters reads a
 //! TSC value after `tb` and gets at least `new(tb) >= old(tb)`. The
 //! sentry's own readers hold `state`, which orders them the same way.
