@@ -411,6 +411,41 @@ mod tests {
         assert_eq!(p.real(10), 9);
     }
 
+    /// The real thing: a timekeeper on this machine stays close to the
+    /// host's clock and never goes back, across its first updates.
+    #[test]
+    fn follows_the_host_clock() {
+        if !invariant_tsc() {
+            return;
+        }
+        let mf = crate::mm::MemoryFile::new().unwrap();
+        let off = mf.allocate(crate::vdso::VVAR_SIZE).unwrap();
+        let tk = Timekeeper::start(mf.window(off, crate::vdso::VVAR_SIZE).unwrap());
+        let (mut last, mut worst) = (0u64, 0i64);
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            let before = host_ns(libc::CLOCK_MONOTONIC);
+            let ours = tk.now_ns(libc::CLOCK_MONOTONIC).unwrap();
+            let after = host_ns(libc::CLOCK_MONOTONIC);
+            assert!(ours >= last, "went back by {} ns", last - ours);
+            last = ours;
+            // How far outside the host's readings before and after it.
+            let off = if ours < before {
+                ours as i64 - before as i64
+            } else {
+                ours.saturating_sub(after) as i64
+            };
+            if start.elapsed() > Duration::from_millis(500) && off.abs() > worst.abs() {
+                worst = off;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eprintln!("farthest outside the host's readings after 500 ms: {worst} ns");
+        assert!(tk.state.lock().unwrap().params.is_some());
+        // Loose, for loaded machines; typically 0 (within tens of ns).
+        assert!(worst.abs() < 100_000, "{worst} ns off the host");
+    }
+
     #[test]
     fn frequency_is_measured_and_checked() {
         let a = sample_at(0, 0);
