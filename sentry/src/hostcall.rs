@@ -127,3 +127,26 @@ pub fn rdtsc() -> u64 {
     // SAFETY: RDTSC only reads the time-stamp counter.
     unsafe { std::arch::x86_64::_rdtsc() }
 }
+
+/// The TSC, read once every earlier instruction has executed and before
+/// any later one starts (`lfence; rdtsc; lfence`).
+pub fn rdtsc_ordered() -> u64 {
+    use std::arch::x86_64::{_mm_lfence, _rdtsc};
+    // SAFETY: lfence (SSE2, baseline on x86-64) and rdtsc have no
+    // preconditions and touch no memory.
+    unsafe {
+        _mm_lfence();
+        let t = _rdtsc();
+        _mm_lfence();
+        t
+    }
+}
+
+/// The TSC, read once every earlier store is visible to other CPUs
+/// (`mfence; lfence; rdtsc; lfence`, as the SDM prescribes).
+pub fn rdtsc_after_stores() -> u64 {
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: mfence (SSE2, baseline on x86-64) has no preconditions.
+    unsafe { std::arch::x86_64::_mm_mfence() };
+    rdtsc_ordered()
+}

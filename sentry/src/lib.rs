@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod loader;
 pub mod mm;
 pub mod syscalls;
+pub mod vdso;
 pub mod vfs;
 
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -810,6 +810,11 @@ fn vma_lines(start: u64, v: &Vma, exe: Option<&ExeLayout>, out: &mut Vec<MapLine
         ino,
         name,
     };
+    match v.kind {
+        VmaKind::Vvar => return out.push(line(start, v.end, v.off, (0, 0), 0, "[vvar]".into())),
+        VmaKind::Vdso => return out.push(line(start, v.end, v.off, (0, 0), 0, "[vdso]".into())),
+        _ => {}
+    }
     if let Some(fm) = &v.file {
         let (dev, ino, name) = fm.file.identity();
         out.push(line(
@@ -836,7 +841,9 @@ fn vma_lines(start: u64, v: &Vma, exe: Option<&ExeLayout>, out: &mut Vec<MapLine
     match &v.kind {
         VmaKind::Heap => out.push(line(start, v.end, 0, (0, 0), 0, "[heap]".into())),
         VmaKind::Stack => out.push(line(start, v.end, 0, (0, 0), 0, "[stack]".into())),
-        VmaKind::Anonymous => out.push(line(start, v.end, 0, (0, 0), 0, String::new())),
+        VmaKind::Anonymous | VmaKind::Vvar | VmaKind::Vdso => {
+            out.push(line(start, v.end, 0, (0, 0), 0, String::new()))
+        }
         VmaKind::File(path) => {
             // The loader's copies of segments (neighbours may have merged
             // into one VMA). As Linux maps a segment: the file's pages up

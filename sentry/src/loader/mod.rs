@@ -3,7 +3,8 @@
 //!
 //! Dynamically linked programs need their interpreter from the file
 //! system; until the VFS and gofer land they are refused with a clear
-//! error.
+//! error. Every new address space gets the vDSO ([`crate::vdso`]), named
+//! by AT_SYSINFO_EHDR.
 
 mod elf;
 
@@ -79,6 +80,10 @@ pub struct LoadedImage {
 /// Where a static-PIE executable is placed (Linux's ELF_ET_DYN_BASE
 /// without randomization).
 const DYN_BASE: u64 = 0x5555_5555_4000;
+
+/// The auxiliary vector's entry for the vDSO's address (the libc crate
+/// does not name it for x86-64).
+const AT_SYSINFO_EHDR: u64 = 33;
 
 /// How much of a segment the loader reads at a time.
 const LOAD_CHUNK: u64 = 1 << 20;
@@ -250,6 +255,12 @@ pub fn load(
     )
     .map_err(LoadError::Memory)?;
     mm.set_layout(stack_top, limits.stack, brk);
+    // The vDSO goes where the first mmap would, as on Linux.
+    let vdso_base = mm
+        .memory_file()
+        .vdso()
+        .and_then(|v| v.map_into(mm))
+        .map_err(LoadError::Memory)?;
 
     let mut random = [0u8; 16];
     crate::hostcall::fill_random(&mut random).map_err(LoadError::Memory)?;
@@ -272,7 +283,13 @@ pub fn load(
     let arg_start = arg_addrs.first().copied().unwrap_or(env_start);
     let platform_addr = sb.push_bytes(b"x86_64", true);
     let random_addr = sb.push_bytes(&random, false);
-    let mut auxv: Vec<(u64, u64)> = vec![
+    // Linux's order: the architecture's entries (the vDSO and the signal
+    // stack size) first.
+    let mut auxv: Vec<(u64, u64)> = vec![(AT_SYSINFO_EHDR, vdso_base)];
+    if minsigstksz != 0 {
+        auxv.push((51, minsigstksz));
+    }
+    auxv.extend([
         (libc::AT_HWCAP, hwcap),
         (libc::AT_PAGESZ, PAGE_SIZE),
         (libc::AT_CLKTCK, 100),
@@ -291,10 +308,7 @@ pub fn load(
         (libc::AT_HWCAP2, hwcap2),
         (libc::AT_EXECFN, execfn_addr),
         (libc::AT_PLATFORM, platform_addr),
-    ];
-    if minsigstksz != 0 {
-        auxv.push((51, minsigstksz));
-    }
+    ]);
     auxv.push((libc::AT_NULL, 0));
     let mut words: Vec<u64> = Vec::new();
     words.push(argv.len() as u64);

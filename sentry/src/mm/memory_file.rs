@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use crate::errno::Errno;
 
@@ -26,6 +27,8 @@ pub struct MemoryFile {
     fd: OwnedFd,
     base: *mut u8,
     state: Mutex<Allocator>,
+    /// The vDSO and its parameter page, made on first use.
+    vdso: Mutex<Option<Arc<crate::vdso::Vdso>>>,
 }
 
 // SAFETY: `base` points to a MAP_SHARED mapping that lives as long as the
@@ -105,6 +108,45 @@ impl MemoryFile {
                 top: PAGE_SIZE,
                 used: 0,
             }),
+            vdso: Mutex::new(None),
+        })
+    }
+
+    /// The vDSO every address space of this memory file maps, made (its
+    /// pages allocated here) on first use.
+    pub fn vdso(&self) -> Result<Arc<crate::vdso::Vdso>, Errno> {
+        let mut slot = self.vdso.lock().unwrap();
+        if let Some(v) = &*slot {
+            return Ok(v.clone());
+        }
+        let v = crate::vdso::Vdso::new(self)?;
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+
+    /// Maps `[off, off+len)` (page-aligned) of the file a second time, on
+    /// its own: the [`Window`] stays valid as long as it lives, whatever
+    /// happens to this MemoryFile.
+    pub fn window(&self, off: u64, len: u64) -> Result<Window, Errno> {
+        assert!(off.is_multiple_of(PAGE_SIZE) && len > 0 && off + len <= FILE_SIZE);
+        // SAFETY: a new shared mapping of our own file at an address the
+        // kernel picks; it replaces nothing.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                off as i64,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(Window {
+            base: base as *mut u8,
+            len: len as usize,
         })
     }
 
@@ -424,6 +466,40 @@ impl Drop for MemoryFile {
         // SAFETY: unmaps the mapping made in `new`; no reference into it
         // outlives `self`.
         unsafe { libc::munmap(self.base as *mut libc::c_void, FILE_SIZE as usize) };
+    }
+}
+
+/// A mapping of some pages of the memory file of their own (see
+/// [`MemoryFile::window`]), for memory the sentry and guests share word
+/// by word.
+pub struct Window {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the window is a MAP_SHARED mapping owned by this value; it is only
+// reached through atomics.
+unsafe impl Send for Window {}
+// SAFETY: as above.
+unsafe impl Sync for Window {}
+
+impl Window {
+    /// The window as 64-bit words, which guests may read (and, for all the
+    /// sentry knows, write) at any time: only atomic accesses are sound.
+    pub fn words(&self) -> &[AtomicU64] {
+        // SAFETY: the mapping is page-aligned, readable and writable, and
+        // stays mapped while `self` lives; AtomicU64 has the size and
+        // alignment of u64, and atomic accesses are sound on memory other
+        // threads and processes access concurrently.
+        unsafe { std::slice::from_raw_parts(self.base as *const AtomicU64, self.len / 8) }
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `window`; the slice `words`
+        // returns cannot outlive `self`.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
     }
 }
 

@@ -85,6 +85,18 @@ pub enum VmaKind {
     Stack,
     /// A private copy of a file's pages made by the loader (name = path).
     File(String),
+    /// The vDSO's parameter page: never writable or executable.
+    Vvar,
+    /// The vDSO.
+    Vdso,
+}
+
+impl VmaKind {
+    /// Linux's special mappings ([vvar], [vdso]) cannot be split: an
+    /// mprotect or munmap of part of one fails with EINVAL.
+    pub fn unsplittable(&self) -> bool {
+        matches!(self, VmaKind::Vvar | VmaKind::Vdso)
+    }
 }
 
 /// Shared anonymous memory: a range of the memory file of a fixed size,
@@ -484,6 +496,9 @@ impl MemoryManager {
         if let Some(e) = late_error {
             return Err(e);
         }
+        if st.splits_special(addr, end) {
+            return Err(Errno::EINVAL);
+        }
         // Only what MAP_FIXED adds to the pages it replaces counts.
         let added = len - st.overlap_bytes(addr, end);
         if !st.may_expand(limits, opts.prot, opts.shared, opts.growsdown, added) {
@@ -570,6 +585,9 @@ impl MemoryManager {
             return Err(Errno::EINVAL);
         }
         let end = (addr + len).min(self.max_addr);
+        if st.splits_special(addr, end) {
+            return Err(Errno::EINVAL);
+        }
         if addr < end {
             self.remove_range(st, addr, end);
         }
@@ -617,14 +635,23 @@ impl MemoryManager {
         let mut cur = start;
         let mut result = Ok(());
         while cur < end {
-            let v = match st.vma_at(cur) {
-                Some((_, v)) => v.clone(),
+            let (vs, v) = match st.vma_at(cur) {
+                Some((s, v)) => (s, v.clone()),
                 None => {
                     result = Err(Errno::ENOMEM);
                     break;
                 }
             };
             let e = v.end.min(end);
+            if v.kind == VmaKind::Vvar && (prot.write || prot.exec) {
+                // Linux's [vvar] lacks VM_MAYWRITE and VM_MAYEXEC.
+                result = Err(Errno::EACCES);
+                break;
+            }
+            if v.prot != prot && v.kind.unsplittable() && (vs < cur || e < v.end) {
+                result = Err(Errno::EINVAL);
+                break;
+            }
             if prot.write {
                 // Memory that turns into data must fit RLIMIT_DATA.
                 let n = e - cur;
@@ -1743,6 +1770,14 @@ impl MmState {
             .next_back()
             .filter(|(_, v)| v.end > addr)
             .map(|(s, v)| (*s, v))
+    }
+
+    /// Whether changing `[start, end)` would split an unsplittable VMA.
+    fn splits_special(&self, start: u64, end: u64) -> bool {
+        [start, end].into_iter().any(|a| {
+            self.vma_at(a)
+                .is_some_and(|(s, v)| s < a && v.kind.unsplittable())
+        })
     }
 
     /// The first VMA that overlaps `[start, end)`.

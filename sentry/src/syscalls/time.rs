@@ -1,8 +1,10 @@
 //! Clocks and sleeping: clock_gettime, clock_getres, gettimeofday, time,
 //! nanosleep, clock_nanosleep.
 //!
-//! Wall and monotonic clocks are the host's (the sentry reads them through
-//! its own vDSO); CPU-time clocks count the time the task ran guest code
+//! Wall and monotonic clocks are the host's; CLOCK_MONOTONIC and
+//! CLOCK_REALTIME are read as the guest's vDSO reads them
+//! ([`crate::vdso`]), so that calls that trap and calls that do not agree.
+//! CPU-time clocks count the time the task ran guest code
 //! and the time the sentry spent on its behalf.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -122,9 +124,35 @@ fn cpu_time(t: &Task, which: CpuWhich) -> Duration {
 
 use crate::hostcall::{clock_getres as host_res, clock_gettime as host_clock};
 
+/// CLOCK_MONOTONIC or CLOCK_REALTIME as the vDSO computes it (so that
+/// the guest sees one clock whether it traps or not), in nanoseconds.
+fn vdso_clock_ns(t: &Task, clock: i32) -> Option<u64> {
+    t.mm.memory_file().vdso().ok()?.clock().now_ns(clock)
+}
+
+fn ns_to_timespec(ns: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as i64,
+        tv_nsec: (ns % 1_000_000_000) as i64,
+    }
+}
+
+/// CLOCK_REALTIME, since the epoch.
+fn realtime(t: &Task) -> Duration {
+    match vdso_clock_ns(t, libc::CLOCK_REALTIME) {
+        Some(ns) => Duration::from_nanos(ns),
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    }
+}
+
 fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
     match decode(clock)? {
-        Clock::Host(c) => host_clock(c),
+        Clock::Host(c) => match vdso_clock_ns(t, c) {
+            Some(ns) => Ok(ns_to_timespec(ns)),
+            None => host_clock(c),
+        },
         Clock::Cpu { which, pid, .. } => {
             let which = cpu_clock_valid(t, which, pid)?;
             Ok(duration_to_timespec(cpu_time(t, which)))
@@ -173,9 +201,7 @@ pub fn clock_getres(t: &mut Task, clock: i32, res: UserAddr) -> SysResult {
 }
 
 pub fn gettimeofday(t: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = realtime(t);
     if tv.0 != 0 {
         let v = libc::timeval {
             tv_sec: now.as_secs() as i64,
@@ -191,10 +217,7 @@ pub fn gettimeofday(t: &mut Task, tv: UserAddr, tz: UserAddr) -> SysResult {
 }
 
 pub fn time(t: &mut Task, tloc: UserAddr) -> SysResult {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
+    let now = realtime(t).as_secs();
     if tloc.0 != 0 {
         t.mm.write_obj(tloc.0, &now)?;
     }
