@@ -914,7 +914,6 @@ impl Task {
             let mut h = lock(&h);
             let a = &mut h.actions[(sig - 1) as usize];
             a.handler = SIG_DFL;
-            a.flags &= !(libc::SA_SIGINFO as u64);
         }
         Ok(())
     }

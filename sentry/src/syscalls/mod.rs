@@ -385,6 +385,8 @@ fn build_table() -> Vec<SyscallEntry> {
         handler!(time::gettimeofday, UserAddr, UserAddr),
     );
     set(SYS_time, handler!(time::time, UserAddr));
+    set(SYS_getrusage, handler!(time::getrusage, i32, UserAddr));
+    set(SYS_times, handler!(time::times, UserAddr));
     set(SYS_nanosleep, handler!(time::nanosleep, UserAddr, UserAddr));
     set(
         SYS_clock_nanosleep,

@@ -820,17 +820,29 @@ pub fn waitid(
         P_PGID if id == 0 => Which::Pgid(own_pgid(t)),
         P_PGID if id > 0 => Which::Pgid(id),
         P_PGID => return Err(Errno::EINVAL),
-        P_PIDFD => return super::unimplemented(t, "waitid P_PIDFD"),
+        P_PIDFD => {
+            // No file is a pidfd yet: an open fd is the wrong kind.
+            t.fds.get(id)?;
+            return Err(Errno::EINVAL);
+        }
         _ => return Err(Errno::EINVAL),
     };
-    let found = do_wait(t, which, options)?;
+    let result = do_wait(t, which, options);
+    if let Err(e) = result {
+        if e.is_restart() {
+            return Err(e);
+        }
+    }
+    // Linux writes the info whatever the outcome (zeroes when nothing
+    // was found), and a bad pointer then wins over the wait's error.
     if infop.0 != 0 {
-        let info = match &found {
-            Some(f) => SigInfo::child(libc::SIGCHLD, f.code, f.pid, f.uid, f.si_status, (0, 0)),
-            None => SigInfo::new(0, 0),
+        let info = match &result {
+            Ok(Some(f)) => SigInfo::child(libc::SIGCHLD, f.code, f.pid, f.uid, f.si_status, (0, 0)),
+            _ => SigInfo::new(0, 0),
         };
         t.mm.copy_out(infop.0, &info.to_bytes())?;
     }
+    let found = result?;
     if let Some(f) = &found {
         write_rusage(t, rusage.0, f.times)?;
     }
@@ -888,7 +900,7 @@ pub fn setsid(t: &mut Task) -> SysResult {
 }
 
 pub fn setpgid(t: &mut Task, pid: i32, pgid: i32) -> SysResult {
-    if pgid < 0 {
+    if pgid < 0 || pid < 0 {
         return Err(Errno::EINVAL);
     }
     let me = t.tg.tgid;

@@ -7,8 +7,8 @@ use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
 use crate::kernel::signal::{
-    valid_signal, SigAction, SigSet, SignalStack, MINSIGSTKSZ, SIG_DFL, SS_AUTODISARM, SS_DISABLE,
-    SS_ONSTACK, UAPI_SA_FLAGS, UNBLOCKABLE,
+    valid_signal, SigAction, SigSet, SignalStack, MINSIGSTKSZ, SIG_DFL, SIG_IGN, SS_AUTODISARM,
+    SS_DISABLE, SS_ONSTACK, UAPI_SA_FLAGS, UNBLOCKABLE,
 };
 use crate::kernel::signal::{SigInfo, SI_TKILL, SI_USER};
 use crate::kernel::task::{RestartBlock, Task, TaskShared};
@@ -51,6 +51,23 @@ pub fn rt_sigaction(
         }
         old
     };
+    if let Some(a) = new {
+        // A signal set to be ignored is discarded wherever it is pending.
+        let ignored = a.handler == SIG_IGN
+            || (a.handler == SIG_DFL
+                && matches!(
+                    crate::kernel::signal::default_action(sig),
+                    crate::kernel::signal::DefaultAction::Ignore
+                        | crate::kernel::signal::DefaultAction::Continue
+                ));
+        if ignored {
+            let bit = crate::kernel::signal::sig_bit(sig);
+            t.tg.sig.lock().pending.discard(bit);
+            for th in t.kernel.tasks.lock().threads_of(t.tg.tgid) {
+                th.sig.lock().pending.discard(bit);
+            }
+        }
+    }
     if oact.0 != 0 {
         t.mm.write_obj(oact.0, &old)?;
     }
@@ -169,16 +186,16 @@ fn check_sig(sig: i32) -> Result<(), Errno> {
 /// rule (pid 1 gets only the signals it has a handler for), and signal 0
 /// as an existence check.
 fn send_to_process(t: &Task, pid: i32, info: SigInfo) -> Result<(), Errno> {
-    let (tg, leader) = {
+    let (tg, leader, zombie) = {
         let ts = t.kernel.tasks.lock();
-        let p = ts.live(pid).ok_or(Errno::ESRCH)?;
-        (p.tg.clone(), p.leader.clone())
+        let p = ts.procs.get(&pid).ok_or(Errno::ESRCH)?;
+        (p.tg.clone(), p.leader.clone(), p.zombie.is_some())
     };
     let creds = leader.view.lock().creds.clone();
     if !may_signal(t, &creds) {
         return Err(Errno::EPERM);
     }
-    if info.signo == 0 {
+    if info.signo == 0 || zombie {
         return Ok(());
     }
     if pid == 1 && !Arc::ptr_eq(&tg, &t.tg) && tg.action(info.signo).handler == SIG_DFL {

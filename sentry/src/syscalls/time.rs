@@ -105,11 +105,24 @@ fn decode(clock: i32) -> Result<Clock, Errno> {
 
 /// The kernel's pid_for_clock: whether a CPU clock names a task here. A
 /// thread clock takes a thread of the caller's group, a process clock a
-/// process; 0 is the caller. This sandbox has one of each, both numbered
-/// alike.
-fn cpu_clock_valid(t: &Task, which: Option<CpuWhich>, pid: i32) -> Result<CpuWhich, Errno> {
+/// process; 0 is the caller.
+fn cpu_clock_valid(
+    t: &Task,
+    which: Option<CpuWhich>,
+    pid: i32,
+    thread: bool,
+) -> Result<CpuWhich, Errno> {
     let which = which.ok_or(Errno::EINVAL)?;
-    if pid != 0 && pid != t.tid && pid != t.tg.tgid {
+    if pid == 0 || pid == t.tid {
+        return Ok(which);
+    }
+    let ts = t.kernel.tasks.lock();
+    let ok = if thread {
+        ts.tasks.get(&pid).is_some_and(|th| th.tg.tgid == t.tg.tgid)
+    } else {
+        ts.live(pid).is_some()
+    };
+    if !ok {
         return Err(Errno::EINVAL);
     }
     Ok(which)
@@ -153,8 +166,47 @@ fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
             Some(ns) => Ok(ns_to_timespec(ns)),
             None => host_clock(c),
         },
-        Clock::Cpu { which, pid, .. } => {
-            let which = cpu_clock_valid(t, which, pid)?;
+        Clock::Cpu { which, pid, thread } => {
+            let which = cpu_clock_valid(t, which, pid, thread)?;
+            if thread && pid != 0 && pid != t.tid {
+                // Another thread of the process.
+                let th = t
+                    .kernel
+                    .tasks
+                    .lock()
+                    .tasks
+                    .get(&pid)
+                    .cloned()
+                    .ok_or(Errno::EINVAL)?;
+                use std::sync::atomic::Ordering;
+                let u = th.utime_ns.load(Ordering::Relaxed);
+                let s = th.stime_ns.load(Ordering::Relaxed);
+                let ns = match which {
+                    CpuWhich::Virt => u,
+                    _ => u + s,
+                };
+                return Ok(duration_to_timespec(Duration::from_nanos(ns)));
+            }
+            if !thread {
+                let (u, s) = if pid == 0 || pid == t.tg.tgid {
+                    process_cpu_ns(t)
+                } else {
+                    let tg = super::process::process_tg(t, pid).ok_or(Errno::EINVAL)?;
+                    let d = *tg.dead_times.lock();
+                    let mut u = d.user;
+                    let mut s = d.sys;
+                    for th in t.kernel.tasks.lock().threads_of(pid) {
+                        u += th.utime_ns.load(std::sync::atomic::Ordering::Relaxed);
+                        s += th.stime_ns.load(std::sync::atomic::Ordering::Relaxed);
+                    }
+                    (u, s)
+                };
+                let ns = match which {
+                    CpuWhich::Virt => u,
+                    _ => u + s,
+                };
+                return Ok(duration_to_timespec(Duration::from_nanos(ns)));
+            }
             Ok(duration_to_timespec(cpu_time(t, which)))
         }
         // No fd of the sandbox is a dynamic clock.
@@ -185,7 +237,7 @@ fn jiffy_res() -> libc::timespec {
 pub fn clock_getres(t: &mut Task, clock: i32, res: UserAddr) -> SysResult {
     let r = match decode(clock)? {
         Clock::Host(c) => host_res(c)?,
-        Clock::Cpu { which, pid, .. } => match cpu_clock_valid(t, which, pid)? {
+        Clock::Cpu { which, pid, thread } => match cpu_clock_valid(t, which, pid, thread)? {
             CpuWhich::Sched => libc::timespec {
                 tv_sec: 0,
                 tv_nsec: 1,
@@ -360,7 +412,7 @@ pub fn clock_nanosleep(
             if thread && (pid == 0 || pid == t.tid) {
                 return Err(Errno::EINVAL);
             }
-            let which = cpu_clock_valid(t, which, pid)?;
+            let which = cpu_clock_valid(t, which, pid, thread)?;
             // A zero time disarms the timer at once; a time already
             // reached fires at once.
             if d.is_zero() || (abs && d <= cpu_time(t, which)) {
@@ -379,4 +431,73 @@ pub fn clock_nanosleep(
         }
         Clock::Fd => Err(Errno::EOPNOTSUPP),
     }
+}
+
+// ----- CPU time of processes -----
+
+/// User and system time (ns) of the caller's process: its live threads
+/// and those that exited.
+pub fn process_cpu_ns(t: &Task) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    let d = *t.tg.dead_times.lock();
+    let mut u = d.user;
+    let mut s = d.sys;
+    for th in t.kernel.tasks.lock().threads_of(t.tg.tgid) {
+        if std::sync::Arc::ptr_eq(&th, &t.shared) {
+            continue;
+        }
+        u += th.utime_ns.load(Ordering::Relaxed);
+        s += th.stime_ns.load(Ordering::Relaxed);
+    }
+    (
+        u + t.user_time.as_nanos() as u64,
+        s + t.sys_time.as_nanos() as u64,
+    )
+}
+
+const RUSAGE_SELF: i32 = 0;
+const RUSAGE_CHILDREN: i32 = -1;
+const RUSAGE_THREAD: i32 = 1;
+
+pub fn getrusage(t: &mut Task, who: i32, usage: UserAddr) -> SysResult {
+    let (u, s) = match who {
+        RUSAGE_SELF => process_cpu_ns(t),
+        RUSAGE_CHILDREN => {
+            let d = *t.tg.dead_times.lock();
+            (d.child_user, d.child_sys)
+        }
+        RUSAGE_THREAD => (t.user_time.as_nanos() as u64, t.sys_time.as_nanos() as u64),
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut r = [0u8; 144];
+    let tv = |ns: u64| {
+        let mut b = [0u8; 16];
+        b[0..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+        b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+        b
+    };
+    r[0..16].copy_from_slice(&tv(u));
+    r[16..32].copy_from_slice(&tv(s));
+    // ru_maxrss, in KiB: the memory the address space maps.
+    let rss = (t.mm.mapped_bytes() / 1024) as i64;
+    r[32..40].copy_from_slice(&rss.to_le_bytes());
+    t.mm.copy_out(usage.0, &r)?;
+    Ok(0)
+}
+
+/// Clock ticks per second of times(2) (USER_HZ).
+const USER_HZ: u64 = 100;
+
+pub fn times(t: &mut Task, buf: UserAddr) -> SysResult {
+    let (u, s) = process_cpu_ns(t);
+    let d = *t.tg.dead_times.lock();
+    let tick = |ns: u64| ns / (1_000_000_000 / USER_HZ);
+    if buf.0 != 0 {
+        let v = [tick(u), tick(s), tick(d.child_user), tick(d.child_sys)];
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        t.mm.copy_out(buf.0, &bytes)?;
+    }
+    // Ticks since the sandbox booted.
+    let since = t.kernel.boot_time.elapsed().as_nanos() as u64;
+    Ok(tick(since))
 }
