@@ -316,11 +316,31 @@ impl TaskDir {
             "auxv" => self.file(0o400, |_, p| Ok(auxv(p))),
             "status" => self.file(0o444, |_, p| Ok(status(p).into_bytes())),
             "limits" => self.file(0o444, |_, p| Ok(limits(p).into_bytes())),
-            "comm" => self.file(0o644, |_, p| {
-                let mut v = p.comm.clone();
-                v.push(b'\n');
-                Ok(v)
-            }),
+            "comm" => {
+                let (pid, tid) = (self.pid, self.tid);
+                Node::file(0o644, move |t| {
+                    let mut v = task_of(t, pid, tid)?.comm;
+                    v.push(b'\n');
+                    Ok(v)
+                })
+                .writes(Writes::To(Arc::new(
+                    move |t: &Task| -> Result<Sink, Errno> {
+                        // Only threads of the writer's own process may be
+                        // renamed, as Linux's comm_write checks.
+                        let target = task_of(t, pid, tid)?;
+                        if target.tg.tgid != t.tg.tgid {
+                            return Err(Errno::EINVAL);
+                        }
+                        let shared = target.shared.clone();
+                        Ok(Box::new(move |data: &[u8], _off: u64| {
+                            let end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
+                            let name: Vec<u8> = data[..end].iter().copied().take(15).collect();
+                            shared.view.lock().comm = name;
+                            Ok(data.len())
+                        }))
+                    },
+                )))
+            }
             "cmdline" => self.file(0o444, |_, p| Ok(cmdline(p))),
             "stat" => self.file(0o444, |_, p| Ok(task_stat(p).into_bytes())),
             "statm" => self.file(0o444, |_, p| Ok(statm(p).into_bytes())),
@@ -518,6 +538,11 @@ fn exe_path(t: &Task, p: &ProcTask) -> Vec<u8> {
 
 /// The path of `loc` as the caller sees it from its root, with
 /// " (deleted)" when it has been removed, as Linux's `d_path`.
+/// The path of `loc` as `t` sees it.
+pub fn location_name(t: &Task, loc: &Location) -> Vec<u8> {
+    path_name(t, loc)
+}
+
 fn path_name(t: &Task, loc: &Location) -> Vec<u8> {
     let ctx = t.fs.lock().unwrap().clone();
     let mut p = ctx.mounts.path(loc, &ctx.root);

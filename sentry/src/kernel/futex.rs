@@ -18,8 +18,10 @@ use crate::mm::MemoryManager;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FutexKey {
-    /// Address space id, address.
-    Private(u64, u64),
+    /// Address space id, address, and whether the operation was a shared
+    /// one (Linux keeps shared operations on private memory apart from
+    /// private ones).
+    Private(u64, u64, bool),
     /// Offset of the word in the memory file.
     Shared(u64),
 }
@@ -52,7 +54,7 @@ impl FutexTable {
                 return FutexKey::Shared(off);
             }
         }
-        FutexKey::Private(mm.id, addr)
+        FutexKey::Private(mm.id, addr, !private)
     }
 
     /// Queues `waiter` on `key` if `check()` (run under the table lock, so
@@ -123,10 +125,11 @@ impl FutexTable {
         woke
     }
 
-    /// Wakes up to `n` waiters on `key` whose bitset intersects `bitset`.
+    /// Wakes up to `n` waiters on `key` whose bitset intersects `bitset`
+    /// (at least one, as Linux's futex_wake counts).
     pub fn wake(&self, key: FutexKey, bitset: u32, n: u32) -> u32 {
         let mut q = self.queues.lock();
-        Self::wake_locked(&mut q, key, bitset, n)
+        Self::wake_locked(&mut q, key, bitset, n.max(1))
     }
 
     /// FUTEX_REQUEUE / FUTEX_CMP_REQUEUE: wakes up to `nwake` waiters of
@@ -180,9 +183,9 @@ impl FutexTable {
     ) -> Result<u32, Errno> {
         let mut q = self.queues.lock();
         let pass = op()?;
-        let mut woke = Self::wake_locked(&mut q, k1, u32::MAX, n1);
+        let mut woke = Self::wake_locked(&mut q, k1, u32::MAX, n1.max(1));
         if pass {
-            woke += Self::wake_locked(&mut q, k2, u32::MAX, n2);
+            woke += Self::wake_locked(&mut q, k2, u32::MAX, n2.max(1));
         }
         Ok(woke)
     }

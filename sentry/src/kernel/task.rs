@@ -446,7 +446,6 @@ impl Task {
     /// have changed it).
     pub fn publish(&self) {
         let mut v = self.shared.view.lock();
-        v.comm.clone_from(&self.comm);
         v.creds = self.creds.clone();
         if !Arc::ptr_eq(&v.mm, &self.mm) {
             v.mm = self.mm.clone();
@@ -458,6 +457,17 @@ impl Task {
             v.fs = self.fs.clone();
         }
         v.prctl = self.prctl.clone();
+    }
+
+    /// The command name. Others may set it (through /proc/[pid]/comm), so
+    /// it lives in the shared part.
+    pub fn comm(&self) -> Vec<u8> {
+        self.shared.view.lock().comm.clone()
+    }
+
+    pub fn set_comm(&mut self, comm: Vec<u8>) {
+        self.comm.clone_from(&comm);
+        self.shared.view.lock().comm = comm;
     }
 
     /// The signal mask.
@@ -991,10 +1001,20 @@ impl Task {
     /// futexes released, a vfork parent released; the last thread out
     /// makes the process a zombie and tells its parent.
     fn exit_thread(mut self) {
-        if self.clear_child_tid != 0 {
+        // The tid word is cleared only when another task shares the
+        // memory (Linux's mm_release looks at mm_users).
+        let shared_mm = self.clear_child_tid != 0 && {
+            let ts = self.kernel.tasks.lock();
+            ts.tasks
+                .values()
+                .filter(|s| Arc::ptr_eq(&s.view.lock().mm, &self.mm))
+                .count()
+                > 1
+        };
+        if shared_mm {
             let addr = self.clear_child_tid;
             if self.mm.write_obj(addr, &0u32).is_ok() {
-                let key = self.kernel.futexes.key(&self.mm, addr, true);
+                let key = self.kernel.futexes.key(&self.mm, addr, false);
                 self.kernel.futexes.wake(key, u32::MAX, 1);
             }
         }

@@ -187,6 +187,20 @@ pub struct Vma {
     /// (Linux's anonymous `vm_pgoff`, which a move with mremap keeps and
     /// which must line up for neighbours to merge).
     pub off: u64,
+    /// What a fork does with it (MADV_DONTFORK, MADV_WIPEONFORK).
+    pub on_fork: OnFork,
+}
+
+/// What fork does with a VMA.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnFork {
+    /// The child gets it (copy-on-write for private memory).
+    #[default]
+    Copy,
+    /// The child does not get it (MADV_DONTFORK).
+    Skip,
+    /// The child gets it empty (MADV_WIPEONFORK).
+    Wipe,
 }
 
 impl Vma {
@@ -525,6 +539,7 @@ impl MemoryManager {
                 shm,
                 file: opts.file.clone(),
                 off,
+                on_fork: OnFork::Copy,
             },
         );
         if opts.populate {
@@ -952,6 +967,7 @@ impl MemoryManager {
                 shm: None,
                 file: None,
                 off: old_top,
+                on_fork: OnFork::Copy,
             },
         );
         st.brk = addr;
@@ -1053,6 +1069,27 @@ impl MemoryManager {
             // written to again; keeping them is one of the allowed outcomes.
             libc::MADV_FREE | libc::MADV_WIPEONFORK if v.shared() || file => {
                 return Err(Errno::EINVAL)
+            }
+            libc::MADV_DONTFORK
+            | libc::MADV_DOFORK
+            | libc::MADV_WIPEONFORK
+            | libc::MADV_KEEPONFORK => {
+                let _ = vs;
+                st.split_vma(start);
+                st.split_vma(end);
+                let keys: Vec<u64> = st.vmas.range(start..end).map(|(k, _)| *k).collect();
+                for k in keys {
+                    let vm = st.vmas.get_mut(&k).unwrap();
+                    vm.on_fork = match (advice, vm.on_fork) {
+                        (libc::MADV_DONTFORK, _) => OnFork::Skip,
+                        (libc::MADV_WIPEONFORK, OnFork::Skip) => OnFork::Skip,
+                        (libc::MADV_WIPEONFORK, _) => OnFork::Wipe,
+                        (libc::MADV_DOFORK, OnFork::Skip) => OnFork::Copy,
+                        (libc::MADV_KEEPONFORK, OnFork::Wipe) => OnFork::Copy,
+                        (_, f) => f,
+                    };
+                }
+                st.merge_around(start, end);
             }
             libc::MADV_REMOVE => match v.shm_at(vs, start) {
                 Some((m, off)) => {
@@ -1470,14 +1507,33 @@ impl MemoryManager {
         let mut remap = Vec::new();
         {
             let mut cs = child.lock();
-            cs.vmas = st.vmas.clone();
-            cs.mapped_bytes = st.mapped_bytes;
+            cs.vmas = st
+                .vmas
+                .iter()
+                .filter(|(_, v)| v.on_fork != OnFork::Skip)
+                .map(|(k, v)| (*k, v.clone()))
+                .collect();
+            cs.mapped_bytes = cs.vmas.iter().map(|(k, v)| v.end - k).sum();
             cs.mmap_base = st.mmap_base;
             cs.brk_start = st.brk_start;
             cs.brk = st.brk;
             cs.stack_top = st.stack_top;
             cs.limits = st.limits;
+            // Pages of VMAs the child does not get, or gets empty.
+            let not_copied: Vec<(u64, u64)> = st
+                .vmas
+                .iter()
+                .filter(|(_, v)| v.on_fork != OnFork::Copy)
+                .map(|(k, v)| (*k, v.end))
+                .collect();
+            for (s0, e0) in &not_copied {
+                st.split_pma(*s0);
+                st.split_pma(*e0);
+            }
             for (&ps, p) in st.pmas.iter_mut() {
+                if not_copied.iter().any(|(s0, e0)| ps >= *s0 && ps < *e0) {
+                    continue;
+                }
                 if p.owned {
                     self.mf.share(p.off, p.end - ps);
                     p.cow = true;
@@ -1998,6 +2054,7 @@ fn mergeable(sa: u64, a: &Vma, sb: u64, b: &Vma) -> bool {
     a.end == sb
         && a.prot == b.prot
         && a.growsdown == b.growsdown
+        && a.on_fork == b.on_fork
         && a.kind == b.kind
         && a.off.wrapping_add(a.end - sa) == b.off
         && match (&a.shm, &b.shm) {

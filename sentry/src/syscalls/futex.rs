@@ -188,7 +188,9 @@ pub fn futex(
                     }
                     oparg = 1u32 << oparg;
                 }
-                if op > 4 || cmp > 5 {
+                // An unknown operation changes nothing; an unknown
+                // comparison fails after the update (Linux's order).
+                if op > 4 {
                     return Err(Errno::ENOSYS);
                 }
                 let old = mm.memory_file().update_u32(off, |v| {
@@ -201,6 +203,9 @@ pub fn futex(
                     })
                 });
                 let (o, c) = (old as i32, cmparg as i32);
+                if cmp > 5 {
+                    return Err(Errno::ENOSYS);
+                }
                 Ok(match cmp {
                     0 => o == c,
                     1 => o != c,

@@ -73,12 +73,13 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
                 return Err(Errno::EFAULT);
             }
             let name = &s[..end.unwrap_or(15).min(15)];
-            t.comm = name.to_vec();
+            t.set_comm(name.to_vec());
             Ok(0)
         }
         PR_GET_NAME => {
             let mut buf = [0u8; 16];
-            buf[..t.comm.len()].copy_from_slice(&t.comm);
+            let comm = t.comm();
+            buf[..comm.len()].copy_from_slice(&comm);
             t.mm.copy_out(a2, &buf)?;
             Ok(0)
         }

@@ -235,7 +235,7 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
         fds,
         t.creds.clone(),
         ctx,
-        t.comm.clone(),
+        t.comm(),
         fs,
         t.signal_mask(),
     );
@@ -420,18 +420,19 @@ pub fn execveat(
     do_execve(t, dirfd.0, path.0, argv.0, envp.0, flags.0 as i32)
 }
 
-fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i32) -> SysResult {
-    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let name = read_path(t, path)?;
-    let limit = ((crate::kernel::task::lock_limits(&t.tg).cur(libc::RLIMIT_STACK) / 4)
-        .max(32 * 4096)) as usize;
-    let mut total = 0;
-    let argv = read_strings(t, argv, &mut total, limit)?;
-    let envp = read_strings(t, envp, &mut total, limit)?;
-    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
-    let loc = lookup_at(t, dirfd, &name, follow, flags & libc::AT_EMPTY_PATH != 0)?;
+/// How many `#!` interpreters may follow one another.
+const MAX_INTERPRETERS: usize = 4;
+
+/// Resolves and opens an executable: a regular file the caller may
+/// execute, on a mount that allows it.
+fn open_executable(
+    t: &Task,
+    dirfd: i32,
+    name: &[u8],
+    follow: bool,
+    empty_ok: bool,
+) -> Result<(crate::vfs::mount::Location, Arc<FileDescription>), Errno> {
+    let loc = lookup_at(t, dirfd, name, follow, empty_ok)?;
     let meta = loc.inode.meta();
     if meta.is_symlink() {
         return Err(Errno::ELOOP);
@@ -451,6 +452,52 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     perm::check(&t.creds, &meta, perm::MAY_EXEC)?;
     let imp = loc.inode.ops.open(t, &loc.inode, libc::O_RDONLY as u32)?;
     let file = FileDescription::new_at(libc::O_RDONLY as u32, imp, Some(loc.clone()));
+    Ok((loc, file))
+}
+
+/// The interpreter line of a `#!` script: the interpreter and its one
+/// optional argument.
+fn interpreter(file: &FileDescription) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, Errno> {
+    use crate::loader::ExecutableFile;
+    let mut head = [0u8; 256];
+    let n = file.read_at(&mut head, 0).map_err(|_| Errno::EIO)?;
+    if n < 2 || &head[..2] != b"#!" {
+        return Ok(None);
+    }
+    let line = &head[2..n];
+    let line = &line[..line.iter().position(|&c| c == b'\n').unwrap_or(line.len())];
+    let ws = |c: &u8| *c == b' ' || *c == b'\t';
+    let start = line.iter().position(|c| !ws(c)).unwrap_or(line.len());
+    let line = &line[start..];
+    let end = line.iter().position(ws).unwrap_or(line.len());
+    let interp = line[..end].to_vec();
+    if interp.is_empty() {
+        return Err(Errno::ENOEXEC);
+    }
+    let rest = &line[end..];
+    let a = rest.iter().position(|c| !ws(c));
+    let arg = a.map(|a| {
+        let r = &rest[a..];
+        let e = r.iter().rposition(|c| !ws(c)).map(|i| i + 1).unwrap_or(0);
+        r[..e].to_vec()
+    });
+    Ok(Some((interp, arg)))
+}
+
+fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i32) -> SysResult {
+    let name = read_path(t, path)?;
+    if name.is_empty() && flags & libc::AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOENT);
+    }
+    if flags & !(libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let limit = ((crate::kernel::task::lock_limits(&t.tg).cur(libc::RLIMIT_STACK) / 4)
+        .max(32 * 4096)) as usize;
+    let mut total = 0;
+    let mut argv = read_strings(t, argv, &mut total, limit)?;
+    let envp = read_strings(t, envp, &mut total, limit)?;
+    let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     // The path as the new program sees it (AT_EXECFN): the name given,
     // or /dev/fd/N for execveat of an fd.
     let execfn = if name.is_empty() || (dirfd != libc::AT_FDCWD && name[0] != b'/') {
@@ -462,7 +509,29 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     } else {
         String::from_utf8_lossy(&name).into_owned()
     };
-    // Set-user-ID and set-group-ID executables, where allowed.
+    let (script_loc, script_file) =
+        open_executable(t, dirfd, &name, follow, flags & libc::AT_EMPTY_PATH != 0)?;
+    let mut file = script_file.clone();
+    let mut loc = script_loc.clone();
+    // `#!` scripts run their interpreter with the script's path.
+    let mut depth = 0;
+    while let Some((interp, arg)) = interpreter(&file)? {
+        depth += 1;
+        if depth > MAX_INTERPRETERS {
+            return Err(Errno::ELOOP);
+        }
+        let mut v = vec![interp.clone()];
+        v.extend(arg);
+        v.push(execfn.clone().into_bytes());
+        v.extend(argv.into_iter().skip(1));
+        argv = v;
+        let (l, f) = open_executable(t, libc::AT_FDCWD, &interp, true, false)?;
+        loc = l;
+        file = f;
+    }
+    // Set-user-ID and set-group-ID executables, where allowed (Linux
+    // ignores the bits on scripts: they apply to the interpreter).
+    let meta = loc.inode.meta();
     let mut creds = t.creds.clone();
     let nosuid = loc
         .mount
@@ -512,14 +581,28 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
         crate::kernel::task::lock_prctl(&t.tg).dumpable = 0;
     }
     t.creds = creds;
-    t.comm = name
-        .rsplit(|&b| b == b'/')
-        .next()
-        .unwrap_or(&[])
-        .iter()
-        .copied()
-        .take(15)
-        .collect();
+    // The new name: the last component of the path, or of the file's own
+    // path when it was named by an fd.
+    let base = if name.is_empty() {
+        let n = crate::fsimpl::procfs::location_name(t, &script_loc);
+        if n.starts_with(b"/") && !n.ends_with(b"/") {
+            n
+        } else {
+            // A file from outside the sandbox's tree: its own name.
+            script_file.imp.name().into_bytes()
+        }
+    } else {
+        name.clone()
+    };
+    t.set_comm(
+        base.rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(&[])
+            .iter()
+            .copied()
+            .take(15)
+            .collect(),
+    );
     let mut regs = kernel.platform.initial_registers();
     regs.rip = image.entry;
     regs.rsp = image.stack_pointer;
