@@ -455,9 +455,11 @@ fn open_executable(
     Ok((loc, file))
 }
 
-/// The interpreter line of a `#!` script: the interpreter and its one
-/// optional argument.
-fn interpreter(file: &FileDescription) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, Errno> {
+/// A `#!` line: the interpreter and its one optional argument.
+type Interpreter = (Vec<u8>, Option<Vec<u8>>);
+
+/// The interpreter line of a `#!` script.
+fn interpreter(file: &FileDescription) -> Result<Option<Interpreter>, Errno> {
     use crate::loader::ExecutableFile;
     let mut head = [0u8; 256];
     let n = file.read_at(&mut head, 0).map_err(|_| Errno::EIO)?;
