@@ -198,7 +198,9 @@ fn send_to_process(t: &Task, pid: i32, info: SigInfo) -> Result<(), Errno> {
     if info.signo == 0 || zombie {
         return Ok(());
     }
-    if pid == 1 && !Arc::ptr_eq(&tg, &t.tg) && tg.action(info.signo).handler == SIG_DFL {
+    // The init rule: pid 1 gets only the signals it has a handler for,
+    // whoever inside the sandbox sends them (itself too).
+    if pid == 1 && tg.action(info.signo).handler == SIG_DFL {
         return Ok(());
     }
     t.kernel.send_group_signal(&tg, info);
