@@ -216,6 +216,10 @@ pub trait AddressSpace: Send + Sync {
     /// `addr`, `len` and `offset` are page-aligned.
     fn map_file(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError>;
 
+    /// Calls `f` (once, from a platform thread) if the address space dies
+    /// without being asked to: its host process was killed from outside.
+    fn on_death(&self, f: Box<dyn Fn() + Send + Sync>);
+
     /// Removes every mapping in `[addr, addr+len)`. A failure leaves the
     /// address space dead: every thread running in it gets an error.
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError>;

@@ -473,6 +473,46 @@ enum Request {
     },
 }
 
+/// What an address space's owner thread shares with the rest.
+struct OwnerShared {
+    /// Written to wake the owner when a request is queued.
+    wake: std::os::fd::OwnedFd,
+    /// Why the address space died, once it has.
+    dead: Mutex<Option<String>>,
+    /// Called once when a stub process or thread dies unasked.
+    notifier: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// Stub threads the sentry killed itself: their death is expected.
+    retired: Mutex<std::collections::HashSet<i32>>,
+}
+
+impl OwnerShared {
+    fn kick(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from our buffer to our own eventfd.
+        unsafe {
+            libc::write(
+                std::os::fd::AsRawFd::as_raw_fd(&self.wake),
+                one.as_ptr().cast(),
+                8,
+            )
+        };
+    }
+
+    fn died(&self, why: String) {
+        {
+            let mut d = lock(&self.dead);
+            if d.is_some() {
+                return;
+            }
+            tracing::error!("{why}; the address space is dead");
+            *d = Some(why);
+        }
+        if let Some(f) = lock(&self.notifier).as_ref() {
+            f();
+        }
+    }
+}
+
 struct Inner {
     /// The master stub thread (the stub process's first), traced by the
     /// owner thread.
@@ -482,8 +522,7 @@ struct Inner {
     /// Stub threads by the tid of the sentry thread that traces them.
     threads: Mutex<HashMap<i32, StubThread>>,
     owner: Mutex<Option<mpsc::Sender<Request>>>,
-    /// Why the address space died, once it has.
-    dead: Mutex<Option<String>>,
+    shared: Arc<OwnerShared>,
 }
 
 /// A stub process: one guest address space.
@@ -500,9 +539,22 @@ impl Subprocess {
     fn new(memory_fd: RawFd, stub: StubRegion) -> Result<Subprocess, PlatformError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<i32, PlatformError>>();
+        // SAFETY: creates a new eventfd that we own.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(PlatformError::os("eventfd for the stub's owner"));
+        }
+        let shared = Arc::new(OwnerShared {
+            // SAFETY: `efd` is a new fd nothing else owns.
+            wake: unsafe { std::os::fd::FromRawFd::from_raw_fd(efd) },
+            dead: Mutex::new(None),
+            notifier: Mutex::new(None),
+            retired: Mutex::new(Default::default()),
+        });
+        let sh = shared.clone();
         std::thread::Builder::new()
             .name("stub-owner".into())
-            .spawn(move || owner_main(memory_fd, stub, ready_tx, rx))
+            .spawn(move || owner_main(memory_fd, stub, ready_tx, rx, sh))
             .map_err(|e| PlatformError::Os {
                 op: "spawning the stub's owner thread",
                 source: e,
@@ -518,7 +570,7 @@ impl Subprocess {
                 stub,
                 threads: Mutex::new(HashMap::new()),
                 owner: Mutex::new(Some(tx)),
-                dead: Mutex::new(None),
+                shared,
             }),
         })
     }
@@ -531,7 +583,7 @@ impl Subprocess {
 
 impl Inner {
     fn check_alive(&self) -> Result<(), PlatformError> {
-        match &*lock(&self.dead) {
+        match &*lock(&self.shared.dead) {
             Some(why) => Err(PlatformError::AddressSpaceDead(why.clone())),
             None => Ok(()),
         }
@@ -540,11 +592,12 @@ impl Inner {
     /// Kills every stub thread: the address space is unusable.
     fn kill(&self, why: String) {
         tracing::error!("stub {}: {why}; killing its address space", self.pid);
-        let mut d = lock(&self.dead);
-        if d.is_none() {
-            *d = Some(why);
+        {
+            let mut d = lock(&self.shared.dead);
+            if d.is_none() {
+                *d = Some(why);
+            }
         }
-        drop(d);
         for t in lock(&self.threads).values() {
             // SAFETY: kills our own stub thread.
             unsafe { libc::kill(t.tid, libc::SIGKILL) };
@@ -564,6 +617,7 @@ impl Inner {
             reason: "the stub's owner thread is gone".into(),
         };
         owner.ok_or_else(gone)?.send(make(tx)).map_err(|_| gone())?;
+        self.shared.kick();
         rx.recv().map_err(|_| gone())?
     }
 
@@ -603,6 +657,7 @@ impl Inner {
     /// Forgets (and kills) the calling sentry thread's stub thread.
     fn release_caller(&self) {
         if let Some(t) = lock(&self.threads).remove(&current_tid()) {
+            lock(&self.shared.retired).insert(t.tid);
             // SAFETY: kills our own stub thread, then reaps it.
             unsafe { libc::kill(t.tid, libc::SIGKILL) };
             reap(t.tid);
@@ -617,6 +672,7 @@ fn owner_main(
     stub: StubRegion,
     ready: mpsc::Sender<Result<i32, PlatformError>>,
     requests: mpsc::Receiver<Request>,
+    shared: Arc<OwnerShared>,
 ) {
     placement::unbind_self();
     let pid = match spawn_stub(memory_fd, stub) {
@@ -627,19 +683,80 @@ fn owner_main(
         }
     };
     let _ = ready.send(Ok(pid));
-    for req in requests {
-        match req {
-            Request::Syscall { nr, args, reply } => {
-                let _ = reply.send(stub_syscall(pid, pid, stub.syscall_addr, nr, args));
+    // Every stub process and thread is watched through a pidfd: one that
+    // dies unasked kills the address space at once, and wakes the tasks
+    // using it even while they sleep in the sentry.
+    let mut watched: Vec<(i32, std::os::fd::OwnedFd)> = Vec::new();
+    if let Some(fd) = pidfd(pid) {
+        watched.push((pid, fd));
+    }
+    let wake = std::os::fd::AsRawFd::as_raw_fd(&shared.wake);
+    'serve: loop {
+        let mut fds: Vec<libc::pollfd> = std::iter::once(wake)
+            .chain(
+                watched
+                    .iter()
+                    .map(|(_, f)| std::os::fd::AsRawFd::as_raw_fd(f)),
+            )
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: polls our own fds, `fds.len()` of them.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if last_errno() == libc::EINTR {
+                continue;
             }
-            Request::NewThread { reply } => {
-                let _ = reply.send(clone_stub_thread(pid, stub));
+            break;
+        }
+        if fds[0].revents != 0 {
+            let mut b = [0u8; 8];
+            // SAFETY: reads 8 bytes into our buffer from our own eventfd.
+            unsafe { libc::read(wake, b.as_mut_ptr().cast(), 8) };
+        }
+        loop {
+            match requests.try_recv() {
+                Ok(Request::Syscall { nr, args, reply }) => {
+                    let _ = reply.send(stub_syscall(pid, pid, stub.syscall_addr, nr, args));
+                }
+                Ok(Request::NewThread { reply }) => {
+                    let r = clone_stub_thread(pid, stub);
+                    if let Ok(tid) = r {
+                        if let Some(fd) = pidfd(tid) {
+                            watched.push((tid, fd));
+                        }
+                    }
+                    let _ = reply.send(r);
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break 'serve,
+            }
+        }
+        let gone: Vec<usize> = (1..fds.len()).filter(|&i| fds[i].revents != 0).collect();
+        for &i in gone.iter().rev() {
+            let (dead, _) = watched.remove(i - 1);
+            if !lock(&shared.retired).remove(&dead) {
+                shared.died(format!("stub process {dead} of address space {pid} died"));
             }
         }
     }
     // SAFETY: kills our own stub process, then reaps it.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     reap(pid);
+}
+
+/// A pidfd for our own child `pid`.
+fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open makes a new fd for a process of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a new fd nothing else owns.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 /// Forks a stub process; the calling thread becomes its tracer.
@@ -821,6 +938,10 @@ impl AddressSpace for Subprocess {
         self
     }
 
+    fn on_death(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *lock(&self.inner.shared.notifier) = Some(f);
+    }
+
     fn map_file(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
         let rc = self.inner.syscall(
             libc::SYS_mmap,
@@ -879,6 +1000,7 @@ impl Drop for Subprocess {
         // Closing the channel ends the owner, which kills and reaps the
         // master.
         lock(&self.inner.owner).take();
+        self.inner.shared.kick();
     }
 }
 

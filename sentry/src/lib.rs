@@ -123,6 +123,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         source,
     })?;
     mm.set_exe(exe);
+    kernel::watch_address_space(&kernel, &mm);
     let fds = Arc::new(FdTable::default());
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
         let Some(fd) = fd else { continue };

@@ -123,3 +123,27 @@ impl Kernel {
         v
     }
 }
+
+/// Makes the death of `mm`'s address space (its stub killed from outside)
+/// wake every task that uses it, wherever it waits: each then finds its
+/// platform context gone and its process is killed.
+pub fn watch_address_space(kernel: &Arc<Kernel>, mm: &crate::mm::MemoryManager) {
+    let k = Arc::downgrade(kernel);
+    let id = mm.id;
+    mm.address_space().on_death(Box::new(move || {
+        let Some(k) = k.upgrade() else {
+            return;
+        };
+        let victims: Vec<_> = k
+            .tasks
+            .lock()
+            .tasks
+            .values()
+            .filter(|t| t.view.lock().mm.id == id)
+            .cloned()
+            .collect();
+        for v in victims {
+            v.interrupt();
+        }
+    }));
+}

@@ -620,7 +620,7 @@ impl Task {
             .store(self.sys_time.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    fn handle_fault(&mut self, info: SignalInfo, _access: Access) {
+    fn handle_fault(&mut self, info: SignalInfo, access: Access) {
         let limits = self.tg.mm_limits();
         // The same fault again and again, with nothing in between, means
         // the memory manager maps something that does not satisfy the
@@ -643,7 +643,10 @@ impl Task {
             self.force_signal(SigInfo::fault(info.signo, info.code, info.addr));
             return;
         }
-        if let Err(segv) = self.mm.handle_fault(info.addr, info.code, limits) {
+        if let Err(segv) = self
+            .mm
+            .handle_fault(info.addr, info.signo, info.code, access, limits)
+        {
             let sig = if info.signo == libc::SIGBUS {
                 libc::SIGBUS
             } else {

@@ -1142,7 +1142,16 @@ impl MemoryManager {
     // ----- faults and access -----
 
     /// Handles a guest page fault at `addr`. `code` is the host's si_code.
-    pub fn handle_fault(&self, addr: u64, _host_code: i32, limits: MmLimits) -> Result<(), Segv> {
+    /// Handles a guest fault at `addr` (`signo` and `host_code` as the host
+    /// reported it, `access` what the platform knows of the access).
+    pub fn handle_fault(
+        &self,
+        addr: u64,
+        signo: i32,
+        host_code: i32,
+        access: platform::Access,
+        limits: MmLimits,
+    ) -> Result<(), Segv> {
         let mut st = self.lock();
         st.limits = limits;
         let page = page_down(addr);
@@ -1171,10 +1180,19 @@ impl MemoryManager {
             }
             if let Some(m) = p.mapped {
                 // The platform already maps this page with the VMA's
-                // protection: the access itself is not allowed (or the page
-                // lies past the end of shared memory, and the host reported
-                // a bus error).
+                // protection. Either another thread of the address space
+                // handled the same fault first (the page was not mapped,
+                // or not writable, when this access faulted), or the access
+                // itself is not allowed (or the page lies past the end of
+                // shared memory, and the host reported a bus error).
                 if m == vma.map_prot(&p) {
+                    let allowed = (!access.write || m.write) && (!access.exec || m.exec);
+                    let raced = signo == libc::SIGSEGV
+                        && (host_code == SEGV_MAPERR
+                            || (allowed && access != platform::Access::ANY));
+                    if raced {
+                        return Ok(());
+                    }
                     return Err(Segv { code: SEGV_ACCERR });
                 }
             }

@@ -190,7 +190,9 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
             tracing::error!("fork: a new address space: {e}");
             Errno::EAGAIN
         })?;
-        t.mm.fork(aspace)?
+        let mm = t.mm.fork(aspace)?;
+        crate::kernel::watch_address_space(&kernel, &mm);
+        mm
     };
     let fds = if has(libc::CLONE_FILES) {
         t.fds.clone()
@@ -566,6 +568,7 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     let image = crate::loader::load(&mm, &*file, &execfn, &argv, &envp, &creds, t.tg.mm_limits())
         .map_err(|e| e.errno())?;
     mm.set_exe(file.clone());
+    crate::kernel::watch_address_space(&kernel, &mm);
     // The point of no return: the other threads go.
     kill_other_threads(t)?;
     t.mm = mm;
