@@ -123,6 +123,9 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         stdio,
         hostname: args.hostname.clone(),
         strace: cli.strace,
+        platform: match cli.platform {
+            crate::PlatformKind::Ptrace => "ptrace".to_string(),
+        },
     };
     match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),

@@ -45,6 +45,8 @@ pub struct BootConfig {
     pub hostname: String,
     /// Log every guest syscall.
     pub strace: bool,
+    /// How guest code runs: the platform's name ("ptrace").
+    pub platform: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +64,17 @@ pub enum BootError {
     Tree(String),
     #[error("the sentry's task thread failed: {0}")]
     Thread(String),
+    #[error("unknown platform {0:?} (this sentry has: ptrace)")]
+    UnknownPlatform(String),
 }
 
 /// Boots a sandbox running one program and waits for it to exit.
 pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
-    let platform: Arc<dyn Platform> = Arc::new(PtracePlatform::new(mf.fd())?);
+    let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
+        "ptrace" => Arc::new(PtracePlatform::new(mf.fd())?),
+        other => return Err(BootError::UnknownPlatform(other.to_string())),
+    };
     let kernel = Arc::new(Kernel::new(
         platform.clone(),
         mf.clone(),

@@ -361,6 +361,7 @@ impl Kernel {
             };
             p.zombie = Some(status);
             p.report = None;
+            p.tg.exit_queue.notify_all();
             (
                 std::mem::take(&mut p.children),
                 p.parent,
@@ -369,6 +370,21 @@ impl Kernel {
                 p.tg.clone(),
             )
         };
+        // Process groups this exit may orphan: our own, and our
+        // children's in our session.
+        let (my_pgid, my_sid) = ts
+            .procs
+            .get(&pid)
+            .map(|p| (p.pgid, p.sid))
+            .unwrap_or((0, 0));
+        let mut groups = vec![my_pgid];
+        for c in &children {
+            if let Some(cp) = ts.procs.get(c) {
+                if cp.pgid != my_pgid && cp.sid == my_sid && !groups.contains(&cp.pgid) {
+                    groups.push(cp.pgid);
+                }
+            }
+        }
         // Orphans go to the nearest subreaper ancestor, else to init.
         let reaper = self.find_reaper(ts, pid);
         for c in children {
@@ -390,6 +406,35 @@ impl Kernel {
                 if zombie {
                     r.tg.child_events.notify_all();
                 }
+            }
+        }
+        // A group orphaned now with stopped members gets SIGHUP and
+        // SIGCONT, so that it does not stay stopped with nobody to
+        // continue it (POSIX's rule for job control).
+        for g in groups {
+            if g == 0 || !ts.group_orphaned(g) {
+                continue;
+            }
+            let members: Vec<Arc<ThreadGroup>> = ts
+                .procs
+                .values()
+                .filter(|p| p.pgid == g && p.zombie.is_none())
+                .map(|p| p.tg.clone())
+                .collect();
+            if !members.iter().any(|m| m.sig.lock().stopped.is_some()) {
+                continue;
+            }
+            for m in members {
+                self.send_group_signal_locked(
+                    ts,
+                    &m,
+                    SigInfo::new(libc::SIGHUP, signal::SI_KERNEL),
+                );
+                self.send_group_signal_locked(
+                    ts,
+                    &m,
+                    SigInfo::new(libc::SIGCONT, signal::SI_KERNEL),
+                );
             }
         }
         if pid == 1 {

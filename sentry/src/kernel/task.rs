@@ -60,6 +60,8 @@ pub struct ThreadGroup {
     pub child_events: WaitQueue,
     /// Notified when one of its threads exits (exec waits on it).
     pub thread_exits: WaitQueue,
+    /// Notified when the process exits (pidfds).
+    pub exit_queue: Arc<WaitQueue>,
     /// When the process started.
     pub start: Instant,
     /// CPU time of its threads that exited, and of its waited-for
@@ -132,6 +134,7 @@ impl ThreadGroup {
             sig: parking_lot::Mutex::new(GroupSignals::default()),
             child_events: WaitQueue::default(),
             thread_exits: WaitQueue::default(),
+            exit_queue: Arc::new(WaitQueue::default()),
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
         }

@@ -34,7 +34,8 @@ pub fn flock(t: &mut Task, fd: Fd, cmd: u32) -> SysResult {
         return Err(Errno::EBADF);
     }
     let owner = Arc::as_ptr(&f) as usize;
-    let wait = cmd & LOCK_NB == 0;
+    let waiter = t.shared.waiter.clone();
+    let wait = (cmd & LOCK_NB == 0).then_some(&waiter);
     lock::with_file_locks(&f, |l| l.flock(owner, typ, wait)).unwrap_or(Ok(()))?;
     Ok(0)
 }
@@ -167,7 +168,8 @@ pub fn fcntl_lock(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) ->
             if ofd && l.l_pid != 0 {
                 return Err(Errno::EINVAL);
             }
-            let wait = matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW);
+            let waiter = t.shared.waiter.clone();
+            let wait = matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW).then_some(&waiter);
             let pid = t.tg.tgid;
             lock::with_file_locks(f, |l| l.set(owner, pid, typ, start, end, wait))
                 .unwrap_or(Ok(()))

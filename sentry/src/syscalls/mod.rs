@@ -16,6 +16,7 @@ pub mod memfd;
 pub mod mm;
 pub mod mount;
 pub mod names;
+pub mod pidfd;
 pub mod pipe;
 pub mod prctl;
 pub mod process;
@@ -302,6 +303,10 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_getpgid, handler!(process::getpgid, i32));
     set(SYS_getpgrp, handler!(process::getpgrp));
     set(SYS_getsid, handler!(process::getsid, i32));
+    // Process file descriptors (pidfd.rs).
+    set(SYS_pidfd_open, handler!(pidfd::pidfd_open, i32, Hex));
+    set(SYS_pidfd_send_signal, handler!(pidfd::pidfd_send_signal, Fd, i32, UserAddr, Hex));
+    set(SYS_pidfd_getfd, handler!(pidfd::pidfd_getfd, Fd, i32, Hex));
     set(SYS_arch_prctl, handler!(thread::arch_prctl, i32, Hex));
     set(
         SYS_set_tid_address,

@@ -161,8 +161,8 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
             &format!("clone namespace flags {:#x}", f & NAMESPACE_FLAGS),
         );
     }
-    if f & CLONE_PIDFD != 0 {
-        return super::unimplemented(t, "clone CLONE_PIDFD");
+    if f & CLONE_PIDFD != 0 && has(libc::CLONE_THREAD) {
+        return Err(Errno::EINVAL);
     }
     if a.exit_signal > 64 {
         return Err(Errno::EINVAL);
@@ -256,6 +256,13 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
     }
     if has(libc::CLONE_PARENT_SETTID) {
         t.mm.write_obj(a.parent_tid, &tid)?;
+    }
+    if f & CLONE_PIDFD != 0 {
+        let fd = super::pidfd::install_pidfd(t, tg.clone(), false)?;
+        if let Err(e) = t.mm.write_obj(a.pidfd, &fd) {
+            let _ = t.fds.remove(fd);
+            return Err(e);
+        }
     }
     let vfork = has(libc::CLONE_VFORK).then(|| Arc::new(VforkDone::default()));
     child.vfork_done = vfork.clone();
@@ -908,11 +915,7 @@ pub fn waitid(
         P_PGID if id == 0 => Which::Pgid(own_pgid(t)),
         P_PGID if id > 0 => Which::Pgid(id),
         P_PGID => return Err(Errno::EINVAL),
-        P_PIDFD => {
-            // No file is a pidfd yet: an open fd is the wrong kind.
-            t.fds.get(id)?;
-            return Err(Errno::EINVAL);
-        }
+        P_PIDFD => Which::Pid(super::pidfd::pidfd_pid(t, id)?),
         _ => return Err(Errno::EINVAL),
     };
     let result = do_wait(t, which, options);

@@ -185,7 +185,7 @@ fn check_sig(sig: i32) -> Result<(), Errno> {
 /// Sends `info` to process `pid` as the caller: permission, the init
 /// rule (pid 1 gets only the signals it has a handler for), and signal 0
 /// as an existence check.
-fn send_to_process(t: &Task, pid: i32, info: SigInfo) -> Result<(), Errno> {
+pub(crate) fn send_to_process(t: &Task, pid: i32, info: SigInfo) -> Result<(), Errno> {
     let (tg, leader, zombie) = {
         let ts = t.kernel.tasks.lock();
         let p = ts.procs.get(&pid).ok_or(Errno::ESRCH)?;

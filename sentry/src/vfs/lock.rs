@@ -10,7 +10,9 @@
 //! (EDEADLK) as `posix_locks_deadlock` does.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crate::kernel::waiter::{WaitQueue, Waiter, Wake, ALL_EVENTS};
 
 use crate::errno::Errno;
 
@@ -86,7 +88,8 @@ struct LockState {
 #[derive(Default)]
 pub struct FileLocks {
     state: Mutex<LockState>,
-    changed: Condvar,
+    /// Notified whenever a lock goes or changes; waiters recheck.
+    changed: WaitQueue,
 }
 
 /// Classic POSIX owners that are waiting, and the owner of the lock each
@@ -128,8 +131,16 @@ impl FileLocks {
 
     /// flock(2) for the file description `file`: `typ` None unlocks.
     /// Converting a lock drops the old one first, as Linux does.
-    pub fn flock(&self, file: usize, typ: Option<LockType>, wait: bool) -> Result<(), Errno> {
-        let mut st = self.state.lock().unwrap();
+    /// With `wait`, a conflicting lock is waited for on that waiter
+    /// (ERESTARTSYS when it is interrupted); without, EAGAIN.
+    pub fn flock(
+        &self,
+        file: usize,
+        typ: Option<LockType>,
+        wait: Option<&Arc<Waiter>>,
+    ) -> Result<(), Errno> {
+        let _reg = wait.map(|w| self.changed.register(w, ALL_EVENTS));
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(i) = st.flock.iter().position(|&(f, _)| f == file) {
             if Some(st.flock[i].1) == typ {
                 return Ok(());
@@ -149,10 +160,15 @@ impl FileLocks {
                 st.flock.push((file, typ));
                 return Ok(());
             }
-            if !wait {
+            let Some(w) = wait else {
                 return Err(Errno::EAGAIN);
+            };
+            w.reset();
+            drop(st);
+            if w.wait(None) == Wake::Interrupted {
+                return Err(Errno::ERESTARTSYS);
             }
-            st = self.changed.wait(st).unwrap();
+            st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -186,9 +202,10 @@ impl FileLocks {
         typ: Option<LockType>,
         start: u64,
         end: u64,
-        wait: bool,
+        wait: Option<&Arc<Waiter>>,
     ) -> Result<(), Errno> {
-        let mut st = self.state.lock().unwrap();
+        let _reg = wait.map(|w| self.changed.register(w, ALL_EVENTS));
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = typ {
             loop {
                 let blocker = st
@@ -199,19 +216,25 @@ impl FileLocks {
                 let Some(blocker) = blocker else {
                     break;
                 };
-                if !wait {
+                let Some(w) = wait else {
                     return Err(Errno::EAGAIN);
-                }
+                };
                 if let Owner::Process(me) = owner {
                     if would_deadlock(me, blocker) {
                         return Err(Errno::EDEADLK);
                     }
                     waiting().insert(me, blocker);
                 }
-                st = self.changed.wait(st).unwrap();
+                w.reset();
+                drop(st);
+                let woke = w.wait(None);
                 if let Owner::Process(me) = owner {
                     waiting().remove(&me);
                 }
+                if woke == Wake::Interrupted {
+                    return Err(Errno::ERESTARTSYS);
+                }
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             }
         }
         Self::apply(&mut st, owner, pid, typ, start, end);
@@ -412,8 +435,8 @@ mod tests {
     #[test]
     fn split_and_merge() {
         let l = FileLocks::default();
-        l.set(P, 1, Some(LockType::Write), 0, 99, false).unwrap();
-        l.set(P, 1, Some(LockType::Read), 10, 19, false).unwrap();
+        l.set(P, 1, Some(LockType::Write), 0, 99, None).unwrap();
+        l.set(P, 1, Some(LockType::Read), 10, 19, None).unwrap();
         assert_eq!(
             ranges(&l),
             vec![
@@ -422,43 +445,45 @@ mod tests {
                 (20, 99, LockType::Write)
             ]
         );
-        l.set(P, 1, Some(LockType::Write), 10, 19, false).unwrap();
+        l.set(P, 1, Some(LockType::Write), 10, 19, None).unwrap();
         assert_eq!(ranges(&l), vec![(0, 99, LockType::Write)]);
-        l.set(P, 1, None, 50, OFFSET_MAX, false).unwrap();
+        l.set(P, 1, None, 50, OFFSET_MAX, None).unwrap();
         assert_eq!(ranges(&l), vec![(0, 49, LockType::Write)]);
-        l.set(P, 1, Some(LockType::Write), 50, 59, false).unwrap();
+        l.set(P, 1, Some(LockType::Write), 50, 59, None).unwrap();
         assert_eq!(ranges(&l), vec![(0, 59, LockType::Write)]);
     }
 
     #[test]
     fn conflicts() {
         let l = FileLocks::default();
-        l.set(P, 1, Some(LockType::Read), 0, 9, false).unwrap();
-        assert!(l.set(Q, 2, Some(LockType::Read), 5, 5, false).is_ok());
+        l.set(P, 1, Some(LockType::Read), 0, 9, None).unwrap();
+        assert!(l.set(Q, 2, Some(LockType::Read), 5, 5, None).is_ok());
         assert_eq!(
-            l.set(Q, 2, Some(LockType::Write), 0, 0, false),
+            l.set(Q, 2, Some(LockType::Write), 0, 0, None),
             Err(Errno::EAGAIN)
         );
         let c = l.test(Q, Some(LockType::Write), 0, OFFSET_MAX).unwrap();
         assert_eq!((c.owner, c.start, c.end), (P, 0, 9));
         l.release_owner(P);
-        assert!(l.set(Q, 2, Some(LockType::Write), 0, 0, false).is_ok());
+        assert!(l.set(Q, 2, Some(LockType::Write), 0, 0, None).is_ok());
     }
 
     #[test]
     fn waiting_and_deadlock() {
         let l = Arc::new(FileLocks::default());
-        l.set(P, 1, Some(LockType::Write), 0, 0, false).unwrap();
-        l.set(Q, 2, Some(LockType::Write), 1, 1, false).unwrap();
+        l.set(P, 1, Some(LockType::Write), 0, 0, None).unwrap();
+        l.set(Q, 2, Some(LockType::Write), 1, 1, None).unwrap();
         // Q waits for P's byte 0...
         let l2 = l.clone();
-        let waiter = std::thread::spawn(move || l2.set(Q, 2, Some(LockType::Write), 0, 0, true));
+        let waiter = std::thread::spawn(move || {
+            l2.set(Q, 2, Some(LockType::Write), 0, 0, Some(&Waiter::new()))
+        });
         while !waiting().contains_key(&2) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         // ...so P waiting for Q's byte 1 would never end.
         assert_eq!(
-            l.set(P, 1, Some(LockType::Write), 1, 1, true),
+            l.set(P, 1, Some(LockType::Write), 1, 1, Some(&Waiter::new())),
             Err(Errno::EDEADLK)
         );
         l.release_owner(P);
@@ -470,24 +495,25 @@ mod tests {
     #[test]
     fn flock_waits() {
         let l = Arc::new(FileLocks::default());
-        l.flock(1, Some(LockType::Write), false).unwrap();
+        l.flock(1, Some(LockType::Write), None).unwrap();
         let l2 = l.clone();
-        let waiter = std::thread::spawn(move || l2.flock(2, Some(LockType::Read), true));
+        let waiter =
+            std::thread::spawn(move || l2.flock(2, Some(LockType::Read), Some(&Waiter::new())));
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(!waiter.is_finished());
-        l.flock(1, None, false).unwrap();
+        l.flock(1, None, None).unwrap();
         assert_eq!(waiter.join().unwrap(), Ok(()));
     }
 
     #[test]
     fn flock_conversion() {
         let l = FileLocks::default();
-        l.flock(1, Some(LockType::Read), false).unwrap();
-        l.flock(2, Some(LockType::Read), false).unwrap();
-        assert_eq!(l.flock(1, Some(LockType::Write), false), Err(Errno::EAGAIN));
+        l.flock(1, Some(LockType::Read), None).unwrap();
+        l.flock(2, Some(LockType::Read), None).unwrap();
+        assert_eq!(l.flock(1, Some(LockType::Write), None), Err(Errno::EAGAIN));
         // The conversion dropped the old lock.
-        l.flock(2, Some(LockType::Write), false).unwrap();
+        l.flock(2, Some(LockType::Write), None).unwrap();
         l.release_file(2);
-        l.flock(1, Some(LockType::Write), false).unwrap();
+        l.flock(1, Some(LockType::Write), None).unwrap();
     }
 }

@@ -135,6 +135,10 @@ pub trait FileImpl: Send + Sync {
         let _ = file;
         events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM)
     }
+    /// The process a pidfd stands for.
+    fn pidfd(&self) -> Option<i32> {
+        None
+    }
     /// The queue notified when the file's readiness changes; None for
     /// files that are always ready (and never block).
     fn waitq(&self, file: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
