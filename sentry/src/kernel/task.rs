@@ -218,8 +218,41 @@ pub struct TaskView {
     pub prctl: ThreadPrctl,
 }
 
+/// Scheduling settings of a task, as recorded and reported.
+#[derive(Clone, Debug)]
+pub struct SchedState {
+    pub nice: i32,
+    pub policy: i32,
+    pub priority: i32,
+    pub reset_on_fork: bool,
+    /// sched_setaffinity's mask (bit n: CPU n).
+    pub affinity: u128,
+    pub ioprio: i32,
+    /// personality(2).
+    pub personality: u32,
+}
+
+impl SchedState {
+    pub fn new(cpus: usize) -> SchedState {
+        SchedState {
+            nice: 0,
+            policy: 0,
+            priority: 0,
+            reset_on_fork: false,
+            affinity: if cpus >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << cpus) - 1
+            },
+            ioprio: 0,
+            personality: 0,
+        }
+    }
+}
+
 /// The part of a task others read and change.
 pub struct TaskShared {
+    pub sched: parking_lot::Mutex<SchedState>,
     tid: AtomicI32,
     pub tg: Arc<ThreadGroup>,
     pub waiter: Arc<Waiter>,
@@ -394,7 +427,9 @@ impl Task {
         mask: SigSet,
     ) -> Task {
         let prctl = ThreadPrctl::default();
+        let cpus = kernel.cpus;
         let shared = Arc::new(TaskShared {
+            sched: parking_lot::Mutex::new(SchedState::new(cpus)),
             tid: AtomicI32::new(tid),
             tg: tg.clone(),
             waiter: Waiter::new(),

@@ -21,6 +21,7 @@ pub mod pipe;
 pub mod prctl;
 pub mod process;
 pub mod rw;
+pub mod sched;
 pub mod signal;
 pub mod splice;
 pub mod stat;
@@ -338,6 +339,20 @@ fn build_table() -> Vec<SyscallEntry> {
     );
     set(SYS_getgroups, handler!(thread::getgroups, i32, UserAddr));
     set(SYS_sched_yield, handler!(thread::sched_yield));
+    // Scheduling settings (sched.rs).
+    set(SYS_getpriority, handler!(sched::getpriority, i32, i32));
+    set(SYS_setpriority, handler!(sched::setpriority, i32, i32, i32));
+    set(SYS_sched_get_priority_max, handler!(sched::sched_get_priority_max, i32));
+    set(SYS_sched_get_priority_min, handler!(sched::sched_get_priority_min, i32));
+    set(SYS_sched_getscheduler, handler!(sched::sched_getscheduler, i32));
+    set(SYS_sched_setscheduler, handler!(sched::sched_setscheduler, i32, i32, UserAddr));
+    set(SYS_sched_getparam, handler!(sched::sched_getparam, i32, UserAddr));
+    set(SYS_sched_setparam, handler!(sched::sched_setparam, i32, UserAddr));
+    set(SYS_sched_rr_get_interval, handler!(sched::sched_rr_get_interval, i32, UserAddr));
+    set(SYS_sched_setaffinity, handler!(sched::sched_setaffinity, i32, u32, UserAddr));
+    set(SYS_ioprio_get, handler!(sched::ioprio_get, i32, i32));
+    set(SYS_ioprio_set, handler!(sched::ioprio_set, i32, i32, i32));
+    set(SYS_personality, handler!(sched::personality, Hex));
     set(
         SYS_sched_getaffinity,
         handler!(thread::sched_getaffinity, i32, usize, UserAddr),

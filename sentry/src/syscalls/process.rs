@@ -245,6 +245,7 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
     if !has(libc::CLONE_VM) || has(libc::CLONE_VFORK) {
         child.alt_stack = t.alt_stack;
     }
+    *child.shared.sched.lock() = super::sched::inherit(&t.shared.sched.lock());
     child.prctl.timer_slack_ns = t.prctl.timer_slack_ns;
     child.prctl.no_new_privs = t.prctl.no_new_privs;
     if has(libc::CLONE_CHILD_CLEARTID) {
