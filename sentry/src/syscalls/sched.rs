@@ -15,9 +15,6 @@ const CAP_SYS_NICE: u32 = 23;
 
 /// The task a scheduling call names: 0 is the caller.
 fn target(t: &Task, pid: i32) -> Result<Arc<TaskShared>, Errno> {
-    if pid < 0 {
-        return Err(Errno::EINVAL);
-    }
     if pid == 0 || pid == t.tid {
         return Ok(t.shared.clone());
     }
@@ -141,6 +138,9 @@ pub fn sched_get_priority_min(_t: &mut Task, policy: i32) -> SysResult {
 }
 
 pub fn sched_getscheduler(t: &mut Task, pid: i32) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
     let s = target(t, pid)?;
     let st = s.sched.lock();
     Ok((st.policy
@@ -152,7 +152,7 @@ pub fn sched_getscheduler(t: &mut Task, pid: i32) -> SysResult {
 }
 
 pub fn sched_getparam(t: &mut Task, pid: i32, param: UserAddr) -> SysResult {
-    if param.0 == 0 {
+    if param.0 == 0 || pid < 0 {
         return Err(Errno::EINVAL);
     }
     let s = target(t, pid)?;
@@ -208,6 +208,9 @@ pub fn sched_setparam(t: &mut Task, pid: i32, param: UserAddr) -> SysResult {
 }
 
 pub fn sched_rr_get_interval(t: &mut Task, pid: i32, interval: UserAddr) -> SysResult {
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
     let s = target(t, pid)?;
     let policy = s.sched.lock().policy;
     // Linux reports the round-robin slice (100 ms) for SCHED_RR, 0 for
