@@ -430,6 +430,12 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
     if size > MAX_FILE_SIZE {
         return Err(Errno::EFBIG);
     }
+    // Growing a file past RLIMIT_FSIZE: SIGXFSZ and EFBIG (Linux's
+    // inode_newsize_ok).
+    if size > inode.meta().size && size > super::fs::fsize_limit(t) {
+        super::fs::raise_xfsz(t);
+        return Err(Errno::EFBIG);
+    }
     remove_privs(t, inode);
     let old = inode.meta().size;
     if old != size {

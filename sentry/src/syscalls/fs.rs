@@ -87,6 +87,49 @@ fn read_into(
     Ok(n as u64)
 }
 
+/// RLIMIT_FSIZE of the caller's process.
+pub(crate) fn fsize_limit(t: &Task) -> u64 {
+    crate::kernel::task::lock_limits(&t.tg).cur(libc::RLIMIT_FSIZE)
+}
+
+/// SIGXFSZ for a write past RLIMIT_FSIZE.
+pub(crate) fn raise_xfsz(t: &Task) {
+    let info = crate::kernel::signal::SigInfo::new(libc::SIGXFSZ, crate::kernel::signal::SI_KERNEL);
+    t.kernel.send_thread_signal(&t.shared, info);
+}
+
+/// How much of a `count`-byte write to a regular file at `offset` (its
+/// position when None) RLIMIT_FSIZE lets through: all of it, the part
+/// below the limit, or nothing (EFBIG, with SIGXFSZ).
+fn fsize_allows(
+    t: &Task,
+    f: &FileDescription,
+    offset: Option<u64>,
+    count: usize,
+) -> Result<usize, Errno> {
+    let limit = fsize_limit(t);
+    if limit == u64::MAX || count == 0 {
+        return Ok(count);
+    }
+    let Some(inode) = f.inode() else {
+        return Ok(count);
+    };
+    let meta = inode.meta();
+    if meta.file_type() != libc::S_IFREG {
+        return Ok(count);
+    }
+    let pos = match offset {
+        Some(o) => o,
+        None if f.flags() & libc::O_APPEND as u32 != 0 => meta.size,
+        None => f.imp.seek(f, 0, libc::SEEK_CUR).unwrap_or(0),
+    };
+    if pos >= limit {
+        raise_xfsz(t);
+        return Err(Errno::EFBIG);
+    }
+    Ok(count.min((limit - pos) as usize))
+}
+
 /// Writes guest memory at `buf` to `f`. The caller has checked the range
 /// with [`access_ok`].
 fn write_from(
@@ -100,6 +143,7 @@ fn write_from(
     if count == 0 {
         return Ok(0);
     }
+    let count = fsize_allows(t, f, offset, count)?;
     if f.imp.direct_io() {
         // Straight from the guest's memory, without a sentry buffer.
         if let Some(r) = t.mm.with_guest_range(buf, count as u64, false, |mf, src| {
