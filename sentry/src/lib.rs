@@ -12,6 +12,7 @@ pub mod hostcall;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod sync;
 pub mod syscalls;
 pub mod vdso;
 pub mod vfs;

@@ -6,6 +6,7 @@
 //!
 //! Formats are Linux's (`fs/proc/*.c`, `kernel/sysctl.c`), field by field.
 
+use crate::sync::LockExt;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -122,7 +123,7 @@ fn relations(p: &ProcTask) -> Relations {
 /// Who owns a process's /proc files: its effective ids, or root when it
 /// is not dumpable (Linux's `task_dump_owner`).
 fn dump_owner(p: &ProcTask) -> (u32, u32) {
-    if p.tg.prctl.lock().unwrap().dumpable == 1 {
+    if p.tg.prctl.locked().dumpable == 1 {
         (p.creds.euid, p.creds.egid)
     } else {
         (0, 0)
@@ -351,7 +352,7 @@ impl TaskDir {
                 let want_root = name == "root";
                 let place = move |t: &Task| -> Result<Location, Errno> {
                     let p = task_of(t, pid, tid)?;
-                    let ctx = p.fs.lock().unwrap();
+                    let ctx = p.fs.locked();
                     Ok(if want_root {
                         ctx.root.clone()
                     } else {
@@ -544,7 +545,7 @@ pub fn location_name(t: &Task, loc: &Location) -> Vec<u8> {
 }
 
 fn path_name(t: &Task, loc: &Location) -> Vec<u8> {
-    let ctx = t.fs.lock().unwrap().clone();
+    let ctx = t.fs.locked().clone();
     let mut p = ctx.mounts.path(loc, &ctx.root);
     if loc.inode.meta().nlink == 0 {
         p.extend_from_slice(b" (deleted)");
@@ -628,7 +629,7 @@ fn limits(p: &ProcTask) -> String {
         ("Max realtime priority", ""),
         ("Max realtime timeout", "us"),
     ];
-    let lim = p.tg.limits.lock().unwrap().clone();
+    let lim = p.tg.limits.locked().clone();
     let mut s = format!(
         "{:<25} {:<20} {:<20} {:<10}\n",
         "Limit", "Soft Limit", "Hard Limit", "Units"
@@ -1084,11 +1085,11 @@ fn status(p: &ProcTask) -> String {
     let (pgrp, sid) = pgrp_and_session(p);
     let (ign, cgt) = signal_dispositions(p);
     let cpus = p.kernel.cpus.max(1);
-    let sigpending = p.tg.limits.lock().unwrap().cur(libc::RLIMIT_SIGPENDING);
+    let sigpending = p.tg.limits.locked().cur(libc::RLIMIT_SIGPENDING);
     let all_caps = (1u64 << (crate::kernel::creds::CAP_LAST_CAP + 1)) - 1;
     let mut s = String::new();
     let _ = writeln!(s, "Name:\t{}", escape_comm(&p.comm));
-    let _ = writeln!(s, "Umask:\t{:04o}", *p.tg.umask.lock().unwrap());
+    let _ = writeln!(s, "Umask:\t{:04o}", *p.tg.umask.locked());
     let st = relations(p).state;
     let _ = writeln!(s, "State:\t{} ({})", st.0, st.1);
     let _ = writeln!(s, "Tgid:\t{}", p.tg.tgid);
@@ -1183,7 +1184,7 @@ fn task_stat(p: &ProcTask) -> String {
     let (ign, cgt) = signal_dispositions(p);
     let info = p.mm.process_info();
     let (start_brk, _) = p.mm.brk_range();
-    let rsslim = p.tg.limits.lock().unwrap().cur(libc::RLIMIT_RSS);
+    let rsslim = p.tg.limits.locked().cur(libc::RLIMIT_RSS);
     let fields: Vec<String> = vec![
         relations(p).ppid.to_string(),
         pgrp.to_string(),
@@ -1265,7 +1266,7 @@ fn mangle(b: &[u8]) -> String {
 
 /// The mount flags part of a mount's options.
 fn mount_options(m: &crate::vfs::mount::Mount) -> String {
-    let f = *m.flags.lock().unwrap();
+    let f = *m.flags.locked();
     let mut s = String::from(if f.readonly { "ro" } else { "rw" });
     if f.nosuid {
         s.push_str(",nosuid");
@@ -1281,7 +1282,7 @@ fn mount_options(m: &crate::vfs::mount::Mount) -> String {
 
 /// A mount's mount point as the process sees it from its root.
 fn mount_point(p: &ProcTask, m: &Arc<crate::vfs::mount::Mount>) -> Vec<u8> {
-    let ctx = p.fs.lock().unwrap().clone();
+    let ctx = p.fs.locked().clone();
     ctx.mounts.path(
         &Location {
             mount: m.clone(),
@@ -1318,7 +1319,7 @@ fn root_in_fs(m: &crate::vfs::mount::Mount) -> Vec<u8> {
 
 /// `mounts`: `source mountpoint type options 0 0`.
 fn mounts(p: &ProcTask) -> String {
-    let ns = p.fs.lock().unwrap().mounts.clone();
+    let ns = p.fs.locked().mounts.clone();
     let mut s = String::new();
     for m in ns.all() {
         let mut opts = mount_options(&m);
@@ -1341,7 +1342,7 @@ fn mounts(p: &ProcTask) -> String {
 /// `mountinfo`: `id parent major:minor root mountpoint options - type
 /// source superoptions`.
 fn mountinfo(p: &ProcTask) -> String {
-    let ns = p.fs.lock().unwrap().mounts.clone();
+    let ns = p.fs.locked().mounts.clone();
     let mut s = String::new();
     for m in ns.all() {
         let parent = m.parent.as_ref().map(|(pm, _)| pm.id).unwrap_or(m.id);
@@ -1842,7 +1843,7 @@ fn sysctl(s: impl Into<String>) -> Node {
 /// at most 64 bytes.
 fn uts_sysctl(field: fn(&mut crate::kernel::Uts) -> &mut String) -> Node {
     Node::file(0o644, move |t| {
-        let mut uts = t.kernel.uts.lock().unwrap();
+        let mut uts = t.kernel.uts.locked();
         Ok(format!("{}\n", field(&mut uts)).into_bytes())
     })
     .seek_end()
@@ -1850,7 +1851,7 @@ fn uts_sysctl(field: fn(&mut crate::kernel::Uts) -> &mut String) -> Node {
         move |t: &Task| -> Result<Sink, Errno> {
             let kernel = t.kernel.clone();
             Ok(Box::new(move |data: &[u8], off: u64| {
-                let mut uts = kernel.uts.lock().unwrap();
+                let mut uts = kernel.uts.locked();
                 let cur = field(&mut uts);
                 let off = off as usize;
                 if off > cur.len() {

@@ -9,6 +9,7 @@
 //! from below; the metadata is refreshed from the node at every lookup,
 //! as Linux's procfs revalidates its dentries.
 
+use crate::sync::LockExt;
 use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -338,10 +339,10 @@ impl SynDir {
     /// The inode for `name`, now described by `node`: the one made before
     /// if it is still of the same type, else a new one.
     fn instantiate(&self, dir: &Arc<Inode>, name: &[u8], node: &Node) -> Arc<Inode> {
-        let mut cache = self.cache.lock().unwrap();
+        let mut cache = self.cache.locked();
         if let Some(i) = cache.get(name) {
             if i.mode() & libc::S_IFMT == node.file_type() {
-                node.apply(&mut i.meta.lock().unwrap());
+                node.apply(&mut i.meta.locked());
                 return i.clone();
             }
         }
@@ -361,7 +362,7 @@ impl InodeOps for SynDir {
         match self.contents.find(t, name) {
             Ok(node) => Ok(self.instantiate(dir, name, &node)),
             Err(e) => {
-                self.cache.lock().unwrap().remove(name);
+                self.cache.locked().remove(name);
                 Err(e)
             }
         }
@@ -507,7 +508,7 @@ impl FileImpl for GeneratedFile {
         dst: &mut [u8],
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
-        let mut pos = file.pos.lock().unwrap();
+        let mut pos = file.pos.locked();
         let off = offset.unwrap_or(*pos);
         let n = if off >= self.data.len() as u64 {
             0
@@ -530,7 +531,7 @@ impl FileImpl for GeneratedFile {
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         let sink = self.sink.as_ref().map_err(|e| *e)?;
-        let mut pos = file.pos.lock().unwrap();
+        let mut pos = file.pos.locked();
         let off = offset.unwrap_or(*pos);
         let n = sink(src, off)?;
         if offset.is_none() {
@@ -541,8 +542,8 @@ impl FileImpl for GeneratedFile {
 
     /// As `seq_lseek`, or `default_llseek` for files that allow SEEK_END.
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
-        let mut pos = file.pos.lock().unwrap();
-        let size = self.inode.meta.lock().unwrap().size;
+        let mut pos = file.pos.locked();
+        let size = self.inode.meta.locked().size;
         let end = self.seek_end.then_some(size);
         crate::vfs::seek_position(&mut pos, offset, whence, end, Errno::EINVAL)
     }

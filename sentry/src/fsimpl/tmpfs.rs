@@ -2,6 +2,7 @@
 //! data lives in the memory file, page by page, so that it can be mapped
 //! into guests.
 
+use crate::sync::LockExt;
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -33,7 +34,7 @@ pub fn new_tmpfs(
 ) -> (Arc<Filesystem>, Arc<Inode>) {
     let fs = Filesystem::new("tmpfs", source, TMPFS_MAGIC, "");
     {
-        let mut st = fs.stats.lock().unwrap();
+        let mut st = fs.stats.locked();
         // Linux's defaults: half of memory, as many inodes as pages.
         st.blocks = default_blocks();
         st.blocks_free = st.blocks;
@@ -41,7 +42,7 @@ pub fn new_tmpfs(
         st.files_free = st.files;
     }
     let root = new_dir(&fs, mf, libc::S_IFDIR | (mode & 0o7777), uid, gid);
-    let mut m = root.meta.lock().unwrap();
+    let mut m = root.meta.locked();
     m.nlink = 2;
     drop(m);
     (fs, root)
@@ -113,7 +114,7 @@ pub struct Dir {
 
 impl Dir {
     pub fn is_empty(&self) -> bool {
-        self.entries.lock().unwrap().is_empty()
+        self.entries.locked().is_empty()
     }
 }
 
@@ -123,11 +124,11 @@ impl InodeOps for Dir {
     }
 
     fn lookup(&self, _t: &Task, _dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
-        self.entries.lock().unwrap().get(name).ok_or(Errno::ENOENT)
+        self.entries.locked().get(name).ok_or(Errno::ENOENT)
     }
 
     fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
-        let e = self.entries.lock().unwrap();
+        let e = self.entries.locked();
         Ok(e.order
             .values()
             .rev()
@@ -149,7 +150,7 @@ impl InodeOps for Dir {
         name: &[u8],
         node: NewNode,
     ) -> Result<Arc<Inode>, Errno> {
-        let mut e = self.entries.lock().unwrap();
+        let mut e = self.entries.locked();
         if e.get(name).is_some() {
             return Err(Errno::EEXIST);
         }
@@ -165,7 +166,7 @@ impl InodeOps for Dir {
                     mode |= libc::S_ISGID;
                 }
                 let d = new_dir(&dir.fs, &self.mf, mode, uid, gid);
-                dir.meta.lock().unwrap().nlink += 1;
+                dir.meta.locked().nlink += 1;
                 d
             }
             NewNode::Symlink { target } => {
@@ -201,7 +202,7 @@ impl InodeOps for Dir {
         target: &Arc<Inode>,
         replace: bool,
     ) -> Result<Option<Arc<Inode>>, Errno> {
-        let mut e = self.entries.lock().unwrap();
+        let mut e = self.entries.locked();
         if !replace && e.get(name).is_some() {
             return Err(Errno::EEXIST);
         }
@@ -209,11 +210,11 @@ impl InodeOps for Dir {
         drop(e);
         target.set_parent(dir, name);
         if target.is_dir() {
-            dir.meta.lock().unwrap().nlink += 1;
+            dir.meta.locked().nlink += 1;
         }
         if let Some(o) = &old {
             if o.is_dir() {
-                dir.meta.lock().unwrap().nlink -= 1;
+                dir.meta.locked().nlink -= 1;
             }
         }
         dir.touch(false, true, true);
@@ -228,7 +229,7 @@ impl InodeOps for Dir {
             .remove(name)
             .ok_or(Errno::ENOENT)?;
         if removed.is_dir() {
-            dir.meta.lock().unwrap().nlink -= 1;
+            dir.meta.locked().nlink -= 1;
         }
         dir.touch(false, true, true);
         Ok(removed)
@@ -335,7 +336,7 @@ fn block_limit(st: &FsStats) -> u64 {
 /// Takes `pages` of the file system's space: all of them, or none and
 /// ENOSPC.
 fn charge(fs: &Filesystem, pages: u64) -> Result<(), Errno> {
-    let mut st = fs.stats.lock().unwrap();
+    let mut st = fs.stats.locked();
     if block_limit(&st).saturating_sub(st.blocks_used) < pages {
         return Err(Errno::ENOSPC);
     }
@@ -346,7 +347,7 @@ fn charge(fs: &Filesystem, pages: u64) -> Result<(), Errno> {
 
 /// Takes up to `pages` of the file system's space; returns how many.
 fn charge_up_to(fs: &Filesystem, pages: u64) -> u64 {
-    let mut st = fs.stats.lock().unwrap();
+    let mut st = fs.stats.locked();
     let got = block_limit(&st).saturating_sub(st.blocks_used).min(pages);
     st.blocks_used += got;
     st.blocks_free = st.blocks.saturating_sub(st.blocks_used);
@@ -355,7 +356,7 @@ fn charge_up_to(fs: &Filesystem, pages: u64) -> u64 {
 
 /// Gives back `pages` of the file system's space.
 fn uncharge(fs: &Filesystem, pages: u64) {
-    let mut st = fs.stats.lock().unwrap();
+    let mut st = fs.stats.locked();
     st.blocks_used -= pages;
     st.blocks_free = st.blocks.saturating_sub(st.blocks_used);
 }
@@ -558,7 +559,7 @@ impl RegularFile {
 
     /// Records that `mm` maps this file.
     pub fn add_mapper(&self, mm: &Arc<crate::mm::MemoryManager>) {
-        let mut v = self.mappers.lock().unwrap();
+        let mut v = self.mappers.locked();
         v.retain(|w| w.strong_count() > 0);
         if !v.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(mm))) {
             v.push(Arc::downgrade(mm));
@@ -654,7 +655,7 @@ impl RegularFile {
             return 0;
         }
         let n = (len as u64).min(size - off) as usize;
-        let data = self.data.lock().unwrap();
+        let data = self.data.locked();
         for (start, len, fo) in runs(&data, off, n) {
             match (&mut dst, fo) {
                 (ReadDst::Buf(b), Some(fo)) => self.mf.read_io(fo, &mut b[start..start + len]),
@@ -674,7 +675,7 @@ impl RegularFile {
         if len == 0 {
             return Ok(0);
         }
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.locked();
         // Fill the holes first, so that each run is written with one copy.
         let first = off / PAGE_SIZE;
         let last = (off + len as u64 - 1) / PAGE_SIZE;
@@ -708,7 +709,7 @@ impl RegularFile {
     /// The memory-file offset of page `index`, allocating it (for shared
     /// mappings of the file): ENOSPC when the file system is full.
     pub fn page(&self, index: u64) -> Result<u64, Errno> {
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.locked();
         if data.find(index).is_some_and(|(_, e)| !e.written) {
             data.mark_written(index, index + 1);
         }
@@ -725,7 +726,7 @@ impl RegularFile {
 
     /// Frees pages at or past `size` and zeroes the tail of the last page.
     pub fn truncate_pages(&self, size: u64) {
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.locked();
         let gone = data.remove(size.div_ceil(PAGE_SIZE), u64::MAX);
         if !size.is_multiple_of(PAGE_SIZE) {
             if let Some(fo) = data.lookup(size / PAGE_SIZE) {
@@ -747,7 +748,7 @@ impl RegularFile {
         if whole.0 < whole.1 {
             self.invalidate_mappings(whole.0 * PAGE_SIZE, whole.1 * PAGE_SIZE, false);
         }
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.locked();
         let gone = data.remove(whole.0, whole.1);
         // The partial pages at either end.
         let head = start / PAGE_SIZE;
@@ -770,7 +771,7 @@ impl RegularFile {
     /// Allocates pages covering `[start, end)` (fallocate): all of them,
     /// or none and ENOSPC.
     pub fn allocate(&self, start: u64, end: u64) -> Result<(), Errno> {
-        let mut data = self.data.lock().unwrap();
+        let mut data = self.data.locked();
         let holes = data.holes(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
         let want: u64 = holes.iter().map(|h| h.1).sum();
         charge(&self.fs, want)?;
@@ -795,13 +796,13 @@ impl RegularFile {
     }
 
     pub fn allocated_bytes(&self) -> u64 {
-        self.data.lock().unwrap().pages * PAGE_SIZE
+        self.data.locked().pages * PAGE_SIZE
     }
 
     /// The offset just past the file's last allocated page (0 without
     /// pages).
     pub fn allocated_end(&self) -> u64 {
-        let data = self.data.lock().unwrap();
+        let data = self.data.locked();
         data.extents
             .iter()
             .next_back()
@@ -813,7 +814,7 @@ impl RegularFile {
         if off >= size {
             return Err(Errno::ENXIO);
         }
-        let data = self.data.lock().unwrap();
+        let data = self.data.locked();
         let p = off / PAGE_SIZE;
         // Written extents from the one holding `p` on.
         let mut written = data
@@ -871,7 +872,7 @@ impl InodeOps for RegularFile {
             return Err(Errno::EFBIG);
         }
         let old = {
-            let mut m = inode.meta.lock().unwrap();
+            let mut m = inode.meta.locked();
             let seals = self.seals();
             if (size < m.size && seals & libc::F_SEAL_SHRINK as u32 != 0)
                 || (size > m.size && seals & libc::F_SEAL_GROW as u32 != 0)
@@ -885,7 +886,7 @@ impl InodeOps for RegularFile {
             self.invalidate_mappings(size.div_ceil(PAGE_SIZE) * PAGE_SIZE, u64::MAX, true);
             self.truncate_pages(size);
         }
-        let mut m = inode.meta.lock().unwrap();
+        let mut m = inode.meta.locked();
         m.blocks_bytes = self.allocated_bytes();
         let now = Timespec::now();
         m.mtime = now;
@@ -955,9 +956,9 @@ impl RegularFileDescription {
         len: usize,
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
-        let mut pos = file.pos.lock().unwrap();
+        let mut pos = file.pos.locked();
         let off = offset.unwrap_or(*pos);
-        let size = self.inode.meta.lock().unwrap().size;
+        let size = self.inode.meta.locked().size;
         let n = self.file().read_at(size, off, dst, len);
         if offset.is_none() {
             *pos = off + n as u64;
@@ -975,10 +976,10 @@ impl RegularFileDescription {
         len: usize,
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
-        let mut pos = file.pos.lock().unwrap();
+        let mut pos = file.pos.locked();
         let append = file.flags() & libc::O_APPEND as u32 != 0;
         let off = if append {
-            self.inode.meta.lock().unwrap().size
+            self.inode.meta.locked().size
         } else {
             offset.unwrap_or(*pos)
         };
@@ -986,11 +987,11 @@ impl RegularFileDescription {
             return Err(Errno::EFBIG);
         }
         let len = (len as u64).min(MAX_FILE_SIZE - off) as usize;
-        let size = self.inode.meta.lock().unwrap().size;
+        let size = self.inode.meta.locked().size;
         let len = self.file().sealed_write_len(size, off, len)?;
         let n = self.file().write_at(off, src, len)?;
         {
-            let mut m = self.inode.meta.lock().unwrap();
+            let mut m = self.inode.meta.locked();
             if off + n as u64 > m.size {
                 m.size = off + n as u64;
             }
@@ -1056,8 +1057,8 @@ impl FileImpl for RegularFileDescription {
     }
 
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
-        let mut pos = file.pos.lock().unwrap();
-        let size = self.inode.meta.lock().unwrap().size;
+        let mut pos = file.pos.locked();
+        let size = self.inode.meta.locked().size;
         if whence == libc::SEEK_DATA || whence == libc::SEEK_HOLE {
             if offset < 0 {
                 return Err(Errno::ENXIO);
@@ -1079,8 +1080,8 @@ impl FileImpl for RegularFileDescription {
         arg: u64,
     ) -> Result<u64, Errno> {
         if request as u64 == libc::FIONREAD {
-            let size = self.inode.meta.lock().unwrap().size;
-            let pos = *_file.pos.lock().unwrap();
+            let size = self.inode.meta.locked().size;
+            let pos = *_file.pos.locked();
             let n = size.saturating_sub(pos).min(i32::MAX as u64) as i32;
             t.mm.write_obj(arg, &n)?;
             return Ok(0);
@@ -1124,19 +1125,19 @@ impl crate::mm::MappableFile for MappedFile {
     }
 
     fn size(&self) -> u64 {
-        self.inode.meta.lock().unwrap().size
+        self.inode.meta.locked().size
     }
 
     fn page(&self, index: u64) -> Result<u64, Errno> {
         let fo = self.file().page(index)?;
-        let mut m = self.inode.meta.lock().unwrap();
+        let mut m = self.inode.meta.locked();
         m.blocks_bytes = self.file().allocated_bytes();
         Ok(fo)
     }
 
     fn identity(&self) -> (u64, u64, String) {
         let mut name = self.name.clone();
-        if self.inode.meta.lock().unwrap().nlink == 0 {
+        if self.inode.meta.locked().nlink == 0 {
             name.push_str(" (deleted)");
         }
         (self.inode.fs.dev, self.inode.ino, name)

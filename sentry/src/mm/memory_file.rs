@@ -6,6 +6,7 @@
 //! allocator; freed ranges are punched out of the file so that their memory
 //! goes back to the host and they read as zeroes when reused.
 
+use crate::sync::LockExt;
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::AtomicU64;
@@ -115,7 +116,7 @@ impl MemoryFile {
     /// The vDSO every address space of this memory file maps, made (its
     /// pages allocated here) on first use.
     pub fn vdso(&self) -> Result<Arc<crate::vdso::Vdso>, Errno> {
-        let mut slot = self.vdso.lock().unwrap();
+        let mut slot = self.vdso.locked();
         if let Some(v) = &*slot {
             return Ok(v.clone());
         }

@@ -25,6 +25,7 @@
 pub mod io;
 pub mod memory_file;
 
+use crate::sync::LockExt;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -418,7 +419,7 @@ impl MemoryManager {
     }
 
     fn lock(&self) -> MutexGuard<'_, MmState> {
-        self.state.lock().unwrap()
+        self.state.locked()
     }
 
     /// Sets the layout decided by the loader: the top of the stack (mmap
@@ -443,11 +444,11 @@ impl MemoryManager {
     }
 
     pub fn set_process_info(&self, info: ProcessInfo) {
-        *self.info.lock().unwrap() = info;
+        *self.info.locked() = info;
     }
 
     pub fn process_info(&self) -> ProcessInfo {
-        self.info.lock().unwrap().clone()
+        self.info.locked().clone()
     }
 
     /// A snapshot of the VMAs, for /proc and tests.

@@ -6,6 +6,7 @@
 //! `shmem_setattr`, in their order: a read-only mount (EROFS) first, then
 //! the file's type, then ownership and capabilities (EPERM), then seals.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -110,7 +111,7 @@ fn chmod_common(t: &Task, tg: &Target, mode: u32) -> SysResult {
             return Err(Errno::EPERM);
         }
     }
-    let mut m = inode.meta.lock().unwrap();
+    let mut m = inode.meta.locked();
     m.mode = new;
     m.ctime = Timespec::now();
     Ok(0)
@@ -183,7 +184,7 @@ fn chown_common(t: &Task, tg: &Target, uid: u32, gid: u32) -> SysResult {
             *mode &= !libc::S_ISGID;
         }
     }
-    let mut m = inode.meta.lock().unwrap();
+    let mut m = inode.meta.locked();
     if set_uid {
         m.uid = uid;
     }
@@ -274,7 +275,7 @@ fn utimes_common(t: &Task, tg: &Target, times: Option<[SetTime; 2]>) -> SysResul
     inode.ops.settable()?;
     let [a, m] = times.unwrap_or([SetTime::Now, SetTime::Now]);
     let now = Timespec::now();
-    let mut md = inode.meta.lock().unwrap();
+    let mut md = inode.meta.locked();
     match a {
         SetTime::Now => md.atime = now,
         SetTime::At(ts) => md.atime = ts,
@@ -403,7 +404,7 @@ fn remove_privs(t: &Task, inode: &Inode) {
     if t.creds.has_cap(CAP_FSETID) {
         return;
     }
-    let mut m = inode.meta.lock().unwrap();
+    let mut m = inode.meta.locked();
     if m.file_type() != libc::S_IFREG {
         return;
     }
@@ -553,7 +554,7 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
         if start < stop {
             rf.punch(start, stop);
         }
-        inode.meta.lock().unwrap().blocks_bytes = rf.allocated_bytes();
+        inode.meta.locked().blocks_bytes = rf.allocated_bytes();
         file_modified(t, &inode);
         return Ok(0);
     }
@@ -564,7 +565,7 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
     // All the pages the file system has room for, or none and ENOSPC.
     rf.allocate(start, end)?;
     {
-        let mut m = inode.meta.lock().unwrap();
+        let mut m = inode.meta.locked();
         m.blocks_bytes = rf.allocated_bytes();
         if !keep && end > m.size {
             m.size = end;

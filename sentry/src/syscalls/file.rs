@@ -2,6 +2,7 @@
 //! mkdir, mknod, symlink, link, unlink, rmdir, rename, readlink, chdir,
 //! fchdir, getcwd, chroot.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -29,7 +30,7 @@ pub fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
 /// Where a relative path starts: the working directory or a directory fd.
 pub fn start_dir(t: &Task, dirfd: i32) -> Result<Location, Errno> {
     if dirfd == libc::AT_FDCWD {
-        return Ok(t.fs.lock().unwrap().cwd.clone());
+        return Ok(t.fs.locked().cwd.clone());
     }
     let f = t.fds.get(dirfd)?;
     match &f.location {
@@ -52,7 +53,7 @@ pub fn lookup_at(
             return Err(Errno::ENOENT);
         }
         if dirfd == libc::AT_FDCWD {
-            return Ok(t.fs.lock().unwrap().cwd.clone());
+            return Ok(t.fs.locked().cwd.clone());
         }
         let f = t.fds.get(dirfd)?;
         return Ok(match &f.location {
@@ -61,7 +62,7 @@ pub fn lookup_at(
         });
     }
     let start = if path[0] == b'/' {
-        t.fs.lock().unwrap().root.clone()
+        t.fs.locked().root.clone()
     } else {
         start_dir_checked(t, dirfd)?
     };
@@ -83,7 +84,7 @@ pub fn parent_at(t: &Task, dirfd: i32, path: &[u8]) -> Result<ParentAndName, Err
         return Err(Errno::ENOENT);
     }
     let start = if path[0] == b'/' {
-        t.fs.lock().unwrap().root.clone()
+        t.fs.locked().root.clone()
     } else {
         start_dir_checked(t, dirfd)?
     };
@@ -100,11 +101,11 @@ fn may_modify_dir(t: &Task, dir: &Location) -> Result<(), Errno> {
 }
 
 fn umask(t: &Task) -> u32 {
-    *t.tg.umask.lock().unwrap()
+    *t.tg.umask.locked()
 }
 
 fn nofile(t: &Task) -> u64 {
-    t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE)
+    t.tg.limits.locked().cur(libc::RLIMIT_NOFILE)
 }
 
 /// Flags open() accepts (others are ignored, as Linux does).
@@ -210,7 +211,7 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     {
         return Err(Errno::EROFS);
     }
-    if ft == libc::S_IFCHR && loc.mount.flags.lock().unwrap().nodev && !o(libc::O_PATH) {
+    if ft == libc::S_IFCHR && loc.mount.flags.locked().nodev && !o(libc::O_PATH) {
         return Err(Errno::EACCES);
     }
     let imp: Box<dyn crate::vfs::FileImpl> = if o(libc::O_PATH) {
@@ -266,13 +267,13 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     )?;
     dir.inode.ops.remove(&dir.inode, name.as_bytes())?;
     {
-        let mut m = inode.meta.lock().unwrap();
+        let mut m = inode.meta.locked();
         m.nlink = 0;
     }
     // Without a parent the file may be linked in once (linkat); with
     // O_EXCL it never may, so it keeps the parent it was made in.
     if flags & libc::O_EXCL as u32 == 0 {
-        *inode.parent.lock().unwrap() = None;
+        *inode.parent.locked() = None;
     }
     let imp = inode.ops.open(t, &inode, flags)?;
     let loc = Location {
@@ -403,9 +404,9 @@ pub fn openat2(t: &mut Task, dirfd: Fd, path: UserPath, how: UserAddr, size: usi
     if h.resolve & RESOLVE_IN_ROOT != 0 {
         // Resolve with the directory as the root.
         let dir = start_dir_checked(t, dirfd.0)?;
-        let saved = t.fs.lock().unwrap().clone();
+        let saved = t.fs.locked().clone();
         {
-            let mut fs = t.fs.lock().unwrap();
+            let mut fs = t.fs.locked();
             fs.root = dir.clone();
         }
         let rel: Vec<u8> = p.iter().copied().skip_while(|&c| c == b'/').collect();
@@ -416,7 +417,7 @@ pub fn openat2(t: &mut Task, dirfd: Fd, path: UserPath, how: UserAddr, size: usi
         };
         let r = do_open(t, tmp_fd, &rel, h.flags as u32, h.mode as u32);
         let _ = t.fds.remove(tmp_fd);
-        *t.fs.lock().unwrap() = saved;
+        *t.fs.locked() = saved;
         return r;
     }
     do_open(t, dirfd.0, &p, h.flags as u32, h.mode as u32)
@@ -430,7 +431,7 @@ fn check_resolve(t: &Task, dirfd: i32, path: &[u8], resolve: u64, flags: u32) ->
         return Err(Errno::EXDEV);
     }
     let start = if path.first() == Some(&b'/') {
-        t.fs.lock().unwrap().root.clone()
+        t.fs.locked().root.clone()
     } else {
         start_dir_checked(t, dirfd)?
     };
@@ -621,7 +622,7 @@ pub fn linkat(
         .inode
         .ops
         .insert(&pn.parent.inode, &pn.name, &src.inode, false)?;
-    let mut m = src.inode.meta.lock().unwrap();
+    let mut m = src.inode.meta.locked();
     m.nlink += 1;
     m.ctime = crate::vfs::inode::Timespec::now();
     Ok(0)
@@ -629,7 +630,7 @@ pub fn linkat(
 
 /// Drops one link of `inode`, which was just removed from a directory.
 fn drop_link(inode: &Arc<Inode>) {
-    let mut m = inode.meta.lock().unwrap();
+    let mut m = inode.meta.locked();
     if m.is_dir() {
         m.nlink = 0;
     } else {
@@ -680,7 +681,7 @@ fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult 
         if !entries.is_empty() {
             return Err(Errno::ENOTEMPTY);
         }
-        let fs = t.fs.lock().unwrap().clone();
+        let fs = t.fs.locked().clone();
         if victim.same(&fs.root) {
             return Err(Errno::EBUSY);
         }
@@ -894,14 +895,14 @@ fn searchable_dir(t: &Task, loc: Location) -> Result<Location, Errno> {
 pub fn chdir(t: &mut Task, path: UserPath) -> SysResult {
     let p = read_path(t, path.0)?;
     let loc = searchable_dir(t, lookup_at(t, libc::AT_FDCWD, &p, true, false)?)?;
-    t.fs.lock().unwrap().cwd = loc;
+    t.fs.locked().cwd = loc;
     Ok(0)
 }
 
 pub fn fchdir(t: &mut Task, fd: Fd) -> SysResult {
     let f = t.fds.get(fd.0)?;
     let loc = searchable_dir(t, f.location.clone().ok_or(Errno::ENOTDIR)?)?;
-    t.fs.lock().unwrap().cwd = loc;
+    t.fs.locked().cwd = loc;
     Ok(0)
 }
 
@@ -914,12 +915,12 @@ pub fn chroot(t: &mut Task, path: UserPath) -> SysResult {
     if !t.creds.has_cap(CAP_SYS_CHROOT) {
         return Err(Errno::EPERM);
     }
-    t.fs.lock().unwrap().root = loc;
+    t.fs.locked().root = loc;
     Ok(0)
 }
 
 pub fn getcwd(t: &mut Task, buf: OutBuf, size: usize) -> SysResult {
-    let fs = t.fs.lock().unwrap().clone();
+    let fs = t.fs.locked().clone();
     let mut path = fs.mounts.path(&fs.cwd, &fs.root);
     // A working directory outside the root (after chroot) or removed is
     // shown as Linux does.

@@ -4,6 +4,7 @@
 //! guest can reach: it lives in an internal tmpfs, as Linux's live on its
 //! internal `shm_mnt`, and /proc shows it as `/memfd:NAME (deleted)`.
 
+use crate::sync::LockExt;
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -129,7 +130,7 @@ pub fn memfd_create(t: &mut Task, name: UserPath, flags: Hex) -> SysResult {
         inode,
     };
     let desc = FileDescription::new_at(open_flags, imp, Some(loc));
-    let limit = t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE);
+    let limit = t.tg.limits.locked().cur(libc::RLIMIT_NOFILE);
     let fd = t
         .fds
         .install(desc, flags & MFD_CLOEXEC != 0, 0, limit)
@@ -159,7 +160,7 @@ pub fn fcntl_seals(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) -
     let (Some(rf), Some(inode)) = (file, inode.as_ref()) else {
         return Err(Errno::EINVAL);
     };
-    let meta = inode.meta.lock().unwrap();
+    let meta = inode.meta.locked();
     let seals = rf.seals();
     if seals & libc::F_SEAL_SEAL as u32 != 0 {
         return Err(Errno::EPERM);

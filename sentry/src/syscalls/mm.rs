@@ -1,6 +1,7 @@
 //! Memory syscalls: brk, mmap, munmap, mprotect, mremap, madvise.
 
 use crate::errno::Errno;
+use crate::sync::LockExt;
 use platform::{Prot, PAGE_SIZE};
 
 use super::{Fd, Hex, SysResult, UserAddr};
@@ -85,7 +86,7 @@ pub fn mmap(
         } else if prot_bits.exec
             && f.location
                 .as_ref()
-                .is_some_and(|l| l.mount.flags.lock().unwrap().noexec)
+                .is_some_and(|l| l.mount.flags.locked().noexec)
         {
             Errno::EPERM
         } else {
@@ -176,7 +177,7 @@ fn mappable(t: &Task, f: &FileDescription) -> Mappable {
         // Its path, for /proc/[pid]/maps.
         let name = match &f.location {
             Some(l) => {
-                let fs = t.fs.lock().unwrap();
+                let fs = t.fs.locked();
                 String::from_utf8_lossy(&fs.mounts.path(l, &fs.root)).into_owned()
             }
             None => f.imp.name(),

@@ -2,6 +2,7 @@
 //! instances, bind mounts, remounts that change a mount's flags, and
 //! propagation changes (every mount is private, so they change nothing).
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -186,7 +187,7 @@ fn parse_tmpfs_options(data: &[u8]) -> Result<TmpfsOptions, Errno> {
 /// a size to a tmpfs without one, nor one smaller than what its files use
 /// (EINVAL, as Linux's shmem_reconfigure).
 fn apply_tmpfs_stats(fs: &Filesystem, o: &TmpfsOptions, remount: bool) -> Result<(), Errno> {
-    let mut st = fs.stats.lock().unwrap();
+    let mut st = fs.stats.locked();
     if let Some(b) = o.blocks {
         if remount && b != 0 && (st.blocks == 0 || b < st.blocks_used) {
             return Err(Errno::EINVAL);
@@ -252,13 +253,13 @@ pub fn mount(
     if !t.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
-    let ns = t.fs.lock().unwrap().mounts.clone();
+    let ns = t.fs.locked().mounts.clone();
     if flags & (MS_REMOUNT | MS_BIND) == MS_REMOUNT | MS_BIND {
         // Only the mount's own flags change.
         if !at.is_mount_root() {
             return Err(Errno::EINVAL);
         }
-        *at.mount.flags.lock().unwrap() = mount_flags(flags);
+        *at.mount.flags.locked() = mount_flags(flags);
         return Ok(0);
     }
     if flags & MS_REMOUNT != 0 {
@@ -271,7 +272,7 @@ pub fn mount(
             apply_tmpfs_stats(&at.mount.fs, &o, true)?;
             readonly = o.readonly.unwrap_or(readonly);
         }
-        *at.mount.flags.lock().unwrap() = MountFlags {
+        *at.mount.flags.locked() = MountFlags {
             readonly,
             ..mount_flags(flags)
         };
@@ -286,7 +287,7 @@ pub fn mount(
         if at.inode.is_dir() != from.inode.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        let mflags = *from.mount.flags.lock().unwrap();
+        let mflags = *from.mount.flags.locked();
         ns.mount(&at, from.mount.fs.clone(), from.inode.clone(), mflags)?;
         return Ok(0);
     }
@@ -359,7 +360,7 @@ pub fn umount2(t: &mut Task, target: UserPath, flags: i32) -> SysResult {
         }
         return super::unimplemented(t, "umount2 MNT_EXPIRE");
     }
-    let ns = t.fs.lock().unwrap().mounts.clone();
+    let ns = t.fs.locked().mounts.clone();
     if at.mount.parent.is_none() {
         return super::unimplemented(t, "umount of the root mount");
     }

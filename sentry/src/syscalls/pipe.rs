@@ -1,6 +1,7 @@
 //! pipe and pipe2.
 
 use crate::errno::Errno;
+use crate::sync::LockExt;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::fsimpl::pipe::Pipe;
@@ -39,7 +40,7 @@ pub fn pipe2(t: &mut Task, fds: UserAddr, flags: Hex) -> SysResult {
         libc::O_WRONLY as u32 | nonblock,
         Box::new(pipe.end(false, true, None)),
     );
-    let limit = t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE);
+    let limit = t.tg.limits.locked().cur(libc::RLIMIT_NOFILE);
     let emfile = |e| if e == Errno::EINVAL { Errno::EMFILE } else { e };
     let rfd = t.fds.install(r, cloexec, 0, limit).map_err(emfile)?;
     let wfd = match t.fds.install(w, cloexec, 0, limit) {

@@ -1,6 +1,7 @@
 //! Positional vector I/O (preadv, pwritev, preadv2, pwritev2) and
 //! close_range.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -153,7 +154,7 @@ fn do_writev(
         let end = f.stat()?.st_size as u64;
         let n = writev_from(t, f, &iovs, Some(end))?;
         if pos.is_none() {
-            *f.pos.lock().unwrap() = end + n;
+            *f.pos.locked() = end + n;
         }
         return Ok(n);
     }

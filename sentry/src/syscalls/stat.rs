@@ -3,6 +3,7 @@
 //! getdents, getdents64.
 
 use crate::errno::Errno;
+use crate::sync::LockExt;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};
@@ -314,8 +315,8 @@ crate::assert_no_padding!(Statfs {
 });
 
 fn statfs_of(loc: &Location) -> Statfs {
-    let s = *loc.inode.fs.stats.lock().unwrap();
-    let fl = *loc.mount.flags.lock().unwrap();
+    let s = *loc.inode.fs.stats.locked();
+    let fl = *loc.mount.flags.locked();
     let mut flags = 0x20; // ST_VALID
     if fl.readonly {
         flags |= libc::ST_RDONLY as i64;
@@ -370,7 +371,7 @@ fn getdents_common(t: &mut Task, fd: Fd, buf: u64, count: usize, wide: bool) -> 
         return Err(Errno::ENOTDIR);
     }
     let entries = f.imp.readdir(&f, t)?;
-    let mut pos = f.pos.lock().unwrap();
+    let mut pos = f.pos.locked();
     let mut out: Vec<u8> = Vec::new();
     let mut i = *pos as usize;
     while i < entries.len() {

@@ -2,6 +2,7 @@
 //! getrandom, umask.
 
 use crate::errno::Errno;
+use crate::sync::LockExt;
 
 use super::fs::access_ok;
 use super::{Hex, Mode, OutBuf, SysResult, UserAddr};
@@ -26,7 +27,7 @@ fn fill(field: &mut [libc::c_char; 65], s: &str) {
 
 pub fn uname(t: &mut Task, buf: UserAddr) -> SysResult {
     let mut u: libc::utsname = crate::hostcall::zeroed();
-    let uts = t.kernel.uts.lock().unwrap().clone();
+    let uts = t.kernel.uts.locked().clone();
     fill(&mut u.sysname, "Linux");
     fill(&mut u.nodename, &uts.hostname);
     fill(&mut u.release, RELEASE);
@@ -51,18 +52,18 @@ fn read_name(t: &Task, addr: u64, len: usize) -> Result<String, Errno> {
 
 pub fn sethostname(t: &mut Task, name: UserAddr, len: usize) -> SysResult {
     let s = read_name(t, name.0, len)?;
-    t.kernel.uts.lock().unwrap().hostname = s;
+    t.kernel.uts.locked().hostname = s;
     Ok(0)
 }
 
 pub fn setdomainname(t: &mut Task, name: UserAddr, len: usize) -> SysResult {
     let s = read_name(t, name.0, len)?;
-    t.kernel.uts.lock().unwrap().domainname = s;
+    t.kernel.uts.locked().domainname = s;
     Ok(0)
 }
 
 pub fn getrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
-    let l = t.tg.limits.lock().unwrap().get(resource)?;
+    let l = t.tg.limits.locked().get(resource)?;
     let r = libc::rlimit {
         rlim_cur: l.cur,
         rlim_max: l.max,
@@ -74,7 +75,7 @@ pub fn getrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
 pub fn setrlimit(t: &mut Task, resource: u32, rlim: UserAddr) -> SysResult {
     let r: libc::rlimit = t.mm.read_obj(rlim.0)?;
     let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
-    t.tg.limits.lock().unwrap().set(
+    t.tg.limits.locked().set(
         resource,
         Limit {
             cur: r.rlim_cur,
@@ -102,7 +103,7 @@ pub fn prlimit64(t: &mut Task, pid: i32, resource: u32, new: UserAddr, old: User
     }
     let privileged = t.creds.has_cap(CAP_SYS_RESOURCE);
     let prev = {
-        let mut limits = t.tg.limits.lock().unwrap();
+        let mut limits = t.tg.limits.locked();
         match new_limit {
             Some(l) => limits.set(resource, l, privileged)?,
             None => limits.get(resource)?,
@@ -152,7 +153,7 @@ pub fn getrandom(t: &mut Task, buf: OutBuf, len: usize, flags: Hex) -> SysResult
 }
 
 pub fn umask(t: &mut Task, mask: Mode) -> SysResult {
-    let mut m = t.tg.umask.lock().unwrap();
+    let mut m = t.tg.umask.locked();
     let old = *m;
     *m = mask.0 & 0o777;
     Ok(old as u64)

@@ -7,6 +7,7 @@
 //! systems have none (EOPNOTSUPP). The checks are Linux's
 //! `xattr_permission` and `xattr_resolve_name`, in its order.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -169,7 +170,7 @@ fn set_common(
     }
     let map = resolve(inode.ops.as_ref(), &name)?;
     {
-        let mut m = map.lock().unwrap();
+        let mut m = map.locked();
         let exists = m.contains_key(&name);
         if exists && flags & XATTR_CREATE != 0 {
             return Err(Errno::EEXIST);
@@ -179,7 +180,7 @@ fn set_common(
         }
         m.insert(name, data);
     }
-    inode.meta.lock().unwrap().ctime = Timespec::now();
+    inode.meta.locked().ctime = Timespec::now();
     Ok(0)
 }
 
@@ -314,7 +315,7 @@ fn list_common(
     let trusted = t.creds.has_cap(CAP_SYS_ADMIN);
     let mut out = Vec::new();
     // tmpfs lists in descending name order.
-    for name in map.lock().unwrap().keys().rev() {
+    for name in map.locked().keys().rev() {
         if !trusted && name.starts_with(TRUSTED) {
             continue;
         }
@@ -364,8 +365,8 @@ fn remove_common(t: &Task, fd: i32, path: Option<u64>, follow: bool, name: u64) 
         return Err(Errno::EPERM);
     }
     let map = resolve(inode.ops.as_ref(), &name)?;
-    map.lock().unwrap().remove(&name).ok_or(Errno::ENODATA)?;
-    inode.meta.lock().unwrap().ctime = Timespec::now();
+    map.locked().remove(&name).ok_or(Errno::ENODATA)?;
+    inode.meta.locked().ctime = Timespec::now();
     Ok(0)
 }
 

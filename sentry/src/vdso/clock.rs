@@ -27,6 +27,7 @@
 //! sentry answers from the host's clock and the vDSO asks the sentry; the
 //! first parameters start no earlier than anything answered that way.
 
+use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::sync::{Arc, Mutex, Weak};
@@ -225,7 +226,7 @@ impl Timekeeper {
         if clock != libc::CLOCK_MONOTONIC && clock != libc::CLOCK_REALTIME {
             return None;
         }
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.locked();
         Some(match st.params {
             Some(p) => {
                 let t = rdtsc_ordered();
@@ -249,7 +250,7 @@ impl Timekeeper {
     /// parameters.
     fn refresh(&self) {
         let s = sample();
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.locked();
         if st.history.len() > HISTORY {
             st.history.pop_front();
         }
@@ -441,7 +442,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         eprintln!("farthest outside the host's readings after 500 ms: {worst} ns");
-        assert!(tk.state.lock().unwrap().params.is_some());
+        assert!(tk.state.locked().params.is_some());
         // Loose, for loaded machines; typically 0 (within tens of ns).
         assert!(worst.abs() < 100_000, "{worst} ns off the host");
     }

@@ -1,5 +1,6 @@
 //! Open directories: getdents positions over a directory's listing.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -44,7 +45,7 @@ impl FileImpl for DirFile {
     }
 
     fn seek(&self, file: &FileDescription, offset: i64, whence: i32) -> Result<u64, Errno> {
-        let mut pos = file.pos.lock().unwrap();
+        let mut pos = file.pos.locked();
         super::seek_position(&mut pos, offset, whence, None, Errno::EINVAL)
     }
 
@@ -70,8 +71,8 @@ impl FileImpl for DirFile {
     }
 
     fn readdir(&self, file: &FileDescription, t: &Task) -> Result<Arc<Vec<DirEntry>>, Errno> {
-        let at_start = *file.pos.lock().unwrap() == 0;
-        let mut snap = self.snapshot.lock().unwrap();
+        let at_start = *file.pos.locked() == 0;
+        let mut snap = self.snapshot.locked();
         if let (false, Some(s)) = (at_start, snap.as_ref()) {
             return Ok(s.clone());
         }

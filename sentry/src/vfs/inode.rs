@@ -6,6 +6,7 @@
 //! name in it, which is how `..`, `getcwd` and `/proc/[pid]/cwd` find paths
 //! (a directory has exactly one parent).
 
+use crate::sync::LockExt;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -296,11 +297,11 @@ impl Inode {
     }
 
     pub fn meta(&self) -> InodeMeta {
-        self.meta.lock().unwrap().clone()
+        self.meta.locked().clone()
     }
 
     pub fn mode(&self) -> u32 {
-        self.meta.lock().unwrap().mode
+        self.meta.locked().mode
     }
 
     pub fn is_dir(&self) -> bool {
@@ -312,11 +313,11 @@ impl Inode {
     }
 
     pub fn set_parent(&self, parent: &Arc<Inode>, name: &[u8]) {
-        *self.parent.lock().unwrap() = Some((Arc::downgrade(parent), name.to_vec()));
+        *self.parent.locked() = Some((Arc::downgrade(parent), name.to_vec()));
     }
 
     pub fn parent(&self) -> Option<(Arc<Inode>, Vec<u8>)> {
-        let p = self.parent.lock().unwrap();
+        let p = self.parent.locked();
         p.as_ref()
             .and_then(|(w, n)| w.upgrade().map(|i| (i, n.clone())))
     }
@@ -324,7 +325,7 @@ impl Inode {
     /// Updates times: `a`ccess, `m`odification, `c`hange.
     pub fn touch(&self, a: bool, m: bool, c: bool) {
         let now = Timespec::now();
-        let mut meta = self.meta.lock().unwrap();
+        let mut meta = self.meta.locked();
         if a {
             meta.atime = now;
         }
@@ -341,7 +342,7 @@ impl Inode {
     /// old.
     pub fn touch_atime(&self) {
         let now = Timespec::now();
-        let mut m = self.meta.lock().unwrap();
+        let mut m = self.meta.locked();
         if m.atime <= m.mtime || m.atime <= m.ctime || now.sec - m.atime.sec >= 24 * 3600 {
             m.atime = now;
         }

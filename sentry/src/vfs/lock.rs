@@ -9,6 +9,7 @@
 //! condition variable; classic POSIX waiters are checked for deadlocks
 //! (EDEADLK) as `posix_locks_deadlock` does.
 
+use crate::sync::LockExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -182,7 +183,7 @@ impl FileLocks {
         start: u64,
         end: u64,
     ) -> Option<RecordLock> {
-        let st = self.state.lock().unwrap();
+        let st = self.state.locked();
         st.posix
             .iter()
             .find(|l| match typ {
@@ -311,7 +312,7 @@ impl FileLocks {
     /// Drops every record lock of `owner` (a process closing any fd of
     /// the file, or an OFD going away).
     pub fn release_owner(&self, owner: Owner) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.locked();
         if Self::is_empty(&st) {
             return;
         }
@@ -326,7 +327,7 @@ impl FileLocks {
     /// The last reference to the file description `file` is gone: drops
     /// its flock lock and its OFD locks.
     pub fn release_file(&self, file: usize) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.state.locked();
         if Self::is_empty(&st) {
             return;
         }
@@ -341,7 +342,7 @@ impl FileLocks {
 
     /// The record locks held, in order (for /proc/locks and tests).
     pub fn record_locks(&self) -> Vec<RecordLock> {
-        self.state.lock().unwrap().posix.clone()
+        self.state.locked().posix.clone()
     }
 }
 
@@ -365,7 +366,7 @@ fn anon_key(f: &FileDescription) -> Option<(u64, u64)> {
 
 impl FileLocks {
     fn unused(&self) -> bool {
-        Self::is_empty(&self.state.lock().unwrap())
+        Self::is_empty(&self.state.locked())
     }
 }
 

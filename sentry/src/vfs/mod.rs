@@ -17,6 +17,7 @@ pub mod perm;
 
 pub use dir::DirFile;
 
+use crate::sync::LockExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -404,7 +405,7 @@ impl FdTable {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        let fds = self.fds.lock().unwrap();
+        let fds = self.fds.locked();
         fds.get(fd as usize)
             .and_then(|e| e.as_ref())
             .map(|e| e.file.clone())
@@ -412,7 +413,7 @@ impl FdTable {
     }
 
     pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
-        let fds = self.fds.lock().unwrap();
+        let fds = self.fds.locked();
         fds.get(fd as usize)
             .and_then(|e| e.as_ref())
             .map(|e| e.cloexec)
@@ -423,7 +424,7 @@ impl FdTable {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
-        let mut fds = self.fds.lock().unwrap();
+        let mut fds = self.fds.locked();
         match fds.get_mut(fd as usize).and_then(|e| e.as_mut()) {
             Some(e) => {
                 e.cloexec = cloexec;
@@ -446,7 +447,7 @@ impl FdTable {
         if min < 0 || min as u64 >= limit {
             return Err(Errno::EINVAL);
         }
-        let mut fds = self.fds.lock().unwrap();
+        let mut fds = self.fds.locked();
         let mut fd = min as usize;
         while fd < fds.len() && fds[fd].is_some() {
             fd += 1;
@@ -473,7 +474,7 @@ impl FdTable {
             return Err(Errno::EBADF);
         }
         let old = {
-            let mut fds = self.fds.lock().unwrap();
+            let mut fds = self.fds.locked();
             if fd as usize >= fds.len() {
                 fds.resize(fd as usize + 1, None);
             }
@@ -491,7 +492,7 @@ impl FdTable {
             return Err(Errno::EBADF);
         }
         let file = {
-            let mut fds = self.fds.lock().unwrap();
+            let mut fds = self.fds.locked();
             fds.get_mut(fd as usize)
                 .and_then(|e| e.take())
                 .map(|e| e.file)
@@ -517,13 +518,13 @@ impl FdTable {
     /// unsharing it.
     pub fn duplicate(&self) -> FdTable {
         let t = FdTable::default();
-        *t.fds.lock().unwrap() = self.fds.lock().unwrap().clone();
+        *t.fds.locked() = self.fds.locked().clone();
         t
     }
 
     /// The open fds in order, for /proc and close_range.
     pub fn open_fds(&self) -> Vec<i32> {
-        let fds = self.fds.lock().unwrap();
+        let fds = self.fds.locked();
         fds.iter()
             .enumerate()
             .filter(|(_, e)| e.is_some())

@@ -1,5 +1,6 @@
 //! Mounts, the mount table, and locations in the tree.
 
+use crate::sync::LockExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +29,7 @@ pub struct Mount {
 
 impl Mount {
     pub fn readonly(&self) -> bool {
-        self.flags.lock().unwrap().readonly
+        self.flags.locked().readonly
     }
 }
 
@@ -69,7 +70,7 @@ impl MountNamespace {
             parent: None,
             flags: Mutex::new(MountFlags::default()),
         });
-        ns.mounts.lock().unwrap().push(m.clone());
+        ns.mounts.locked().push(m.clone());
         (
             ns,
             Location {
@@ -99,7 +100,7 @@ impl MountNamespace {
             parent: Some((at.mount.clone(), at.inode.clone())),
             flags: Mutex::new(flags),
         });
-        self.mounts.lock().unwrap().push(m.clone());
+        self.mounts.locked().push(m.clone());
         Ok(Location {
             mount: m,
             inode: root,
@@ -112,7 +113,7 @@ impl MountNamespace {
         if !loc.is_mount_root() || loc.mount.parent.is_none() {
             return Err(Errno::EINVAL);
         }
-        let mut mounts = self.mounts.lock().unwrap();
+        let mut mounts = self.mounts.locked();
         let busy = mounts.iter().any(|m| {
             m.parent
                 .as_ref()
@@ -127,7 +128,7 @@ impl MountNamespace {
 
     /// The topmost mount on `loc`, if any.
     pub fn mounted_on(&self, loc: &Location) -> Option<Arc<Mount>> {
-        let mounts = self.mounts.lock().unwrap();
+        let mounts = self.mounts.locked();
         mounts
             .iter()
             .rev()
@@ -152,7 +153,7 @@ impl MountNamespace {
 
     /// Every mount, in mount order.
     pub fn all(&self) -> Vec<Arc<Mount>> {
-        self.mounts.lock().unwrap().clone()
+        self.mounts.locked().clone()
     }
 
     /// The path of `loc` as seen from `root`. A location outside `root`

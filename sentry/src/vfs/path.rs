@@ -2,6 +2,7 @@
 //! `..` across mounts and clamped at the task's root, trailing slashes,
 //! search permission on every directory walked.
 
+use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
@@ -43,7 +44,7 @@ pub struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     pub fn new(t: &'a Task) -> Walker<'a> {
-        let ctx = t.fs.lock().unwrap().clone();
+        let ctx = t.fs.locked().clone();
         Walker { t, ctx, links: 0 }
     }
 
