@@ -398,13 +398,17 @@ impl Timer {
                 }
             }
         }
-        if let (Some(e), TimerClock::Cpu { .. }) = (expires, &self.clock) {
-            if matches!(self.notify, Notify::None) {
+        if let TimerClock::Cpu { .. } = &self.clock {
+            let Some(tg) = self.clock.cpu_process() else {
                 return;
-            }
-            if let Some(tg) = self.clock.cpu_process() {
-                tg.timers.watch(&self.me, e);
-                run_cpu_timers(&kernel, &tg);
+            };
+            match expires {
+                Some(e) if !matches!(self.notify, Notify::None) => {
+                    tg.timers.watch(&self.me, e);
+                    run_cpu_timers(&kernel, &tg);
+                }
+                // Disarmed: the run loop need not look for it any more.
+                _ => tg.timers.recompute(),
             }
         } else if let (Some(e), TimerClock::Wall(_)) = (expires, &self.clock) {
             let now = mono_now();
@@ -467,12 +471,19 @@ impl Timer {
     /// Disarms the timer for good (timer_delete, exec): its pending
     /// signal goes.
     pub fn delete(&self) {
-        let mut st = self.state.lock();
-        self.drop_pending(&mut st);
-        st.expires = None;
-        st.interval = 0;
-        if let Some(k) = self.kernel.upgrade() {
-            k.timers.cancel(self.key);
+        {
+            let mut st = self.state.lock();
+            self.drop_pending(&mut st);
+            st.expires = None;
+            st.interval = 0;
+        }
+        match self.clock.cpu_process() {
+            Some(tg) => tg.timers.recompute(),
+            None => {
+                if let Some(k) = self.kernel.upgrade() {
+                    k.timers.cancel(self.key);
+                }
+            }
         }
     }
 
@@ -674,6 +685,24 @@ impl ProcessTimers {
         }
     }
 
+    /// Recomputes the earliest CPU expiry; disarmed and dropped timers
+    /// leave the watch list.
+    fn recompute(&self) {
+        let mut l = self.cpu.lock();
+        let mut next = u64::MAX;
+        l.retain(|w| match w.upgrade() {
+            Some(t) => match t.state.lock().expires {
+                Some(e) => {
+                    next = next.min(e);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        });
+        self.cpu_next.store(next, Ordering::Relaxed);
+    }
+
     /// Watches `t`, armed to expire at `expires` on one of this process's
     /// CPU clocks.
     fn watch(&self, t: &Weak<Timer>, expires: u64) {
@@ -749,20 +778,7 @@ pub fn run_cpu_timers(kernel: &Arc<Kernel>, tg: &Arc<ThreadGroup>) {
                 t.state.lock().expires = None;
             }
         }
-        // The earliest expiry left; disarmed and dropped timers leave.
-        let mut l = pt.cpu.lock();
-        let mut next = u64::MAX;
-        l.retain(|w| match w.upgrade() {
-            Some(t) => match t.state.lock().expires {
-                Some(e) => {
-                    next = next.min(e);
-                    true
-                }
-                None => false,
-            },
-            None => false,
-        });
-        pt.cpu_next.store(next, Ordering::Relaxed);
+        pt.recompute();
     }
     let next = pt.cpu_next.load(Ordering::Relaxed);
     if next == u64::MAX {
