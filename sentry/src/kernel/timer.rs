@@ -560,13 +560,21 @@ impl Timer {
         match &self.notify {
             Notify::None => {}
             Notify::Wake(q) => q.notify_all(),
-            Notify::Itimer(sig) => kernel.send_group_signal(owner, SigInfo::new(*sig, SI_KERNEL)),
+            Notify::Itimer(sig) => {
+                if !init_ignores(kernel, owner, *sig, None) {
+                    kernel.send_group_signal(owner, SigInfo::new(*sig, SI_KERNEL));
+                }
+            }
             Notify::Signal {
                 signo,
                 id,
                 value,
                 thread,
             } => {
+                let th = thread.as_ref().and_then(Weak::upgrade);
+                if init_ignores(kernel, owner, *signo, th.as_deref()) {
+                    return;
+                }
                 let missed = missed.min(i32::MAX as u64) as i32;
                 // The signal still pending counts the expiry as an
                 // overrun; a timer's signal is queued once.
@@ -602,6 +610,26 @@ impl Timer {
             }
         }
     }
+}
+
+/// Whether the sandbox's init drops `sig`: as Linux's SIGNAL_UNKILLABLE,
+/// the kernel's own signals to it are ignored when it has no handler for
+/// them, unless the target thread (the leader, for the process) blocks
+/// them.
+fn init_ignores(kernel: &Kernel, tg: &ThreadGroup, sig: i32, thread: Option<&TaskShared>) -> bool {
+    if tg.tgid != 1 || tg.action(sig).handler != super::signal::SIG_DFL {
+        return false;
+    }
+    let blocked = match thread {
+        Some(th) => th.blocks(sig),
+        None => kernel
+            .tasks
+            .lock()
+            .procs
+            .get(&1)
+            .is_some_and(|p| p.leader.blocks(sig)),
+    };
+    !blocked
 }
 
 impl Expire for Timer {
