@@ -7,6 +7,7 @@ pub mod limits;
 pub mod process;
 pub mod signal;
 pub mod task;
+pub mod timer;
 pub mod waiter;
 
 use std::collections::HashMap;
@@ -73,6 +74,8 @@ pub struct Kernel {
     pub pending_continue: parking_lot::Mutex<Vec<i32>>,
     /// The event loop over the host fds the sandbox was given.
     pub host_events: Arc<crate::vfs::host::HostEvents>,
+    /// The timer thread's queue (wall-clock timers of every process).
+    pub timers: timer::TimerQueue,
 }
 
 impl Kernel {
@@ -101,6 +104,7 @@ impl Kernel {
             pending_continue: parking_lot::Mutex::new(Vec::new()),
             host_events: crate::vfs::host::HostEvents::new()
                 .expect("the host event loop needs an epoll instance"),
+            timers: timer::TimerQueue::new(),
         }
     }
 

@@ -229,6 +229,11 @@ impl SigInfo {
         self.get32(16) as i32
     }
 
+    /// `si_timerid` of a timer signal.
+    pub fn timer_id(&self) -> i32 {
+        self.get32(16) as i32
+    }
+
     /// Overwrites the overrun count of a timer signal.
     pub fn set_overrun(&mut self, n: i32) {
         self.put32(20, n as u32);
@@ -307,6 +312,17 @@ impl SigQueue {
     pub fn discard(&mut self, set: SigSet) {
         self.infos.retain(|s| sig_bit(s.signo) & set == 0);
         self.set &= !set;
+    }
+
+    /// The first pending signal `f` accepts, to change in place.
+    pub fn find_mut(&mut self, f: impl Fn(&SigInfo) -> bool) -> Option<&mut SigInfo> {
+        self.infos.iter_mut().find(|i| f(i))
+    }
+
+    /// Drops the pending signals `f` accepts.
+    pub fn remove_where(&mut self, f: impl Fn(&SigInfo) -> bool) {
+        self.infos.retain(|i| !f(i));
+        self.set = self.infos.iter().fold(0, |s, i| s | sig_bit(i.signo));
     }
 
     pub fn is_pending(&self, sig: i32) -> bool {

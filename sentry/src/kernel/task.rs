@@ -67,6 +67,8 @@ pub struct ThreadGroup {
     /// CPU time of its threads that exited, and of its waited-for
     /// children (ns).
     pub dead_times: parking_lot::Mutex<ProcessTimes>,
+    /// Its interval timers and POSIX timers.
+    pub timers: super::timer::ProcessTimers,
 }
 
 /// Accumulated CPU times, in nanoseconds.
@@ -137,6 +139,7 @@ impl ThreadGroup {
             exit_queue: Arc::new(WaitQueue::default()),
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
+            timers: super::timer::ProcessTimers::default(),
         }
     }
 
@@ -274,6 +277,14 @@ impl TaskShared {
     /// it is blocked, kicks it out of guest code if it runs.
     pub fn interrupt(&self) {
         self.waiter.interrupt();
+        if let Some(i) = self.interrupter.lock().as_ref() {
+            i.interrupt();
+        }
+    }
+
+    /// Kicks the task out of guest code (it looks at its CPU timers),
+    /// without interrupting a wait.
+    pub fn kick(&self) {
         if let Some(i) = self.interrupter.lock().as_ref() {
             i.interrupt();
         }
@@ -615,6 +626,9 @@ impl Task {
     pub fn run(mut self) {
         let mut aspace = self.mm.address_space().clone();
         loop {
+            if self.tg.timers.cpu_armed() {
+                super::timer::run_cpu_timers(&self.kernel, &self.tg);
+            }
             if self.handle_signals() {
                 break;
             }

@@ -28,6 +28,7 @@ pub mod stat;
 pub mod sys;
 pub mod thread;
 pub mod time;
+pub mod timer;
 pub mod xattr;
 
 use std::sync::OnceLock;
@@ -412,6 +413,15 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_clock_nanosleep,
         handler!(time::clock_nanosleep, i32, Hex, UserAddr, UserAddr),
     );
+    // Timers (timer.rs).
+    set(SYS_setitimer, handler!(timer::setitimer, i32, UserAddr, UserAddr));
+    set(SYS_getitimer, handler!(timer::getitimer, i32, UserAddr));
+    set(SYS_alarm, handler!(timer::alarm, u32));
+    set(SYS_timer_create, handler!(timer::timer_create, i32, UserAddr, UserAddr));
+    set(SYS_timer_settime, handler!(timer::timer_settime, i32, i32, UserAddr, UserAddr));
+    set(SYS_timer_gettime, handler!(timer::timer_gettime, i32, UserAddr));
+    set(SYS_timer_getoverrun, handler!(timer::timer_getoverrun, i32));
+    set(SYS_timer_delete, handler!(timer::timer_delete, i32));
     // Signals (signal.rs).
     set(
         SYS_rt_sigaction,

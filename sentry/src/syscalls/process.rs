@@ -586,6 +586,7 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     }
     t.fds.close_on_exec();
     t.tg.reset_handlers_for_exec();
+    t.tg.timers.exec();
     t.alt_stack = signal::SignalStack {
         flags: signal::SS_DISABLE,
         ..Default::default()

@@ -5,7 +5,8 @@
 //! CLOCK_REALTIME are read as the guest's vDSO reads them
 //! ([`crate::vdso`]), so that calls that trap and calls that do not agree.
 //! CPU-time clocks count the time the task ran guest code
-//! and the time the sentry spent on its behalf.
+//! and the time the sentry spent on its behalf; sleeps on them wait for a
+//! CPU-clock timer ([`crate::kernel::timer`]).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -42,7 +43,7 @@ const HOST_CLOCKS: &[i32] = &[
 
 /// What a CPU-time clock counts (the kernel's CPUCLOCK_PROF, _VIRT, _SCHED).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CpuWhich {
+pub(super) enum CpuWhich {
     /// User and system time.
     Prof,
     /// User time.
@@ -53,7 +54,7 @@ enum CpuWhich {
 
 /// A clock id, decoded as the kernel's clockid_to_kclock does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Clock {
+pub(super) enum Clock {
     /// A clock the host keeps (wall, monotonic, boot, alarm, TAI).
     Host(i32),
     /// A process or thread CPU-time clock: the fixed ids, or a negative
@@ -70,7 +71,7 @@ enum Clock {
 /// CLOCKFD: the low bits of a clock id naming a dynamic clock by fd.
 const CLOCKFD: i32 = 3;
 
-fn decode(clock: i32) -> Result<Clock, Errno> {
+pub(super) fn decode(clock: i32) -> Result<Clock, Errno> {
     if clock < 0 {
         if clock & 7 == CLOCKFD {
             return Ok(Clock::Fd);
@@ -106,7 +107,7 @@ fn decode(clock: i32) -> Result<Clock, Errno> {
 /// The kernel's pid_for_clock: whether a CPU clock names a task here. A
 /// thread clock takes a thread of the caller's group, a process clock a
 /// process; 0 is the caller.
-fn cpu_clock_valid(
+pub(super) fn cpu_clock_valid(
     t: &Task,
     which: Option<CpuWhich>,
     pid: i32,
@@ -160,7 +161,7 @@ fn realtime(t: &Task) -> Duration {
     }
 }
 
-fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
+pub(super) fn read_clock(t: &Task, clock: i32) -> Result<libc::timespec, Errno> {
     match decode(clock)? {
         Clock::Host(c) => match vdso_clock_ns(t, c) {
             Some(ns) => Ok(ns_to_timespec(ns)),
@@ -222,7 +223,7 @@ pub fn clock_gettime(t: &mut Task, clock: i32, tp: UserAddr) -> SysResult {
 
 /// The resolution of the tick-sampled CPU clocks: a jiffy, rounded up as
 /// the kernel does. The host's coarse clocks tick once a jiffy.
-fn jiffy_res() -> libc::timespec {
+pub(super) fn jiffy_res() -> libc::timespec {
     let tick = host_res(libc::CLOCK_MONOTONIC_COARSE)
         .map(|r| r.tv_sec * 1_000_000_000 + r.tv_nsec)
         .unwrap_or(4_000_000)
@@ -412,24 +413,46 @@ pub fn clock_nanosleep(
             if thread && (pid == 0 || pid == t.tid) {
                 return Err(Errno::EINVAL);
             }
-            let which = cpu_clock_valid(t, which, pid, thread)?;
-            // A zero time disarms the timer at once; a time already
-            // reached fires at once.
-            if d.is_zero() || (abs && d <= cpu_time(t, which)) {
-                return Ok(0);
-            }
-            // Otherwise the sleeper waits for CPU time that other threads
-            // or processes use; the sentry does not arm CPU-time timers
-            // yet, so it sleeps until a signal.
-            tracing::debug!("clock_nanosleep on a CPU clock: waits for a signal");
-            t.shared.waiter.reset();
-            loop {
-                if t.sleep_until(None) == crate::kernel::waiter::Wake::Interrupted {
-                    return Err(Errno::ERESTARTNOHAND);
-                }
-            }
+            let clock = super::timer::cpu_timer_clock(t, which, pid, thread)?;
+            cpu_sleep(t, clock, abs, d, rem.0)
         }
         Clock::Fd => Err(Errno::EOPNOTSUPP),
+    }
+}
+
+/// Sleeps until a CPU clock (of another thread, or of a process) reaches
+/// the time: a timer on that clock wakes the sleeper.
+fn cpu_sleep(
+    t: &mut Task,
+    clock: crate::kernel::timer::TimerClock,
+    abs: bool,
+    d: Duration,
+    rem: u64,
+) -> SysResult {
+    use crate::kernel::timer::{Notify, Timer};
+    let q = std::sync::Arc::new(crate::kernel::waiter::WaitQueue::default());
+    let timer = Timer::new(&t.kernel, &t.tg, clock, Notify::Wake(q.clone()));
+    let now = timer.now();
+    let ns = d.as_nanos().min(u64::MAX as u128) as u64;
+    let at = if abs { ns } else { now.saturating_add(ns) };
+    // A zero time, or a time already reached, returns at once.
+    if ns == 0 || at <= now {
+        return Ok(0);
+    }
+    timer.set(Some(at), 0);
+    let r = t.block_on(&[(&q, crate::kernel::waiter::ALL_EVENTS)], None, |_| {
+        (!timer.armed()).then_some(Ok(()))
+    });
+    timer.delete();
+    match r {
+        Ok(()) => Ok(0),
+        Err(_) => {
+            if !abs && rem != 0 {
+                let left = ns_to_timespec(at.saturating_sub(timer.now()));
+                t.mm.write_obj(rem, &left)?;
+            }
+            Err(Errno::ERESTARTNOHAND)
+        }
     }
 }
 
