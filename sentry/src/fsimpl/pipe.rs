@@ -7,18 +7,135 @@ use std::sync::{Arc, Mutex};
 use crate::errno::Errno;
 
 use crate::kernel::task::Task;
-use crate::kernel::waiter::{block_waiter, WaitQueue, Waiter, ALL_EVENTS};
+use crate::kernel::waiter::{block_waiter, WaitQueue, ALL_EVENTS};
 use crate::vfs::inode::{Inode, InodeOps};
 use crate::vfs::{FileDescription, FileImpl};
 
 /// Linux's default pipe capacity.
 pub const PIPE_CAPACITY: usize = 65536;
-/// Writes up to PIPE_BUF bytes are atomic.
-pub const PIPE_BUF: usize = 4096;
+/// Writes up to PIPE_BUF bytes are atomic (each fits one page buffer).
+pub const PIPE_BUF: usize = PAGE;
+
+/// The page size: a pipe holds its data in page-sized buffers, one a
+/// slot, as Linux's do.
+const PAGE: usize = 4096;
+
+/// One buffer: bytes that began at `start` in their page; `read` of them
+/// are gone already.
+struct PipeBuf {
+    start: usize,
+    data: Vec<u8>,
+    read: usize,
+    /// Whether a later small write may append to it (anonymous pipe
+    /// pages; not pages spliced in).
+    merge: bool,
+}
+
+impl PipeBuf {
+    fn len(&self) -> usize {
+        self.data.len() - self.read
+    }
+}
+
+/// A pipe's buffers (Linux's ring of `pipe_buffer`s): a pipe of N pages
+/// holds N buffers, however full each is.
+#[derive(Default)]
+struct Ring {
+    bufs: VecDeque<PipeBuf>,
+    bytes: usize,
+}
+
+impl Ring {
+    fn is_empty(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.bytes
+    }
+
+    fn slots(&self) -> usize {
+        self.bufs.len()
+    }
+
+    fn peek(&self, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in &self.bufs {
+            let k = b.len().min(max - out.len());
+            out.extend_from_slice(&b.data[b.read..b.read + k]);
+            if out.len() >= max {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Drops the first `n` bytes; emptied buffers free their slots.
+    fn consume(&mut self, mut n: usize) {
+        n = n.min(self.bytes);
+        self.bytes -= n;
+        while n > 0 {
+            let b = self.bufs.front_mut().expect("bytes counted");
+            let k = b.len().min(n);
+            b.read += k;
+            n -= k;
+            if b.len() == 0 {
+                self.bufs.pop_front();
+            }
+        }
+    }
+
+    /// Linux's pipe_write without waiting, in a pipe of `slots`: the
+    /// part of `src` past whole pages goes into the last buffer if it
+    /// fits there, then a page a free slot. The bytes taken.
+    fn write(&mut self, src: &[u8], slots: usize) -> usize {
+        let mut done = 0;
+        let chars = src.len() % PAGE;
+        if chars != 0 {
+            if let Some(b) = self.bufs.back_mut() {
+                if b.merge && b.start + b.data.len() + chars <= PAGE {
+                    b.data.extend_from_slice(&src[..chars]);
+                    done = chars;
+                }
+            }
+        }
+        while done < src.len() && self.bufs.len() < slots {
+            let k = (src.len() - done).min(PAGE);
+            self.bufs.push_back(PipeBuf {
+                start: 0,
+                data: src[done..done + k].to_vec(),
+                read: 0,
+                merge: true,
+            });
+            done += k;
+        }
+        self.bytes += done;
+        done
+    }
+
+    /// Adds `src` as buffers of its own (spliced pages), the first from
+    /// `start` in its page, while slots are free. The bytes taken.
+    fn push(&mut self, src: &[u8], mut start: usize, slots: usize) -> usize {
+        let mut done = 0;
+        while done < src.len() && self.bufs.len() < slots {
+            let k = (src.len() - done).min(PAGE - start);
+            self.bufs.push_back(PipeBuf {
+                start,
+                data: src[done..done + k].to_vec(),
+                read: 0,
+                merge: false,
+            });
+            done += k;
+            start = 0;
+        }
+        self.bytes += done;
+        done
+    }
+}
 
 #[derive(Default)]
 struct PipeState {
-    buf: VecDeque<u8>,
+    buf: Ring,
     /// Bytes the pipe holds at most (F_SETPIPE_SZ); 0 means the default.
     capacity: usize,
     readers: usize,
@@ -35,6 +152,11 @@ impl PipeState {
         } else {
             self.capacity
         }
+    }
+
+    /// Buffers the pipe holds at most.
+    fn slots(&self) -> usize {
+        self.capacity() / PAGE
     }
 }
 
@@ -59,28 +181,77 @@ impl Pipe {
         Arc::new(Pipe::default())
     }
 
-    /// Up to `max` buffered bytes, without taking them: waits for data
-    /// while writers remain (EAGAIN instead with `nonblock`); empty at end
-    /// of file.
-    pub fn peek(&self, max: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
-        let w = Waiter::new();
-        let _r = self.queue.register(&w, ALL_EVENTS);
-        loop {
-            w.reset();
-            {
-                let st = lock(&self.state);
-                if !st.buf.is_empty() {
-                    return Ok(st.buf.iter().take(max).copied().collect());
-                }
-                if st.writers == 0 {
-                    return Ok(Vec::new());
-                }
-                if nonblock {
-                    return Err(Errno::EAGAIN);
-                }
-            }
-            w.wait(None);
+    /// Up to `max` buffered bytes, without taking them: empty at end of
+    /// file (no data, no writers), EAGAIN when empty with writers left
+    /// (the caller waits on the pipe's queue, through its task).
+    pub fn peek(&self, max: usize) -> Result<Vec<u8>, Errno> {
+        let st = lock(&self.state);
+        if !st.buf.is_empty() {
+            return Ok(st.buf.peek(max));
         }
+        if st.writers == 0 {
+            return Ok(Vec::new());
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    /// As [`Pipe::peek`], buffer by buffer: each with where its bytes
+    /// begin in their page.
+    pub fn peek_buffers(&self, max: usize) -> Result<Vec<(usize, Vec<u8>)>, Errno> {
+        let st = lock(&self.state);
+        if st.buf.is_empty() {
+            return if st.writers == 0 {
+                Ok(Vec::new())
+            } else {
+                Err(Errno::EAGAIN)
+            };
+        }
+        let mut out = Vec::new();
+        let mut left = max;
+        for b in &st.buf.bufs {
+            if left == 0 {
+                break;
+            }
+            let k = b.len().min(left);
+            out.push((b.start + b.read, b.data[b.read..b.read + k].to_vec()));
+            left -= k;
+        }
+        Ok(out)
+    }
+
+    /// Linux's `wait_for_space` test: EPIPE without readers, EAGAIN
+    /// when every slot is taken.
+    pub fn has_space(&self) -> Result<(), Errno> {
+        let st = lock(&self.state);
+        if st.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        if st.buf.slots() >= st.slots() {
+            return Err(Errno::EAGAIN);
+        }
+        Ok(())
+    }
+
+    /// Adds `data` as buffers of its own (pages spliced in, which later
+    /// writes do not append to), the first beginning at `start` in its
+    /// page, while slots are free: the bytes taken. EAGAIN when full,
+    /// EPIPE without readers.
+    pub fn put(&self, data: &[u8], start: usize) -> Result<usize, Errno> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let mut st = lock(&self.state);
+        if st.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        let slots = st.slots();
+        let n = st.buf.push(data, start % PAGE, slots);
+        if n == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        drop(st);
+        self.changed();
+        Ok(n)
     }
 
     fn changed(&self) {
@@ -90,8 +261,7 @@ impl Pipe {
     /// Drops the first `n` buffered bytes (after a peek moved them on).
     pub fn consume(&self, n: usize) {
         let mut st = lock(&self.state);
-        let n = n.min(st.buf.len());
-        st.buf.drain(..n);
+        st.buf.consume(n);
         drop(st);
         self.changed();
     }
@@ -161,17 +331,18 @@ impl FileImpl for PipeEnd {
             };
         }
         let n = dst.len().min(st.buf.len());
-        for (d, b) in dst.iter_mut().zip(st.buf.drain(..n)) {
-            *d = b;
-        }
+        dst[..n].copy_from_slice(&st.buf.peek(n));
+        st.buf.consume(n);
         drop(st);
         self.pipe.changed();
         Ok(n)
     }
 
-    /// Writes what fits (a write of at most PIPE_BUF bytes all or
-    /// nothing); EAGAIN when nothing fits (the caller waits for room
-    /// unless non-blocking); EPIPE without readers.
+    /// Writes what fits, as Linux's pipe_write: a tail shorter than a
+    /// page may join the last buffer, then a page a free slot, so a
+    /// write of at most PIPE_BUF bytes goes in whole or not at all;
+    /// EAGAIN when nothing fits (the caller waits for room unless
+    /// non-blocking); EPIPE without readers.
     fn write(
         &self,
         _file: &FileDescription,
@@ -185,17 +356,11 @@ impl FileImpl for PipeEnd {
         if st.readers == 0 {
             return Err(Errno::EPIPE);
         }
-        let room = st.capacity() - st.buf.len();
-        let fits = if src.len() <= PIPE_BUF {
-            room >= src.len()
-        } else {
-            room > 0
-        };
-        if !fits {
+        let slots = st.slots();
+        let n = st.buf.write(src, slots);
+        if n == 0 {
             return Err(Errno::EAGAIN);
         }
-        let n = src.len().min(room);
-        st.buf.extend(&src[..n]);
         drop(st);
         self.pipe.changed();
         Ok(n)
@@ -238,7 +403,7 @@ impl FileImpl for PipeEnd {
             return Err(Errno::EPERM);
         }
         let mut st = lock(&self.pipe.state);
-        if st.buf.len() > bytes {
+        if st.buf.slots() > bytes / PAGE {
             return Err(Errno::EBUSY);
         }
         st.capacity = bytes;
@@ -290,7 +455,7 @@ impl FileImpl for PipeEnd {
             }
         }
         if self.write {
-            if st.capacity() - st.buf.len() >= PIPE_BUF.min(st.capacity()) {
+            if st.buf.slots() < st.slots() {
                 r |= libc::POLLOUT | libc::POLLWRNORM;
             }
             if st.readers == 0 {

@@ -693,19 +693,233 @@ pub fn ppoll(
         let m: u64 = t.mm.read_obj(sigmask.0)?;
         t.set_temporary_mask(m);
     }
-    let deadline = timeout.map(|d| Instant::now() + d);
+    let deadline = timeout
+        .filter(|d| !d.is_zero())
+        .map(|d| Instant::now().checked_add(d).unwrap_or_else(far_future));
     let r = do_poll(t, fds.0, nfds, timeout);
-    // Linux writes the time left back, unless the timeout was zero; a
-    // timespec it cannot write is left alone.
-    if let (Some(d), Some(end)) = (timeout, deadline) {
-        if !d.is_zero() {
-            let left = end.saturating_duration_since(Instant::now());
-            let v = libc::timespec {
-                tv_sec: left.as_secs() as i64,
-                tv_nsec: left.subsec_nanos() as i64,
-            };
-            let _ = t.mm.write_obj(ts.0, &v);
+    select_finish(t, r, deadline, |t, left| {
+        let v = libc::timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        t.mm.write_obj(ts.0, &v)
+    })
+}
+
+/// The poll bits that make a descriptor readable, writable or
+/// exceptional for select (Linux's POLLIN_SET, POLLOUT_SET, POLLEX_SET).
+const POLLIN_SET: i16 =
+    libc::POLLRDNORM | libc::POLLRDBAND | libc::POLLIN | libc::POLLHUP | libc::POLLERR;
+const POLLOUT_SET: i16 = libc::POLLWRBAND | libc::POLLWRNORM | libc::POLLOUT | libc::POLLERR;
+const POLLEX_SET: i16 = libc::POLLPRI;
+
+/// Linux's `fdt->max_fds` for a table whose highest fd ever was
+/// `len - 1`: 64 to begin with, then 128 times a power of two.
+fn fd_table_size(len: usize) -> usize {
+    if len <= 64 {
+        return 64;
+    }
+    128 * ((len - 1) / 128 + 1).next_power_of_two()
+}
+
+/// Reads a select set of `words` longs (zeros for a null pointer).
+fn read_fd_set(t: &Task, addr: u64, words: usize) -> Result<Vec<u64>, Errno> {
+    let mut raw = vec![0u8; words * 8];
+    if addr != 0 {
+        t.mm.copy_in(addr, &mut raw)?;
+    }
+    Ok(raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect())
+}
+
+/// Linux's `core_sys_select`: waits until a descriptor in one of the
+/// sets is ready, `timeout` passes or a signal comes (ERESTARTNOHAND),
+/// and writes the ready sets back (whole longs, as Linux does).
+fn do_select(t: &mut Task, nfds: i32, sets: [u64; 3], timeout: Option<Duration>) -> SysResult {
+    if nfds < 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Linux clamps nfds to the size of the fd table, not the limit.
+    let n = (nfds as usize).min(fd_table_size(t.fds.table_len()));
+    let words = n.div_ceil(64);
+    let mut want = [
+        read_fd_set(t, sets[0], words)?,
+        read_fd_set(t, sets[1], words)?,
+        read_fd_set(t, sets[2], words)?,
+    ];
+    // Every descriptor named must be open (EBADF before any wait).
+    let mut files: Vec<(usize, Arc<FileDescription>)> = Vec::new();
+    for fd in 0..n {
+        let (w, bit) = (fd / 64, 1u64 << (fd % 64));
+        if (want[0][w] | want[1][w] | want[2][w]) & bit != 0 {
+            files.push((fd, t.fds.get(fd as i32)?));
         }
     }
+    let deadline = timeout.map(|d| {
+        Instant::now()
+            .checked_add(d)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400))
+    });
+    let queues: Vec<Arc<crate::kernel::waiter::WaitQueue>> =
+        files.iter().filter_map(|(_, f)| f.imp.waitq(f)).collect();
+    let qrefs: Vec<(&crate::kernel::waiter::WaitQueue, u32)> = queues
+        .iter()
+        .map(|q| (&**q, crate::kernel::waiter::ALL_EVENTS))
+        .collect();
+    let mut got = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let r = t.block_on(&qrefs, deadline, |_| {
+        let mut ready = 0u64;
+        for g in got.iter_mut() {
+            g.fill(0);
+        }
+        for (fd, f) in &files {
+            let (w, bit) = (fd / 64, 1u64 << (fd % 64));
+            let mask = f.imp.readiness(f, POLLIN_SET | POLLOUT_SET | POLLEX_SET);
+            for (i, set) in [POLLIN_SET, POLLOUT_SET, POLLEX_SET].iter().enumerate() {
+                if mask & set != 0 && want[i][w] & bit != 0 {
+                    got[i][w] |= bit;
+                    ready += 1;
+                }
+            }
+        }
+        (ready > 0 || timeout.is_some_and(|d| d.is_zero())).then_some(Ok(ready))
+    });
+    let ready = match r {
+        Ok(n) => n,
+        Err(Errno::ETIMEDOUT) => {
+            for g in got.iter_mut() {
+                g.fill(0);
+            }
+            0
+        }
+        // Never restarted after a handler; restarted without one (with
+        // the time left, which the caller writes back).
+        Err(Errno::ERESTARTSYS) => return Err(Errno::ERESTARTNOHAND),
+        Err(e) => return Err(e),
+    };
+    for (i, g) in got.iter().enumerate() {
+        want[i].copy_from_slice(g);
+        if sets[i] != 0 {
+            let bytes: Vec<u8> = want[i].iter().flat_map(|w| w.to_le_bytes()).collect();
+            t.mm.copy_out(sets[i], &bytes).map_err(|_| Errno::EFAULT)?;
+        }
+    }
+    Ok(ready)
+}
+
+/// Linux's `poll_select_finish`: the saved signal mask comes back now
+/// unless a restart will deliver a signal; the time left is written back
+/// (not for a zero timeout); a call that cannot be given its time left
+/// is not restarted.
+fn select_finish(
+    t: &mut Task,
+    r: SysResult,
+    deadline: Option<Instant>,
+    write: impl FnOnce(&Task, Duration) -> Result<(), Errno>,
+) -> SysResult {
+    if r != Err(Errno::ERESTARTNOHAND) {
+        restore_saved_mask(t);
+    }
+    let Some(end) = deadline else {
+        return r;
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if write(t, left).is_err() && r == Err(Errno::ERESTARTNOHAND) {
+        return Err(Errno::EINTR);
+    }
     r
+}
+
+/// Puts back the mask a syscall replaced for its duration
+/// ([`Task::set_temporary_mask`]) when it returns without a signal to
+/// deliver in it.
+fn restore_saved_mask(t: &mut Task) {
+    let saved = t.shared.sig.lock().saved_mask.take();
+    if let Some(m) = saved {
+        t.set_signal_mask(m);
+    }
+}
+
+pub fn select(
+    t: &mut Task,
+    nfds: i32,
+    readfds: UserAddr,
+    writefds: UserAddr,
+    exceptfds: UserAddr,
+    tv: UserAddr,
+) -> SysResult {
+    let mut timeout = None;
+    let mut deadline = None;
+    if tv.0 != 0 {
+        let v: libc::timeval = t.mm.read_obj(tv.0)?;
+        // Microseconds past a second carry into the seconds.
+        let sec = v.tv_sec.wrapping_add(v.tv_usec / 1_000_000);
+        let nsec = (v.tv_usec % 1_000_000) * 1000;
+        let d = super::time::timespec_to_duration(&libc::timespec {
+            tv_sec: sec,
+            tv_nsec: nsec,
+        })?;
+        timeout = Some(d);
+        if !d.is_zero() {
+            deadline = Some(Instant::now().checked_add(d).unwrap_or_else(far_future));
+        }
+    }
+    let r = do_select(t, nfds, [readfds.0, writefds.0, exceptfds.0], timeout);
+    select_finish(t, r, deadline, |t, left| {
+        let v = libc::timeval {
+            tv_sec: left.as_secs() as i64,
+            tv_usec: left.subsec_micros() as i64,
+        };
+        t.mm.write_obj(tv.0, &v)
+    })
+}
+
+pub fn pselect6(
+    t: &mut Task,
+    nfds: i32,
+    readfds: UserAddr,
+    writefds: UserAddr,
+    exceptfds: UserAddr,
+    ts: UserAddr,
+    sig: UserAddr,
+) -> SysResult {
+    // The last argument points to {const sigset_t *ss; size_t ss_len}.
+    let (ss, ss_len) = if sig.0 != 0 {
+        let v: [u64; 2] = t.mm.read_obj(sig.0)?;
+        (v[0], v[1])
+    } else {
+        (0, 0)
+    };
+    let mut timeout = None;
+    let mut deadline = None;
+    if ts.0 != 0 {
+        let v: libc::timespec = t.mm.read_obj(ts.0)?;
+        let d = super::time::timespec_to_duration(&v)?;
+        timeout = Some(d);
+        if !d.is_zero() {
+            deadline = Some(Instant::now().checked_add(d).unwrap_or_else(far_future));
+        }
+    }
+    if ss != 0 {
+        if ss_len != 8 {
+            return Err(Errno::EINVAL);
+        }
+        let m: u64 = t.mm.read_obj(ss)?;
+        t.set_temporary_mask(m);
+    }
+    let r = do_select(t, nfds, [readfds.0, writefds.0, exceptfds.0], timeout);
+    select_finish(t, r, deadline, |t, left| {
+        let v = libc::timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: left.subsec_nanos() as i64,
+        };
+        t.mm.write_obj(ts.0, &v)
+    })
+}
+
+/// A deadline for timeouts too long to add to the clock.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 86400)
 }

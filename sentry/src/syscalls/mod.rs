@@ -182,6 +182,11 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_ppoll,
         handler!(fs::ppoll, UserAddr, u32, UserAddr, UserAddr, usize),
     );
+    set(SYS_select, handler!(fs::select, i32, UserAddr, UserAddr, UserAddr, UserAddr));
+    set(
+        SYS_pselect6,
+        handler!(fs::pselect6, i32, UserAddr, UserAddr, UserAddr, UserAddr, UserAddr),
+    );
     // Opening and naming files (file.rs).
     set(SYS_open, handler!(file::open, UserPath, Hex, Mode));
     set(SYS_openat, handler!(file::openat, Fd, UserPath, Hex, Mode));
@@ -266,6 +271,7 @@ fn build_table() -> Vec<SyscallEntry> {
     );
     set(SYS_splice, handler!(splice::splice, Fd, UserAddr, Fd, UserAddr, usize, Hex));
     set(SYS_tee, handler!(splice::tee, Fd, Fd, usize, Hex));
+    set(SYS_vmsplice, handler!(splice::vmsplice, Fd, UserAddr, u64, Hex));
     // Mounts (mount.rs).
     set(SYS_mount, handler!(mount::mount, UserPath, UserPath, UserPath, Hex, UserAddr));
     set(SYS_umount2, handler!(mount::umount2, UserPath, i32));
@@ -496,6 +502,7 @@ pub fn dispatch(t: &mut Task) {
                 | libc::SYS_sendfile
                 | libc::SYS_splice
                 | libc::SYS_tee
+                | libc::SYS_vmsplice
                 | libc::SYS_copy_file_range
         )
     {

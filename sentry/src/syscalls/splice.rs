@@ -4,7 +4,7 @@
 //! offsets; pipes take what fits and give what they have, as Linux's pipe
 //! buffers would.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::errno::Errno;
 
@@ -30,19 +30,6 @@ fn is_pipe(f: &FileDescription) -> bool {
     file_type(f) == libc::S_IFIFO
 }
 
-/// A description that only says "do not block": handed to a pipe's
-/// read or write in place of its own, it makes that one call
-/// non-blocking (pipes consult nothing else of it).
-fn nonblocking() -> &'static Arc<FileDescription> {
-    static NB: OnceLock<Arc<FileDescription>> = OnceLock::new();
-    NB.get_or_init(|| {
-        FileDescription::new(
-            (libc::O_RDWR | libc::O_NONBLOCK) as u32,
-            Box::new(super::file::PathFile),
-        )
-    })
-}
-
 /// The file's position (0 for files without one).
 fn position(f: &FileDescription) -> i64 {
     f.imp.seek(f, 0, libc::SEEK_CUR).unwrap_or(0) as i64
@@ -61,21 +48,25 @@ fn verify_area(pos: i64, count: usize) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Writes `data` into the pipe `p`: what fits, waiting for room unless
-/// `nonblock`. EPIPE without readers.
-fn pipe_put(p: &FileDescription, data: &[u8], nonblock: bool) -> Result<usize, Errno> {
+/// Puts `data`, read from a file at `pos`, into the pipe `p` as page
+/// buffers of their own: what fits, waiting for room unless `nonblock`.
+/// EPIPE without readers; ERESTARTSYS when a signal ends the wait.
+fn pipe_put(t: &mut Task, p: &FileDescription, data: &[u8], pos: i64, nonblock: bool) -> SysResult {
+    let pipe = p.imp.pipe().ok_or(Errno::EBADF)?;
     loop {
-        match p.imp.write(nonblocking(), data, None) {
+        match pipe.put(data, pos as usize % 4096) {
             Err(Errno::EAGAIN) if !nonblock => {
-                p.imp.wait_ready(p, libc::POLLOUT, -1);
+                t.wait_file(p, libc::POLLOUT, None)?;
             }
-            r => return r,
+            r => return r.map(|n| n as u64),
         }
     }
 }
 
-/// Waits until the pipe `p` has room (Linux's `wait_for_space`).
-fn pipe_wait_room(p: &FileDescription, nonblock: bool) -> Result<(), Errno> {
+/// Waits until the pipe `p` has room (Linux's `wait_for_space`): EPIPE
+/// without readers, EAGAIN when full and `nonblock`, ERESTARTSYS when a
+/// signal ends the wait.
+fn pipe_wait_room(t: &mut Task, p: &FileDescription, nonblock: bool) -> Result<(), Errno> {
     loop {
         let r = p.imp.readiness(p, libc::POLLOUT);
         if r & libc::POLLERR != 0 {
@@ -87,24 +78,27 @@ fn pipe_wait_room(p: &FileDescription, nonblock: bool) -> Result<(), Errno> {
         if nonblock {
             return Err(Errno::EAGAIN);
         }
-        p.imp.wait_ready(p, libc::POLLOUT, -1);
+        t.wait_file(p, libc::POLLOUT, None)?;
     }
 }
 
-/// Reads up to `len` bytes from the pipe `p`, waiting for data unless
-/// `nonblock`; 0 when it is empty and has no writers.
-fn pipe_take(p: &FileDescription, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; len.min(CHUNK)];
+/// Up to `len` bytes buffered in the pipe `p`, without taking them,
+/// waiting for data unless `nonblock` (Linux's `ipipe_prep` and
+/// `splice_from_pipe_next`); empty when the pipe is empty and has no
+/// writers. ERESTARTSYS when a signal ends the wait.
+fn pipe_peek(
+    t: &mut Task,
+    p: &FileDescription,
+    len: usize,
+    nonblock: bool,
+) -> Result<Vec<u8>, Errno> {
+    let pipe = p.imp.pipe().ok_or(Errno::EBADF)?;
     loop {
-        match p.imp.read(nonblocking(), &mut buf, None) {
-            Ok(n) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
+        match pipe.peek(len) {
             Err(Errno::EAGAIN) if !nonblock => {
-                p.imp.wait_ready(p, libc::POLLIN, -1);
+                t.wait_file(p, libc::POLLIN, None)?;
             }
-            Err(e) => return Err(e),
+            r => return r,
         }
     }
 }
@@ -112,13 +106,14 @@ fn pipe_take(p: &FileDescription, len: usize, nonblock: bool) -> Result<Vec<u8>,
 /// Moves up to `len` bytes of the file `inf` at `*pos` into the pipe
 /// `out` (Linux's `splice_file_to_pipe`); advances `*pos`.
 fn file_to_pipe(
+    t: &mut Task,
     inf: &FileDescription,
     pos: &mut i64,
     out: &FileDescription,
     len: usize,
     nonblock: bool,
 ) -> SysResult {
-    pipe_wait_room(out, nonblock)?;
+    pipe_wait_room(t, out, nonblock)?;
     if len == 0 {
         return Ok(0);
     }
@@ -130,25 +125,30 @@ fn file_to_pipe(
     if n == 0 {
         return Ok(0);
     }
-    let put = pipe_put(out, &buf[..n], nonblock)?;
+    let put = pipe_put(t, out, &buf[..n], *pos, nonblock)?;
     *pos += put as i64;
-    Ok(put as u64)
+    Ok(put)
 }
 
 /// Moves up to `len` bytes of the pipe `inp` to the file `out` at `*pos`
 /// (Linux's `do_splice_from`); advances `*pos`.
 fn pipe_to_file(
+    t: &mut Task,
     inp: &FileDescription,
     out: &FileDescription,
     pos: &mut i64,
     len: usize,
     nonblock: bool,
 ) -> SysResult {
-    let data = pipe_take(inp, len, nonblock)?;
+    let data = pipe_peek(t, inp, len.min(CHUNK), nonblock)?;
     if data.is_empty() {
         return Ok(0);
     }
     let n = out.imp.write(out, &data, Some(*pos as u64))?;
+    // Only what the file took leaves the pipe.
+    if let Some(p) = inp.imp.pipe() {
+        p.consume(n);
+    }
     *pos += n as i64;
     Ok(n as u64)
 }
@@ -217,7 +217,7 @@ pub fn sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: us
     }
     let r = if is_pipe(&out) {
         let nonblock = out.nonblocking();
-        file_to_pipe(&inf, &mut pos, &out, count, nonblock)
+        file_to_pipe(t, &inf, &mut pos, &out, count, nonblock)
     } else {
         let mut opos = position(&out);
         verify_area(opos, count)?;
@@ -361,7 +361,8 @@ pub fn splice(
     }
     let nonblock = flags & SPLICE_F_NONBLOCK != 0;
     if ipipe && opipe {
-        return pipe_to_pipe(&inf, &out, len.min(MAX_RW_COUNT), nonblock, true);
+        let nonblock = nonblock || inf.nonblocking() || out.nonblocking();
+        return pipe_to_pipe(t, &inf, &out, len.min(MAX_RW_COUNT), nonblock, true);
     }
     if ipipe {
         if user_out.is_some() && !out.imp.positional(&out) {
@@ -373,7 +374,7 @@ pub fn splice(
         }
         verify_area(pos, len)?;
         let nonblock = nonblock || inf.nonblocking();
-        let n = pipe_to_file(&inf, &out, &mut pos, len.min(MAX_RW_COUNT), nonblock)?;
+        let n = pipe_to_file(t, &inf, &out, &mut pos, len.min(MAX_RW_COUNT), nonblock)?;
         match user_out {
             Some(_) => t.mm.write_obj(off_out.0, &pos)?,
             None => set_position(&out, pos),
@@ -387,7 +388,7 @@ pub fn splice(
         let mut pos = user_in.unwrap_or_else(|| position(&inf));
         verify_area(pos, len)?;
         let nonblock = nonblock || out.nonblocking();
-        let n = file_to_pipe(&inf, &mut pos, &out, len.min(MAX_RW_COUNT), nonblock)?;
+        let n = file_to_pipe(t, &inf, &mut pos, &out, len.min(MAX_RW_COUNT), nonblock)?;
         match user_in {
             Some(_) => t.mm.write_obj(off_in.0, &pos)?,
             None => set_position(&inf, pos),
@@ -412,14 +413,18 @@ pub fn tee(t: &mut Task, fd_in: Fd, fd_out: Fd, len: usize, flags: Hex) -> SysRe
     if !is_pipe(&inf) || !is_pipe(&out) {
         return Err(Errno::EINVAL);
     }
-    let nonblock = flags.0 as u32 & SPLICE_F_NONBLOCK != 0;
-    pipe_to_pipe(&inf, &out, len.min(MAX_RW_COUNT), nonblock, false)
+    let nonblock =
+        flags.0 as u32 & SPLICE_F_NONBLOCK != 0 || inf.nonblocking() || out.nonblocking();
+    pipe_to_pipe(t, &inf, &out, len.min(MAX_RW_COUNT), nonblock, false)
 }
 
 /// Moves (splice) or copies (tee, `consume` false) up to `len` bytes
-/// from the pipe `inf` to the pipe `out`. Bytes leave `inf` only once
-/// `out` took them.
+/// from the pipe `inf` to the pipe `out`, as Linux's
+/// `splice_pipe_to_pipe` and `link_pipe`: waits for data in `inf`, then
+/// for room in `out`, unless `nonblock`, and moves what fits. Bytes
+/// leave `inf` only once `out` took them.
 fn pipe_to_pipe(
+    t: &mut Task,
     inf: &Arc<FileDescription>,
     out: &Arc<FileDescription>,
     len: usize,
@@ -432,14 +437,159 @@ fn pipe_to_pipe(
     if Arc::ptr_eq(&src, &dst) {
         return Err(Errno::EINVAL);
     }
-    let data = src.peek(len, nonblock || inf.nonblocking())?;
-    if data.is_empty() {
+    loop {
+        let bufs = loop {
+            match src.peek_buffers(len.min(CHUNK)) {
+                Err(Errno::EAGAIN) if !nonblock => {
+                    t.wait_file(inf, libc::POLLIN, None)?;
+                }
+                r => break r?,
+            }
+        };
+        if bufs.is_empty() {
+            return Ok(0);
+        }
+        // Buffer by buffer, while the output has free slots.
+        let mut moved = 0usize;
+        let mut err = None;
+        for (start, data) in &bufs {
+            match dst.put(data, *start) {
+                Ok(n) => {
+                    moved += n;
+                    if n < data.len() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        match err {
+            _ if moved > 0 => {
+                if consume {
+                    src.consume(moved);
+                }
+                return Ok(moved as u64);
+            }
+            // Full: wait for room, then look at the input again (a
+            // reader may have taken it meanwhile).
+            Some(Errno::EAGAIN) if !nonblock => {
+                t.wait_file(out, libc::POLLOUT, None)?;
+            }
+            Some(e) => return Err(e),
+            None => return Ok(0),
+        }
+    }
+}
+
+/// The most iovecs one call takes (UIO_MAXIOV).
+const UIO_MAXIOV: u64 = 1024;
+
+/// vmsplice(2): into a pipe (a write end) from the caller's iovecs, or
+/// out of one (a read end) into them. Only SPLICE_F_NONBLOCK makes it
+/// non-blocking (not the file's O_NONBLOCK, as in Linux); the data is
+/// copied, so SPLICE_F_GIFT changes nothing.
+pub fn vmsplice(t: &mut Task, fd: Fd, iov: UserAddr, nr_segs: u64, flags: Hex) -> SysResult {
+    if flags.0 as u32 & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = t.fds.get(fd.0)?;
+    // A file open for writing is spliced to, else one open for reading
+    // from; either way it must be a pipe.
+    let to_pipe = f.writable();
+    if !to_pipe && !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    let Some(pipe) = f.imp.pipe() else {
+        return Err(Errno::EBADF);
+    };
+    if nr_segs > UIO_MAXIOV {
+        return Err(Errno::EINVAL);
+    }
+    let iovs = super::fs::read_iovecs(t, iov.0, nr_segs as i32)?;
+    let total: usize = iovs.iter().map(|v| v.1).sum();
+    if total == 0 {
         return Ok(0);
     }
-    let wdesc = if nonblock { nonblocking() } else { out };
-    let n = out.imp.write(wdesc, &data, None)?;
-    if consume {
-        src.consume(n);
+    let nonblock = flags.0 as u32 & SPLICE_F_NONBLOCK != 0;
+    if to_pipe {
+        vmsplice_to_pipe(t, &f, &pipe, &iovs, nonblock)
+    } else {
+        vmsplice_to_user(t, &f, &pipe, &iovs, total, nonblock)
     }
-    Ok(n as u64)
+}
+
+/// Waits for a free slot (Linux's `wait_for_space`), then adds the
+/// iovecs' bytes as buffers of their own, a page of memory a buffer, while
+/// slots are free; a fault ends the copy (EFAULT if nothing was copied).
+fn vmsplice_to_pipe(
+    t: &mut Task,
+    f: &FileDescription,
+    pipe: &crate::fsimpl::pipe::Pipe,
+    iovs: &[(u64, usize)],
+    nonblock: bool,
+) -> SysResult {
+    loop {
+        match pipe.has_space() {
+            Err(Errno::EAGAIN) if !nonblock => {
+                t.wait_file(f, libc::POLLOUT, None)?;
+            }
+            r => break r?,
+        }
+    }
+    let mut done = 0usize;
+    for &(base, len) in iovs {
+        let mut off = 0usize;
+        while off < len {
+            let addr = base + off as u64;
+            let mut data = vec![0u8; (len - off).min(CHUNK)];
+            let n = t.mm.copy_in_partial(addr, &mut data);
+            if n == 0 {
+                return if done > 0 {
+                    Ok(done as u64)
+                } else {
+                    Err(Errno::EFAULT)
+                };
+            }
+            let put = match pipe.put(&data[..n], (addr % 4096) as usize) {
+                Ok(k) => k,
+                Err(_) if done > 0 => return Ok(done as u64),
+                Err(e) => return Err(e),
+            };
+            done += put;
+            off += put;
+            if put < data.len() {
+                return Ok(done as u64);
+            }
+        }
+    }
+    Ok(done as u64)
+}
+
+/// Copies buffered data out of the pipe into the iovecs, waiting for
+/// data unless `nonblock`; 0 at end of file. What was copied leaves the
+/// pipe; a fault leaves it all there (the pipe's data counts as one
+/// buffer, which Linux consumes whole or not at all) and gives EFAULT.
+fn vmsplice_to_user(
+    t: &mut Task,
+    f: &FileDescription,
+    pipe: &crate::fsimpl::pipe::Pipe,
+    iovs: &[(u64, usize)],
+    total: usize,
+    nonblock: bool,
+) -> SysResult {
+    let data = pipe_peek(t, f, total.min(CHUNK), nonblock)?;
+    let mut pos = 0;
+    for &(base, len) in iovs {
+        if pos >= data.len() {
+            break;
+        }
+        let k = len.min(data.len() - pos);
+        t.mm.copy_out(base, &data[pos..pos + k])?;
+        pos += k;
+    }
+    pipe.consume(pos);
+    Ok(pos as u64)
 }

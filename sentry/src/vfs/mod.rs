@@ -522,6 +522,12 @@ impl FdTable {
         t
     }
 
+    /// How many fd slots the table has had (one past the highest fd it
+    /// ever held), for select's bound.
+    pub fn table_len(&self) -> usize {
+        self.fds.lock().unwrap().len()
+    }
+
     /// The open fds in order, for /proc and close_range.
     pub fn open_fds(&self) -> Vec<i32> {
         let fds = self.fds.locked();
