@@ -247,6 +247,8 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
     }
     child.prctl.timer_slack_ns = t.prctl.timer_slack_ns;
     child.prctl.no_new_privs = t.prctl.no_new_privs;
+    // Seccomp filters are inherited (and kept across exec).
+    crate::kernel::seccomp::inherit(t, &mut child);
     if has(libc::CLONE_CHILD_CLEARTID) {
         child.clear_child_tid = a.child_tid;
     }
