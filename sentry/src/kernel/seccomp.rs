@@ -44,7 +44,8 @@ pub const SECCOMP_DATA_SIZE: u32 = 64;
 pub const BPF_MAXINSNS: usize = 4096;
 /// The most instructions all of a thread's filters may hold together,
 /// counting 4 more for each filter beneath the newest (Linux's
-/// MAX_INSNS_PER_PATH).
+/// MAX_INSNS_PER_PATH). Linux counts the instructions of the programs
+/// as it translates them to eBPF: see [`translated_len`].
 pub const MAX_INSNS_PER_PATH: usize = 32768;
 /// MAX_ERRNO: the largest errno a filter can ask for.
 const MAX_ERRNO: u32 = 4095;
@@ -154,10 +155,7 @@ fn code_allowed(code: u16) -> bool {
 }
 
 fn is_cond_jump(code: u16) -> bool {
-    matches!(
-        code,
-        0x15 | 0x1d | 0x35 | 0x3d | 0x25 | 0x2d | 0x45 | 0x4d
-    )
+    matches!(code, 0x15 | 0x1d | 0x35 | 0x3d | 0x25 | 0x2d | 0x45 | 0x4d)
 }
 
 /// Checks a program as Linux does when a filter is attached
@@ -173,39 +171,20 @@ pub fn check_program(prog: &[SockFilter]) -> Result<Vec<SockFilter>, Errno> {
         if !code_allowed(i.code) {
             return Err(Errno::EINVAL);
         }
-        match i.code {
-            c if c == ALU | DIV | K || c == ALU | MOD | K => {
-                if i.k == 0 {
-                    return Err(Errno::EINVAL);
-                }
-            }
-            c if c == ALU | LSH | K || c == ALU | RSH | K => {
-                if i.k >= 32 {
-                    return Err(Errno::EINVAL);
-                }
-            }
-            c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => {
-                if i.k >= MEMWORDS {
-                    return Err(Errno::EINVAL);
-                }
-            }
-            c if c == JMP | JA => {
-                if i.k as u64 >= (flen - pc - 1) as u64 {
-                    return Err(Errno::EINVAL);
-                }
-            }
+        let bad = match i.code {
+            c if c == ALU | DIV | K || c == ALU | MOD | K => i.k == 0,
+            c if c == ALU | LSH | K || c == ALU | RSH | K => i.k >= 32,
+            c if c == LD | MEM || c == LDX | MEM || c == ST || c == STX => i.k >= MEMWORDS,
+            c if c == JMP | JA => i.k as u64 >= (flen - pc - 1) as u64,
             c if is_cond_jump(c) => {
-                if pc + i.jt as usize + 1 >= flen || pc + i.jf as usize + 1 >= flen {
-                    return Err(Errno::EINVAL);
-                }
+                pc + i.jt as usize + 1 >= flen || pc + i.jf as usize + 1 >= flen
             }
-            c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => {
-                // No ancillary loads exist for seccomp's data.
-                if i.k >= SKF_AD_OFF {
-                    return Err(Errno::EINVAL);
-                }
-            }
-            _ => {}
+            // No ancillary loads exist for seccomp's data.
+            c if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => i.k >= SKF_AD_OFF,
+            _ => false,
+        };
+        if bad {
+            return Err(Errno::EINVAL);
         }
     }
     let last = prog[flen - 1].code;
@@ -217,10 +196,9 @@ pub fn check_program(prog: &[SockFilter]) -> Result<Vec<SockFilter>, Errno> {
     let mut out = prog.to_vec();
     for i in &mut out {
         match i.code {
-            c if c == LD | W | ABS => {
-                if i.k >= SECCOMP_DATA_SIZE || i.k & 3 != 0 {
-                    return Err(Errno::EINVAL);
-                }
+            // Aligned words of seccomp_data only.
+            c if c == LD | W | ABS && (i.k >= SECCOMP_DATA_SIZE || i.k & 3 != 0) => {
+                return Err(Errno::EINVAL);
             }
             c if c == LD | W | LEN => {
                 *i = SockFilter::new(LD | IMM, 0, 0, SECCOMP_DATA_SIZE);
@@ -228,7 +206,8 @@ pub fn check_program(prog: &[SockFilter]) -> Result<Vec<SockFilter>, Errno> {
             c if c == LDX | W | LEN => {
                 *i = SockFilter::new(LDX | IMM, 0, 0, SECCOMP_DATA_SIZE);
             }
-            0x06 | 0x16 // RET K, RET A
+            0x20 // LD W ABS
+            | 0x06 | 0x16 // RET K, RET A
             | 0x04 | 0x0c | 0x14 | 0x1c | 0x24 | 0x2c | 0x34 | 0x3c // ADD SUB MUL DIV
             | 0x54 | 0x5c | 0x44 | 0x4c | 0xa4 | 0xac // AND OR XOR
             | 0x64 | 0x6c | 0x74 | 0x7c | 0x84 // LSH RSH NEG
@@ -251,10 +230,8 @@ fn check_loads_after_stores(prog: &[SockFilter]) -> Result<(), Errno> {
         valid &= masks[pc];
         match i.code {
             c if c == ST || c == STX => valid |= 1 << i.k,
-            c if c == LD | MEM || c == LDX | MEM => {
-                if valid & (1 << i.k) == 0 {
-                    return Err(Errno::EINVAL);
-                }
+            c if (c == LD | MEM || c == LDX | MEM) && valid & (1 << i.k) == 0 => {
+                return Err(Errno::EINVAL);
             }
             c if c == JMP | JA => {
                 masks[pc + 1 + i.k as usize] &= valid;
@@ -269,6 +246,29 @@ fn check_loads_after_stores(prog: &[SockFilter]) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// How many eBPF instructions Linux's bpf_convert_filter makes of a
+/// checked program: a prologue of 3; 2 for RET K; 5 for DIV X (the
+/// division-by-zero exit); a conditional jump 1, 1 more to load a
+/// negative immediate, 1 more unless the false branch is next (or the
+/// true one is, and the test can be inverted); 1 for the rest.
+pub fn translated_len(prog: &[SockFilter]) -> usize {
+    let mut n = 3;
+    for i in prog {
+        n += match i.code {
+            c if c == RET | K => 2,
+            c if c == ALU | DIV | X => 5,
+            c if is_cond_jump(c) => {
+                let imm = (c & X == 0 && (i.k as i32) < 0) as usize;
+                let invertible = matches!(c & 0xf0, JEQ | JGT | JGE);
+                let two = i.jf != 0 && !(i.jt == 0 && invertible);
+                1 + imm + two as usize
+            }
+            _ => 1,
+        };
+    }
+    n
 }
 
 // ----- The interpreter -----
@@ -301,12 +301,12 @@ pub fn run(prog: &[SockFilter], data: &SeccompData) -> u32 {
         let k = i.k;
         match i.code {
             0x20 => a = data[(k as usize / 4) & 15], // LD W ABS
-            0x00 => a = k,                          // LD IMM
-            0x01 => x = k,                          // LDX IMM
-            0x60 => a = mem[(k & 15) as usize],     // LD MEM
-            0x61 => x = mem[(k & 15) as usize],     // LDX MEM
-            0x02 => mem[(k & 15) as usize] = a,     // ST
-            0x03 => mem[(k & 15) as usize] = x,     // STX
+            0x00 => a = k,                           // LD IMM
+            0x01 => x = k,                           // LDX IMM
+            0x60 => a = mem[(k & 15) as usize],      // LD MEM
+            0x61 => x = mem[(k & 15) as usize],      // LDX MEM
+            0x02 => mem[(k & 15) as usize] = a,      // ST
+            0x03 => mem[(k & 15) as usize] = x,      // STX
             0x04 => a = a.wrapping_add(k),
             0x0c => a = a.wrapping_add(x),
             0x14 => a = a.wrapping_sub(k),
@@ -403,6 +403,8 @@ fn allow_cache(prog: &[SockFilter]) -> AllowCache {
 pub struct Program {
     insns: Box<[SockFilter]>,
     cache: AllowCache,
+    /// Its length as Linux counts it ([`translated_len`]).
+    cost: usize,
 }
 
 impl Program {
@@ -410,15 +412,8 @@ impl Program {
     pub fn new(prog: &[SockFilter]) -> Result<Program, Errno> {
         let insns = check_program(prog)?.into_boxed_slice();
         let cache = allow_cache(&insns);
-        Ok(Program { insns, cache })
-    }
-
-    pub fn len(&self) -> usize {
-        self.insns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.insns.is_empty()
+        let cost = translated_len(&insns);
+        Ok(Program { insns, cache, cost })
     }
 }
 
@@ -443,7 +438,7 @@ impl Filter {
         prev: Option<Arc<Filter>>,
     ) -> Result<Arc<Filter>, Errno> {
         let below = prev.as_ref().map_or(0, |p| p.path_len);
-        if prog.len() + below > MAX_INSNS_PER_PATH {
+        if prog.cost + below > MAX_INSNS_PER_PATH {
             return Err(Errno::ENOMEM);
         }
         let mut cache = prog.cache;
@@ -453,7 +448,7 @@ impl Filter {
             }
         }
         Ok(Arc::new(Filter {
-            path_len: below + prog.len() + 4,
+            path_len: below + prog.cost + 4,
             prog,
             log,
             prev,
@@ -546,8 +541,7 @@ impl SharedSeccomp {
     fn set(&self, s: &mut State, new: State) {
         *s = new;
         let gen = (self.word.load(Ordering::Relaxed) >> 8) + 1;
-        self.word
-            .store(gen << 8 | s.mode as u64, Ordering::Release);
+        self.word.store(gen << 8 | s.mode as u64, Ordering::Release);
     }
 }
 
@@ -854,10 +848,7 @@ mod tests {
         let max = vec![stmt(RET | K, SECCOMP_RET_ALLOW); BPF_MAXINSNS];
         assert!(check_program(&max).is_ok());
         // No return at the end.
-        assert_eq!(
-            check_program(&[stmt(LD | W | ABS, 0)]),
-            Err(Errno::EINVAL)
-        );
+        assert_eq!(check_program(&[stmt(LD | W | ABS, 0)]), Err(Errno::EINVAL));
         // Jumps out of range, conditional and not.
         let mut bad = ok.clone();
         bad[1].jf = 2;
@@ -957,7 +948,14 @@ mod tests {
         }
         assert_eq!(eval(&[stmt(LD | W | LEN, 0), stmt(RET | A, 0)], &d), 64);
         assert_eq!(
-            eval(&[stmt(LDX | W | LEN, 0), stmt(MISC | TXA, 0), stmt(RET | A, 0)], &d),
+            eval(
+                &[
+                    stmt(LDX | W | LEN, 0),
+                    stmt(MISC | TXA, 0),
+                    stmt(RET | A, 0)
+                ],
+                &d
+            ),
             64
         );
         // Arithmetic wraps as 32 bits; shifts by X take its low 5 bits.
@@ -1020,8 +1018,8 @@ mod tests {
     fn stack_ranks_actions_and_caches_plain_allows() {
         let p = |v: Vec<SockFilter>| Program::new(&v).unwrap();
         let f1 = Filter::attach(p(on_nr(39, SECCOMP_RET_ERRNO | 1)), false, None).unwrap();
-        let f2 = Filter::attach(p(on_nr(39, SECCOMP_RET_TRAP | 2)), true, Some(f1.clone()))
-            .unwrap();
+        let f2 =
+            Filter::attach(p(on_nr(39, SECCOMP_RET_TRAP | 2)), true, Some(f1.clone())).unwrap();
         let f3 = Filter::attach(p(on_nr(39, SECCOMP_RET_LOG)), false, Some(f2.clone())).unwrap();
         let d = data(39, [0; 6]);
         assert_eq!(f1.run_all(&d), (SECCOMP_RET_ERRNO | 1, false));
@@ -1034,11 +1032,15 @@ mod tests {
         assert_eq!(f3.run_all(&data(1, [0; 6])), (SECCOMP_RET_ALLOW, false));
         // KILL_PROCESS is first of all; among equal actions the newest
         // filter's data counts.
-        let k = Filter::attach(p(on_nr(39, SECCOMP_RET_KILL_PROCESS)), false, Some(f3.clone()))
-            .unwrap();
+        let k = Filter::attach(
+            p(on_nr(39, SECCOMP_RET_KILL_PROCESS)),
+            false,
+            Some(f3.clone()),
+        )
+        .unwrap();
         assert_eq!(k.run_all(&d).0, SECCOMP_RET_KILL_PROCESS);
-        let e = Filter::attach(p(on_nr(39, SECCOMP_RET_ERRNO | 9)), false, Some(f1.clone()))
-            .unwrap();
+        let e =
+            Filter::attach(p(on_nr(39, SECCOMP_RET_ERRNO | 9)), false, Some(f1.clone())).unwrap();
         assert_eq!(e.run_all(&d).0, SECCOMP_RET_ERRNO | 9);
         assert!(f1.is_ancestor_of(&k));
         assert!(!k.is_ancestor_of(&f1));
@@ -1051,8 +1053,32 @@ mod tests {
         ];
         let a = Filter::attach(p(args), false, None).unwrap();
         assert_eq!(a.cache, [0; CACHE_NRS / 64]);
-        assert_eq!(a.run_all(&data(0, [7, 0, 0, 0, 0, 0])).0, SECCOMP_RET_ERRNO | 3);
+        assert_eq!(
+            a.run_all(&data(0, [7, 0, 0, 0, 0, 0])).0,
+            SECCOMP_RET_ERRNO | 3
+        );
         assert_eq!(a.run_all(&data(0, [8, 0, 0, 0, 0, 0])).0, SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn translated_lengths_are_linuxs() {
+        assert_eq!(translated_len(&[stmt(RET | K, 0)]), 5);
+        assert_eq!(translated_len(&[stmt(RET | A, 0)]), 4);
+        assert_eq!(translated_len(&[stmt(ALU | DIV | X, 0)]), 8);
+        // jf next; jt next and invertible; neither; JSET not invertible;
+        // a negative immediate.
+        assert_eq!(translated_len(&[jump(JMP | JEQ | K, 1, 3, 0)]), 4);
+        assert_eq!(translated_len(&[jump(JMP | JGE | K, 1, 0, 3)]), 4);
+        assert_eq!(translated_len(&[jump(JMP | JGT | X, 1, 1, 3)]), 5);
+        assert_eq!(translated_len(&[jump(JMP | JSET | K, 1, 0, 3)]), 5);
+        assert_eq!(
+            translated_len(&[jump(JMP | JEQ | K, AUDIT_ARCH_X86_64, 1, 0)]),
+            5
+        );
+        assert_eq!(
+            translated_len(&[jump(JMP | JEQ | X, AUDIT_ARCH_X86_64, 1, 0)]),
+            4
+        );
     }
 
     #[test]
@@ -1072,8 +1098,9 @@ mod tests {
                 }
             }
         }
-        // 1 + 5 * (n - 1) <= 32768 < 1 + 5 * n.
-        assert_eq!(n, (MAX_INSNS_PER_PATH - 1) / 5 + 1);
+        // Each costs 3 + 2, and 4 more beneath another:
+        // 5 + 9 * (n - 1) <= 32768 < 5 + 9 * n.
+        assert_eq!(n, (MAX_INSNS_PER_PATH - 5) / 9 + 1);
         drop(top);
     }
 }

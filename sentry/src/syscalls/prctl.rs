@@ -124,8 +124,9 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
         }
         // Naming anonymous memory is optional in Linux (CONFIG_ANON_VMA_NAME).
         PR_SET_VMA => Err(Errno::EINVAL),
-        PR_CAPBSET_DROP | PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE
-        | PR_CAP_AMBIENT => unimplemented(t, &format!("prctl option {option}")),
+        PR_CAPBSET_DROP | PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE | PR_CAP_AMBIENT => {
+            unimplemented(t, &format!("prctl option {option}"))
+        }
         _ => Err(Errno::EINVAL),
     }
 }

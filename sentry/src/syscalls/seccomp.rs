@@ -77,17 +77,17 @@ fn set_mode_filter(t: &mut Task, flags: u64, uprog: u64) -> SysResult {
     }
     // A failed TSYNC returns a tid, a listener an fd: not both unless
     // TSYNC failures are ESRCH.
-    if flags & FLAG_TSYNC != 0
-        && flags & FLAG_NEW_LISTENER != 0
-        && flags & FLAG_TSYNC_ESRCH == 0
-    {
+    if flags & FLAG_TSYNC != 0 && flags & FLAG_NEW_LISTENER != 0 && flags & FLAG_TSYNC_ESRCH == 0 {
         return Err(Errno::EINVAL);
     }
     if flags & FLAG_WAIT_KILLABLE_RECV != 0 && flags & FLAG_NEW_LISTENER == 0 {
         return Err(Errno::EINVAL);
     }
     if flags & FLAG_NEW_LISTENER != 0 {
-        return unimplemented(t, "seccomp SECCOMP_FILTER_FLAG_NEW_LISTENER (user notification)");
+        return unimplemented(
+            t,
+            "seccomp SECCOMP_FILTER_FLAG_NEW_LISTENER (user notification)",
+        );
     }
     // struct sock_fprog: len (u16), padding, filter pointer.
     let mut fprog = [0u8; 16];
