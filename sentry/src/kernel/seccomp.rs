@@ -574,7 +574,10 @@ fn refresh(t: &mut Task) {
 }
 
 /// A child (fork, clone, a new thread) gets its parent's mode and filters.
-pub fn inherit(parent: &Task, child: &mut Task) {
+///
+/// Called with the task registry locked, as TSYNC runs, so a thread being
+/// made while a sibling synchronizes gets the synchronized filters.
+pub fn inherit(parent: &Task, child: &Task) {
     let s = parent.shared.seccomp.state.lock().clone();
     if s.mode == SECCOMP_MODE_DISABLED {
         return;

@@ -247,8 +247,6 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
     }
     child.prctl.timer_slack_ns = t.prctl.timer_slack_ns;
     child.prctl.no_new_privs = t.prctl.no_new_privs;
-    // Seccomp filters are inherited (and kept across exec).
-    crate::kernel::seccomp::inherit(t, &mut child);
     if has(libc::CLONE_CHILD_CLEARTID) {
         child.clear_child_tid = a.child_tid;
     }
@@ -270,6 +268,9 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
             return Err(Errno::ERESTARTNOINTR);
         }
         ts.tasks.insert(tid, child.shared.clone());
+        // Seccomp filters are inherited (and kept across exec), under the
+        // lock a sibling's TSYNC takes, so none is missed.
+        crate::kernel::seccomp::inherit(t, &child);
         if has(libc::CLONE_THREAD) {
             if let Some(p) = ts.procs.get_mut(&t.tg.tgid) {
                 p.threads.insert(tid);
