@@ -5,6 +5,7 @@ pub mod creds;
 pub mod futex;
 pub mod limits;
 pub mod process;
+pub mod seccomp;
 pub mod signal;
 pub mod task;
 pub mod timer;

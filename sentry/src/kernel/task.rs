@@ -266,6 +266,8 @@ pub struct TaskShared {
     pub utime_ns: AtomicU64,
     pub stime_ns: AtomicU64,
     pub start: Instant,
+    /// The thread's seccomp mode and filters (TSYNC changes them).
+    pub seccomp: super::seccomp::SharedSeccomp,
 }
 
 impl TaskShared {
@@ -399,6 +401,8 @@ pub struct Task {
     pub vfork_done: Option<Arc<VforkDone>>,
     /// This thread's exit code, set by exit().
     pub exit_code: Option<ExitStatus>,
+    /// The runner's copy of its seccomp filter stack.
+    pub seccomp: super::seccomp::Seccomp,
     /// Since when sentry time is charged to the task.
     sys_mark: Option<Instant>,
 }
@@ -460,6 +464,7 @@ impl Task {
             utime_ns: AtomicU64::new(0),
             stime_ns: AtomicU64::new(0),
             start: Instant::now(),
+            seccomp: Default::default(),
         });
         Task {
             kernel,
@@ -487,6 +492,7 @@ impl Task {
             restart_block: None,
             vfork_done: None,
             exit_code: None,
+            seccomp: Default::default(),
             sys_mark: None,
         }
     }

@@ -22,6 +22,7 @@ pub mod prctl;
 pub mod process;
 pub mod rw;
 pub mod sched;
+pub mod seccomp;
 pub mod signal;
 pub mod splice;
 pub mod stat;
@@ -382,6 +383,8 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_capset, handler!(creds::capset, UserAddr, UserAddr));
     // prctl (prctl.rs).
     set(SYS_prctl, handler!(prctl::prctl, i32, Hex, Hex, Hex, Hex));
+    // seccomp (seccomp.rs; the filters run in dispatch).
+    set(SYS_seccomp, handler!(seccomp::seccomp, u32, Hex, UserAddr));
     // System identity, limits, randomness (sys.rs).
     set(SYS_uname, handler!(sys::uname, UserAddr));
     set(SYS_sethostname, handler!(sys::sethostname, UserAddr, usize));
@@ -474,6 +477,14 @@ pub fn dispatch(t: &mut Task) {
         nr as i64,
         libc::SYS_exit | libc::SYS_exit_group | libc::SYS_rt_sigreturn
     );
+    // The guest's seccomp filters decide before the handler runs.
+    if t.shared.seccomp.enabled() && crate::kernel::seccomp::intercept(t, nr, &args) {
+        if strace {
+            let line = format_call(t, entry, nr, &args, None);
+            tracing::info!("{line} (seccomp: rax {:#x})", t.regs.rax);
+        }
+        return;
+    }
     if strace && noreturn {
         let line = format_call(t, entry, nr, &args, None);
         tracing::info!("{line}");

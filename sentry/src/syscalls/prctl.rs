@@ -83,8 +83,8 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
             t.mm.copy_out(a2, &buf)?;
             Ok(0)
         }
-        // No seccomp filter is installed in the sandbox yet.
-        PR_GET_SECCOMP => Ok(0),
+        PR_GET_SECCOMP => super::seccomp::prctl_get_seccomp(t),
+        PR_SET_SECCOMP => super::seccomp::prctl_set_seccomp(t, a2, a3),
         PR_CAPBSET_READ => {
             if a2 > CAP_LAST_CAP as u64 {
                 return Err(Errno::EINVAL);
@@ -124,8 +124,9 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
         }
         // Naming anonymous memory is optional in Linux (CONFIG_ANON_VMA_NAME).
         PR_SET_VMA => Err(Errno::EINVAL),
-        PR_SET_SECCOMP | PR_CAPBSET_DROP | PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE
-        | PR_CAP_AMBIENT => unimplemented(t, &format!("prctl option {option}")),
+        PR_CAPBSET_DROP | PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE | PR_CAP_AMBIENT => {
+            unimplemented(t, &format!("prctl option {option}"))
+        }
         _ => Err(Errno::EINVAL),
     }
 }

@@ -276,6 +276,9 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
             return Err(Errno::ERESTARTNOINTR);
         }
         ts.tasks.insert(tid, child.shared.clone());
+        // Seccomp filters are inherited (and kept across exec), under the
+        // lock a sibling's TSYNC takes, so none is missed.
+        crate::kernel::seccomp::inherit(t, &child);
         if has(libc::CLONE_THREAD) {
             if let Some(p) = ts.procs.get_mut(&t.tg.tgid) {
                 p.threads.insert(tid);
