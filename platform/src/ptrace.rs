@@ -991,6 +991,8 @@ impl Drop for Subprocess {
             .drain()
             .map(|(_, t)| t.tid)
             .collect();
+        // Their deaths are expected.
+        lock(&self.inner.shared.retired).extend(threads.iter().copied());
         for tid in threads {
             // SAFETY: kills our own stub thread (a child of the sentry),
             // then reaps it.

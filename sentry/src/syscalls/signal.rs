@@ -200,7 +200,9 @@ pub(crate) fn send_to_process(t: &Task, pid: i32, info: SigInfo) -> Result<(), E
     }
     // The init rule: pid 1 gets only the signals it has a handler for,
     // whoever inside the sandbox sends them (itself too).
-    if pid == 1 && tg.action(info.signo).handler == SIG_DFL {
+    // (A blocked signal is never ignored: the handler may change before
+    // it is unblocked.)
+    if pid == 1 && tg.action(info.signo).handler == SIG_DFL && !leader.blocks(info.signo) {
         return Ok(());
     }
     t.kernel.send_group_signal(&tg, info);
