@@ -97,7 +97,7 @@ row "stat" 200000 20000 fs stat
 row "64 KiB write/read, 64 MiB file" 1 1 fs rw
 row "getdents, 10,000 entries" 200 20 fs getdents
 row "fork + _exit + wait" 5000 200 fork_wait
-row "fork + execve (static) + wait" 1000 50 fork_exec "$bench_dir/true_static"
+row "fork + execve (static, itself) + wait" 1000 50 fork_exec self
 row "pipe ping-pong, 2 processes (round trip)" 100000 5000 pipe_pingpong
 row "futex ping-pong, 2 threads (round trip)" 100000 5000 futex_pingpong
 row "mutex + condvar handoff, 16 threads" 100000 5000 mutex_condvar

@@ -389,6 +389,65 @@ pub fn current_cpu() -> i32 {
 pub struct PtracePlatform {
     memory_fd: RawFd,
     stub: StubRegion,
+    /// An address space made ahead of need: creating one (an owner
+    /// thread, a fork of the sentry, the stub emptying itself) takes most
+    /// of a fork's time, so a thread of its own keeps one ready.
+    spare: Arc<Spare>,
+}
+
+#[derive(Default)]
+struct Spare {
+    ready: Mutex<Option<Subprocess>>,
+    /// Set when the spare was taken and a new one is wanted.
+    wanted: Mutex<bool>,
+    cv: std::sync::Condvar,
+    started: std::sync::atomic::AtomicBool,
+    /// Address spaces handed out so far.
+    made: std::sync::atomic::AtomicU32,
+}
+
+impl Spare {
+    fn take(&self) -> Option<Subprocess> {
+        lock(&self.ready).take()
+    }
+
+    /// Asks the refill thread (started on first use) for a new spare.
+    fn want(self: &Arc<Self>, memory_fd: RawFd, stub: StubRegion) {
+        *lock(&self.wanted) = true;
+        self.cv.notify_one();
+        if !self.started.swap(true, Ordering::SeqCst) {
+            let me = self.clone();
+            let r = std::thread::Builder::new()
+                .name("stub-spare".into())
+                .spawn(move || me.refill(memory_fd, stub));
+            if r.is_err() {
+                self.started.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn refill(&self, memory_fd: RawFd, stub: StubRegion) {
+        placement::unbind_self();
+        loop {
+            {
+                let mut w = lock(&self.wanted);
+                while !*w {
+                    w = self.cv.wait(w).unwrap_or_else(|e| e.into_inner());
+                }
+                *w = false;
+            }
+            if lock(&self.ready).is_some() {
+                continue;
+            }
+            match Subprocess::new(memory_fd, stub) {
+                Ok(sp) => *lock(&self.ready) = Some(sp),
+                Err(e) => {
+                    tracing::warn!("making a spare address space: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+    }
 }
 
 impl PtracePlatform {
@@ -399,6 +458,7 @@ impl PtracePlatform {
         Ok(PtracePlatform {
             memory_fd,
             stub: stub_region()?,
+            spare: Arc::new(Spare::default()),
         })
     }
 }
@@ -423,7 +483,16 @@ impl crate::Platform for PtracePlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        Ok(Arc::new(Subprocess::new(self.memory_fd, self.stub)?))
+        let sp = match self.spare.take() {
+            Some(sp) if lock(&sp.inner.shared.dead).is_none() => sp,
+            _ => Subprocess::new(self.memory_fd, self.stub)?,
+        };
+        // The first address space is the only one a program that never
+        // forks or execs needs; a spare is kept from the second on.
+        if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 1 {
+            self.spare.want(self.memory_fd, self.stub);
+        }
+        Ok(Arc::new(sp))
     }
 
     fn initial_fp_state(&self) -> FpState {

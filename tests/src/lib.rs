@@ -277,3 +277,24 @@ pub fn compare(prog: &Path, args: &[&str], stdin: Option<&Path>) -> RunResult {
     );
     sandbox
 }
+
+/// The host pids whose parent is `ppid` (a sandbox's stub processes).
+pub fn children_of(ppid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let parent: u32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if parent == ppid {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -13,7 +13,7 @@ fail=0
 for n in "${names[@]}"; do
     flags=$(head -1 "$n.c" | sed -n 's|^/\* cflags:\(.*\)\*/$|\1|p')
     case "$flags" in *-static*) ;; *) flags="$flags -static" ;; esac
-    if ! cc $flags -O1 -g -Wall -Werror -D_GNU_SOURCE -I . -o "$out/$n" "$n.c"; then
+    if ! cc $flags -O1 -g -Wall -Werror -D_GNU_SOURCE -I . -I ../syscalls -o "$out/$n" "$n.c"; then
         echo "$n: build failed"; fail=1; continue
     fi
     stdin=/dev/null

@@ -8,34 +8,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tests::{build_c, run, runsc, workspace};
+use tests::{build_c, children_of, run, runsc, workspace};
 
 fn program() -> PathBuf {
     build_c(
         &workspace().join("tests/programs/foundation.c"),
         &["-pthread"],
     )
-}
-
-/// The host pids whose parent is `ppid`.
-fn children_of(ppid: u32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let parent: u32 = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().nth(1))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if parent == ppid {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// Starts `runsc do program args` and waits for its first line.
