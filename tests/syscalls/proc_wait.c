@@ -166,6 +166,10 @@ static void stopped(void) {
   int w, st;
   printf("-- WSTOPPED and WCONTINUED\n");
   pid_t c = sleeper(&w, 21);
+  /* A group of its own, whose parent (here) is in another group of the
+   * session: never orphaned, so SIGTSTP/SIGTTIN/SIGTTOU stop it wherever
+   * the test runs (an orphaned group discards them). */
+  setpgid(c, c);
   wid("nothing yet", P_PID, c, WSTOPPED | WCONTINUED | WNOHANG, c);
   CHECK(kill(c, SIGSTOP));
   wid("WSTOPPED|WNOWAIT", P_PID, c, WSTOPPED | WNOWAIT, c);
@@ -198,6 +202,7 @@ static void stopped(void) {
   close(w);
   /* SIGTTIN and SIGTTOU stop too; a continued child then exits. */
   c = sleeper(&w, 22);
+  setpgid(c, c);
   CHECK(kill(c, SIGTTIN));
   EXPECT(waitpid(c, &st, WUNTRACED) == c);
   printf("sig=%d\n", WSTOPSIG(st));
