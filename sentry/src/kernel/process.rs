@@ -66,6 +66,18 @@ impl Default for TaskSet {
     }
 }
 
+/// Whether `tg` ignores `sig` (explicitly, or by a default action that
+/// does nothing): such a signal is discarded when sent, unless blocked.
+fn ignored_by(tg: &ThreadGroup, sig: i32) -> bool {
+    let act = tg.action(sig);
+    act.handler == signal::SIG_IGN
+        || (act.handler == signal::SIG_DFL
+            && matches!(
+                signal::default_action(sig),
+                signal::DefaultAction::Ignore | signal::DefaultAction::Continue
+            ))
+}
+
 /// The status word wait reports for an exit.
 pub fn wait_status(s: ExitStatus) -> i32 {
     match s {
@@ -169,13 +181,7 @@ impl Kernel {
                 t.sig.lock().pending.discard(signal::sig_bit(libc::SIGCONT));
             }
         }
-        let act = tg.action(sig);
-        let ignored = act.handler == signal::SIG_IGN
-            || (act.handler == signal::SIG_DFL
-                && matches!(
-                    signal::default_action(sig),
-                    signal::DefaultAction::Ignore | signal::DefaultAction::Continue
-                ));
+        let ignored = ignored_by(tg, sig);
         let all_block = threads.iter().all(|t| t.blocks(sig));
         if ignored && !all_block {
             return;
@@ -206,13 +212,7 @@ impl Kernel {
                 self.group_continue_locked(&ts, &tg);
             }
         }
-        let act = tg.action(sig);
-        let ignored = act.handler == signal::SIG_IGN
-            || (act.handler == signal::SIG_DFL
-                && matches!(
-                    signal::default_action(sig),
-                    signal::DefaultAction::Ignore | signal::DefaultAction::Continue
-                ));
+        let ignored = ignored_by(&tg, sig);
         if ignored && !t.blocks(sig) {
             return;
         }

@@ -778,6 +778,11 @@ impl Task {
                 signal::SIG_DFL => match signal::default_action(sig) {
                     signal::DefaultAction::Ignore | signal::DefaultAction::Continue => continue,
                     signal::DefaultAction::Stop => {
+                        // The terminal stop signals do nothing to an
+                        // orphaned process group: nobody could continue it.
+                        if sig != libc::SIGSTOP && self.pgrp_orphaned() {
+                            continue;
+                        }
                         self.kernel.group_stop(&self.tg, sig);
                         continue;
                     }
@@ -814,6 +819,15 @@ impl Task {
             }
         }
         false
+    }
+
+    /// Whether the task's process group is orphaned.
+    fn pgrp_orphaned(&self) -> bool {
+        let ts = self.kernel.tasks.lock();
+        match ts.procs.get(&self.tg.tgid) {
+            Some(p) => ts.group_orphaned(p.pgid),
+            None => false,
+        }
     }
 
     fn should_exit(&self) -> bool {

@@ -4,6 +4,7 @@
 //! operations answer ENOSYS (logged): glibc uses them only for mutexes
 //! that ask for priority inheritance.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::errno::Errno;
@@ -262,6 +263,118 @@ fn futex_wait(
                     return Ok(0);
                 }
                 return Err(Errno::ETIMEDOUT);
+            }
+        }
+    }
+}
+
+/// `struct futex_waitv`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+// SAFETY: integer fields, no padding (8 + 8 + 4 + 4 bytes).
+unsafe impl crate::mm::io::Pod for FutexWaitv {}
+
+const FUTEX2_SIZE_U32: u32 = 0x02;
+const FUTEX2_PRIVATE: u32 = 128;
+const FUTEX_WAITV_MAX: u32 = 128;
+
+/// futex_waitv(2): waits on up to 128 futexes at once; returns the index
+/// of one that was woken.
+pub fn futex_waitv(
+    t: &mut Task,
+    waiters: UserAddr,
+    nr: u32,
+    flags: u32,
+    timeout: UserAddr,
+    clockid: i32,
+) -> SysResult {
+    if flags != 0 || nr == 0 || nr > FUTEX_WAITV_MAX || waiters.0 == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let deadline = if timeout.0 != 0 {
+        if clockid != libc::CLOCK_MONOTONIC && clockid != libc::CLOCK_REALTIME {
+            return Err(Errno::EINVAL);
+        }
+        let ts: libc::timespec = t.mm.read_obj(timeout.0)?;
+        let d = super::time::timespec_to_duration(&ts)?;
+        Some(deadline_at(d, clockid == libc::CLOCK_REALTIME))
+    } else {
+        None
+    };
+    let mut list = Vec::with_capacity(nr as usize);
+    for i in 0..nr as u64 {
+        let w: FutexWaitv = t.mm.read_obj(waiters.0 + i * 24)?;
+        if w.reserved != 0 || w.flags & !(FUTEX2_SIZE_U32 | FUTEX2_PRIVATE) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if w.flags & FUTEX2_SIZE_U32 == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if w.val > u32::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let private = w.flags & FUTEX2_PRIVATE != 0;
+        check_key(t, w.uaddr, private)?;
+        list.push((
+            t.kernel.futexes.key(&t.mm, w.uaddr, private),
+            w.uaddr,
+            w.val as u32,
+        ));
+    }
+    let kernel = t.kernel.clone();
+    let mm = t.mm.clone();
+    let waiter = t.shared.waiter.clone();
+    waiter.reset();
+    let mut queued = Vec::with_capacity(list.len());
+    let unqueue = |queued: &[Arc<crate::kernel::futex::FutexWaiter>]| -> Option<usize> {
+        let mut woken = None;
+        for (i, w) in queued.iter().enumerate() {
+            if !kernel.futexes.dequeue(w) && woken.is_none() {
+                woken = Some(i);
+            }
+        }
+        woken
+    };
+    for &(key, addr, val) in &list {
+        match kernel.futexes.enqueue(key, u32::MAX, &waiter, || {
+            let cur: u32 = mm.read_obj(addr)?;
+            Ok(cur == val)
+        }) {
+            Ok(w) => queued.push(w),
+            Err(e) => {
+                // One word already changed: nothing waits (unless a wake
+                // for an earlier one came first).
+                if let Some(i) = unqueue(&queued) {
+                    return Ok(i as u64);
+                }
+                return Err(e);
+            }
+        }
+    }
+    loop {
+        if queued.iter().any(|w| w.woken()) {
+            return Ok(unqueue(&queued).unwrap_or(0) as u64);
+        }
+        match t.sleep_until(deadline) {
+            Wake::Woken => {}
+            Wake::Interrupted => {
+                return match unqueue(&queued) {
+                    Some(i) => Ok(i as u64),
+                    None => Err(Errno::ERESTARTSYS),
+                }
+            }
+            Wake::TimedOut => {
+                return match unqueue(&queued) {
+                    Some(i) => Ok(i as u64),
+                    None => Err(Errno::ETIMEDOUT),
+                }
             }
         }
     }

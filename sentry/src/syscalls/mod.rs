@@ -460,6 +460,7 @@ fn build_table() -> Vec<SyscallEntry> {
         SYS_futex,
         handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32),
     );
+    set(449, handler!(futex::futex_waitv, UserAddr, u32, u32, UserAddr, i32));
     t
 }
 
