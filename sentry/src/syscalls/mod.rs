@@ -312,6 +312,7 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_getpgid, handler!(process::getpgid, i32));
     set(SYS_getpgrp, handler!(process::getpgrp));
     set(SYS_getsid, handler!(process::getsid, i32));
+    set(SYS_unshare, handler!(process::unshare, Hex));
     // Process file descriptors (pidfd.rs).
     set(SYS_pidfd_open, handler!(pidfd::pidfd_open, i32, Hex));
     set(SYS_pidfd_send_signal, handler!(pidfd::pidfd_send_signal, Fd, i32, UserAddr, Hex));

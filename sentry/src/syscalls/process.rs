@@ -1041,3 +1041,41 @@ pub fn process_tg(t: &Task, pid: i32) -> Option<Arc<ThreadGroup>> {
 pub fn empty_fds() -> Arc<FdTable> {
     Arc::new(FdTable::default())
 }
+
+/// unshare(2): a task stops sharing its fd table or its root, working
+/// directory and umask (CLONE_FILES, CLONE_FS); CLONE_SYSVSEM and
+/// CLONE_SIGHAND of a one-thread process have nothing to undo. New
+/// namespaces are not made yet.
+pub fn unshare(t: &mut Task, flags: Hex) -> SysResult {
+    let f = flags.0;
+    let known = (libc::CLONE_FILES
+        | libc::CLONE_FS
+        | libc::CLONE_SYSVSEM
+        | libc::CLONE_SIGHAND
+        | libc::CLONE_VM
+        | libc::CLONE_THREAD) as u64
+        | NAMESPACE_FLAGS;
+    if f & !known != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if f & NAMESPACE_FLAGS != 0 {
+        return super::unimplemented(
+            t,
+            &format!("unshare namespace flags {:#x}", f & NAMESPACE_FLAGS),
+        );
+    }
+    // Sharing memory, handlers or the thread group can be undone only
+    // when nothing is shared (Linux's check_unshare_flags).
+    let threads = t.kernel.tasks.lock().threads_of(t.tg.tgid).len();
+    if f & (libc::CLONE_THREAD | libc::CLONE_SIGHAND | libc::CLONE_VM) as u64 != 0 && threads > 1 {
+        return Err(Errno::EINVAL);
+    }
+    if f & libc::CLONE_FILES as u64 != 0 && Arc::strong_count(&t.fds) > 2 {
+        t.fds = Arc::new(t.fds.duplicate());
+    }
+    if f & libc::CLONE_FS as u64 != 0 && Arc::strong_count(&t.fs) > 2 {
+        let copy = lock(&t.fs).clone();
+        t.fs = Arc::new(Mutex::new(copy));
+    }
+    Ok(0)
+}
