@@ -190,3 +190,96 @@ impl FutexTable {
         Ok(woke)
     }
 }
+
+/// What a priority-inheritance lock attempt found.
+pub enum PiAttempt {
+    /// The lock is the caller's now.
+    Taken,
+    /// Another task holds it (the owner's tid): the caller is queued.
+    Queued(Arc<FutexWaiter>, i32),
+    /// The caller holds it already.
+    Deadlock,
+}
+
+/// The owner-tid bits and flag bits of a PI futex word.
+pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+pub const FUTEX_WAITERS: u32 = 0x8000_0000;
+pub const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+
+impl FutexTable {
+    /// One attempt at a PI lock for `tid`, under the table lock: takes a
+    /// free word (keeping FUTEX_WAITERS when others wait), or marks it
+    /// FUTEX_WAITERS and queues `waiter` (unless `queue` is false, for
+    /// FUTEX_TRYLOCK_PI). `update` changes the word atomically and
+    /// returns its old value.
+    pub fn pi_attempt(
+        &self,
+        key: FutexKey,
+        tid: u32,
+        waiter: &Arc<Waiter>,
+        queue: bool,
+        update: impl FnOnce(&mut dyn FnMut(u32) -> Option<u32>) -> Result<u32, Errno>,
+    ) -> Result<Option<PiAttempt>, Errno> {
+        let mut q = self.queues.lock();
+        let others = q.get(&key).is_some_and(|v| !v.is_empty());
+        let mut outcome = None;
+        let old = update(&mut |v| {
+            let owner = v & FUTEX_TID_MASK;
+            if owner == 0 {
+                let w = if others { FUTEX_WAITERS } else { 0 };
+                outcome = Some(true);
+                Some(tid | (v & FUTEX_OWNER_DIED) | w)
+            } else if owner == tid {
+                outcome = Some(false);
+                None
+            } else if queue {
+                outcome = None;
+                Some(v | FUTEX_WAITERS)
+            } else {
+                outcome = None;
+                None
+            }
+        })?;
+        match outcome {
+            Some(true) => Ok(Some(PiAttempt::Taken)),
+            Some(false) => Ok(Some(PiAttempt::Deadlock)),
+            None if !queue => Ok(None),
+            None => {
+                let w = Arc::new(FutexWaiter {
+                    bitset: u32::MAX,
+                    waiter: waiter.clone(),
+                    woken: AtomicBool::new(false),
+                    key: Mutex::new(key),
+                });
+                q.entry(key).or_default().push(w.clone());
+                Ok(Some(PiAttempt::Queued(w, (old & FUTEX_TID_MASK) as i32)))
+            }
+        }
+    }
+
+    /// FUTEX_UNLOCK_PI for `tid`: EPERM unless it owns the word; the word
+    /// is released (FUTEX_WAITERS kept while others wait) and the first
+    /// waiter woken to take it.
+    pub fn pi_unlock(
+        &self,
+        key: FutexKey,
+        tid: u32,
+        update: impl FnOnce(&mut dyn FnMut(u32) -> Option<u32>) -> Result<u32, Errno>,
+    ) -> Result<(), Errno> {
+        let mut q = self.queues.lock();
+        let waiting = q.get(&key).map(|v| v.len()).unwrap_or(0);
+        let mut mine = true;
+        update(&mut |v| {
+            if v & FUTEX_TID_MASK != tid {
+                mine = false;
+                return None;
+            }
+            Some(if waiting > 0 { FUTEX_WAITERS } else { 0 })
+        })?;
+        if !mine {
+            return Err(Errno::EPERM);
+        }
+        Self::wake_locked(&mut q, key, u32::MAX, 1);
+        Ok(())
+    }
+}

@@ -1,8 +1,9 @@
 //! futex(2): FUTEX_WAIT, FUTEX_WAKE and their bitset forms, FUTEX_REQUEUE,
-//! FUTEX_CMP_REQUEUE and FUTEX_WAKE_OP, private and shared. Waits block on
-//! the task's waiter, so signals interrupt them. Priority-inheritance
-//! operations answer ENOSYS (logged): glibc uses them only for mutexes
-//! that ask for priority inheritance.
+//! FUTEX_CMP_REQUEUE and FUTEX_WAKE_OP, private and shared, futex_waitv,
+//! and the priority-inheritance lock operations (without the priority
+//! boost). Waits block on the task's waiter, so signals interrupt them.
+//! The requeue-PI operations answer ENOSYS (logged): glibc uses them only
+//! for condition variables on priority-inheritance mutexes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -105,6 +106,8 @@ pub fn futex(
     // FUTEX_WAIT's timeout is relative; the others' absolute.
     let deadline = timeout.map(|d| match cmd {
         FUTEX_WAIT => Instant::now() + d,
+        // FUTEX_LOCK_PI's timeout is on CLOCK_REALTIME, always.
+        FUTEX_LOCK_PI => deadline_at(d, true),
         _ => deadline_at(d, realtime),
     });
     if realtime
@@ -218,12 +221,22 @@ pub fn futex(
             })?;
             Ok(n as u64)
         }
-        FUTEX_LOCK_PI
-        | FUTEX_UNLOCK_PI
-        | FUTEX_TRYLOCK_PI
-        | FUTEX_WAIT_REQUEUE_PI
-        | FUTEX_CMP_REQUEUE_PI
-        | FUTEX_LOCK_PI2 => super::unimplemented(t, &format!("futex operation {cmd}")),
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
+            check_key(t, uaddr.0, private)?;
+            pi_lock(t, key, uaddr.0, cmd == FUTEX_TRYLOCK_PI, deadline)
+        }
+        FUTEX_UNLOCK_PI => {
+            check_key(t, uaddr.0, private)?;
+            let off = t.mm.word_offset(uaddr.0)?;
+            let mf = t.mm.memory_file().clone();
+            t.kernel
+                .futexes
+                .pi_unlock(key, t.tid as u32, |f| Ok(mf.update_u32(off, f)))?;
+            Ok(0)
+        }
+        FUTEX_WAIT_REQUEUE_PI | FUTEX_CMP_REQUEUE_PI => {
+            super::unimplemented(t, &format!("futex operation {cmd}"))
+        }
         // Not an operation Linux knows.
         _ => Err(Errno::ENOSYS),
     }
@@ -374,6 +387,73 @@ pub fn futex_waitv(
                 return match unqueue(&queued) {
                     Some(i) => Ok(i as u64),
                     None => Err(Errno::ETIMEDOUT),
+                }
+            }
+        }
+    }
+}
+
+/// FUTEX_LOCK_PI, FUTEX_LOCK_PI2 and FUTEX_TRYLOCK_PI. The lock is taken
+/// when its word holds no owner; otherwise the caller marks it
+/// FUTEX_WAITERS and sleeps until an unlock wakes it to try again. The
+/// sentry does not boost the owner's priority: its tasks have none that
+/// the host scheduler would see.
+fn pi_lock(
+    t: &mut Task,
+    key: FutexKey,
+    addr: u64,
+    try_only: bool,
+    deadline: Option<Instant>,
+) -> SysResult {
+    use crate::kernel::futex::PiAttempt;
+    let off = t.mm.word_offset(addr)?;
+    let mf = t.mm.memory_file().clone();
+    let kernel = t.kernel.clone();
+    let waiter = t.shared.waiter.clone();
+    loop {
+        waiter.reset();
+        let r = kernel
+            .futexes
+            .pi_attempt(key, t.tid as u32, &waiter, !try_only, |f| {
+                Ok(mf.update_u32(off, f))
+            })?;
+        let (w, owner) = match r {
+            Some(PiAttempt::Taken) => return Ok(0),
+            Some(PiAttempt::Deadlock) => return Err(Errno::EDEADLK),
+            None => {
+                // Busy: with an owner that exists, EAGAIN; else ESRCH.
+                let v: u32 = t.mm.read_obj(addr)?;
+                let owner = (v & crate::kernel::futex::FUTEX_TID_MASK) as i32;
+                if kernel.tasks.lock().tasks.contains_key(&owner) {
+                    return Err(Errno::EAGAIN);
+                }
+                return Err(Errno::ESRCH);
+            }
+            Some(PiAttempt::Queued(w, owner)) => (w, owner),
+        };
+        // An owner that does not exist can never unlock.
+        if !kernel.tasks.lock().tasks.contains_key(&owner) {
+            kernel.futexes.dequeue(&w);
+            return Err(Errno::ESRCH);
+        }
+        loop {
+            if w.woken() {
+                break;
+            }
+            match t.sleep_until(deadline) {
+                Wake::Woken => {}
+                Wake::Interrupted => {
+                    if kernel.futexes.dequeue(&w) {
+                        // Linux restarts an interrupted PI lock.
+                        return Err(Errno::ERESTARTNOINTR);
+                    }
+                    break;
+                }
+                Wake::TimedOut => {
+                    if kernel.futexes.dequeue(&w) {
+                        return Err(Errno::ETIMEDOUT);
+                    }
+                    break;
                 }
             }
         }
