@@ -518,6 +518,7 @@ impl crate::Platform for PtracePlatform {
             switches: 0,
             used: Vec::new(),
             pending_fp: None,
+            last: None,
         })
     }
 }
@@ -548,6 +549,8 @@ struct OwnerShared {
     wake: std::os::fd::OwnedFd,
     /// Why the address space died, once it has.
     dead: Mutex<Option<String>>,
+    /// Whether it has (read on every switch, without the lock).
+    is_dead: AtomicBool,
     /// Called once when a stub process or thread dies unasked.
     notifier: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
     /// Stub threads the sentry killed itself: their death is expected.
@@ -575,6 +578,7 @@ impl OwnerShared {
             }
             tracing::error!("{why}; the address space is dead");
             *d = Some(why);
+            self.is_dead.store(true, Ordering::SeqCst);
         }
         if let Some(f) = lock(&self.notifier).as_ref() {
             f();
@@ -617,6 +621,7 @@ impl Subprocess {
             // SAFETY: `efd` is a new fd nothing else owns.
             wake: unsafe { std::os::fd::FromRawFd::from_raw_fd(efd) },
             dead: Mutex::new(None),
+            is_dead: AtomicBool::new(false),
             notifier: Mutex::new(None),
             retired: Mutex::new(Default::default()),
         });
@@ -666,6 +671,7 @@ impl Inner {
             if d.is_none() {
                 *d = Some(why);
             }
+            self.shared.is_dead.store(true, Ordering::SeqCst);
         }
         for t in lock(&self.threads).values() {
             // SAFETY: kills our own stub thread.
@@ -1348,6 +1354,9 @@ struct PtraceContext {
     used: Vec<Weak<Inner>>,
     /// FP state to load at the next switch.
     pending_fp: Option<FpState>,
+    /// The address space switched to last and this context's stub
+    /// thread there.
+    last: Option<(Weak<Inner>, i32)>,
 }
 
 impl PtraceContext {
@@ -1357,7 +1366,19 @@ impl PtraceContext {
             .as_any()
             .downcast_ref::<Subprocess>()
             .ok_or(PlatformError::ForeignAddressSpace)?;
+        // The stub thread of the address space switched to last, without
+        // the address space's locks (the held Weak keeps the allocation,
+        // so a new address space cannot take its address).
+        if let Some((w, tid)) = &self.last {
+            if std::ptr::eq(w.as_ptr(), Arc::as_ptr(&sp.inner)) {
+                if sp.inner.shared.is_dead.load(Ordering::SeqCst) {
+                    sp.inner.check_alive()?;
+                }
+                return Ok(*tid);
+            }
+        }
         let (tid, new) = sp.inner.thread_for_caller()?;
+        self.last = Some((Arc::downgrade(&sp.inner), tid));
         if new {
             self.used.retain(|w| w.strong_count() > 0);
             self.used.push(Arc::downgrade(&sp.inner));

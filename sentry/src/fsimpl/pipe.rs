@@ -1,5 +1,6 @@
 //! Pipes and FIFOs: a bounded byte buffer with readers and writers.
 
+use crate::sync::LockExt;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -164,10 +165,6 @@ impl PipeState {
 /// CAP_SYS_RESOURCE.
 pub const PIPE_MAX_SIZE: usize = 1 << 20;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The buffer shared by a pipe's two ends.
 #[derive(Default)]
 pub struct Pipe {
@@ -185,7 +182,7 @@ impl Pipe {
     /// file (no data, no writers), EAGAIN when empty with writers left
     /// (the caller waits on the pipe's queue, through its task).
     pub fn peek(&self, max: usize) -> Result<Vec<u8>, Errno> {
-        let st = lock(&self.state);
+        let st = self.state.locked();
         if !st.buf.is_empty() {
             return Ok(st.buf.peek(max));
         }
@@ -198,7 +195,7 @@ impl Pipe {
     /// As [`Pipe::peek`], buffer by buffer: each with where its bytes
     /// begin in their page.
     pub fn peek_buffers(&self, max: usize) -> Result<Vec<(usize, Vec<u8>)>, Errno> {
-        let st = lock(&self.state);
+        let st = self.state.locked();
         if st.buf.is_empty() {
             return if st.writers == 0 {
                 Ok(Vec::new())
@@ -222,7 +219,7 @@ impl Pipe {
     /// Linux's `wait_for_space` test: EPIPE without readers, EAGAIN
     /// when every slot is taken.
     pub fn has_space(&self) -> Result<(), Errno> {
-        let st = lock(&self.state);
+        let st = self.state.locked();
         if st.readers == 0 {
             return Err(Errno::EPIPE);
         }
@@ -240,7 +237,7 @@ impl Pipe {
         if data.is_empty() {
             return Ok(0);
         }
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         if st.readers == 0 {
             return Err(Errno::EPIPE);
         }
@@ -260,7 +257,7 @@ impl Pipe {
 
     /// Drops the first `n` buffered bytes (after a peek moved them on).
     pub fn consume(&self, n: usize) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         st.buf.consume(n);
         drop(st);
         self.changed();
@@ -268,7 +265,7 @@ impl Pipe {
 
     /// Makes an end; the pipe counts it until it is dropped.
     pub fn end(self: &Arc<Pipe>, read: bool, write: bool, inode: Option<Arc<Inode>>) -> PipeEnd {
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         if read {
             st.readers += 1;
             st.reader_opens += 1;
@@ -298,7 +295,7 @@ pub struct PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let mut st = lock(&self.pipe.state);
+        let mut st = self.pipe.state.locked();
         if self.read {
             st.readers -= 1;
         }
@@ -322,7 +319,7 @@ impl FileImpl for PipeEnd {
         if dst.is_empty() {
             return Ok(0);
         }
-        let mut st = lock(&self.pipe.state);
+        let mut st = self.pipe.state.locked();
         if st.buf.is_empty() {
             return if st.writers == 0 {
                 Ok(0)
@@ -352,7 +349,7 @@ impl FileImpl for PipeEnd {
         if src.is_empty() {
             return Ok(0);
         }
-        let mut st = lock(&self.pipe.state);
+        let mut st = self.pipe.state.locked();
         if st.readers == 0 {
             return Err(Errno::EPIPE);
         }
@@ -389,7 +386,7 @@ impl FileImpl for PipeEnd {
     }
 
     fn pipe_size(&self) -> Option<usize> {
-        Some(lock(&self.pipe.state).capacity())
+        Some(self.pipe.state.locked().capacity())
     }
 
     fn set_pipe_size(&self, size: usize, privileged: bool) -> Result<usize, Errno> {
@@ -402,7 +399,7 @@ impl FileImpl for PipeEnd {
         if bytes > PIPE_MAX_SIZE && !privileged {
             return Err(Errno::EPERM);
         }
-        let mut st = lock(&self.pipe.state);
+        let mut st = self.pipe.state.locked();
         if st.buf.slots() > bytes / PAGE {
             return Err(Errno::EBUSY);
         }
@@ -436,7 +433,7 @@ impl FileImpl for PipeEnd {
         arg: u64,
     ) -> Result<u64, Errno> {
         if request as u64 == libc::FIONREAD {
-            let n = lock(&self.pipe.state).buf.len() as i32;
+            let n = self.pipe.state.locked().buf.len() as i32;
             t.mm.write_obj(arg, &n)?;
             return Ok(0);
         }
@@ -444,7 +441,7 @@ impl FileImpl for PipeEnd {
     }
 
     fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
-        let st = lock(&self.pipe.state);
+        let st = self.pipe.state.locked();
         let mut r = 0;
         if self.read {
             if !st.buf.is_empty() {
@@ -497,14 +494,14 @@ impl InodeOps for FifoNode {
             libc::O_WRONLY => (false, true),
             _ => (true, true),
         };
-        if write && !read && nonblock && lock(&self.pipe.state).readers == 0 {
+        if write && !read && nonblock && self.pipe.state.locked().readers == 0 {
             return Err(Errno::ENXIO);
         }
         let end = self.pipe.end(read, write, Some(inode.clone()));
         if read != write && !nonblock {
             // Wait for the other side to open.
             let seen = {
-                let st = lock(&self.pipe.state);
+                let st = self.pipe.state.locked();
                 if read {
                     st.writer_opens
                 } else {
@@ -517,7 +514,7 @@ impl InodeOps for FifoNode {
                 &[(&self.pipe.queue, ALL_EVENTS)],
                 None,
                 || {
-                    let st = lock(&pipe.state);
+                    let st = pipe.state.locked();
                     let (present, opens) = if read {
                         (st.writers, st.writer_opens)
                     } else {

@@ -7,6 +7,7 @@
 //! pending signals, the waiter that blocks the task, exit requests, and a
 //! published view of the task's credentials, name and resources.
 
+use crate::sync::LockExt;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,20 +27,14 @@ use crate::errno::Errno;
 use crate::mm::{MemoryManager, MmLimits};
 use crate::vfs::FdTable;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // One task's panic must not take the others down through a poisoned
-    // lock: the state behind these locks stays consistent between calls.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The limits of a process, locked.
 pub fn lock_limits(tg: &ThreadGroup) -> std::sync::MutexGuard<'_, Limits> {
-    lock(&tg.limits)
+    tg.limits.locked()
 }
 
 /// The prctl state of a process, locked.
 pub fn lock_prctl(tg: &ThreadGroup) -> std::sync::MutexGuard<'_, ProcessPrctl> {
-    lock(&tg.prctl)
+    tg.prctl.locked()
 }
 
 /// A process.
@@ -146,44 +141,44 @@ impl ThreadGroup {
     /// A child process of this one: limits, umask and dumpability copied,
     /// handlers shared (`CLONE_SIGHAND`) or copied.
     pub fn fork(&self, tgid: i32, share_handlers: bool) -> ThreadGroup {
-        let tg = ThreadGroup::new(tgid, lock(&self.limits).clone());
-        *lock(&tg.umask) = *lock(&self.umask);
-        lock(&tg.prctl).dumpable = lock(&self.prctl).dumpable;
+        let tg = ThreadGroup::new(tgid, self.limits.locked().clone());
+        *tg.umask.locked() = *self.umask.locked();
+        tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
         let h = self.handlers();
-        *lock(&tg.sighand) = if share_handlers {
+        *tg.sighand.locked() = if share_handlers {
             h
         } else {
-            Arc::new(Mutex::new(lock(&h).clone()))
+            Arc::new(Mutex::new(h.locked().clone()))
         };
         tg
     }
 
     /// The signal actions.
     pub fn handlers(&self) -> Arc<Mutex<SignalHandlers>> {
-        lock(&self.sighand).clone()
+        self.sighand.locked().clone()
     }
 
     /// The action for `sig`.
     pub fn action(&self, sig: i32) -> SigAction {
-        lock(&self.handlers()).actions[(sig - 1) as usize]
+        self.handlers().locked().actions[(sig - 1) as usize]
     }
 
     /// exec: handlers of our own (no longer shared), caught signals back
     /// to the default, ignored ones stay ignored.
     pub fn reset_handlers_for_exec(&self) {
-        let old = lock(&self.handlers()).clone();
+        let old = self.handlers().locked().clone();
         let mut new = SignalHandlers::default();
         for (i, a) in old.actions.iter().enumerate() {
             if a.handler == signal::SIG_IGN {
                 new.actions[i].handler = signal::SIG_IGN;
             }
         }
-        *lock(&self.sighand) = Arc::new(Mutex::new(new));
+        *self.sighand.locked() = Arc::new(Mutex::new(new));
     }
 
     /// The limits the memory manager enforces.
     pub fn mm_limits(&self) -> MmLimits {
-        let l = lock(&self.limits);
+        let l = self.limits.locked();
         MmLimits {
             address_space: l.cur(libc::RLIMIT_AS),
             data: l.cur(libc::RLIMIT_DATA),
@@ -405,6 +400,9 @@ pub struct Task {
     pub seccomp: super::seccomp::Seccomp,
     /// Since when sentry time is charged to the task.
     sys_mark: Option<Instant>,
+    /// A syscall set a temporary signal mask (sigsuspend, ppoll): the
+    /// next look at signals restores it.
+    mask_saved: bool,
 }
 
 /// What a vfork parent waits for.
@@ -494,6 +492,7 @@ impl Task {
             exit_code: None,
             seccomp: Default::default(),
             sys_mark: None,
+            mask_saved: false,
         }
     }
 
@@ -544,9 +543,10 @@ impl Task {
 
     /// Sets a mask for the duration of a syscall (sigsuspend, ppoll): the
     /// old one comes back when the syscall returns or a handler returns.
-    pub fn set_temporary_mask(&self, mask: SigSet) {
+    pub fn set_temporary_mask(&mut self, mask: SigSet) {
         let old = self.signal_mask();
         self.shared.sig.lock().saved_mask = Some(old);
+        self.mask_saved = true;
         self.set_signal_mask(mask);
     }
 
@@ -722,7 +722,7 @@ impl Task {
         let sig = info.signo;
         let handlers = self.tg.handlers();
         {
-            let mut h = lock(&handlers);
+            let mut h = handlers.locked();
             let a = &mut h.actions[(sig - 1) as usize];
             let blocked = self.signal_mask() & signal::sig_bit(sig) != 0;
             if a.handler == signal::SIG_IGN || blocked {
@@ -759,6 +759,16 @@ impl Task {
     /// goes back to the guest; applies the restart rules to the syscall
     /// just made. True when the task must exit.
     fn handle_signals(&mut self) -> bool {
+        // The common case on every return to the guest: nothing was sent,
+        // requested or left to restore since the last look.
+        if !self.shared.waiter.interrupted()
+            && self.restart.is_none()
+            && self.exit_code.is_none()
+            && !self.mask_saved
+        {
+            return false;
+        }
+        self.mask_saved = false;
         loop {
             self.shared.waiter.clear_interrupt();
             if self.should_exit() {
@@ -791,7 +801,7 @@ impl Task {
                         return true;
                     }
                     signal::DefaultAction::CoreDump => {
-                        let core = lock(&self.tg.limits).cur(libc::RLIMIT_CORE) > 0;
+                        let core = self.tg.limits.locked().cur(libc::RLIMIT_CORE) > 0;
                         let st = if core {
                             ExitStatus::Dumped(sig)
                         } else {
@@ -996,7 +1006,7 @@ impl Task {
         }
         if act.flags & libc::SA_RESETHAND as u64 != 0 {
             let h = self.tg.handlers();
-            let mut h = lock(&h);
+            let mut h = h.locked();
             let a = &mut h.actions[(sig - 1) as usize];
             a.handler = SIG_DFL;
         }

@@ -53,11 +53,6 @@ struct Allocator {
     used: u64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The allocator's state stays consistent across a panic elsewhere.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Allocator {
     /// Splits the shared-range entry containing `at`, if any, at `at`.
     fn split_shared(&mut self, at: u64) {
@@ -158,7 +153,7 @@ impl MemoryFile {
     /// Allocates `len` (page-aligned) bytes of zeroed memory.
     pub fn allocate(&self, len: u64) -> Result<u64, Errno> {
         debug_assert!(len.is_multiple_of(PAGE_SIZE) && len > 0);
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         let found = st
             .free
             .iter()
@@ -188,7 +183,7 @@ impl MemoryFile {
         if len == 0 {
             return;
         }
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         st.split_shared(off);
         st.split_shared(off + len);
         let mut cur = off;
@@ -211,7 +206,7 @@ impl MemoryFile {
 
     /// Whether any page of `[off, off+len)` has more than one owner.
     pub fn is_shared(&self, off: u64, len: u64) -> bool {
-        let st = lock(&self.state);
+        let st = self.state.locked();
         let end = off + len;
         if let Some((_, &(e, _))) = st.shared.range(..=off).next_back() {
             if e > off {
@@ -229,7 +224,7 @@ impl MemoryFile {
         }
         let mut freed = Vec::new();
         {
-            let mut st = lock(&self.state);
+            let mut st = self.state.locked();
             if st.shared.is_empty() {
                 freed.push((off, off + len));
             } else {
@@ -276,7 +271,7 @@ impl MemoryFile {
                 len as i64,
             );
         }
-        let mut st = lock(&self.state);
+        let mut st = self.state.locked();
         st.used -= len;
         let mut start = off;
         let mut end = off + len;
@@ -317,7 +312,7 @@ impl MemoryFile {
 
     /// Bytes of guest memory currently allocated.
     pub fn used(&self) -> u64 {
-        lock(&self.state).used
+        self.state.locked().used
     }
 
     /// Copies `dst.len()` bytes at file offset `off` out of the file.

@@ -1,6 +1,7 @@
 //! Processes: clone, clone3, fork, vfork, execve, execveat, exit, wait4,
 //! waitid, and sessions and process groups.
 
+use crate::sync::LockExt;
 use std::sync::{Arc, Mutex};
 
 use crate::errno::Errno;
@@ -13,7 +14,7 @@ use crate::kernel::task::{Task, ThreadGroup, VforkDone};
 use crate::kernel::waiter::ALL_EVENTS;
 use crate::kernel::ExitStatus;
 use crate::vfs::perm;
-use crate::vfs::{FdTable, FileDescription};
+use crate::vfs::FileDescription;
 
 const CLONE_NEWTIME: u64 = 0x80;
 const CLONE_PIDFD: u64 = 0x1000;
@@ -202,7 +203,7 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
     let fs = if has(libc::CLONE_FS) {
         t.fs.clone()
     } else {
-        Arc::new(Mutex::new(lock(&t.fs).clone()))
+        Arc::new(Mutex::new(t.fs.locked().clone()))
     };
     let tg = if has(libc::CLONE_THREAD) {
         t.tg.clone()
@@ -334,10 +335,6 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
 /// How often a wait that signals cannot end looks whether the process is
 /// being killed.
 const RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Starts a task on a sentry thread of its own.
 pub fn spawn(task: Task) -> Result<(), Errno> {
@@ -843,21 +840,12 @@ fn do_wait(t: &mut Task, which: Which, options: i32) -> Result<Option<Found>, Er
     }
 }
 
-/// `struct rusage` with the user and system times filled in.
+/// `struct rusage` with a waited-for child's user and system times.
 fn write_rusage(t: &Task, addr: u64, times: (u64, u64)) -> Result<(), Errno> {
     if addr == 0 {
         return Ok(());
     }
-    let mut r = [0u8; 144];
-    let tv = |ns: u64| {
-        let mut b = [0u8; 16];
-        b[0..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-        b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
-        b
-    };
-    r[0..16].copy_from_slice(&tv(times.0));
-    r[16..32].copy_from_slice(&tv(times.1));
-    t.mm.copy_out(addr, &r)
+    t.mm.copy_out(addr, &super::time::rusage_bytes(times.0, times.1, 0))
 }
 
 pub fn wait4(
@@ -1037,11 +1025,6 @@ pub fn process_tg(t: &Task, pid: i32) -> Option<Arc<ThreadGroup>> {
     t.kernel.tasks.lock().live(pid).map(|p| p.tg.clone())
 }
 
-/// An empty fd table (the one a task has after it exited).
-pub fn empty_fds() -> Arc<FdTable> {
-    Arc::new(FdTable::default())
-}
-
 /// unshare(2): a task stops sharing its fd table or its root, working
 /// directory and umask (CLONE_FILES, CLONE_FS); CLONE_SYSVSEM and
 /// CLONE_SIGHAND of a one-thread process have nothing to undo. New
@@ -1074,7 +1057,7 @@ pub fn unshare(t: &mut Task, flags: Hex) -> SysResult {
         t.fds = Arc::new(t.fds.duplicate());
     }
     if f & libc::CLONE_FS as u64 != 0 && Arc::strong_count(&t.fs) > 2 {
-        let copy = lock(&t.fs).clone();
+        let copy = t.fs.locked().clone();
         t.fs = Arc::new(Mutex::new(copy));
     }
     Ok(0)

@@ -492,6 +492,15 @@ pub fn getrusage(t: &mut Task, who: i32, usage: UserAddr) -> SysResult {
         RUSAGE_THREAD => (t.user_time.as_nanos() as u64, t.sys_time.as_nanos() as u64),
         _ => return Err(Errno::EINVAL),
     };
+    // ru_maxrss, in KiB: the memory the address space maps.
+    let rss = t.mm.mapped_bytes() / 1024;
+    t.mm.copy_out(usage.0, &rusage_bytes(u, s, rss))?;
+    Ok(0)
+}
+
+/// A `struct rusage` (144 bytes) with user and system time (ns) and
+/// ru_maxrss (KiB); the other counters zero.
+pub(crate) fn rusage_bytes(user_ns: u64, sys_ns: u64, maxrss_kib: u64) -> [u8; 144] {
     let mut r = [0u8; 144];
     let tv = |ns: u64| {
         let mut b = [0u8; 16];
@@ -499,13 +508,10 @@ pub fn getrusage(t: &mut Task, who: i32, usage: UserAddr) -> SysResult {
         b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
         b
     };
-    r[0..16].copy_from_slice(&tv(u));
-    r[16..32].copy_from_slice(&tv(s));
-    // ru_maxrss, in KiB: the memory the address space maps.
-    let rss = (t.mm.mapped_bytes() / 1024) as i64;
-    r[32..40].copy_from_slice(&rss.to_le_bytes());
-    t.mm.copy_out(usage.0, &r)?;
-    Ok(0)
+    r[0..16].copy_from_slice(&tv(user_ns));
+    r[16..32].copy_from_slice(&tv(sys_ns));
+    r[32..40].copy_from_slice(&maxrss_kib.to_le_bytes());
+    r
 }
 
 /// Clock ticks per second of times(2) (USER_HZ).
