@@ -1249,47 +1249,40 @@ fn set_regs(tid: i32, regs: &Registers) -> Result<(), PlatformError> {
     Ok(())
 }
 
-fn get_xstate(tid: i32) -> Result<FpState, PlatformError> {
-    let mut buf = vec![0u8; xsave_size()];
+/// PTRACE_GETREGSET or PTRACE_SETREGSET of the XSAVE area through `buf`;
+/// returns the length the kernel used.
+fn xstate_regset(tid: i32, request: libc::c_uint, buf: &mut [u8]) -> Result<usize, PlatformError> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    // SAFETY: the kernel writes at most iov_len bytes into buf.
+    // SAFETY: the kernel reads or writes at most iov_len bytes of buf,
+    // which lives across the call.
     let rc = unsafe {
         libc::ptrace(
-            libc::PTRACE_GETREGSET,
+            request,
             tid,
             NT_X86_XSTATE as *mut libc::c_void,
             &mut iov as *mut libc::iovec as *mut libc::c_void,
         )
     };
     if rc != 0 {
-        return Err(ptrace_err("PTRACE_GETREGSET NT_X86_XSTATE", tid));
+        return Err(ptrace_err("PTRACE_GETREGSET/SETREGSET NT_X86_XSTATE", tid));
     }
-    buf.truncate(iov.iov_len);
+    Ok(iov.iov_len)
+}
+
+fn get_xstate(tid: i32) -> Result<FpState, PlatformError> {
+    let mut buf = vec![0u8; xsave_size()];
+    let n = xstate_regset(tid, libc::PTRACE_GETREGSET, &mut buf)?;
+    buf.truncate(n);
     Ok(FpState(buf))
 }
 
 fn set_xstate(tid: i32, fp: &FpState) -> Result<(), PlatformError> {
     let mut buf = fp.0.clone();
     buf.resize(xsave_size(), 0);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: the kernel reads iov_len bytes from buf.
-    let rc = unsafe {
-        libc::ptrace(
-            libc::PTRACE_SETREGSET,
-            tid,
-            NT_X86_XSTATE as *mut libc::c_void,
-            &mut iov as *mut libc::iovec as *mut libc::c_void,
-        )
-    };
-    if rc != 0 {
-        return Err(ptrace_err("PTRACE_SETREGSET NT_X86_XSTATE", tid));
-    }
+    xstate_regset(tid, libc::PTRACE_SETREGSET, &mut buf)?;
     Ok(())
 }
 

@@ -298,3 +298,23 @@ pub fn children_of(ppid: u32) -> Vec<i32> {
     }
     out
 }
+
+/// Starts `runsc do prog args` with its output piped and waits for its
+/// first line of output, which must be `first`.
+pub fn start_sandboxed(prog: &Path, args: &[&str], first: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = Command::new(runsc())
+        .arg("do")
+        .arg(prog)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, format!("{first}\n"));
+    child
+}

@@ -3,12 +3,11 @@
 //! sentry cannot be followed by a tracer without saying so, and busy
 //! threads run on different CPUs.
 
-use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tests::{build_c, children_of, run, runsc, workspace};
+use tests::{build_c, children_of, run, runsc, start_sandboxed, workspace};
 
 fn program() -> PathBuf {
     build_c(
@@ -17,22 +16,8 @@ fn program() -> PathBuf {
     )
 }
 
-/// Starts `runsc do program args` and waits for its first line.
 fn start(args: &[&str], first: &str) -> std::process::Child {
-    let mut child = Command::new(runsc())
-        .arg("do")
-        .arg(program())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, format!("{first}\n"));
-    child
+    start_sandboxed(&program(), args, first)
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use tests::{build_c, build_dir, children_of, run, run_with, runsc, workspace};
+use tests::{build_c, build_dir, children_of, run, run_with, runsc, start_sandboxed, workspace};
 
 fn program() -> PathBuf {
     build_c(&workspace().join("tests/programs/isolation.c"), &[])
@@ -153,20 +153,7 @@ fn strace_prints_calls_with_arguments_and_results() {
 
 #[test]
 fn a_killed_stub_ends_the_sandbox_cleanly() {
-    use std::io::BufRead;
-    let mut child = Command::new(runsc())
-        .arg("do")
-        .arg(program())
-        .arg("spin")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "spinning\n");
+    let mut child = start_sandboxed(&program(), &["spin"], "spinning");
     // The stub process and the stub thread of the one task (a process
     // sharing the stub's memory).
     let stubs = children_of(child.id());
@@ -188,18 +175,7 @@ fn a_killed_stub_ends_the_sandbox_cleanly() {
 
 #[test]
 fn the_stub_holds_no_host_file_but_the_memory_file() {
-    use std::io::BufRead;
-    let mut child = Command::new(runsc())
-        .arg("do")
-        .arg(program())
-        .arg("spin")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut child = start_sandboxed(&program(), &["spin"], "spinning");
     let stub = children_of(child.id())[0];
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{stub}/fd"))
         .unwrap()
