@@ -280,6 +280,14 @@ int main(int argc, char **argv) {
   }
   setvbuf(stdout, NULL, _IOFBF, 4096);
   signal(SIGCHLD, SIG_DFL);
+  /* Run in a session of our own, so that what the caller's session is
+   * (its leader may lie outside our pid namespace) does not show. */
+  pid_t lead = xfork();
+  if (lead != 0) return code(lead);
+  if (setsid() < 0) {
+    perror("setsid");
+    return 97;
+  }
   queries();
   sessions();
   groups();
