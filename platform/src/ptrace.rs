@@ -95,8 +95,14 @@ std::arch::global_asm!(
     "jz 2f",
     "int3",
     "jmp runsc_stub_syscall",
-    // The new stub thread: stop until attached, then trap to the tracer.
+    // The new stub thread or process: named for what it is (as a clone
+    // of the template it would carry the template's name), then stopped
+    // until attached, then trapping to the tracer.
     "2:",
+    "mov eax, 157",
+    "mov edi, 15",
+    "lea rsi, [rip + 3f]",
+    "syscall",
     "mov eax, 39",
     "syscall",
     "mov edi, eax",
@@ -105,6 +111,8 @@ std::arch::global_asm!(
     "syscall",
     "int3",
     "jmp runsc_stub_syscall",
+    "3:",
+    ".asciz \"runsc-stub\"",
     "runsc_stub_end:",
     ".popsection",
 );
@@ -390,9 +398,75 @@ pub struct PtracePlatform {
     memory_fd: RawFd,
     stub: StubRegion,
     /// An address space made ahead of need: creating one (an owner
-    /// thread, a fork of the sentry, the stub emptying itself) takes most
-    /// of a fork's time, so a thread of its own keeps one ready.
+    /// thread, a clone of the template, the attach) takes most of a
+    /// fork's time, so a thread of its own keeps one ready.
     spare: Arc<Spare>,
+    /// The stub process new address spaces are cloned from.
+    template: Arc<Template>,
+}
+
+/// A stub process that never runs guest code, traced by a thread of its
+/// own: every new address space is a clone of it. Cloning it copies the
+/// page tables of its one stub page, where forking the sentry would copy
+/// (and the child then tear down) all of the sentry's.
+struct Template {
+    requests: Mutex<Option<mpsc::Sender<StubReply>>>,
+}
+
+/// Where the template's thread sends the pid of a new stub process.
+type StubReply = mpsc::Sender<Result<i32, PlatformError>>;
+
+impl Template {
+    fn start(memory_fd: RawFd, stub: StubRegion) -> Result<Arc<Template>, PlatformError> {
+        let (tx, rx) = mpsc::channel::<StubReply>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("stub-template".into())
+            .spawn(move || {
+                placement::unbind_self();
+                let pid = match spawn_stub(memory_fd, stub, b"runsc-template\0") {
+                    Ok(pid) => pid,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                for reply in rx {
+                    let _ = reply.send(clone_stub_process(pid, stub));
+                }
+                // SAFETY: kills our own stub process, then reaps it.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                reap(pid);
+            })
+            .map_err(|e| PlatformError::Os {
+                op: "spawning the template stub's thread",
+                source: e,
+            })?;
+        ready_rx.recv().map_err(|_| PlatformError::StubDied {
+            pid: 0,
+            reason: "the template stub's thread ended before the stub started".into(),
+        })??;
+        Ok(Arc::new(Template {
+            requests: Mutex::new(Some(tx)),
+        }))
+    }
+
+    /// A new stub process, a child of the sentry, stopped and untraced
+    /// until its owner attaches it.
+    fn new_stub(&self) -> Result<i32, PlatformError> {
+        let gone = || PlatformError::StubDied {
+            pid: 0,
+            reason: "the template stub is gone".into(),
+        };
+        let (tx, rx) = mpsc::channel();
+        lock(&self.requests)
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(tx)
+            .map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())?
+    }
 }
 
 #[derive(Default)]
@@ -412,21 +486,22 @@ impl Spare {
     }
 
     /// Asks the refill thread (started on first use) for a new spare.
-    fn want(self: &Arc<Self>, memory_fd: RawFd, stub: StubRegion) {
+    fn want(self: &Arc<Self>, memory_fd: RawFd, stub: StubRegion, template: &Arc<Template>) {
         *lock(&self.wanted) = true;
         self.cv.notify_one();
         if !self.started.swap(true, Ordering::SeqCst) {
             let me = self.clone();
+            let template = template.clone();
             let r = std::thread::Builder::new()
                 .name("stub-spare".into())
-                .spawn(move || me.refill(memory_fd, stub));
+                .spawn(move || me.refill(memory_fd, stub, &template));
             if r.is_err() {
                 self.started.store(false, Ordering::SeqCst);
             }
         }
     }
 
-    fn refill(&self, memory_fd: RawFd, stub: StubRegion) {
+    fn refill(&self, memory_fd: RawFd, stub: StubRegion, template: &Arc<Template>) {
         placement::unbind_self();
         loop {
             {
@@ -439,7 +514,7 @@ impl Spare {
             if lock(&self.ready).is_some() {
                 continue;
             }
-            match Subprocess::new(memory_fd, stub) {
+            match Subprocess::new(memory_fd, stub, template) {
                 Ok(sp) => *lock(&self.ready) = Some(sp),
                 Err(e) => {
                     tracing::warn!("making a spare address space: {e}");
@@ -455,10 +530,12 @@ impl PtracePlatform {
     /// stay open for the platform's lifetime.
     pub fn new(memory_fd: RawFd) -> Result<PtracePlatform, PlatformError> {
         placement::init();
+        let stub = stub_region()?;
         Ok(PtracePlatform {
             memory_fd,
-            stub: stub_region()?,
+            stub,
             spare: Arc::new(Spare::default()),
+            template: Template::start(memory_fd, stub)?,
         })
     }
 }
@@ -485,12 +562,12 @@ impl crate::Platform for PtracePlatform {
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
         let sp = match self.spare.take() {
             Some(sp) if lock(&sp.inner.shared.dead).is_none() => sp,
-            _ => Subprocess::new(self.memory_fd, self.stub)?,
+            _ => Subprocess::new(self.memory_fd, self.stub, &self.template)?,
         };
         // The first address space is the only one a program that never
         // forks or execs needs; a spare is kept from the second on.
         if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 1 {
-            self.spare.want(self.memory_fd, self.stub);
+            self.spare.want(self.memory_fd, self.stub, &self.template);
         }
         Ok(Arc::new(sp))
     }
@@ -609,7 +686,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Subprocess {
-    fn new(memory_fd: RawFd, stub: StubRegion) -> Result<Subprocess, PlatformError> {
+    fn new(
+        memory_fd: RawFd,
+        stub: StubRegion,
+        template: &Arc<Template>,
+    ) -> Result<Subprocess, PlatformError> {
         let (tx, rx) = mpsc::channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<i32, PlatformError>>();
         // SAFETY: creates a new eventfd that we own.
@@ -626,9 +707,10 @@ impl Subprocess {
             retired: Mutex::new(Default::default()),
         });
         let sh = shared.clone();
+        let template = template.clone();
         std::thread::Builder::new()
             .name("stub-owner".into())
-            .spawn(move || owner_main(memory_fd, stub, ready_tx, rx, sh))
+            .spawn(move || owner_main(memory_fd, stub, &template, ready_tx, rx, sh))
             .map_err(|e| PlatformError::Os {
                 op: "spawning the stub's owner thread",
                 source: e,
@@ -745,12 +827,28 @@ impl Inner {
 fn owner_main(
     memory_fd: RawFd,
     stub: StubRegion,
+    template: &Template,
     ready: mpsc::Sender<Result<i32, PlatformError>>,
     requests: mpsc::Receiver<Request>,
     shared: Arc<OwnerShared>,
 ) {
     placement::unbind_self();
-    let pid = match spawn_stub(memory_fd, stub) {
+    // A clone of the template, attached by this thread; should the
+    // template be gone, a fork of the sentry (slower, same result).
+    let cloned = template.new_stub().and_then(|pid| match attach(pid) {
+        Ok(()) => Ok(pid),
+        Err(e) => {
+            // SAFETY: kills and reaps the stub process we could not attach,
+            // our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(pid);
+            Err(e)
+        }
+    });
+    let pid = match cloned.or_else(|e| {
+        tracing::warn!("cloning the template stub: {e}; forking a new stub");
+        spawn_stub(memory_fd, stub, b"runsc-stub\0")
+    }) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -835,7 +933,11 @@ fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
 }
 
 /// Forks a stub process; the calling thread becomes its tracer.
-fn spawn_stub(memory_fd: RawFd, stub: StubRegion) -> Result<i32, PlatformError> {
+fn spawn_stub(
+    memory_fd: RawFd,
+    stub: StubRegion,
+    name: &'static [u8],
+) -> Result<i32, PlatformError> {
     // SAFETY: fork in a multi-threaded process; the child only makes
     // async-signal-safe raw syscalls and then jumps to the stub code,
     // never returning into Rust.
@@ -845,7 +947,7 @@ fn spawn_stub(memory_fd: RawFd, stub: StubRegion) -> Result<i32, PlatformError> 
     }
     if pid == 0 {
         // SAFETY: we are the freshly forked child; see `stub_child`.
-        unsafe { stub_child(memory_fd, stub) }
+        unsafe { stub_child(memory_fd, stub, name) }
     }
     // The child stops itself with SIGSTOP once its address space is empty.
     match wait_stop(pid)? {
@@ -915,7 +1017,30 @@ fn clone_stub_thread(master: i32, stub: StubRegion) -> Result<i32, PlatformError
     Ok(rc as i32)
 }
 
-/// Attaches a stub thread made by [`clone_stub_thread`]: the calling
+/// Makes the template stub (traced by the caller) clone a new stub
+/// process: a child of the sentry, with the template's empty address
+/// space, fds (the memory file) and session. It stops itself, untraced,
+/// until its owner attaches it.
+fn clone_stub_process(template: i32, stub: StubRegion) -> Result<i32, PlatformError> {
+    let flags = libc::CLONE_PARENT | libc::CLONE_UNTRACED;
+    let rc = stub_syscall(
+        template,
+        template,
+        stub.clone_addr,
+        libc::SYS_clone,
+        [flags as u64, 0, 0, 0, 0, 0],
+    )?;
+    if rc <= 0 {
+        return Err(PlatformError::Os {
+            op: "clone of a stub process",
+            source: std::io::Error::from_raw_os_error((-rc) as i32),
+        });
+    }
+    Ok(rc as i32)
+}
+
+/// Attaches a stub thread made by [`clone_stub_thread`] (or a stub
+/// process made by [`clone_stub_process`]): the calling
 /// thread becomes its tracer, and it is left stopped at its trap.
 fn attach(tid: i32) -> Result<(), PlatformError> {
     // SAFETY: attaches to our own stub thread.
@@ -1092,7 +1217,7 @@ fn last_errno() -> i32 {
 /// # Safety
 /// Must be called only in a freshly forked child of a multi-threaded
 /// process. It never returns.
-unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion) -> ! {
+unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion, name: &'static [u8]) -> ! {
     // SAFETY: raw syscalls on our own process state; none allocates or
     // takes a lock.
     unsafe {
@@ -1106,6 +1231,8 @@ unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion) -> ! {
             libc::_exit(TRACEME_FAILED);
         }
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // `name` ends with a NUL.
+        libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0);
         // Out of the sentry's session and process group: a terminal's
         // signals (SIGINT, SIGWINCH, ...) never reach a stub.
         libc::setsid();

@@ -109,6 +109,16 @@ pub fn getauxval(key: u64) -> u64 {
     unsafe { libc::getauxval(key) }
 }
 
+/// `fstat` of a host fd the sentry owns.
+pub fn fstat(fd: i32) -> Result<libc::stat, Errno> {
+    let mut st: libc::stat = zeroed();
+    // SAFETY: fstat writes one stat to &mut st.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(st)
+}
+
 /// The status flags of a host fd the sentry owns.
 pub fn fd_status_flags(fd: i32) -> Option<i32> {
     // SAFETY: F_GETFL only reads the fd's flags.

@@ -113,13 +113,18 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         libc::O_RDONLY as u32,
         Box::new(HostFile::new(
             exe_fd,
-            cfg.exec_path.clone(),
+            // As /proc/self/exe shows it: absolute, symbolic links resolved.
+            std::fs::canonicalize(&cfg.exec_path)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| cfg.exec_path.clone()),
             &kernel.host_events,
         )),
     );
+    let pages = exe.imp.mappable(&exe, &kernel.memory_file);
     let image = loader::load(
         &mm,
         &*exe,
+        pages,
         &cfg.exec_path,
         &cfg.argv,
         &cfg.envp,

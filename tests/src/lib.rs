@@ -299,6 +299,49 @@ pub fn children_of(ppid: u32) -> Vec<i32> {
     out
 }
 
+/// The stub processes and threads (host processes named `runsc-stub`)
+/// among the descendants of `root`, oldest first.
+pub fn stubs_of(root: u32) -> Vec<i32> {
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map(|(c, _)| c.to_string())
+            .unwrap_or_default();
+        let parent: i32 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        procs.push((pid, parent, comm));
+    }
+    let descends = |mut pid: i32| {
+        for _ in 0..64 {
+            let Some(&(_, parent, _)) = procs.iter().find(|p| p.0 == pid) else {
+                return false;
+            };
+            if parent == root as i32 {
+                return true;
+            }
+            pid = parent;
+        }
+        false
+    };
+    let mut out: Vec<i32> = procs
+        .iter()
+        .filter(|(pid, _, comm)| comm == "runsc-stub" && descends(*pid))
+        .map(|p| p.0)
+        .collect();
+    out.sort();
+    out
+}
+
 /// Starts `runsc do prog args` with its output piped and waits for its
 /// first line of output, which must be `first`.
 pub fn start_sandboxed(prog: &Path, args: &[&str], first: &str) -> std::process::Child {

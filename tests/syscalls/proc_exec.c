@@ -59,6 +59,13 @@ static int show(int argc, char **argv) {
   char c[32];
   comm(c, sizeof c);
   printf("  [new] comm=%s\n", c);
+  /* /proc/self/exe names the program itself, even when it was run as
+   * /proc/self/exe: the parent passes its own link's target. */
+  char exe[4096];
+  ssize_t n = readlink(SELF, exe, sizeof exe - 1);
+  exe[n > 0 ? n : 0] = 0;
+  const char *want = getenv("EXE_WAS");
+  if (want) printf("  [new] exe link unchanged: %d\n", strcmp(exe, want) == 0);
   return 0;
 }
 
@@ -137,6 +144,17 @@ static void args_env(void) {
     _exit(90);
   }
   wait_show("empty environment", c);
+  static char was[4200] = "EXE_WAS=";
+  ssize_t n = readlink(SELF, was + 8, sizeof was - 9);
+  was[n > 0 ? 8 + n : 8] = 0;
+  c = xfork();
+  if (c == 0) {
+    char *av[] = {"z", "show", NULL};
+    char *ev[] = {was, NULL};
+    execve(SELF, av, ev);
+    _exit(90);
+  }
+  wait_show("exe link", c);
 }
 
 static void fd_inherit(void) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tests::{build_c, children_of, run, runsc, start_sandboxed, workspace};
+use tests::{build_c, run, runsc, start_sandboxed, stubs_of, workspace};
 
 fn program() -> PathBuf {
     build_c(
@@ -24,7 +24,7 @@ fn start(args: &[&str], first: &str) -> std::process::Child {
 fn a_stub_killed_while_its_guest_sleeps_ends_the_sandbox_at_once() {
     let child = start(&["sleep"], "sleeping");
     let t0 = Instant::now();
-    let stubs = children_of(child.id());
+    let stubs = stubs_of(child.id());
     assert!(!stubs.is_empty());
     // SAFETY: kills a stub process of the sandbox.
     unsafe { libc::kill(stubs[0], libc::SIGKILL) };
@@ -43,7 +43,7 @@ fn a_stub_killed_while_its_guest_sleeps_ends_the_sandbox_at_once() {
 #[test]
 fn signals_sent_to_stubs_from_outside_are_not_the_guests() {
     let child = start(&["busy", "1"], "busy");
-    let stubs = children_of(child.id());
+    let stubs = stubs_of(child.id());
     assert!(!stubs.is_empty());
     for _ in 0..20 {
         for &s in &stubs {

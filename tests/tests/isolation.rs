@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use tests::{build_c, build_dir, children_of, run, run_with, runsc, start_sandboxed, workspace};
+use tests::{build_c, build_dir, run, run_with, runsc, start_sandboxed, stubs_of, workspace};
 
 fn program() -> PathBuf {
     build_c(&workspace().join("tests/programs/isolation.c"), &[])
@@ -156,7 +156,7 @@ fn a_killed_stub_ends_the_sandbox_cleanly() {
     let mut child = start_sandboxed(&program(), &["spin"], "spinning");
     // The stub process and the stub thread of the one task (a process
     // sharing the stub's memory).
-    let stubs = children_of(child.id());
+    let stubs = stubs_of(child.id());
     for &s in &stubs {
         // SAFETY: kills a stub process the sandbox made.
         unsafe { libc::kill(s, libc::SIGKILL) };
@@ -176,7 +176,7 @@ fn a_killed_stub_ends_the_sandbox_cleanly() {
 #[test]
 fn the_stub_holds_no_host_file_but_the_memory_file() {
     let mut child = start_sandboxed(&program(), &["spin"], "spinning");
-    let stub = children_of(child.id())[0];
+    let stub = stubs_of(child.id())[0];
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{stub}/fd"))
         .unwrap()
         .flatten()

@@ -523,18 +523,18 @@ impl Contents for FdDir {
 /// program may have been started by a relative path, which is what
 /// AT_EXECFN keeps).
 fn exe_path(t: &Task, p: &ProcTask) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    if let Some(l) = p.mm.exe().and_then(|f| f.location.clone()) {
-        return path_name(t, &l);
+    if let Some(f) = p.mm.exe() {
+        if let Some(l) = &f.location {
+            return path_name(t, l);
+        }
+        // A program from outside the tree (the one `runsc` was given):
+        // the name it was opened by.
+        let name = f.imp.name();
+        if name.starts_with('/') {
+            return name.into_bytes();
+        }
     }
-    let execfn = p.mm.process_info().execfn;
-    if execfn.starts_with('/') {
-        return execfn.into_bytes();
-    }
-    match std::path::absolute(&execfn) {
-        Ok(abs) => abs.as_os_str().as_bytes().to_vec(),
-        Err(_) => execfn.into_bytes(),
-    }
+    p.mm.process_info().execfn.into_bytes()
 }
 
 /// The path of `loc` as the caller sees it from its root, with

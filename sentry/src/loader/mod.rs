@@ -12,7 +12,11 @@ use crate::errno::Errno;
 use platform::PAGE_SIZE;
 
 use crate::kernel::creds::Credentials;
-use crate::mm::{page_down, page_up, MemoryManager, MmLimits, MmapOpts, Placement, VmaKind};
+use crate::mm::{
+    page_down, page_up, FileMap, MappableFile, MemoryManager, MmLimits, MmapOpts, Placement,
+    VmaKind,
+};
+use std::sync::Arc;
 
 pub use elf::{ElfHeader, ProgramHeader};
 
@@ -96,10 +100,15 @@ fn arg_limit(stack_limit: u64) -> u64 {
     (stack_limit / 4).max(32 * PAGE_SIZE)
 }
 
-/// Loads `file` into `mm` and builds the stack.
+/// Loads `file` into `mm` and builds the stack. With `pages` (the file's
+/// pages as the memory manager maps them), segments are private file
+/// mappings, shared with every other mapping of the file until written;
+/// without, the loader copies them in.
+#[allow(clippy::too_many_arguments)]
 pub fn load(
     mm: &MemoryManager,
     file: &dyn ExecutableFile,
+    pages: Option<Arc<dyn MappableFile>>,
     execfn: &str,
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
@@ -177,6 +186,11 @@ pub fn load(
                 "segment below mmap_min_addr".into(),
             ));
         }
+        brk = brk.max(end);
+        if let (Some(pages), true) = (&pages, ph.filesz > 0) {
+            map_segment(mm, pages, ph, start, end)?;
+            continue;
+        }
         mm.mmap(
             &MmapOpts {
                 placement: Placement::Fixed(map_start),
@@ -213,7 +227,6 @@ pub fn load(
                 .map_err(LoadError::Memory)?;
             done += n as u64;
         }
-        brk = brk.max(end);
     }
     let phdr_addr = match phdrs.iter().find(|p| p.kind == elf::PT_PHDR) {
         Some(p) => p.vaddr + bias,
@@ -339,6 +352,61 @@ pub fn load(
         entry,
         stack_pointer: sp,
     })
+}
+
+/// Maps one segment as Linux does: the file's pages from the one holding
+/// its first byte to the one holding its last file byte, private; the
+/// rest of that page zeroed when the segment has more memory than file
+/// (and is writable); anonymous memory for the rest (.bss).
+fn map_segment(
+    mm: &MemoryManager,
+    pages: &Arc<dyn MappableFile>,
+    ph: &ProgramHeader,
+    start: u64,
+    end: u64,
+) -> Result<(), LoadError> {
+    let map_start = page_down(start);
+    let file_end = start + ph.filesz;
+    let file_map_end = page_up(file_end).unwrap_or(end).min(end);
+    let opts = |at: u64, len: u64, file: Option<FileMap>, offset: u64| MmapOpts {
+        placement: Placement::Fixed(at),
+        len,
+        prot: ph.prot(),
+        shared: false,
+        growsdown: false,
+        populate: false,
+        below_2g: false,
+        kind: VmaKind::Anonymous,
+        file,
+        offset,
+    };
+    let file_map = FileMap {
+        file: pages.clone(),
+        shared: false,
+    };
+    mm.mmap(
+        &opts(
+            map_start,
+            file_map_end - map_start,
+            Some(file_map),
+            page_down(ph.offset),
+        ),
+        MmLimits::UNLIMITED,
+    )
+    .map_err(LoadError::Memory)?;
+    if ph.memsz > ph.filesz && ph.prot().write && file_map_end > file_end {
+        let zeroes = vec![0u8; (file_map_end - file_end) as usize];
+        mm.copy_out_force(file_end, &zeroes)
+            .map_err(LoadError::Memory)?;
+    }
+    if end > file_map_end {
+        mm.mmap(
+            &opts(file_map_end, end - file_map_end, None, 0),
+            MmLimits::UNLIMITED,
+        )
+        .map_err(LoadError::Memory)?;
+    }
+    Ok(())
 }
 
 fn host_auxv(key: u64) -> u64 {

@@ -436,6 +436,40 @@ impl MemoryFile {
         }
     }
 
+    /// Fills `len` bytes at `off` with the data of host file `fd` from
+    /// `file_off` (pread straight into the sentry's mapping); bytes past
+    /// the file's end are left as they are.
+    pub fn fill_from(&self, off: u64, len: u64, fd: RawFd, file_off: u64) -> Result<(), Errno> {
+        assert!(off.checked_add(len).is_some_and(|e| e <= FILE_SIZE));
+        let mut done = 0;
+        while done < len {
+            // SAFETY: the kernel writes `[off+done, off+len)` of our mapping,
+            // which lies inside it (checked above) and stays mapped while
+            // `self` lives; the range belongs to the caller, and no Rust
+            // reference points into it.
+            let n = unsafe {
+                libc::pread(
+                    fd,
+                    self.base.add((off + done) as usize).cast(),
+                    (len - done) as usize,
+                    (file_off + done) as i64,
+                )
+            };
+            if n < 0 {
+                let e = Errno::last();
+                if e == Errno::EINTR {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                break;
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+
     /// Zeroes `len` bytes at `off`.
     pub fn zero(&self, off: u64, len: u64) {
         assert!(off + len <= FILE_SIZE);

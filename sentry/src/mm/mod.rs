@@ -22,6 +22,7 @@
 //! The errors and their order follow Linux's `mm/mmap.c`, `mm/mprotect.c`,
 //! `mm/mremap.c` and `mm/madvise.c`.
 
+pub mod cached;
 pub mod io;
 pub mod memory_file;
 
@@ -190,6 +191,11 @@ pub struct Vma {
     pub off: u64,
     /// What a fork does with it (MADV_DONTFORK, MADV_WIPEONFORK).
     pub on_fork: OnFork,
+    /// Linux's VM_ACCOUNT: a private mapping that has been writable keeps
+    /// it after mprotect takes write away, and does not merge with one
+    /// that never was (a program's RELRO part stays apart from its
+    /// read-only segment).
+    pub accounted: bool,
 }
 
 /// What fork does with a VMA.
@@ -541,6 +547,7 @@ impl MemoryManager {
                 file: opts.file.clone(),
                 off,
                 on_fork: OnFork::Copy,
+                accounted: !opts.shared && opts.prot.write,
             },
         );
         if opts.populate {
@@ -681,7 +688,9 @@ impl MemoryManager {
             if v.prot != prot {
                 st.split_vma(cur);
                 st.split_vma(e);
-                st.vmas.get_mut(&cur).unwrap().prot = prot;
+                let vm = st.vmas.get_mut(&cur).unwrap();
+                vm.prot = prot;
+                vm.accounted |= prot.write && !vm.shared();
                 // Drop the platform's mappings so the next access maps the
                 // pages with the new protection.
                 self.unmap_platform(&mut st, cur, e);
@@ -969,6 +978,7 @@ impl MemoryManager {
                 file: None,
                 off: old_top,
                 on_fork: OnFork::Copy,
+                accounted: true,
             },
         );
         st.brk = addr;
@@ -1059,7 +1069,7 @@ impl MemoryManager {
         end: u64,
         advice: i32,
     ) -> Result<(), Errno> {
-        let file = matches!(v.kind, VmaKind::File(_));
+        let file = matches!(v.kind, VmaKind::File(_)) || v.file.is_some();
         match advice {
             libc::MADV_DONTNEED | MADV_DONTNEED_LOCKED => {
                 // Private memory reads as zeroes afterwards; shared memory
@@ -2074,6 +2084,7 @@ fn mergeable(sa: u64, a: &Vma, sb: u64, b: &Vma) -> bool {
         && a.prot == b.prot
         && a.growsdown == b.growsdown
         && a.on_fork == b.on_fork
+        && a.accounted == b.accounted
         && a.kind == b.kind
         && a.off.wrapping_add(a.end - sa) == b.off
         && match (&a.shm, &b.shm) {

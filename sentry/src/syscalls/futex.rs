@@ -56,7 +56,7 @@ fn check_key(t: &Task, uaddr: u64, private: bool) -> Result<(), Errno> {
     if vma.prot.write {
         return Ok(());
     }
-    let anonymous = !vma.shared() && !matches!(vma.kind, VmaKind::File(_));
+    let anonymous = !vma.shared() && !matches!(vma.kind, VmaKind::File(_)) && vma.file.is_none();
     if !vma.prot.read || anonymous {
         return Err(Errno::EFAULT);
     }

@@ -153,14 +153,17 @@ pub fn mmap(
 }
 
 /// What an open file offers mmap.
-enum Mappable {
+pub(crate) enum Mappable {
     File(Arc<dyn MappableFile>),
     /// /dev/zero: anonymous memory.
     Zero,
     No,
 }
 
-fn mappable(t: &Task, f: &FileDescription) -> Mappable {
+pub(crate) fn mappable(t: &Task, f: &FileDescription) -> Mappable {
+    if let Some(m) = f.imp.mappable(f, &t.kernel.memory_file) {
+        return Mappable::File(m);
+    }
     let Some(inode) = f.inode() else {
         return Mappable::No;
     };

@@ -563,6 +563,12 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     creds.sgid = creds.egid;
     creds.fsuid = creds.euid;
     creds.fsgid = creds.egid;
+    // An executable reached through a magic link to an open file without
+    // a place in the tree (/proc/self/exe of the first program): the new
+    // image is that file, and /proc/self/exe keeps its name.
+    if let Some(orig) = crate::vfs::anon::open_file_at(&loc) {
+        file = orig;
+    }
     let kernel = t.kernel.clone();
     let aspace = kernel.platform.new_address_space().map_err(|e| {
         tracing::error!("exec: a new address space: {e}");
@@ -573,8 +579,21 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
         aspace,
         kernel.platform.max_user_address(),
     ));
-    let image = crate::loader::load(&mm, &*file, &execfn, &argv, &envp, &creds, t.tg.mm_limits())
-        .map_err(|e| e.errno())?;
+    let pages = match crate::syscalls::mm::mappable(t, &file) {
+        crate::syscalls::mm::Mappable::File(m) => Some(m),
+        _ => None,
+    };
+    let image = crate::loader::load(
+        &mm,
+        &*file,
+        pages,
+        &execfn,
+        &argv,
+        &envp,
+        &creds,
+        t.tg.mm_limits(),
+    )
+    .map_err(|e| e.errno())?;
     mm.set_exe(file.clone());
     crate::kernel::watch_address_space(&kernel, &mm);
     // The point of no return: the other threads go.

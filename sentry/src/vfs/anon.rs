@@ -105,6 +105,22 @@ impl FileImpl for Shared {
     fn name(&self) -> String {
         self.0.imp.name()
     }
+    fn mappable(
+        &self,
+        _f: &FileDescription,
+        mf: &Arc<crate::mm::memory_file::MemoryFile>,
+    ) -> Option<Arc<dyn crate::mm::MappableFile>> {
+        self.0.imp.mappable(&self.0, mf)
+    }
+}
+
+/// The open file a location made by [`location_for`] stands for.
+pub fn open_file_at(loc: &Location) -> Option<Arc<FileDescription>> {
+    loc.inode
+        .ops
+        .as_any()
+        .downcast_ref::<OpenFile>()
+        .map(|o| o.file.clone())
 }
 
 /// A location for an open file without one.

@@ -26,6 +26,8 @@ pub struct HostFile {
     /// changes; None for fds epoll cannot watch (regular files, which are
     /// always ready).
     queue: Option<(Arc<HostEvents>, u64, Arc<WaitQueue>)>,
+    /// Its pages in the memory file, once something maps it.
+    cache: OnceLock<Option<Arc<crate::mm::cached::CachedFile>>>,
 }
 
 /// The sentry's event loop over host fds: one epoll instance and one
@@ -167,6 +169,7 @@ impl HostFile {
             name,
             positional: OnceLock::new(),
             queue,
+            cache: OnceLock::new(),
         }
     }
 
@@ -241,6 +244,29 @@ crate::assert_no_padding!(KernelTermios {
 });
 
 impl FileImpl for HostFile {
+    fn mappable(
+        &self,
+        file: &FileDescription,
+        mf: &Arc<crate::mm::memory_file::MemoryFile>,
+    ) -> Option<Arc<dyn crate::mm::MappableFile>> {
+        // Read-only: writes through a shared mapping would stay in the
+        // cache, never reaching the host file.
+        if file.flags() & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 {
+            return None;
+        }
+        let cache = self.cache.get_or_init(|| {
+            // SAFETY: dups our own fd; the new fd is the cache's alone.
+            let d = unsafe { libc::fcntl(self.raw(), libc::F_DUPFD_CLOEXEC, 0) };
+            if d < 0 {
+                return None;
+            }
+            // SAFETY: `d` is a new fd nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(d) };
+            crate::mm::cached::CachedFile::new(mf, fd, self.name.clone()).ok()
+        });
+        cache.clone().map(|c| c as Arc<dyn crate::mm::MappableFile>)
+    }
+
     /// O_APPEND belongs to the host's open file description, which the
     /// guest shares with whoever gave the sandbox the fd, as a child
     /// process would. O_NONBLOCK stays the sentry's: the sentry never

@@ -239,6 +239,17 @@ pub trait FileImpl: Send + Sync {
     fn inode(&self) -> Option<Arc<inode::Inode>> {
         None
     }
+    /// The file's pages as mmap and the ELF loader map them, for files
+    /// whose data is not an inode's (host files); `None`: not mappable
+    /// this way.
+    fn mappable(
+        &self,
+        file: &FileDescription,
+        mf: &Arc<crate::mm::memory_file::MemoryFile>,
+    ) -> Option<Arc<dyn crate::mm::MappableFile>> {
+        let _ = (file, mf);
+        None
+    }
     /// Directory entries, for getdents: the directory's listing with "."
     /// and "..", from entry index `pos` on.
     fn readdir(
