@@ -152,7 +152,8 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     let mut ctx = platform.new_context();
     // A fresh program starts with the default x87/SSE state.
     ctx.set_fp_state(platform.initial_fp_state());
-    let (root_fs, root_dir) = fsimpl::tmpfs::new_tmpfs(&kernel.memory_file, "none", 0o755, 0, 0);
+    let (root_fs, root_dir) =
+        fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0);
     let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
     let fs_context = vfs::path::FsContext {
         mounts,
@@ -246,7 +247,7 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
         },
     )?;
     let shm_dir = dev.inode.ops.lookup(t, &dev.inode, b"shm")?;
-    let (shm_fs, shm_root) = fsimpl::tmpfs::new_tmpfs(mf, "shm", 0o1777, 0, 0);
+    let (shm_fs, shm_root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "shm", 0o1777, 0, 0);
     ctx.mounts.mount(
         &vfs::mount::Location {
             mount: dev.mount.clone(),
@@ -260,7 +261,7 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
             ..Default::default()
         },
     )?;
-    let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(mf, "tmpfs", 0o1777, 0, 0);
+    let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "tmpfs", 0o1777, 0, 0);
     ctx.mounts
         .mount(&dirs["tmp"], tmp_fs, tmp_root, MountFlags::default())?;
     // procfs and sysfs, as a Linux system mounts them.

@@ -23,7 +23,7 @@ const DEVICES: &[(&str, u32, u32, u32)] = &[
 /// Builds /dev: device nodes, the fd symlinks, and `shm` and `pts`
 /// directories (a tmpfs is mounted on `shm` by the caller).
 pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc<Inode>), Errno> {
-    let (fs, root) = super::tmpfs::new_tmpfs(mf, "none", 0o755, 0, 0);
+    let (fs, root) = super::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "none", 0o755, 0, 0);
     let ops = &root.ops;
     for (name, mode, ma, mi) in DEVICES {
         ops.create(

@@ -134,7 +134,7 @@ fn dump_owner(p: &ProcTask) -> (u32, u32) {
 
 /// A new procfs instance for the sandbox of `t`: its file system and root.
 pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
-    let fs = Filesystem::new("proc", "proc", PROC_SUPER_MAGIC, "");
+    let fs = Filesystem::new(&t.kernel.vfs, "proc", "proc", PROC_SUPER_MAGIC, "");
     let statics = vec![
         entry(
             "cpuinfo",

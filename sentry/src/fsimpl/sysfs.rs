@@ -30,7 +30,7 @@ pub fn cpu_list(cpus: usize) -> String {
 
 /// A new sysfs instance for the sandbox of `t`: its file system and root.
 pub fn new_sysfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
-    let fs = Filesystem::new("sysfs", "sysfs", SYSFS_MAGIC, "");
+    let fs = Filesystem::new(&t.kernel.vfs, "sysfs", "sysfs", SYSFS_MAGIC, "");
     let cpus = t.kernel.cpus.max(1);
     let list = format!("{}\n", cpu_list(cpus));
     let mut cpu = vec![

@@ -26,13 +26,14 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 
 /// A new tmpfs instance: its file system and root directory.
 pub fn new_tmpfs(
+    vfs: &crate::vfs::VfsState,
     mf: &Arc<MemoryFile>,
     source: &str,
     mode: u32,
     uid: u32,
     gid: u32,
 ) -> (Arc<Filesystem>, Arc<Inode>) {
-    let fs = Filesystem::new("tmpfs", source, TMPFS_MAGIC, "");
+    let fs = Filesystem::new(vfs, "tmpfs", source, TMPFS_MAGIC, "");
     {
         let mut st = fs.stats.locked();
         // Linux's defaults: half of memory, as many inodes as pages.

@@ -77,6 +77,8 @@ pub struct Kernel {
     pub host_events: Arc<crate::vfs::host::HostEvents>,
     /// The timer thread's queue (wall-clock timers of every process).
     pub timers: timer::TimerQueue,
+    /// The VFS's sandbox-wide state.
+    pub vfs: crate::vfs::VfsState,
 }
 
 impl Kernel {
@@ -106,6 +108,7 @@ impl Kernel {
             host_events: crate::vfs::host::HostEvents::new()
                 .expect("the host event loop needs an epoll instance"),
             timers: timer::TimerQueue::new(),
+            vfs: Default::default(),
         }
     }
 

@@ -58,7 +58,7 @@ pub fn lookup_at(
         let f = t.fds.get(dirfd)?;
         return Ok(match &f.location {
             Some(l) => l.clone(),
-            None => crate::vfs::anon::location_for(f.clone()),
+            None => crate::vfs::anon::location_for(&t.kernel.vfs, f.clone()),
         });
     }
     let start = if path[0] == b'/' {

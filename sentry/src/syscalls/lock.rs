@@ -36,7 +36,8 @@ pub fn flock(t: &mut Task, fd: Fd, cmd: u32) -> SysResult {
     let owner = Arc::as_ptr(&f) as usize;
     let waiter = t.shared.waiter.clone();
     let wait = (cmd & LOCK_NB == 0).then_some(&waiter);
-    lock::with_file_locks(&f, |l| l.flock(owner, typ, wait)).unwrap_or(Ok(()))?;
+    lock::with_file_locks(&t.kernel.vfs.anon_locks, &f, |l| l.flock(owner, typ, wait))
+        .unwrap_or(Ok(()))?;
     Ok(0)
 }
 
@@ -137,7 +138,10 @@ pub fn fcntl_lock(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) ->
             if ofd && l.l_pid != 0 {
                 return Err(Errno::EINVAL);
             }
-            let found = lock::with_file_locks(f, |l| l.test(owner, typ, start, end)).flatten();
+            let found = lock::with_file_locks(&t.kernel.vfs.anon_locks, f, |l| {
+                l.test(owner, typ, start, end)
+            })
+            .flatten();
             match found {
                 None => l.l_type = libc::F_UNLCK as i16,
                 Some(c) => {
@@ -169,11 +173,15 @@ pub fn fcntl_lock(t: &mut Task, f: &Arc<FileDescription>, cmd: i32, arg: u64) ->
                 return Err(Errno::EINVAL);
             }
             let waiter = t.shared.waiter.clone();
-            let wait = matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW).then_some(&waiter);
+            let graph = &t.kernel.vfs.lock_graph;
+            let wait =
+                matches!(cmd, libc::F_SETLKW | libc::F_OFD_SETLKW).then_some((&waiter, graph));
             let pid = t.tg.tgid;
-            lock::with_file_locks(f, |l| l.set(owner, pid, typ, start, end, wait))
-                .unwrap_or(Ok(()))
-                .map(|()| 0)
+            lock::with_file_locks(&t.kernel.vfs.anon_locks, f, |l| {
+                l.set(owner, pid, typ, start, end, wait)
+            })
+            .unwrap_or(Ok(()))
+            .map(|()| 0)
         }
     }
 }

@@ -6,7 +6,9 @@
 
 use crate::sync::LockExt;
 use std::any::Any;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+
+use crate::vfs::VfsState;
 
 use crate::errno::Errno;
 
@@ -50,10 +52,9 @@ impl InodeOps for MemfdRoot {
 
 /// The internal tmpfs of memfds. As Linux's, it has no size; what its
 /// files can take is bounded by the sandbox's memory.
-fn memfd_mount() -> &'static Arc<Mount> {
-    static MOUNT: OnceLock<Arc<Mount>> = OnceLock::new();
-    MOUNT.get_or_init(|| {
-        let fs = Filesystem::new("tmpfs", "tmpfs", TMPFS_MAGIC, "");
+fn memfd_mount(vfs: &VfsState) -> &Arc<Mount> {
+    vfs.memfd_mount(|vfs| {
+        let fs = Filesystem::new(vfs, "tmpfs", "tmpfs", TMPFS_MAGIC, "");
         let root = Inode::new(
             &fs,
             InodeMeta::new(libc::S_IFDIR | 0o1777, 0, 0),
@@ -102,7 +103,7 @@ pub fn memfd_create(t: &mut Task, name: UserPath, flags: Hex) -> SysResult {
     if flags & MFD_HUGETLB != 0 {
         return super::unimplemented(t, "memfd_create MFD_HUGETLB");
     }
-    let mount = memfd_mount();
+    let mount = memfd_mount(&t.kernel.vfs);
     let mode = if flags & MFD_NOEXEC_SEAL != 0 {
         0o666
     } else {

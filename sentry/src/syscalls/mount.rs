@@ -213,6 +213,7 @@ fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, 
             let o = parse_tmpfs_options(data)?;
             let source = String::from_utf8_lossy(source);
             let (fs, root) = new_tmpfs(
+                &t.kernel.vfs,
                 &t.kernel.memory_file,
                 &source,
                 o.mode.unwrap_or(0o1777),

@@ -357,7 +357,7 @@ pub fn fstatfs(t: &mut Task, fd: Fd, buf: UserAddr) -> SysResult {
     let f = t.fds.get(fd.0)?;
     let loc = match &f.location {
         Some(l) => l.clone(),
-        None => crate::vfs::anon::location_for(f.clone()),
+        None => crate::vfs::anon::location_for(&t.kernel.vfs, f.clone()),
     };
     t.mm.write_obj(buf.0, &statfs_of(&loc))?;
     Ok(0)

@@ -67,7 +67,7 @@ fn target(t: &Task, fd: i32, path: Option<u64>, follow: bool) -> Result<Target, 
             let f = get_file(t, fd)?;
             match &f.location {
                 Some(l) => l.clone(),
-                None => crate::vfs::anon::location_for(f.clone()),
+                None => crate::vfs::anon::location_for(&t.kernel.vfs, f.clone()),
             }
         }
     };

@@ -2,7 +2,7 @@
 //! fds), reached through magic links such as `/proc/self/fd/N`.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::errno::Errno;
 
@@ -11,24 +11,23 @@ use super::mount::{Location, Mount, MountFlags};
 use super::{FileDescription, FileImpl};
 use crate::kernel::task::Task;
 
-fn anon_mount() -> &'static (Arc<Filesystem>, Arc<Mount>) {
-    static ANON: OnceLock<(Arc<Filesystem>, Arc<Mount>)> = OnceLock::new();
-    ANON.get_or_init(|| {
-        let fs = Filesystem::new("anon_inodefs", "anon_inodefs", 0x0904_1934, "");
-        let root = Inode::new(
-            &fs,
-            InodeMeta::new(libc::S_IFDIR | 0o700, 0, 0),
-            Box::new(Nothing),
-        );
-        let m = Arc::new(Mount {
-            id: 0,
-            fs: fs.clone(),
-            root,
-            parent: None,
-            flags: Mutex::new(MountFlags::default()),
-        });
-        (fs, m)
-    })
+/// The mount that holds inodes for open files without a place in the
+/// tree (one per sandbox, in its [`VfsState`](super::VfsState)).
+pub(super) fn new_mount(vfs: &super::VfsState) -> (Arc<Filesystem>, Arc<Mount>) {
+    let fs = Filesystem::new(vfs, "anon_inodefs", "anon_inodefs", 0x0904_1934, "");
+    let root = Inode::new(
+        &fs,
+        InodeMeta::new(libc::S_IFDIR | 0o700, 0, 0),
+        Box::new(Nothing),
+    );
+    let m = Arc::new(Mount {
+        id: 0,
+        fs: fs.clone(),
+        root,
+        parent: None,
+        flags: Mutex::new(MountFlags::default()),
+    });
+    (fs, m)
 }
 
 struct Nothing;
@@ -124,8 +123,8 @@ pub fn open_file_at(loc: &Location) -> Option<Arc<FileDescription>> {
 }
 
 /// A location for an open file without one.
-pub fn location_for(file: Arc<FileDescription>) -> Location {
-    let (fs, m) = anon_mount();
+pub fn location_for(vfs: &super::VfsState, file: Arc<FileDescription>) -> Location {
+    let (fs, m) = vfs.anon_mount();
     let st = file.imp.stat(&file).ok();
     let mut meta = InodeMeta::new(st.map(|s| s.st_mode).unwrap_or(libc::S_IFREG | 0o600), 0, 0);
     if let Some(s) = st {

@@ -114,19 +114,16 @@ pub struct Filesystem {
     pub options: String,
 }
 
-static NEXT_DEV: AtomicU64 = AtomicU64::new(0x10);
-
 impl Filesystem {
     pub fn new(
+        vfs: &super::VfsState,
         type_name: &'static str,
         source: &str,
         magic: i64,
         options: &str,
     ) -> Arc<Filesystem> {
-        // Anonymous devices, major 0, as Linux gives virtual file systems.
-        let minor = NEXT_DEV.fetch_add(1, Ordering::Relaxed);
         Arc::new(Filesystem {
-            dev: minor,
+            dev: vfs.new_dev(),
             type_name,
             source: source.to_string(),
             next_ino: AtomicU64::new(1),

@@ -11,7 +11,7 @@
 
 use crate::sync::LockExt;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::kernel::waiter::{WaitQueue, Waiter, Wake, ALL_EVENTS};
 
@@ -94,18 +94,19 @@ pub struct FileLocks {
 }
 
 /// Classic POSIX owners that are waiting, and the owner of the lock each
-/// waits for: the graph deadlock detection walks.
-fn waiting() -> MutexGuard<'static, HashMap<usize, Owner>> {
-    static WAITING: OnceLock<Mutex<HashMap<usize, Owner>>> = OnceLock::new();
-    WAITING
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap()
+/// waits for: the graph deadlock detection walks (one per sandbox).
+#[derive(Default)]
+pub struct LockGraph(Mutex<HashMap<usize, Owner>>);
+
+impl LockGraph {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<usize, Owner>> {
+        self.0.locked()
+    }
 }
 
 /// Whether `caller` waiting for a lock of `blocker` would close a cycle.
-fn would_deadlock(caller: usize, blocker: Owner) -> bool {
-    let w = waiting();
+fn would_deadlock(graph: &LockGraph, caller: usize, blocker: Owner) -> bool {
+    let w = graph.waiting();
     let mut cur = blocker;
     for _ in 0..=MAX_DEADLK_ITERATIONS {
         let Owner::Process(p) = cur else {
@@ -203,9 +204,9 @@ impl FileLocks {
         typ: Option<LockType>,
         start: u64,
         end: u64,
-        wait: Option<&Arc<Waiter>>,
+        wait: Option<(&Arc<Waiter>, &LockGraph)>,
     ) -> Result<(), Errno> {
-        let _reg = wait.map(|w| self.changed.register(w, ALL_EVENTS));
+        let _reg = wait.map(|(w, _)| self.changed.register(w, ALL_EVENTS));
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = typ {
             loop {
@@ -217,20 +218,20 @@ impl FileLocks {
                 let Some(blocker) = blocker else {
                     break;
                 };
-                let Some(w) = wait else {
+                let Some((w, graph)) = wait else {
                     return Err(Errno::EAGAIN);
                 };
                 if let Owner::Process(me) = owner {
-                    if would_deadlock(me, blocker) {
+                    if would_deadlock(graph, me, blocker) {
                         return Err(Errno::EDEADLK);
                     }
-                    waiting().insert(me, blocker);
+                    graph.waiting().insert(me, blocker);
                 }
                 w.reset();
                 drop(st);
                 let woke = w.wait(None);
                 if let Owner::Process(me) = owner {
-                    waiting().remove(&me);
+                    graph.waiting().remove(&me);
                 }
                 if woke == Wake::Interrupted {
                     return Err(Errno::ERESTARTSYS);
@@ -347,44 +348,40 @@ impl FileLocks {
 }
 
 /// Lock state of open files that have no inode in a file system (pipes,
-/// host fds), keyed by their `(st_dev, st_ino)`: the two ends of a pipe
-/// share it, as they share the pipe's inode on Linux.
-type AnonTable = HashMap<(u64, u64), Arc<FileLocks>>;
+/// host fds), by their `(st_dev, st_ino)`: the two ends of a pipe share
+/// it, as they share the pipe's inode on Linux. Each description keeps
+/// what it found here; the table only lets others find it while one
+/// does.
+#[derive(Default)]
+pub struct AnonLocks(Mutex<HashMap<(u64, u64), std::sync::Weak<FileLocks>>>);
 
-fn anon_table() -> MutexGuard<'static, AnonTable> {
-    static TABLE: OnceLock<Mutex<AnonTable>> = OnceLock::new();
-    TABLE
-        .get_or_init(|| Mutex::new(HashMap::new()))
-        .lock()
-        .unwrap()
-}
-
-fn anon_key(f: &FileDescription) -> Option<(u64, u64)> {
-    let st = f.imp.stat(f).ok()?;
-    Some((st.st_dev, st.st_ino))
-}
-
-impl FileLocks {
-    fn unused(&self) -> bool {
-        Self::is_empty(&self.state.locked())
+impl AnonLocks {
+    fn get(&self, key: (u64, u64)) -> Arc<FileLocks> {
+        let mut table = self.0.locked();
+        if let Some(l) = table.get(&key).and_then(|w| w.upgrade()) {
+            return l;
+        }
+        table.retain(|_, w| w.strong_count() > 0);
+        let l = Arc::new(FileLocks::default());
+        table.insert(key, Arc::downgrade(&l));
+        l
     }
 }
 
 /// Runs `op` on the locks of the file `f` is open on: its inode's, or for
 /// files outside the file systems, the shared state of what fstat names.
 /// None when the file has neither.
-pub fn with_file_locks<R>(f: &FileDescription, op: impl FnOnce(&FileLocks) -> R) -> Option<R> {
+pub fn with_file_locks<R>(
+    table: &AnonLocks,
+    f: &FileDescription,
+    op: impl FnOnce(&FileLocks) -> R,
+) -> Option<R> {
     if let Some(inode) = f.inode() {
         return Some(op(&inode.locks));
     }
-    let key = anon_key(f)?;
-    let locks = anon_table().entry(key).or_default().clone();
-    let r = op(&locks);
-    let mut table = anon_table();
-    if Arc::strong_count(&locks) == 2 && locks.unused() {
-        table.remove(&key);
-    }
-    Some(r)
+    let st = f.imp.stat(f).ok()?;
+    let locks = f.anon_locks(|| table.get((st.st_dev, st.st_ino)));
+    Some(op(&locks))
 }
 
 /// Releases locks of `f`'s file without creating lock state.
@@ -393,16 +390,8 @@ fn release(f: &FileDescription, op: impl FnOnce(&FileLocks)) {
         op(&inode.locks);
         return;
     }
-    let Some(key) = anon_key(f) else {
-        return;
-    };
-    let Some(locks) = anon_table().get(&key).cloned() else {
-        return;
-    };
-    op(&locks);
-    let mut table = anon_table();
-    if Arc::strong_count(&locks) == 2 && locks.unused() {
-        table.remove(&key);
+    if let Some(locks) = f.anon_locks_if_any() {
+        op(&locks);
     }
 }
 
@@ -472,19 +461,34 @@ mod tests {
     #[test]
     fn waiting_and_deadlock() {
         let l = Arc::new(FileLocks::default());
+        let graph = Arc::new(LockGraph::default());
         l.set(P, 1, Some(LockType::Write), 0, 0, None).unwrap();
         l.set(Q, 2, Some(LockType::Write), 1, 1, None).unwrap();
         // Q waits for P's byte 0...
-        let l2 = l.clone();
+        let (l2, g2) = (l.clone(), graph.clone());
         let waiter = std::thread::spawn(move || {
-            l2.set(Q, 2, Some(LockType::Write), 0, 0, Some(&Waiter::new()))
+            l2.set(
+                Q,
+                2,
+                Some(LockType::Write),
+                0,
+                0,
+                Some((&Waiter::new(), &g2)),
+            )
         });
-        while !waiting().contains_key(&2) {
+        while !graph.waiting().contains_key(&2) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         // ...so P waiting for Q's byte 1 would never end.
         assert_eq!(
-            l.set(P, 1, Some(LockType::Write), 1, 1, Some(&Waiter::new())),
+            l.set(
+                P,
+                1,
+                Some(LockType::Write),
+                1,
+                1,
+                Some((&Waiter::new(), &graph))
+            ),
             Err(Errno::EDEADLK)
         );
         l.release_owner(P);

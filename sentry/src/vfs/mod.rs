@@ -25,6 +25,43 @@ use crate::errno::Errno;
 
 use crate::kernel::task::Task;
 
+/// What the VFS keeps for one sandbox, in its kernel: device numbers of
+/// file systems, the internal mounts (memfds, open files without a place
+/// in the tree) and the graph of record-lock waiters.
+#[derive(Default)]
+pub struct VfsState {
+    /// The last minor number given to a file system (major 0, anonymous
+    /// devices, as Linux gives virtual file systems).
+    last_dev: std::sync::atomic::AtomicU64,
+    anon: std::sync::OnceLock<(Arc<inode::Filesystem>, Arc<mount::Mount>)>,
+    memfd: std::sync::OnceLock<Arc<mount::Mount>>,
+    /// Processes waiting for a record lock, and whose lock each waits for.
+    pub lock_graph: lock::LockGraph,
+    /// Lock state of files without an inode.
+    pub anon_locks: lock::AnonLocks,
+}
+
+impl VfsState {
+    /// A device number for a new file system.
+    pub fn new_dev(&self) -> u64 {
+        // Linux's first anonymous devices go to its own internal mounts.
+        0x10 + self.last_dev.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The mount of open files without a place in the tree.
+    pub fn anon_mount(&self) -> &(Arc<inode::Filesystem>, Arc<mount::Mount>) {
+        self.anon.get_or_init(|| anon::new_mount(self))
+    }
+
+    /// The internal tmpfs of memfds.
+    pub fn memfd_mount(
+        &self,
+        make: impl FnOnce(&VfsState) -> Arc<mount::Mount>,
+    ) -> &Arc<mount::Mount> {
+        self.memfd.get_or_init(|| make(self))
+    }
+}
+
 /// The most a default [`FileImpl::read_to_memory`] or
 /// [`FileImpl::write_from_memory`] moves in one call.
 pub const MEMORY_IO_CHUNK: usize = 16 << 20;
@@ -300,6 +337,8 @@ pub struct FileDescription {
     pub signal: std::sync::atomic::AtomicI32,
     /// Where the file was opened, for files in the tree.
     pub location: Option<mount::Location>,
+    /// Lock state of a file without an inode, once a lock call needs it.
+    locks: std::sync::OnceLock<Arc<lock::FileLocks>>,
 }
 
 impl FileDescription {
@@ -320,6 +359,7 @@ impl FileDescription {
             owner: Mutex::new((F_OWNER_PID, 0)),
             signal: std::sync::atomic::AtomicI32::new(0),
             location,
+            locks: std::sync::OnceLock::new(),
         })
     }
 
@@ -363,6 +403,17 @@ impl FileDescription {
 
     pub fn nonblocking(&self) -> bool {
         self.flags() & libc::O_NONBLOCK as u32 != 0
+    }
+
+    /// The lock state of a file without an inode, found by `find` on
+    /// first use.
+    pub fn anon_locks(&self, find: impl FnOnce() -> Arc<lock::FileLocks>) -> Arc<lock::FileLocks> {
+        self.locks.get_or_init(find).clone()
+    }
+
+    /// As [`anon_locks`](Self::anon_locks), without making lock state.
+    pub fn anon_locks_if_any(&self) -> Option<Arc<lock::FileLocks>> {
+        self.locks.get().cloned()
     }
 }
 
@@ -557,5 +608,23 @@ impl Drop for FdTable {
         for e in entries.into_iter().flatten() {
             self.closed(&e.file);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two sandboxes' kernels share nothing of the VFS: each numbers its
+    /// own file systems and has its own internal mounts.
+    #[test]
+    fn vfs_state_is_per_kernel() {
+        let (a, b) = (VfsState::default(), VfsState::default());
+        let fa = inode::Filesystem::new(&a, "tmpfs", "x", 0, "");
+        let fb = inode::Filesystem::new(&b, "tmpfs", "x", 0, "");
+        assert_eq!(fa.dev, fb.dev);
+        assert_ne!(inode::Filesystem::new(&a, "tmpfs", "y", 0, "").dev, fa.dev);
+        assert!(!Arc::ptr_eq(&a.anon_mount().1, &b.anon_mount().1));
+        assert!(Arc::ptr_eq(&a.anon_mount().1, &a.anon_mount().1));
     }
 }

@@ -170,7 +170,9 @@ impl<'a> Walker<'a> {
         if let Some(target) = link.inode.ops.follow(self.t, &link.inode) {
             return match target? {
                 super::inode::MagicTarget::Location(l) => Ok(l),
-                super::inode::MagicTarget::File(f) => Ok(super::anon::location_for(f)),
+                super::inode::MagicTarget::File(f) => {
+                    Ok(super::anon::location_for(&self.t.kernel.vfs, f))
+                }
             };
         }
         let target = link.inode.ops.readlink(self.t, &link.inode)?;
