@@ -483,7 +483,7 @@ impl Client {
         Self::empty_reply(self.call(&Request::Fsync { node }, 0)?.0)
     }
 
-    /// Closes handles, in batches of up to 65536 a round trip. Every
+    /// Closes handles, in batches of up to `MAX_CLOSE` (16384) a round trip. Every
     /// valid handle is closed; `EBADF` if any was not a handle.
     pub fn close(&self, handles: &[Handle]) -> Result<()> {
         let mut result = Ok(());

@@ -34,8 +34,9 @@ pub const MAX_NAME: usize = 255;
 pub const MAX_WALK_NAMES: usize = 256;
 /// The longest symlink target and guest mount path.
 pub const MAX_PATH: usize = 4095;
-/// The most handles one `Close` may carry.
-pub const MAX_CLOSE: usize = 65536;
+/// The most handles one `Close` may carry (128 KiB: a record must fit
+/// a unix socket's default send buffer, about 208 KiB).
+pub const MAX_CLOSE: usize = 16384;
 /// The longest xattr name (Linux's `XATTR_NAME_MAX`).
 pub const MAX_XATTR_NAME: usize = 255;
 /// The largest xattr value, and the largest xattr name list.
@@ -568,7 +569,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The encoded size of an [`Attr`].
-const ATTR_LEN: usize = 8 * 8 + 3 * 4 + 3 * 16;
+const ATTR_LEN: usize = 7 * 8 + 3 * 4 + 3 * 16;
 
 /// Splits a record into its op and body, checking the header.
 pub fn split_header(rec: &[u8]) -> Result<(u32, &[u8]), i32> {
@@ -1180,6 +1181,13 @@ mod tests {
             long[..4].copy_from_slice(&l);
             assert!(Request::decode(&long).is_err());
         }
+    }
+
+    #[test]
+    fn attr_len_is_the_encoded_size() {
+        let mut w = Writer::new(0);
+        w.attr(&Attr::default());
+        assert_eq!(w.buf.len() - HEADER_LEN, ATTR_LEN);
     }
 
     #[test]
