@@ -1,6 +1,7 @@
 //! `runsc`: the OCI runtime whose containers run on the sentry.
 
 mod cmd_do;
+mod cmd_gofer;
 mod logging;
 
 use std::process::ExitCode;
@@ -64,6 +65,8 @@ pub enum Network {
 pub enum Command {
     /// Run a program in a new sandbox, with the host's standard streams.
     Do(cmd_do::DoArgs),
+    /// Serve a sandbox's host files to its sentry (started by runsc).
+    Gofer(cmd_gofer::GoferArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     };
     let code = match &cli.command {
         Command::Do(args) => cmd_do::run(&cli, args),
+        Command::Gofer(args) => cmd_gofer::run(&cli, args),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
 }
