@@ -100,6 +100,7 @@ errnos!(
     ECANCELED,
     EOWNERDEAD,
     ENOTRECOVERABLE,
+    ELIBBAD,
 );
 
 impl Errno {

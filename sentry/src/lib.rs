@@ -123,8 +123,8 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     let pages = exe.imp.mappable(&exe, &kernel.memory_file);
     let image = loader::load(
         &mm,
-        &*exe,
-        pages,
+        loader::Executable { file: &*exe, pages },
+        None,
         &cfg.exec_path,
         &cfg.argv,
         &cfg.envp,

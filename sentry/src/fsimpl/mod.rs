@@ -1,6 +1,7 @@
 //! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, and pipes.
 
 pub mod devfs;
+pub mod gofer;
 pub mod pipe;
 pub mod procfs;
 pub mod synthetic;

@@ -15,7 +15,7 @@ use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, Mode, SysResult, UserAddr, UserPath};
 use crate::fsimpl::tmpfs::{RegularFile, MAX_FILE_SIZE};
 use crate::kernel::task::Task;
-use crate::vfs::inode::{Inode, Timespec};
+use crate::vfs::inode::{AttrChange, Inode, Timespec};
 use crate::vfs::mount::Location;
 use crate::vfs::perm::{self, CAP_CHOWN, CAP_FSETID, MAY_WRITE};
 use crate::vfs::FileDescription;
@@ -111,6 +111,13 @@ fn chmod_common(t: &Task, tg: &Target, mode: u32) -> SysResult {
             return Err(Errno::EPERM);
         }
     }
+    inode.ops.set_attr(
+        inode,
+        &AttrChange {
+            mode: Some(new),
+            ..Default::default()
+        },
+    )?;
     let mut m = inode.meta.locked();
     m.mode = new;
     m.ctime = Timespec::now();
@@ -184,6 +191,15 @@ fn chown_common(t: &Task, tg: &Target, uid: u32, gid: u32) -> SysResult {
             *mode &= !libc::S_ISGID;
         }
     }
+    inode.ops.set_attr(
+        inode,
+        &AttrChange {
+            mode: new_mode,
+            uid: set_uid.then_some(uid),
+            gid: set_gid.then_some(gid),
+            ..Default::default()
+        },
+    )?;
     let mut m = inode.meta.locked();
     if set_uid {
         m.uid = uid;
@@ -275,6 +291,19 @@ fn utimes_common(t: &Task, tg: &Target, times: Option<[SetTime; 2]>) -> SysResul
     inode.ops.settable()?;
     let [a, m] = times.unwrap_or([SetTime::Now, SetTime::Now]);
     let now = Timespec::now();
+    let at = |s: SetTime| match s {
+        SetTime::Now => Some(now),
+        SetTime::At(ts) => Some(ts),
+        SetTime::Omit => None,
+    };
+    inode.ops.set_attr(
+        inode,
+        &AttrChange {
+            atime: at(a),
+            mtime: at(m),
+            ..Default::default()
+        },
+    )?;
     let mut md = inode.meta.locked();
     match a {
         SetTime::Now => md.atime = now,

@@ -836,6 +836,21 @@ pub fn renameat2(
     } else if mounted(&victim, &src.parent) {
         return Err(Errno::EBUSY);
     }
+    let exchanging = target.is_some() && flags.0 & exchange != 0;
+    if let Some(r) = src.parent.inode.ops.rename(
+        &src.parent.inode,
+        &src.name,
+        &dst.parent.inode,
+        &dst.name,
+        exchanging,
+    ) {
+        r?;
+        if let (Some(tl), false) = (&target, exchanging) {
+            drop_link(&tl.inode);
+        }
+        victim.inode.touch(false, false, true);
+        return Ok(0);
+    }
     if let (Some(tl), true) = (&target, flags.0 & exchange != 0) {
         src.parent.inode.ops.remove(&src.parent.inode, &src.name)?;
         dst.parent.inode.ops.remove(&dst.parent.inode, &dst.name)?;

@@ -507,8 +507,22 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
     let limit = ((crate::kernel::task::lock_limits(&t.tg).cur(libc::RLIMIT_STACK) / 4)
         .max(32 * 4096)) as usize;
     let mut total = 0;
-    let mut argv = read_strings(t, argv, &mut total, limit)?;
+    let argv = read_strings(t, argv, &mut total, limit)?;
     let envp = read_strings(t, envp, &mut total, limit)?;
+    exec_with(t, dirfd, name, argv, envp, flags)
+}
+
+/// execve of `name` (relative to `dirfd`) with arguments and environment
+/// already read: what the syscall does once it has copied them in, and
+/// how the sandbox's first program starts from its file system.
+pub fn exec_with(
+    t: &mut Task,
+    dirfd: i32,
+    name: Vec<u8>,
+    mut argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+    flags: i32,
+) -> SysResult {
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     // The path as the new program sees it (AT_EXECFN): the name given,
     // or /dev/fd/N for execveat of an fd.
@@ -583,10 +597,21 @@ fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i
         crate::syscalls::mm::Mappable::File(m) => Some(m),
         _ => None,
     };
+    let mut open_interp = |path: &[u8]| {
+        let (_, f) = open_executable(t, libc::AT_FDCWD, path, true, false)?;
+        let pages = match crate::syscalls::mm::mappable(t, &f) {
+            crate::syscalls::mm::Mappable::File(m) => Some(m),
+            _ => None,
+        };
+        Ok((f as Arc<dyn crate::loader::ExecutableFile>, pages))
+    };
     let image = crate::loader::load(
         &mm,
-        &*file,
-        pages,
+        crate::loader::Executable {
+            file: &*file,
+            pages,
+        },
+        Some(&mut open_interp),
         &execfn,
         &argv,
         &envp,

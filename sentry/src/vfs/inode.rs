@@ -164,6 +164,17 @@ pub fn dt_type(mode: u32) -> u8 {
     }
 }
 
+/// A metadata change: each field that is set changes.
+#[derive(Clone, Debug, Default)]
+pub struct AttrChange {
+    /// Permission bits (with the file type bits, as in `InodeMeta`).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
 /// What to create in a directory.
 #[derive(Clone, Debug)]
 pub enum NewNode {
@@ -260,6 +271,30 @@ pub trait InodeOps: Send + Sync {
     /// (chmod, chown, utimes). Synthetic files say no with EPERM.
     fn settable(&self) -> Result<(), Errno> {
         Ok(())
+    }
+
+    /// Applies a metadata change where the file's metadata really lives
+    /// (a host file, through the gofer), after the VFS has checked it and
+    /// before it updates the inode's own copy. By default the inode's
+    /// metadata is the file's, and there is nothing else to do.
+    fn set_attr(&self, _inode: &Arc<Inode>, _change: &AttrChange) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Renames `old_name` in `old_dir` (this directory) to `new_name` in
+    /// `new_dir` of the same file system, replacing what is there or,
+    /// with `exchange`, swapping the two, once the VFS has checked every
+    /// rule. `None`: the file system has no rename of its own, and the
+    /// VFS moves the entry with `remove` and `insert`.
+    fn rename(
+        &self,
+        _old_dir: &Arc<Inode>,
+        _old_name: &[u8],
+        _new_dir: &Arc<Inode>,
+        _new_name: &[u8],
+        _exchange: bool,
+    ) -> Option<Result<(), Errno>> {
+        None
     }
 
     /// Extended attributes in the `user.` namespace.
