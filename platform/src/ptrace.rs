@@ -401,8 +401,10 @@ pub struct PtracePlatform {
     /// thread, a clone of the template, the attach) takes most of a
     /// fork's time, so a thread of its own keeps one ready.
     spare: Arc<Spare>,
-    /// The stub process new address spaces are cloned from.
-    template: Arc<Template>,
+    /// The stub process new address spaces are cloned from, started with
+    /// the first address space (so that it is forked under whatever
+    /// seccomp filter the sentry has installed by then).
+    template: OnceLock<Arc<Template>>,
 }
 
 /// A stub process that never runs guest code, traced by a thread of its
@@ -535,7 +537,7 @@ impl PtracePlatform {
             memory_fd,
             stub,
             spare: Arc::new(Spare::default()),
-            template: Template::start(memory_fd, stub)?,
+            template: OnceLock::new(),
         })
     }
 }
@@ -560,14 +562,21 @@ impl crate::Platform for PtracePlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
+        let template = match self.template.get() {
+            Some(t) => t.clone(),
+            None => {
+                let t = Template::start(self.memory_fd, self.stub)?;
+                self.template.get_or_init(|| t).clone()
+            }
+        };
         let sp = match self.spare.take() {
             Some(sp) if lock(&sp.inner.shared.dead).is_none() => sp,
-            _ => Subprocess::new(self.memory_fd, self.stub, &self.template)?,
+            _ => Subprocess::new(self.memory_fd, self.stub, &template)?,
         };
         // The first address space is the only one a program that never
         // forks or execs needs; a spare is kept from the second on.
         if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 1 {
-            self.spare.want(self.memory_fd, self.stub, &self.template);
+            self.spare.want(self.memory_fd, self.stub, &template);
         }
         Ok(Arc::new(sp))
     }
