@@ -15,6 +15,18 @@ pub struct DoArgs {
     /// The sandbox's host name.
     #[arg(long, default_value = "runsc")]
     pub hostname: String,
+    /// The directory served (read-only, under an overlay kept in memory)
+    /// as the sandbox's root.
+    #[arg(long = "root-dir", value_name = "DIR", default_value = "/")]
+    pub root_dir: PathBuf,
+    /// A bind mount: HOST:GUEST[:ro] (changes to it reach the host unless
+    /// `:ro`). May be given many times.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub volumes: Vec<String>,
+    /// An empty root (a tmpfs) instead of a host directory; the program,
+    /// which must then be static, is handed in as an open file.
+    #[arg(long = "empty-root", conflicts_with_all = ["root_dir", "volumes"])]
+    pub empty_root: bool,
     /// The program and its arguments.
     #[arg(
         trailing_var_arg = true,
@@ -89,16 +101,72 @@ fn open_program(prog: &Path) -> Result<(std::fs::File, PathBuf), NotRunnable> {
     Ok((f, path))
 }
 
+/// Parses `HOST:GUEST[:ro]`.
+fn parse_volume(v: &str) -> Result<gofer::spawn::BindMount, String> {
+    let (rest, read_only) = match v.strip_suffix(":ro") {
+        Some(r) => (r, true),
+        None => (v.strip_suffix(":rw").unwrap_or(v), false),
+    };
+    let (host, guest) = rest
+        .split_once(':')
+        .ok_or_else(|| format!("volume {v:?}: expected HOST:GUEST[:ro]"))?;
+    if !guest.starts_with('/') {
+        return Err(format!("volume {v:?}: the guest path must be absolute"));
+    }
+    let host = std::fs::canonicalize(host)
+        .map_err(|e| format!("volume {v:?}: the host path {host}: {e}"))?;
+    Ok(gofer::spawn::BindMount {
+        host,
+        guest: guest.to_string(),
+        read_only,
+    })
+}
+
+/// Starts the gofer serving the root and the volumes; its client.
+fn start_gofer(args: &DoArgs) -> Result<(std::process::Child, gofer::Client), String> {
+    let mounts = args
+        .volumes
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let root = std::fs::canonicalize(&args.root_dir)
+        .map_err(|e| format!("the root directory {}: {e}", args.root_dir.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("finding runsc itself: {e}"))?;
+    let (child, sock) = gofer::spawn::start_gofer(&exe, &root, false, &mounts)
+        .map_err(|e| format!("starting the gofer: {e}"))?;
+    let client = gofer::Client::connect(sock)
+        .map_err(|e| format!("connecting to the gofer: {e:?} (see its log above)"))?;
+    Ok((child, client))
+}
+
 pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     let prog = Path::new(&args.command[0]);
-    let (file, path) = match open_program(prog) {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!("cannot run program: {}", e.msg);
-            eprintln!("runsc: {}", e.msg);
-            return e.code;
+    let mut gofer_child = None;
+    let (file, gofer, path) = if args.empty_root {
+        match open_program(prog) {
+            Ok((f, p)) => (Some(f), None, p),
+            Err(e) => {
+                tracing::error!("cannot run program: {}", e.msg);
+                eprintln!("runsc: {}", e.msg);
+                return e.code;
+            }
+        }
+    } else {
+        match start_gofer(args) {
+            Ok((child, client)) => {
+                gofer_child = Some(child);
+                (None, Some(std::sync::Arc::new(client)), prog.to_path_buf())
+            }
+            Err(msg) => {
+                tracing::error!("{msg}");
+                eprintln!("runsc: {msg}");
+                return 125;
+            }
         }
     };
+    let cwd = std::env::current_dir()
+        .map(|d| d.as_os_str().as_bytes().to_vec())
+        .unwrap_or_else(|_| b"/".to_vec());
     let mut stdio = Vec::new();
     for fd in 0..3 {
         // SAFETY: dup of one of our standard fds; the new fd is ours alone.
@@ -118,6 +186,8 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     let cfg = sentry::BootConfig {
         executable: file,
         exec_path: path.to_string_lossy().into_owned(),
+        gofer,
+        cwd,
         argv,
         envp,
         stdio,
@@ -127,6 +197,15 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             crate::PlatformKind::Ptrace => "ptrace".to_string(),
         },
     };
+    let code = boot(cfg);
+    if let Some(mut c) = gofer_child {
+        // The sentry's end of the socket is closed: the gofer exits.
+        let _ = c.wait();
+    }
+    code
+}
+
+fn boot(cfg: sentry::BootConfig) -> i32 {
     match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),
         Err(e) => {
@@ -139,6 +218,10 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
                     126
                 }
                 sentry::BootError::Load { .. } => 127,
+                sentry::BootError::Exec { errno, .. } if errno == sentry::errno::Errno::ENOENT => {
+                    127
+                }
+                sentry::BootError::Exec { .. } => 126,
                 _ => 1,
             }
         }

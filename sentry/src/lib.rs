@@ -34,10 +34,19 @@ use vfs::{FdTable, FileDescription};
 
 /// What the sandbox runs.
 pub struct BootConfig {
-    /// The program, opened by the caller.
-    pub executable: std::fs::File,
+    /// The program, opened by the caller, for a sandbox without a gofer
+    /// (an empty root). `None`: the program is found in the sandbox's own
+    /// file system, at `exec_path` (or along `PATH` when it has no slash).
+    pub executable: Option<std::fs::File>,
     /// Its path as the guest sees it (`AT_EXECFN`).
     pub exec_path: String,
+    /// The gofer serving the root (its export for `/`) and bind mounts
+    /// (the other exports, at their guest paths); `None`: the root is an
+    /// empty tmpfs.
+    pub gofer: Option<Arc<gofer::Client>>,
+    /// The working directory the program starts in (`/` if it does not
+    /// exist in the sandbox).
+    pub cwd: Vec<u8>,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
     /// Host fds that become the guest's fds 0, 1, 2, ...
@@ -61,6 +70,8 @@ pub enum BootError {
         path: String,
         source: loader::LoadError,
     },
+    #[error("cannot run {path}: {errno}")]
+    Exec { path: String, errno: errno::Errno },
     #[error("building the sandbox's file tree: {0}")]
     Tree(String),
     #[error("the sentry's task thread failed: {0}")]
@@ -106,36 +117,43 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .alloc_pid()
         .map_err(|e| BootError::Thread(e.to_string()))?;
     let tg = Arc::new(ThreadGroup::new(tid, Limits::default()));
-    // The executable, as the sandbox's first open file: /proc/self/exe
-    // leads to it, and exec of it works.
-    let exe_fd = OwnedFd::from(cfg.executable);
-    let exe = FileDescription::new(
-        libc::O_RDONLY as u32,
-        Box::new(HostFile::new(
-            exe_fd,
-            // As /proc/self/exe shows it: absolute, symbolic links resolved.
-            std::fs::canonicalize(&cfg.exec_path)
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| cfg.exec_path.clone()),
-            &kernel.host_events,
-        )),
-    );
-    let pages = exe.imp.mappable(&exe, &kernel.memory_file);
-    let image = loader::load(
-        &mm,
-        loader::Executable { file: &*exe, pages },
-        None,
-        &cfg.exec_path,
-        &cfg.argv,
-        &cfg.envp,
-        &creds,
-        tg.mm_limits(),
-    )
-    .map_err(|source| BootError::Load {
-        path: cfg.exec_path.clone(),
-        source,
-    })?;
-    mm.set_exe(exe);
+    // A program handed in as an open host file: the sandbox's first open
+    // file (/proc/self/exe leads to it, and exec of it works). Otherwise
+    // the program is exec'd from the sandbox's file system once the tree
+    // is built.
+    let mut image = None;
+    if let Some(executable) = cfg.executable {
+        let exe_fd = OwnedFd::from(executable);
+        let exe = FileDescription::new(
+            libc::O_RDONLY as u32,
+            Box::new(HostFile::new(
+                exe_fd,
+                // As /proc/self/exe shows it: absolute, symbolic links resolved.
+                std::fs::canonicalize(&cfg.exec_path)
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| cfg.exec_path.clone()),
+                &kernel.host_events,
+            )),
+        );
+        let pages = exe.imp.mappable(&exe, &kernel.memory_file);
+        image = Some(
+            loader::load(
+                &mm,
+                loader::Executable { file: &*exe, pages },
+                None,
+                &cfg.exec_path,
+                &cfg.argv,
+                &cfg.envp,
+                &creds,
+                tg.mm_limits(),
+            )
+            .map_err(|source| BootError::Load {
+                path: cfg.exec_path.clone(),
+                source,
+            })?,
+        );
+        mm.set_exe(exe);
+    }
     kernel::watch_address_space(&kernel, &mm);
     let fds = Arc::new(FdTable::default());
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
@@ -152,8 +170,10 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     let mut ctx = platform.new_context();
     // A fresh program starts with the default x87/SSE state.
     ctx.set_fp_state(platform.initial_fp_state());
-    let (root_fs, root_dir) =
-        fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0);
+    let (root_fs, root_dir) = match &cfg.gofer {
+        Some(client) => root_of(&kernel, client).map_err(|e| BootError::Tree(e.to_string()))?,
+        None => fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0),
+    };
     let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
     let fs_context = vfs::path::FsContext {
         mounts,
@@ -161,8 +181,10 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         cwd: root,
     };
     let mut regs = platform.initial_registers();
-    regs.rip = image.entry;
-    regs.rsp = image.stack_pointer;
+    if let Some(image) = &image {
+        regs.rip = image.entry;
+        regs.rsp = image.stack_pointer;
+    }
     let comm = cfg
         .exec_path
         .rsplit('/')
@@ -171,7 +193,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .bytes()
         .take(15)
         .collect();
-    let task = Task::new(
+    let mut task = Task::new(
         kernel.clone(),
         tg.clone(),
         tid,
@@ -206,7 +228,100 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         );
     }
     build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
+    if let Some(client) = &cfg.gofer {
+        bind_mounts(&task, client).map_err(|e| BootError::Tree(e.to_string()))?;
+    }
+    set_cwd(&task, &cfg.cwd);
+    if image.is_none() {
+        exec_first(&mut task, &cfg.exec_path, cfg.argv, cfg.envp).map_err(|errno| {
+            BootError::Exec {
+                path: cfg.exec_path.clone(),
+                errno,
+            }
+        })?;
+    }
     Ok(task)
+}
+
+/// The root of a sandbox with a gofer: the gofer's export for `/`, read
+/// only, under an overlay whose upper layer is a tmpfs (so the sandbox
+/// changes its copy, never the image), unless the export is writable.
+fn root_of(
+    kernel: &Arc<Kernel>,
+    client: &Arc<gofer::Client>,
+) -> Result<(Arc<vfs::inode::Filesystem>, Arc<vfs::inode::Inode>), errno::Errno> {
+    let index = client
+        .mounts()
+        .iter()
+        .position(|m| m.guest_path == b"/")
+        .ok_or(errno::Errno::ENOENT)?;
+    fsimpl::gofer::new_gofer_fs(&kernel.vfs, &kernel.memory_file, client, index, "none")
+}
+
+/// The gofer's other exports, at their guest paths.
+fn bind_mounts(t: &Task, client: &Arc<gofer::Client>) -> Result<(), errno::Errno> {
+    let ctx = t.fs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (i, m) in client.mounts().iter().enumerate() {
+        if m.guest_path == b"/" {
+            continue;
+        }
+        let at = vfs::path::Walker::new(t).resolve(&ctx.root, &m.guest_path, true)?;
+        let (fs, root) =
+            fsimpl::gofer::new_gofer_fs(&t.kernel.vfs, &t.kernel.memory_file, client, i, "none")?;
+        ctx.mounts.mount(
+            &at,
+            fs,
+            root,
+            vfs::mount::MountFlags {
+                readonly: m.read_only,
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Starts in `cwd` if the sandbox has it, else in `/`.
+fn set_cwd(t: &Task, cwd: &[u8]) {
+    let root = t.fs.lock().unwrap_or_else(|e| e.into_inner()).root.clone();
+    if let Ok(l) = vfs::path::Walker::new(t).resolve(&root, cwd, true) {
+        if l.inode.is_dir() {
+            t.fs.lock().unwrap_or_else(|e| e.into_inner()).cwd = l;
+        }
+    }
+}
+
+/// Execs the sandbox's first program from its file system: `path` as
+/// given when it has a slash, else the first match along `PATH` (as
+/// execvp: EACCES from a candidate is remembered, ENOENT moves on).
+fn exec_first(
+    t: &mut Task,
+    path: &str,
+    argv: Vec<Vec<u8>>,
+    envp: Vec<Vec<u8>>,
+) -> Result<(), errno::Errno> {
+    if path.contains('/') {
+        return syscalls::process::exec_with(t, libc::AT_FDCWD, path.into(), argv, envp, 0)
+            .map(|_| ());
+    }
+    let search = envp
+        .iter()
+        .find_map(|e| e.strip_prefix(b"PATH="))
+        .map(|p| p.to_vec())
+        .unwrap_or_else(|| b"/usr/local/bin:/usr/bin:/bin".to_vec());
+    let mut err = errno::Errno::ENOENT;
+    for dir in search.split(|&b| b == b':') {
+        let mut cand = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+        cand.push(b'/');
+        cand.extend_from_slice(path.as_bytes());
+        match syscalls::process::exec_with(t, libc::AT_FDCWD, cand, argv.clone(), envp.clone(), 0) {
+            Ok(_) => return Ok(()),
+            Err(errno::Errno::EACCES) => err = errno::Errno::EACCES,
+            Err(errno::Errno::ENOENT) | Err(errno::Errno::ENOTDIR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(err)
 }
 
 /// The sandbox's file tree: a tmpfs root with /dev (devfs, and a tmpfs on
@@ -224,10 +339,15 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
         ("sys", 0o555),
         ("tmp", 0o1777),
     ] {
-        let d =
-            root.inode
-                .ops
-                .create(t, &root.inode, name.as_bytes(), NewNode::Directory { mode })?;
+        // A root from the gofer has them already.
+        let d = match root.inode.ops.lookup(t, &root.inode, name.as_bytes()) {
+            Ok(d) => d,
+            Err(_) => {
+                root.inode
+                    .ops
+                    .create(t, &root.inode, name.as_bytes(), NewNode::Directory { mode })?
+            }
+        };
         dirs.insert(
             name,
             vfs::mount::Location {
