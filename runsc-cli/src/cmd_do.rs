@@ -115,6 +115,12 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             e
         })
         .collect();
+    // What the sentry needs from the host is read here, before it is
+    // confined: the program and the standard streams (opened above), the
+    // CPU count (affinity and cgroup quota, from /proc and /sys).
+    let cpus = std::thread::available_parallelism().ok().map(|n| n.get());
+    let test_forbidden_syscall = std::env::var_os("RUNSC_TEST_FORBIDDEN_SYSCALL")
+        .is_some_and(|v| v == "1");
     let cfg = sentry::BootConfig {
         executable: file,
         exec_path: path.to_string_lossy().into_owned(),
@@ -126,7 +132,15 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         platform: match cli.platform {
             crate::PlatformKind::Ptrace => "ptrace".to_string(),
         },
+        cpus,
+        seccomp: true,
+        test_forbidden_syscall,
     };
+    crate::confine::run_confined(move || boot(cfg))
+}
+
+/// Boots the sentry (in its confined process); returns the exit code.
+fn boot(cfg: sentry::BootConfig) -> i32 {
     match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),
         Err(e) => {

@@ -1,6 +1,7 @@
 //! `runsc`: the OCI runtime whose containers run on the sentry.
 
 mod cmd_do;
+mod confine;
 mod logging;
 
 use std::process::ExitCode;
