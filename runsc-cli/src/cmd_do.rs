@@ -119,8 +119,8 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     // confined: the program and the standard streams (opened above), the
     // CPU count (affinity and cgroup quota, from /proc and /sys).
     let cpus = std::thread::available_parallelism().ok().map(|n| n.get());
-    let test_forbidden_syscall = std::env::var_os("RUNSC_TEST_FORBIDDEN_SYSCALL")
-        .is_some_and(|v| v == "1");
+    let test_forbidden_syscall =
+        std::env::var_os("RUNSC_TEST_FORBIDDEN_SYSCALL").is_some_and(|v| v == "1");
     let cfg = sentry::BootConfig {
         executable: file,
         exec_path: path.to_string_lossy().into_owned(),

@@ -222,8 +222,7 @@ fn child(ready: i32, sentry: impl FnOnce() -> i32) -> ! {
         tracing::error!("confining the sentry: {e}");
         std::process::exit(1);
     }
-    let code =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(sentry)).unwrap_or(101);
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(sentry)).unwrap_or(101);
     std::process::exit(code)
 }
 
@@ -277,13 +276,7 @@ fn mount(
 /// Makes the sentry's root an empty, read-only tmpfs.
 fn empty_root() -> Result<(), String> {
     // Nothing we mount may propagate back to the host.
-    mount(
-        c"none",
-        c"/",
-        None,
-        libc::MS_REC | libc::MS_PRIVATE,
-        None,
-    )?;
+    mount(c"none", c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
     // Any directory serves as the mount point: the mount is ours alone.
     let dir = [c"/tmp", c"/proc", c"/dev", c"/"]
         .into_iter()
@@ -316,8 +309,7 @@ fn empty_root() -> Result<(), String> {
     // pivot_root(".", "."): the old root ends up on top of the new one,
     // and is then detached.
     // SAFETY: pivot_root with two C strings.
-    let pivoted =
-        unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } == 0;
+    let pivoted = unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } == 0;
     if pivoted {
         // SAFETY: detaches the old root, stacked on "."
         if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
@@ -374,7 +366,15 @@ fn drop_capabilities() -> Result<(), String> {
         }
     }
     // SAFETY: prctl on our own ambient set.
-    if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) } != 0
+    if unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    } != 0
     {
         return Err(os_err("PR_CAP_AMBIENT_CLEAR_ALL"));
     }

@@ -396,11 +396,7 @@ fn condition(c: &Cond, memory_fd: RawFd) -> Result<SeccompCondition, seccompiler
     } else {
         SeccompCmpArgLen::Qword
     };
-    let full = if c.dword {
-        u32::MAX as u64
-    } else {
-        u64::MAX
-    };
+    let full = if c.dword { u32::MAX as u64 } else { u64::MAX };
     let op = if c.mask == full {
         SeccompCmpOp::Eq
     } else {
@@ -516,7 +512,8 @@ fn decimal(buf: &mut [u8], end: usize, mut n: u64) -> usize {
 extern "C" fn on_sigsys(_sig: c_int, info: *mut siginfo_t, _ctx: *mut c_void) {
     // SAFETY: the kernel passes a SIGSYS siginfo, whose `si_syscall` (an
     // int) is at this offset for a seccomp trap.
-    let nr = unsafe { std::ptr::read_unaligned(info.cast::<u8>().add(SI_SYSCALL_OFFSET).cast::<i32>()) };
+    let nr =
+        unsafe { std::ptr::read_unaligned(info.cast::<u8>().add(SI_SYSCALL_OFFSET).cast::<i32>()) };
     let mut msg = [0u8; 200];
     let mut len = 0;
     let mut put = |s: &[u8], len: &mut usize| {

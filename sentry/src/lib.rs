@@ -99,7 +99,8 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     if cfg.seccomp {
         // The vDSO and its timekeeper (which calibrates the TSC) before
         // the filter, so that the first stub process is forked under it.
-        mf.vdso().map_err(|e| BootError::Tree(format!("making the vDSO: {e}")))?;
+        mf.vdso()
+            .map_err(|e| BootError::Tree(format!("making the vDSO: {e}")))?;
         confine::install(mf.fd())?;
         if cfg.test_forbidden_syscall {
             confine::make_forbidden_syscall();
