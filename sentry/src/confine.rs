@@ -166,6 +166,9 @@ pub static ALLOWED: &[Allowed] = &[
             &[bits(3, AT_EMPTY_PATH as u64, AT_EMPTY_PATH as u64)],
         ],
     ),
+    // getcwd: procfs's `exe` link of a program started by a relative
+    // path (std::path::absolute); the sentry's cwd is its empty root.
+    any(SYS_getcwd),
     // poll: the stub owners' wait on their eventfd and pidfds
     // (platform::ptrace), readiness checks of host fds (vfs::host).
     any(SYS_poll),
@@ -366,6 +369,10 @@ pub static ALLOWED: &[Allowed] = &[
     // sigaltstack: std sets up and drops each thread's alternate signal
     // stack (stack-overflow reports).
     any(SYS_sigaltstack),
+    // restart_syscall: the kernel restarts an interrupted sleep with it
+    // after the sentry was stopped and continued (job control, a
+    // debugger).
+    any(SYS_restart_syscall),
     // exit: a sentry thread ends.
     any(SYS_exit),
     // exit_group: the sentry ends.
@@ -452,6 +459,17 @@ fn clone3_filter() -> Result<seccompiler::BpfProgram, ConfineError> {
     filter
         .try_into()
         .map_err(|e: seccompiler::BackendError| err(e))
+}
+
+/// What must be settled before the filter, on the sentry's main thread
+/// before it starts any other: glibc's malloc asks for the number of CPUs
+/// (by opening `/sys/devices/system/cpu/online`) the first time it has
+/// more than 8 arenas, unless the arena limit is set. It is set here to
+/// glibc's own default for `cpus` CPUs (8 arenas a CPU).
+pub fn prepare(cpus: usize) {
+    let arenas = (cpus.max(1) * 8).min(c_int::MAX as usize) as c_int;
+    // SAFETY: mallopt only sets a malloc parameter.
+    unsafe { libc::mallopt(M_ARENA_MAX, arenas) };
 }
 
 /// Installs the SIGSYS handler and then the filters on every thread of

@@ -81,6 +81,9 @@ pub enum BootError {
 
 /// Boots a sandbox running one program and waits for it to exit.
 pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+    if cfg.seccomp {
+        confine::prepare(cfg.cpus.unwrap_or(1));
+    }
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
         "ptrace" => Arc::new(PtracePlatform::new(mf.fd())?),
