@@ -235,6 +235,7 @@ const ESCAPE_C: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -243,17 +244,17 @@ const ESCAPE_C: &str = r#"
 static void list(const char *what, const char *path) {
     DIR *d = opendir(path);
     if (!d) { printf("%s: error %s\n", what, strerror(errno)); return; }
-    char names[64][64]; int n = 0;
+    char names[64][256]; int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 64) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(names[n++], 64, "%s", e->d_name);
+        snprintf(names[n++], 256, "%s", e->d_name);
     }
     closedir(d);
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++)
             if (strcmp(names[i], names[j]) > 0) {
-                char t[64]; memcpy(t, names[i], 64); memcpy(names[i], names[j], 64); memcpy(names[j], t, 64);
+                char t[256]; memcpy(t, names[i], 256); memcpy(names[i], names[j], 256); memcpy(names[j], t, 256);
             }
     printf("%s:", what);
     for (int i = 0; i < n; i++) printf("%s%s", i ? "," : " ", names[i]);
