@@ -183,6 +183,12 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             e
         })
         .collect();
+    // What the sentry needs from the host is read here, before it is
+    // confined: the program and the standard streams (opened above), the
+    // CPU count (affinity and cgroup quota, from /proc and /sys).
+    let cpus = std::thread::available_parallelism().ok().map(|n| n.get());
+    let test_forbidden_syscall =
+        std::env::var_os("RUNSC_TEST_FORBIDDEN_SYSCALL").is_some_and(|v| v == "1");
     let cfg = sentry::BootConfig {
         executable: file,
         exec_path: path.to_string_lossy().into_owned(),
@@ -196,8 +202,11 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         platform: match cli.platform {
             crate::PlatformKind::Ptrace => "ptrace".to_string(),
         },
+        cpus,
+        seccomp: true,
+        test_forbidden_syscall,
     };
-    let code = boot(cfg);
+    let code = crate::confine::run_confined(move || boot(cfg));
     if let Some(mut c) = gofer_child {
         // The sentry's end of the socket is closed: the gofer exits.
         let _ = c.wait();
@@ -205,6 +214,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     code
 }
 
+/// Boots the sentry (in its confined process); returns the exit code.
 fn boot(cfg: sentry::BootConfig) -> i32 {
     match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),

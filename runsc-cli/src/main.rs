@@ -2,6 +2,7 @@
 
 mod cmd_do;
 mod cmd_gofer;
+mod confine;
 mod logging;
 
 use std::process::ExitCode;

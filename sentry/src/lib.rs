@@ -6,6 +6,7 @@
 //! checked guest copies), `loader` (ELF), `vfs` (file descriptions, fd
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
+pub mod confine;
 pub mod errno;
 pub mod fsimpl;
 pub mod hostcall;
@@ -57,6 +58,13 @@ pub struct BootConfig {
     pub strace: bool,
     /// How guest code runs: the platform's name ("ptrace").
     pub platform: String,
+    /// The number of CPUs the sandbox shows, read from the host before
+    /// the sentry was confined (None: the sentry asks the host itself).
+    pub cpus: Option<usize>,
+    /// Install the seccomp filter of [`confine`] once booted.
+    pub seccomp: bool,
+    /// For tests: once the filter is in, make a host syscall it forbids.
+    pub test_forbidden_syscall: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,21 +86,40 @@ pub enum BootError {
     Thread(String),
     #[error("unknown platform {0:?} (this sentry has: ptrace)")]
     UnknownPlatform(String),
+    #[error("confining the sentry: {0}")]
+    Confine(#[from] confine::ConfineError),
 }
 
 /// Boots a sandbox running one program and waits for it to exit.
 pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+    if cfg.seccomp {
+        confine::prepare(cfg.cpus.unwrap_or(1));
+    }
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
         "ptrace" => Arc::new(PtracePlatform::new(mf.fd())?),
         other => return Err(BootError::UnknownPlatform(other.to_string())),
     };
-    let kernel = Arc::new(Kernel::new(
+    let mut kernel = Kernel::new(
         platform.clone(),
         mf.clone(),
         cfg.hostname.clone(),
         cfg.strace,
-    ));
+    );
+    if let Some(n) = cfg.cpus {
+        kernel.cpus = n.max(1);
+    }
+    let kernel = Arc::new(kernel);
+    if cfg.seccomp {
+        // The vDSO and its timekeeper (which calibrates the TSC) before
+        // the filter, so that the first stub process is forked under it.
+        mf.vdso()
+            .map_err(|e| BootError::Tree(format!("making the vDSO: {e}")))?;
+        confine::install(mf.fd())?;
+        if cfg.test_forbidden_syscall {
+            confine::make_forbidden_syscall();
+        }
+    }
     let task = start_init(kernel.clone(), cfg)?;
     syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?;
     let status = kernel.wait_for_init();

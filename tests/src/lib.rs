@@ -279,7 +279,24 @@ pub fn compare(prog: &Path, args: &[&str], stdin: Option<&Path>) -> RunResult {
 }
 
 /// The host pids whose parent is `ppid` (a sandbox's stub processes).
+/// For a `runsc` process, whose only child is its confined sentry, the
+/// sentry's children.
 pub fn children_of(ppid: u32) -> Vec<i32> {
+    let ppid = sentry_of(ppid).map_or(ppid, |p| p as u32);
+    direct_children_of(ppid)
+}
+
+/// The confined sentry process of the `runsc` process `runsc_pid`: its
+/// child named `runsc-sentry`.
+pub fn sentry_of(runsc_pid: u32) -> Option<i32> {
+    direct_children_of(runsc_pid).into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "runsc-sentry")
+    })
+}
+
+/// The host pids whose parent is `ppid`.
+pub fn direct_children_of(ppid: u32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
