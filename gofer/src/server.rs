@@ -28,7 +28,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -98,6 +98,44 @@ impl Export {
             guest_path: guest_path.as_bytes().to_vec(),
             read_only,
         })
+    }
+
+    /// As [`open`](Self::open), but a directory is served as a
+    /// non-recursive bind mount of it would show it: file systems mounted
+    /// beneath it stay hidden, and their mount points are the directories
+    /// under them (a detached clone of its mount, `open_tree` with
+    /// `OPEN_TREE_CLONE`; where that is not allowed, as `open`, whose
+    /// walks stop at such mounts with EXDEV).
+    pub fn open_hiding_submounts(
+        host: &Path,
+        guest_path: &str,
+        read_only: bool,
+    ) -> io::Result<Export> {
+        let mut e = Export::open(host, guest_path, read_only)?;
+        if e.parent.is_some() {
+            return Ok(e);
+        }
+        // SAFETY: open_tree on our own fd with an empty path; it returns
+        // a new fd or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                e.root.as_raw_fd(),
+                c"".as_ptr(),
+                (libc::AT_EMPTY_PATH as u32) | 1 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as u32,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: `fd` is a new fd nothing else owns.
+            e.root = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) };
+        } else {
+            tracing::debug!(
+                "open_tree of {}: {}; mounts beneath it stop walks",
+                host.display(),
+                io::Error::last_os_error()
+            );
+        }
+        Ok(e)
     }
 
     /// The fds this export holds (to keep when closing everything else).

@@ -83,12 +83,15 @@ fn serve(args: &GoferArgs) -> Result<(), String> {
         std::mem::forget(sock);
         return Err(format!("--fd {}: not a SOCK_SEQPACKET socket", args.fd));
     }
-    let mut exports = vec![gofer::Export::open(&args.serve_root, "/", !args.root_rw)
-        .map_err(|e| format!("opening {}: {e}", args.serve_root.display()))?];
+    let mut exports =
+        vec![
+            gofer::Export::open_hiding_submounts(&args.serve_root, "/", !args.root_rw)
+                .map_err(|e| format!("opening {}: {e}", args.serve_root.display()))?,
+        ];
     for m in &args.mounts {
         let (host, guest, ro) = parse_mount(m)?;
         exports.push(
-            gofer::Export::open(&host, &guest, ro)
+            gofer::Export::open_hiding_submounts(&host, &guest, ro)
                 .map_err(|e| format!("opening {}: {e}", host.display()))?,
         );
     }

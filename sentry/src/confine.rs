@@ -132,6 +132,9 @@ const FORK_CLONE: u64 = (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | SIGCHLD) as
 /// (`platform::ptrace::clone_stub_thread`).
 const STUB_THREAD_CLONE: u64 =
     (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_PARENT | CLONE_UNTRACED) as u64;
+/// A stub process, cloned by the template stub at the sentry's request
+/// (`platform::ptrace::clone_stub_process`).
+const STUB_PROCESS_CLONE: u64 = (CLONE_PARENT | CLONE_UNTRACED) as u64;
 
 /// The host syscalls of the sentry and of its stub processes after boot.
 pub static ALLOWED: &[Allowed] = &[
@@ -156,8 +159,13 @@ pub static ALLOWED: &[Allowed] = &[
     // close: fds the sentry drops (host fds of closed files, pidfds,
     // eventfds of dead address spaces).
     any(SYS_close),
-    // fstat: stat of host-backed fds (vfs::host).
+    // fstat: stat of host-backed fds (vfs::host), of files the gofer
+    // donates (mm::cached).
     any(SYS_fstat),
+    // sendmsg, recvmsg: requests to the gofer and its replies, with the
+    // fds it donates (gofer::Client, over the socket runsc gave us).
+    any(SYS_sendmsg),
+    any(SYS_recvmsg),
     // newfstatat: glibc's fstat() is fstatat(fd, "", AT_EMPTY_PATH).
     when(
         SYS_newfstatat,
@@ -291,6 +299,8 @@ pub static ALLOWED: &[Allowed] = &[
             &[eq64(0, FORK_CLONE)],
             // A stub thread, cloned by the stub's master.
             &[eq64(0, STUB_THREAD_CLONE)],
+            // A stub process, cloned by the template stub.
+            &[eq64(0, STUB_PROCESS_CLONE)],
         ],
     ),
     // clone3: answered ENOSYS by the first filter (see the module doc);

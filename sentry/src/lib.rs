@@ -338,7 +338,11 @@ fn exec_first(
         .unwrap_or_else(|| b"/usr/local/bin:/usr/bin:/bin".to_vec());
     let mut err = errno::Errno::ENOENT;
     for dir in search.split(|&b| b == b':') {
-        let mut cand = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+        let mut cand = if dir.is_empty() {
+            b".".to_vec()
+        } else {
+            dir.to_vec()
+        };
         cand.push(b'/');
         cand.extend_from_slice(path.as_bytes());
         match syscalls::process::exec_with(t, libc::AT_FDCWD, cand, argv.clone(), envp.clone(), 0) {
@@ -369,11 +373,12 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
         // A root from the gofer has them already.
         let d = match root.inode.ops.lookup(t, &root.inode, name.as_bytes()) {
             Ok(d) => d,
-            Err(_) => {
-                root.inode
-                    .ops
-                    .create(t, &root.inode, name.as_bytes(), NewNode::Directory { mode })?
-            }
+            Err(_) => root.inode.ops.create(
+                t,
+                &root.inode,
+                name.as_bytes(),
+                NewNode::Directory { mode },
+            )?,
         };
         dirs.insert(
             name,

@@ -710,6 +710,12 @@ impl Task {
             } else {
                 libc::SIGSEGV
             };
+            tracing::debug!(
+                "task {}: fault at {:#x} (rip {:#x}, {access:?}) gives signal {sig}",
+                self.tid,
+                info.addr,
+                self.regs.rip
+            );
             self.last_fault.1 = 0;
             self.force_signal(SigInfo::fault(sig, segv.code, info.addr));
         }

@@ -221,6 +221,36 @@ pub fn load(
             .unwrap_or(0),
     };
     let entry = hdr.entry.wrapping_add(bias);
+    // The stack.
+    let stack_top = max;
+    let args_size: u64 = argv
+        .iter()
+        .chain(envp)
+        .map(|s| s.len() as u64 + 1 + 8)
+        .sum::<u64>()
+        + execfn.len() as u64
+        + 1;
+    if args_size > arg_limit(limits.stack) {
+        return Err(LoadError::TooBig);
+    }
+    let stack_size = page_up(args_size + INITIAL_STACK).unwrap();
+    mm.mmap(
+        &MmapOpts {
+            placement: Placement::Fixed(stack_top - stack_size),
+            len: stack_size,
+            prot: platform::Prot::RW,
+            shared: false,
+            growsdown: true,
+            populate: false,
+            below_2g: false,
+            kind: VmaKind::Stack,
+            file: None,
+            offset: 0,
+        },
+        MmLimits::UNLIMITED,
+    )
+    .map_err(LoadError::Memory)?;
+    mm.set_layout(stack_top, limits.stack, brk);
     // The interpreter, where the first mmap would go.
     let (interp_base, start) = match &interp {
         None => (0, entry),
@@ -277,36 +307,6 @@ pub fn load(
         }
     };
 
-    // The stack.
-    let stack_top = max;
-    let args_size: u64 = argv
-        .iter()
-        .chain(envp)
-        .map(|s| s.len() as u64 + 1 + 8)
-        .sum::<u64>()
-        + execfn.len() as u64
-        + 1;
-    if args_size > arg_limit(limits.stack) {
-        return Err(LoadError::TooBig);
-    }
-    let stack_size = page_up(args_size + INITIAL_STACK).unwrap();
-    mm.mmap(
-        &MmapOpts {
-            placement: Placement::Fixed(stack_top - stack_size),
-            len: stack_size,
-            prot: platform::Prot::RW,
-            shared: false,
-            growsdown: true,
-            populate: false,
-            below_2g: false,
-            kind: VmaKind::Stack,
-            file: None,
-            offset: 0,
-        },
-        MmLimits::UNLIMITED,
-    )
-    .map_err(LoadError::Memory)?;
-    mm.set_layout(stack_top, limits.stack, brk);
     // The vDSO goes where the first mmap would, as on Linux.
     let vdso_base = mm
         .memory_file()

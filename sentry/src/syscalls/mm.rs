@@ -162,6 +162,15 @@ pub(crate) enum Mappable {
 
 pub(crate) fn mappable(t: &Task, f: &FileDescription) -> Mappable {
     if let Some(m) = f.imp.mappable(f, &t.kernel.memory_file) {
+        // Shown in /proc/[pid]/maps as the file the sandbox opened.
+        if let Some(l) = &f.location {
+            let fs = t.fs.locked();
+            let name = String::from_utf8_lossy(&fs.mounts.path(l, &fs.root)).into_owned();
+            return Mappable::File(Arc::new(Named {
+                inner: m,
+                identity: (l.inode.fs.dev, l.inode.ino, name),
+            }));
+        }
         return Mappable::File(m);
     }
     let Some(inode) = f.inode() else {
@@ -188,6 +197,30 @@ pub(crate) fn mappable(t: &Task, f: &FileDescription) -> Mappable {
         return Mappable::File(Arc::new(crate::fsimpl::tmpfs::MappedFile::new(inode, name)));
     }
     Mappable::No
+}
+
+/// A mappable file under the name and numbers the sandbox knows it by.
+struct Named {
+    inner: Arc<dyn MappableFile>,
+    identity: (u64, u64, String),
+}
+
+impl MappableFile for Named {
+    fn id(&self) -> usize {
+        self.inner.id()
+    }
+    fn add_mapper(&self, mm: &Arc<crate::mm::MemoryManager>) {
+        self.inner.add_mapper(mm)
+    }
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn page(&self, index: u64) -> Result<u64, Errno> {
+        self.inner.page(index)
+    }
+    fn identity(&self) -> (u64, u64, String) {
+        self.identity.clone()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
