@@ -85,7 +85,10 @@ pub fn new_overlay(
     }
     let fs = Filesystem::new(vfs, "overlay", source, OVERLAYFS_SUPER_MAGIC, options);
     let shared = Arc::new(Shared {
-        stats_from: upper.as_ref().unwrap_or(&lowers[0]).fs.clone(),
+        stats_from: match &upper {
+            Some(u) => u.fs.clone(),
+            None => lowers[0].fs.clone(),
+        },
         copy_lock: Mutex::new(()),
     });
     let root = make_node(&fs, &shared, upper, lowers);
@@ -176,7 +179,10 @@ fn make_node(
     upper: Option<Arc<Inode>>,
     lowers: Vec<Arc<Inode>>,
 ) -> Arc<Inode> {
-    let real = upper.as_ref().unwrap_or(&lowers[0]).clone();
+    let real = match &upper {
+        Some(u) => u.clone(),
+        None => lowers[0].clone(),
+    };
     let mut meta = real.meta();
     // Linux: "nlink=1 seems to pacify 'find' and other utilities" for
     // merged directories.
@@ -926,7 +932,16 @@ mod tests {
         assert!(is_whiteout(&w));
         assert_eq!(w.mode(), libc::S_IFCHR);
         let file = d
-            .create_as(&upper, b"f", NewNode::Node { mode: libc::S_IFREG | 0o644, rdev: 0 }, 0, 0)
+            .create_as(
+                &upper,
+                b"f",
+                NewNode::Node {
+                    mode: libc::S_IFREG | 0o644,
+                    rdev: 0,
+                },
+                0,
+                0,
+            )
             .unwrap();
         assert!(new_overlay(&vfs, vec![lower.clone()], Some(file), "none", "").is_err());
         let sub = d

@@ -273,7 +273,7 @@ fn overlay_dir(t: &Task, path: &str) -> Result<Location, Errno> {
     }
     let loc = lookup_at(t, libc::AT_FDCWD, path.as_bytes(), true, false)?;
     if !loc.inode.is_dir() {
-        return Err(Errno::ENOTDIR);
+        return Err(Errno::EINVAL);
     }
     Ok(loc)
 }
@@ -337,13 +337,8 @@ fn new_overlay_fs(t: &Task, source: &[u8], data: &[u8]) -> Result<NewFs, Errno> 
         return Err(Errno::EINVAL);
     }
     let source = String::from_utf8_lossy(source);
-    let (fs, root) = crate::fsimpl::overlay::new_overlay(
-        &t.kernel.vfs,
-        lowers,
-        upper,
-        &source,
-        &options,
-    )?;
+    let (fs, root) =
+        crate::fsimpl::overlay::new_overlay(&t.kernel.vfs, lowers, upper, &source, &options)?;
     Ok((fs, root, readonly.then_some(true)))
 }
 
