@@ -1,7 +1,9 @@
-//! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, and pipes.
+//! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, overlay, and
+//! pipes.
 
 pub mod devfs;
 pub mod gofer;
+pub mod overlay;
 pub mod pipe;
 pub mod procfs;
 pub mod synthetic;

@@ -117,45 +117,26 @@ impl Dir {
     pub fn is_empty(&self) -> bool {
         self.entries.locked().is_empty()
     }
-}
 
-impl InodeOps for Dir {
-    fn as_any(&self) -> &dyn Any {
-        self
+    /// The entry `name`, without a task (for an overlay's upper layer).
+    pub fn get(&self, name: &[u8]) -> Option<Arc<Inode>> {
+        self.entries.locked().get(name)
     }
 
-    fn lookup(&self, _t: &Task, _dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
-        self.entries.locked().get(name).ok_or(Errno::ENOENT)
-    }
-
-    fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
-        let e = self.entries.locked();
-        Ok(e.order
-            .values()
-            .rev()
-            .map(|name| {
-                let inode = &e.by_name[name].1;
-                DirEntry {
-                    name: name.clone(),
-                    ino: inode.ino,
-                    kind: dt_type(inode.mode()),
-                }
-            })
-            .collect())
-    }
-
-    fn create(
+    /// As [`InodeOps::create`], owned by `uid`/`gid` rather than by the
+    /// caller's credentials (an overlay's copy-up and whiteouts).
+    pub fn create_as(
         &self,
-        t: &Task,
         dir: &Arc<Inode>,
         name: &[u8],
         node: NewNode,
+        uid: u32,
+        gid: u32,
     ) -> Result<Arc<Inode>, Errno> {
         let mut e = self.entries.locked();
         if e.get(name).is_some() {
             return Err(Errno::EEXIST);
         }
-        let (uid, gid) = (t.creds.fsuid, t.creds.fsgid);
         let dmeta = dir.meta();
         // Set-group-ID directories pass their group on.
         let sgid_dir = dmeta.mode & libc::S_ISGID != 0;
@@ -194,6 +175,42 @@ impl InodeOps for Dir {
         drop(e);
         dir.touch(false, true, true);
         Ok(inode)
+    }
+}
+
+impl InodeOps for Dir {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn lookup(&self, _t: &Task, _dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
+        self.entries.locked().get(name).ok_or(Errno::ENOENT)
+    }
+
+    fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
+        let e = self.entries.locked();
+        Ok(e.order
+            .values()
+            .rev()
+            .map(|name| {
+                let inode = &e.by_name[name].1;
+                DirEntry {
+                    name: name.clone(),
+                    ino: inode.ino,
+                    kind: dt_type(inode.mode()),
+                }
+            })
+            .collect())
+    }
+
+    fn create(
+        &self,
+        t: &Task,
+        dir: &Arc<Inode>,
+        name: &[u8],
+        node: NewNode,
+    ) -> Result<Arc<Inode>, Errno> {
+        self.create_as(dir, name, node, t.creds.fsuid, t.creds.fsgid)
     }
 
     fn insert(

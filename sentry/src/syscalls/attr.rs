@@ -15,7 +15,7 @@ use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, Mode, SysResult, UserAddr, UserPath};
 use crate::fsimpl::tmpfs::{RegularFile, MAX_FILE_SIZE};
 use crate::kernel::task::Task;
-use crate::vfs::inode::{AttrChange, Inode, Timespec};
+use crate::vfs::inode::{AttrChange, Change, Inode, Timespec};
 use crate::vfs::mount::Location;
 use crate::vfs::perm::{self, CAP_CHOWN, CAP_FSETID, MAY_WRITE};
 use crate::vfs::FileDescription;
@@ -111,6 +111,7 @@ fn chmod_common(t: &Task, tg: &Target, mode: u32) -> SysResult {
             return Err(Errno::EPERM);
         }
     }
+    inode.ops.prepare_change(t, inode, Change::Metadata)?;
     inode.ops.set_attr(
         inode,
         &AttrChange {
@@ -118,9 +119,12 @@ fn chmod_common(t: &Task, tg: &Target, mode: u32) -> SysResult {
             ..Default::default()
         },
     )?;
-    let mut m = inode.meta.locked();
-    m.mode = new;
-    m.ctime = Timespec::now();
+    {
+        let mut m = inode.meta.locked();
+        m.mode = new;
+        m.ctime = Timespec::now();
+    }
+    inode.ops.changed(inode);
     Ok(0)
 }
 
@@ -191,6 +195,7 @@ fn chown_common(t: &Task, tg: &Target, uid: u32, gid: u32) -> SysResult {
             *mode &= !libc::S_ISGID;
         }
     }
+    inode.ops.prepare_change(t, inode, Change::Metadata)?;
     inode.ops.set_attr(
         inode,
         &AttrChange {
@@ -200,17 +205,20 @@ fn chown_common(t: &Task, tg: &Target, uid: u32, gid: u32) -> SysResult {
             ..Default::default()
         },
     )?;
-    let mut m = inode.meta.locked();
-    if set_uid {
-        m.uid = uid;
+    {
+        let mut m = inode.meta.locked();
+        if set_uid {
+            m.uid = uid;
+        }
+        if set_gid {
+            m.gid = gid;
+        }
+        if let Some(mode) = new_mode {
+            m.mode = mode;
+        }
+        m.ctime = Timespec::now();
     }
-    if set_gid {
-        m.gid = gid;
-    }
-    if let Some(mode) = new_mode {
-        m.mode = mode;
-    }
-    m.ctime = Timespec::now();
+    inode.ops.changed(inode);
     Ok(0)
 }
 
@@ -290,6 +298,7 @@ fn utimes_common(t: &Task, tg: &Target, times: Option<[SetTime; 2]>) -> SysResul
     }
     inode.ops.settable()?;
     let [a, m] = times.unwrap_or([SetTime::Now, SetTime::Now]);
+    inode.ops.prepare_change(t, inode, Change::Metadata)?;
     let now = Timespec::now();
     let at = |s: SetTime| match s {
         SetTime::Now => Some(now),
@@ -304,18 +313,21 @@ fn utimes_common(t: &Task, tg: &Target, times: Option<[SetTime; 2]>) -> SysResul
             ..Default::default()
         },
     )?;
-    let mut md = inode.meta.locked();
-    match a {
-        SetTime::Now => md.atime = now,
-        SetTime::At(ts) => md.atime = ts,
-        SetTime::Omit => {}
+    {
+        let mut md = inode.meta.locked();
+        match a {
+            SetTime::Now => md.atime = now,
+            SetTime::At(ts) => md.atime = ts,
+            SetTime::Omit => {}
+        }
+        match m {
+            SetTime::Now => md.mtime = now,
+            SetTime::At(ts) => md.mtime = ts,
+            SetTime::Omit => {}
+        }
+        md.ctime = now;
     }
-    match m {
-        SetTime::Now => md.mtime = now,
-        SetTime::At(ts) => md.mtime = ts,
-        SetTime::Omit => {}
-    }
-    md.ctime = now;
+    inode.ops.changed(inode);
     Ok(0)
 }
 
@@ -466,6 +478,7 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
         super::fs::raise_xfsz(t);
         return Err(Errno::EFBIG);
     }
+    inode.ops.prepare_change(t, inode, Change::Size)?;
     remove_privs(t, inode);
     let old = inode.meta().size;
     if old != size {
@@ -474,6 +487,7 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
     } else if touch {
         inode.touch(false, true, true);
     }
+    inode.ops.changed(inode);
     Ok(0)
 }
 

@@ -618,13 +618,19 @@ pub fn linkat(
             return Err(Errno::ENOENT);
         }
     }
+    src.inode
+        .ops
+        .prepare_change(t, &src.inode, crate::vfs::inode::Change::Link)?;
     pn.parent
         .inode
         .ops
         .insert(&pn.parent.inode, &pn.name, &src.inode, false)?;
-    let mut m = src.inode.meta.locked();
-    m.nlink += 1;
-    m.ctime = crate::vfs::inode::Timespec::now();
+    {
+        let mut m = src.inode.meta.locked();
+        m.nlink += 1;
+        m.ctime = crate::vfs::inode::Timespec::now();
+    }
+    src.inode.ops.changed(&src.inode);
     Ok(0)
 }
 
@@ -835,6 +841,13 @@ pub fn renameat2(
         }
     } else if mounted(&victim, &src.parent) {
         return Err(Errno::EBUSY);
+    }
+    // The file systems' own refusals (an overlay's EXDEV for merged
+    // directories) and preparations (its copy-up) come last.
+    let rename = crate::vfs::inode::Change::Rename;
+    victim.inode.ops.prepare_change(t, &victim.inode, rename)?;
+    if let (Some(tl), true) = (&target, flags.0 & exchange != 0) {
+        tl.inode.ops.prepare_change(t, &tl.inode, rename)?;
     }
     let exchanging = target.is_some() && flags.0 & exchange != 0;
     if let Some(r) = src.parent.inode.ops.rename(

@@ -227,8 +227,119 @@ fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, 
             let (fs, root) = crate::fsimpl::procfs::new_procfs(t);
             Ok((fs, root, None))
         }
+        b"overlay" => new_overlay_fs(t, source, data),
         _ => Err(Errno::ENODEV),
     }
+}
+
+/// What overlay's mount options ask for.
+#[derive(Default)]
+struct OverlayOptions {
+    lowerdir: Option<String>,
+    upperdir: Option<String>,
+    workdir: Option<String>,
+}
+
+/// Parses overlay's options as Linux's `ovl_parse_param` does: the three
+/// directories, and the feature switches at the values this overlay has
+/// (the defaults of a Linux without those features compiled in); other
+/// values and unknown options are EINVAL.
+fn parse_overlay_options(data: &[u8]) -> Result<OverlayOptions, Errno> {
+    let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
+    let mut o = OverlayOptions::default();
+    for opt in text.split(',').filter(|s| !s.is_empty()) {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        match (key, value) {
+            ("lowerdir", Some(v)) => o.lowerdir = Some(v.to_string()),
+            ("upperdir", Some(v)) => o.upperdir = Some(v.to_string()),
+            ("workdir", Some(v)) => o.workdir = Some(v.to_string()),
+            ("redirect_dir", Some("off" | "nofollow" | "follow"))
+            | ("index" | "nfs_export" | "metacopy" | "xino", Some("off"))
+            | ("uuid", Some("off" | "null" | "auto" | "on"))
+            | ("default_permissions" | "ro" | "rw" | "silent", None) => {}
+            _ => return Err(Errno::EINVAL),
+        }
+    }
+    Ok(o)
+}
+
+/// A directory named by an overlay option.
+fn overlay_dir(t: &Task, path: &str) -> Result<Location, Errno> {
+    if path.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let loc = lookup_at(t, libc::AT_FDCWD, path.as_bytes(), true, false)?;
+    if !loc.inode.is_dir() {
+        return Err(Errno::EINVAL);
+    }
+    Ok(loc)
+}
+
+/// `mount -t overlay -o lowerdir=A[:B...][,upperdir=U,workdir=W]`: the
+/// upper directory must be on a tmpfs, the work directory on the same
+/// file system (it gets Linux's empty `work` directory, unused otherwise);
+/// without an upper directory the overlay is read-only.
+fn new_overlay_fs(t: &Task, source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
+    let o = parse_overlay_options(data)?;
+    let lowerdir = o.lowerdir.clone().ok_or(Errno::EINVAL)?;
+    let mut lowers = Vec::new();
+    for p in lowerdir.split(':') {
+        lowers.push(overlay_dir(t, p)?.inode);
+    }
+    let upper = match &o.upperdir {
+        Some(u) => {
+            let w = o.workdir.as_deref().ok_or(Errno::EINVAL)?;
+            let upper = overlay_dir(t, u)?;
+            let work = overlay_dir(t, w)?;
+            let tmpfs_dir = |l: &Location| {
+                l.inode
+                    .ops
+                    .as_any()
+                    .downcast_ref::<crate::fsimpl::tmpfs::Dir>()
+                    .is_some()
+            };
+            if !tmpfs_dir(&upper) || !tmpfs_dir(&work) {
+                return Err(Errno::EINVAL);
+            }
+            if !Arc::ptr_eq(&upper.mount, &work.mount) || Arc::ptr_eq(&upper.inode, &work.inode) {
+                return Err(Errno::EINVAL);
+            }
+            if upper.mount.readonly() {
+                return Err(Errno::EROFS);
+            }
+            if let Ok(d) = work.inode.ops.lookup(t, &work.inode, b"work") {
+                if !d.is_dir() {
+                    return Err(Errno::EINVAL);
+                }
+            } else {
+                let d = work.inode.ops.create(
+                    t,
+                    &work.inode,
+                    b"work",
+                    crate::vfs::inode::NewNode::Directory { mode: 0 },
+                )?;
+                d.meta.locked().mode = libc::S_IFDIR;
+            }
+            Some(upper.inode)
+        }
+        None => None,
+    };
+    let mut options = format!("lowerdir={lowerdir}");
+    if let (Some(u), Some(w)) = (&o.upperdir, &o.workdir) {
+        options.push_str(&format!(",upperdir={u},workdir={w}"));
+    }
+    let readonly = upper.is_none();
+    // Linux: "at least 2 lowerdir are needed while upperdir nonexistent".
+    if readonly && lowers.len() < 2 {
+        return Err(Errno::EINVAL);
+    }
+    let source = String::from_utf8_lossy(source);
+    let (fs, root) =
+        crate::fsimpl::overlay::new_overlay(&t.kernel.vfs, lowers, upper, &source, &options)?;
+    Ok((fs, root, readonly.then_some(true)))
 }
 
 pub fn mount(

@@ -16,7 +16,7 @@ use super::attr::get_file;
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};
 use crate::kernel::task::Task;
-use crate::vfs::inode::{Inode, InodeOps, Timespec};
+use crate::vfs::inode::{Change, Inode, InodeOps, Timespec};
 use crate::vfs::perm::{self, CAP_SYS_ADMIN, MAY_READ, MAY_WRITE};
 
 /// XATTR_NAME_MAX.
@@ -169,6 +169,7 @@ fn set_common(
         }
     }
     let map = resolve(inode.ops.as_ref(), &name)?;
+    inode.ops.prepare_change(t, inode, Change::Xattr)?;
     {
         let mut m = map.locked();
         let exists = m.contains_key(&name);
@@ -181,6 +182,7 @@ fn set_common(
         m.insert(name, data);
     }
     inode.meta.locked().ctime = Timespec::now();
+    inode.ops.changed(inode);
     Ok(0)
 }
 
@@ -365,8 +367,13 @@ fn remove_common(t: &Task, fd: i32, path: Option<u64>, follow: bool, name: u64) 
         return Err(Errno::EPERM);
     }
     let map = resolve(inode.ops.as_ref(), &name)?;
+    if !map.locked().contains_key(&name) {
+        return Err(Errno::ENODATA);
+    }
+    inode.ops.prepare_change(t, inode, Change::Xattr)?;
     map.locked().remove(&name).ok_or(Errno::ENODATA)?;
     inode.meta.locked().ctime = Timespec::now();
+    inode.ops.changed(inode);
     Ok(0)
 }
 

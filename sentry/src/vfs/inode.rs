@@ -199,6 +199,21 @@ pub enum MagicTarget {
     File(Arc<super::FileDescription>),
 }
 
+/// What is about to change in an inode, for [`InodeOps::prepare_change`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Mode, owner or times (chmod, chown, utimes).
+    Metadata,
+    /// An extended attribute is set or removed.
+    Xattr,
+    /// The size (truncate).
+    Size,
+    /// A new hard link to it.
+    Link,
+    /// It is renamed or exchanged.
+    Rename,
+}
+
 /// What a kind of inode does. Defaults give Linux's answers for inodes
 /// that lack the operation.
 pub trait InodeOps: Send + Sync {
@@ -296,6 +311,18 @@ pub trait InodeOps: Send + Sync {
     ) -> Option<Result<(), Errno>> {
         None
     }
+
+    /// Called, with the caller's task, before the VFS changes the inode as
+    /// `change` says: an overlay copies the file up here (or refuses, as
+    /// it refuses to rename merged directories with EXDEV).
+    fn prepare_change(&self, _t: &Task, _inode: &Arc<Inode>, _change: Change) -> Result<(), Errno> {
+        Ok(())
+    }
+
+    /// Called after the VFS changed the inode's metadata or extended
+    /// attributes itself: an overlay writes them through to its upper
+    /// layer.
+    fn changed(&self, _inode: &Arc<Inode>) {}
 
     /// Extended attributes in the `user.` namespace.
     fn xattrs(&self) -> Option<&Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>> {
