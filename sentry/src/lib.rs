@@ -36,9 +36,11 @@ use vfs::{FdTable, FileDescription};
 /// What the sandbox runs.
 pub struct BootConfig {
     /// The program, opened by the caller, for a sandbox without a gofer
-    /// (an empty root). `None`: the program is found in the sandbox's own
-    /// file system, at `exec_path` (or along `PATH` when it has no slash).
-    pub executable: Option<std::fs::File>,
+    /// (an empty root), with the name /proc/self/exe shows for it (its
+    /// absolute path, symbolic links resolved). `None`: the program is
+    /// found in the sandbox's own file system, at `exec_path` (or along
+    /// `PATH` when it has no slash).
+    pub executable: Option<(std::fs::File, String)>,
     /// Its path as the guest sees it (`AT_EXECFN`).
     pub exec_path: String,
     /// The gofer serving the root (its export for `/`) and bind mounts
@@ -78,7 +80,7 @@ pub enum BootError {
         path: String,
         source: loader::LoadError,
     },
-    #[error("cannot run {path}: {errno}")]
+    #[error("cannot run {path}: {}", exec_reason(*errno))]
     Exec { path: String, errno: errno::Errno },
     #[error("building the sandbox's file tree: {0}")]
     Tree(String),
@@ -90,11 +92,24 @@ pub enum BootError {
     Confine(#[from] confine::ConfineError),
 }
 
+/// Why execve of the first program failed, as a user reads it.
+fn exec_reason(e: errno::Errno) -> String {
+    use errno::Errno;
+    match e {
+        Errno::ENOENT => "no such file or directory in the sandbox (checked the path, or PATH                           for a name without a slash)"
+            .into(),
+        Errno::EACCES => {
+            "permission denied (not an executable regular file; check its mode and mount)".into()
+        }
+        Errno::ENOEXEC => "not an executable this kernel can run (exec format error)".into(),
+        Errno::ELIBBAD => "its interpreter (ld.so) is not an executable".into(),
+        e => e.to_string(),
+    }
+}
+
 /// Boots a sandbox running one program and waits for it to exit.
 pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
-    if cfg.seccomp {
-        confine::prepare(cfg.cpus.unwrap_or(1));
-    }
+    confine::prepare(cfg.cpus.unwrap_or(1));
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
         "ptrace" => Arc::new(PtracePlatform::new(mf.fd())?),
@@ -115,6 +130,24 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
         // the filter, so that the first stub process is forked under it.
         mf.vdso()
             .map_err(|e| BootError::Tree(format!("making the vDSO: {e}")))?;
+        // Under the filter a panic cannot symbolize a backtrace (that opens
+        // files): say where it happened, and nothing more.
+        std::panic::set_hook(Box::new(|info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("?");
+            tracing::error!("sentry thread {name} panicked at {at}: {msg}");
+            eprintln!("runsc: sentry thread {name} panicked at {at}: {msg}");
+        }));
         confine::install(mf.fd())?;
         if cfg.test_forbidden_syscall {
             confine::make_forbidden_syscall();
@@ -149,18 +182,11 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     // the program is exec'd from the sandbox's file system once the tree
     // is built.
     let mut image = None;
-    if let Some(executable) = cfg.executable {
+    if let Some((executable, name)) = cfg.executable {
         let exe_fd = OwnedFd::from(executable);
         let exe = FileDescription::new(
             libc::O_RDONLY as u32,
-            Box::new(HostFile::new(
-                exe_fd,
-                // As /proc/self/exe shows it: absolute, symbolic links resolved.
-                std::fs::canonicalize(&cfg.exec_path)
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_else(|_| cfg.exec_path.clone()),
-                &kernel.host_events,
-            )),
+            Box::new(HostFile::new(exe_fd, name, &kernel.host_events)),
         );
         let pages = exe.imp.mappable(&exe, &kernel.memory_file);
         image = Some(
@@ -282,7 +308,20 @@ fn root_of(
         .iter()
         .position(|m| m.guest_path == b"/")
         .ok_or(errno::Errno::ENOENT)?;
-    fsimpl::gofer::new_gofer_fs(&kernel.vfs, &kernel.memory_file, client, index, "none")
+    let (lower_fs, lower) =
+        fsimpl::gofer::new_gofer_fs(&kernel.vfs, &kernel.memory_file, client, index, "none")?;
+    if !client.mounts()[index].read_only {
+        return Ok((lower_fs, lower));
+    }
+    let (_, upper) =
+        fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0);
+    fsimpl::overlay::new_overlay(
+        &kernel.vfs,
+        vec![lower],
+        Some(upper),
+        "overlay",
+        "lowerdir=/,upperdir=(memory)",
+    )
 }
 
 /// The gofer's other exports, at their guest paths.
@@ -413,6 +452,8 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
             ..Default::default()
         },
     )?;
+    // /tmp is the sandbox's own, whatever the root (as a private /tmp
+    // of systemd's PrivateTmp): what a program leaves there goes with it.
     let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "tmpfs", 0o1777, 0, 0);
     ctx.mounts
         .mount(&dirs["tmp"], tmp_fs, tmp_root, MountFlags::default())?;

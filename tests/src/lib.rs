@@ -198,6 +198,26 @@ pub fn run_with(
     run_command(cmd, Duration::from_secs(120)).0
 }
 
+/// Runs `prog args` under `runsc do --empty-root`: a sandbox whose root
+/// is an empty tmpfs (nothing of the host's tree), the static `prog`
+/// handed in as an open file.
+pub fn run_empty_root(prog: &Path, args: &[&str]) -> RunResult {
+    run_empty_root_with(prog, args, &[])
+}
+
+/// As [`run_empty_root`], with extra `runsc` flags before `do`.
+pub fn run_empty_root_with(prog: &Path, args: &[&str], runsc_flags: &[&str]) -> RunResult {
+    let mut cmd = Command::new(runsc());
+    cmd.args(runsc_flags)
+        .arg("do")
+        .arg("--empty-root")
+        .arg(prog)
+        .args(args);
+    fixed_env(&mut cmd);
+    cmd.stdin(Stdio::null());
+    run_command(cmd, Duration::from_secs(120)).0
+}
+
 /// The command that runs `prog args`: natively (with a private /tmp) when
 /// `sandboxed` is false, else under `runsc do` with `runsc_flags`.
 pub fn command(prog: &Path, args: &[&str], sandboxed: bool, runsc_flags: &[&str]) -> Command {

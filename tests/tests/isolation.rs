@@ -6,7 +6,10 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use tests::{build_c, build_dir, run, run_with, runsc, start_sandboxed, stubs_of, workspace};
+use tests::{
+    build_c, build_dir, run, run_empty_root_with, run_with, runsc, start_sandboxed, stubs_of,
+    workspace,
+};
 
 fn program() -> PathBuf {
     build_c(&workspace().join("tests/programs/isolation.c"), &[])
@@ -75,11 +78,9 @@ fn unimplemented_syscalls_fail_without_touching_the_host() {
         .unwrap();
     let log = build_dir().join(format!("debug-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let r = run_with(
+    let r = run_empty_root_with(
         &program(),
         &["host", marker.to_str().unwrap(), &victim.id().to_string()],
-        None,
-        true,
         &["--debug-log", log.to_str().unwrap()],
     );
     // The sandbox's own file tree has none of the host's directories.
