@@ -209,7 +209,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             crate::PlatformKind::Ptrace => "ptrace".to_string(),
         },
         cpus,
-        seccomp: std::env::var_os("RUNSC_DEBUG_NO_SECCOMP").is_none(),
+        seccomp: true,
         test_forbidden_syscall,
     };
     let code = crate::confine::run_confined(move || boot(cfg));

@@ -331,7 +331,7 @@ fn bind_mounts(t: &Task, client: &Arc<gofer::Client>) -> Result<(), errno::Errno
         if m.guest_path == b"/" {
             continue;
         }
-        let at = vfs::path::Walker::new(t).resolve(&ctx.root, &m.guest_path, true)?;
+        let at = mount_point(t, &ctx.root, &m.guest_path, m.attr.is_dir())?;
         let (fs, root) =
             fsimpl::gofer::new_gofer_fs(&t.kernel.vfs, &t.kernel.memory_file, client, i, "none")?;
         ctx.mounts.mount(
@@ -345,6 +345,46 @@ fn bind_mounts(t: &Task, client: &Arc<gofer::Client>) -> Result<(), errno::Errno
         )?;
     }
     Ok(())
+}
+
+/// The place for a bind mount at `path`, made (as `mkdir -p`, or an
+/// empty file for a file's bind mount) where the root lacks it, as runc
+/// makes mount points.
+fn mount_point(
+    t: &Task,
+    root: &vfs::mount::Location,
+    path: &[u8],
+    dir: bool,
+) -> Result<vfs::mount::Location, errno::Errno> {
+    use vfs::inode::NewNode;
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut cur = root.clone();
+    for (i, name) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        cur = match vfs::path::Walker::new(t).step(cur.clone(), name, true) {
+            Ok(l) => l,
+            Err(errno::Errno::ENOENT) => {
+                let node = if last && !dir {
+                    NewNode::Node {
+                        mode: libc::S_IFREG | 0o644,
+                        rdev: 0,
+                    }
+                } else {
+                    NewNode::Directory { mode: 0o755 }
+                };
+                let inode = cur.inode.ops.create(t, &cur.inode, name, node)?;
+                vfs::mount::Location {
+                    mount: cur.mount.clone(),
+                    inode,
+                }
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(cur)
 }
 
 /// Starts in `cwd` if the sandbox has it, else in `/`.

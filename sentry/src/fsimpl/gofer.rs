@@ -346,14 +346,7 @@ impl InodeOps for GoferNode {
             NewNode::Node { mode, .. } => match mode & libc::S_IFMT {
                 libc::S_IFREG => {
                     let (i, fd) = c
-                        .create(
-                            self.handle,
-                            name,
-                            mode & 0o7777,
-                            libc::O_RDONLY | libc::O_EXCL,
-                            uid,
-                            gid,
-                        )
+                        .create(self.handle, name, mode & 0o7777, libc::O_RDONLY, uid, gid)
                         .map_err(errno)?;
                     drop(fd);
                     i

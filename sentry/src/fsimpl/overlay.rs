@@ -43,9 +43,7 @@ use std::sync::{Arc, Mutex};
 use crate::errno::Errno;
 use crate::fsimpl::tmpfs;
 use crate::kernel::task::Task;
-use crate::vfs::inode::{
-    dt_type, Change, DirEntry, Filesystem, Inode, InodeMeta, InodeOps, NewNode,
-};
+use crate::vfs::inode::{Change, DirEntry, Filesystem, Inode, InodeMeta, InodeOps, NewNode};
 use crate::vfs::{FileDescription, FileImpl, VfsState};
 
 /// statfs f_type of overlayfs.
@@ -114,7 +112,19 @@ impl Shared {
     }
 }
 
-/// An entry in a directory's cache of children.
+/// An entry in a directory's cache of children: an inode with an upper
+/// file (its state is the upper layer's, and stays), or a weak reference
+/// to one that only shows lower files (found again from the lower layers
+/// once nothing holds it: the cache of a large image stays bounded).
+enum Cached {
+    Pinned(Child),
+    Clean {
+        inode: std::sync::Weak<Inode>,
+        lower_positive: bool,
+    },
+}
+
+/// A directory's child, as the cache gives it.
 #[derive(Clone)]
 struct Child {
     inode: Arc<Inode>,
@@ -133,7 +143,10 @@ pub struct Node {
     /// upper layer).
     lowers: Vec<Arc<Inode>>,
     /// Directories: the children looked up so far.
-    children: Mutex<HashMap<Vec<u8>, Child>>,
+    children: Mutex<HashMap<Vec<u8>, Cached>>,
+    /// The directory this inode was found in, kept alive while it lives
+    /// (for `..`, and for copying up its parents).
+    parent: Mutex<Option<Arc<Inode>>>,
     /// The xattrs shown (the overlay's own left out).
     xattrs: Mutex<XattrMap>,
 }
@@ -189,17 +202,31 @@ fn make_node(
     if meta.is_dir() && upper.is_some() && !lowers.is_empty() {
         meta.nlink = 1;
     }
-    Inode::new(
-        fs,
-        meta,
-        Box::new(Node {
+    // The real file's inode number (as Linux's overlay shows it without
+    // xino): the same each time the file is found again.
+    Arc::new(Inode {
+        ino: real.ino,
+        fs: fs.clone(),
+        meta: Mutex::new(meta),
+        ops: Box::new(Node {
             shared: shared.clone(),
             upper: Mutex::new(upper),
             lowers,
             children: Mutex::new(HashMap::new()),
+            parent: Mutex::new(None),
             xattrs: Mutex::new(visible_xattrs(&real)),
         }),
-    )
+        parent: Mutex::new(None),
+        locks: Default::default(),
+    })
+}
+
+/// Records where `inode` was found (see [`Node::parent`]).
+fn set_place(inode: &Arc<Inode>, dir: &Arc<Inode>, name: &[u8]) {
+    inode.set_parent(dir, name);
+    if let Some(n) = node(inode) {
+        *n.parent.locked() = Some(dir.clone());
+    }
 }
 
 /// Sets an upper inode's mode, owner and times to `meta`'s.
@@ -343,6 +370,7 @@ impl Node {
         set_upper_meta(&u, &meta);
         set_upper_xattrs(&u, &self.xattrs.locked());
         *self.upper.locked() = Some(u.clone());
+        pnode.pin(&name, inode);
         if meta.is_dir() {
             inode.meta.locked().nlink = 1;
         }
@@ -365,7 +393,53 @@ impl Node {
     }
 
     fn cached(&self, name: &[u8]) -> Option<Child> {
-        self.children.locked().get(name).cloned()
+        match self.children.locked().get(name)? {
+            Cached::Pinned(c) => Some(c.clone()),
+            Cached::Clean {
+                inode,
+                lower_positive,
+            } => inode.upgrade().map(|inode| Child {
+                inode,
+                lower_positive: *lower_positive,
+            }),
+        }
+    }
+
+    /// Keeps the child `name` (which now has an upper file) in the cache.
+    fn pin(&self, name: &[u8], inode: &Arc<Inode>) {
+        let mut c = self.children.locked();
+        let lower_positive = match c.get(name) {
+            Some(Cached::Pinned(ch)) => ch.lower_positive,
+            Some(Cached::Clean { lower_positive, .. }) => *lower_positive,
+            None => true,
+        };
+        c.insert(
+            name.to_vec(),
+            Cached::Pinned(Child {
+                inode: inode.clone(),
+                lower_positive,
+            }),
+        );
+    }
+
+    fn remember(&self, name: &[u8], child: Child) {
+        let mut c = self.children.locked();
+        if c.len() >= 1024 && c.len().is_power_of_two() {
+            c.retain(|_, e| match e {
+                Cached::Pinned(_) => true,
+                Cached::Clean { inode, .. } => inode.strong_count() > 0,
+            });
+        }
+        let pinned = node(&child.inode).is_some_and(|n| n.upper().is_some());
+        let e = if pinned {
+            Cached::Pinned(child)
+        } else {
+            Cached::Clean {
+                inode: Arc::downgrade(&child.inode),
+                lower_positive: child.lower_positive,
+            }
+        };
+        c.insert(name.to_vec(), e);
     }
 }
 
@@ -456,37 +530,62 @@ impl InodeOps for Node {
             return Err(Errno::ENOENT);
         }
         let inode = make_node(&dir.fs, &self.shared, upper, found);
-        inode.set_parent(dir, name);
-        let mut children = self.children.locked();
-        let c = children.entry(name.to_vec()).or_insert(Child {
-            inode,
-            lower_positive,
-        });
-        Ok(c.inode.clone())
+        set_place(&inode, dir, name);
+        // Another lookup of the name may have won the race.
+        if let Some(c) = self.cached(name) {
+            return Ok(c.inode);
+        }
+        self.remember(
+            name,
+            Child {
+                inode: inode.clone(),
+                lower_positive,
+            },
+        );
+        Ok(inode)
     }
 
-    fn entries(&self, t: &Task, dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        if let Some(u) = self.upper() {
-            names.extend(u.ops.entries(t, &u)?.into_iter().map(|e| e.name));
-        }
-        for l in &self.lowers {
-            names.extend(l.ops.entries(t, l)?.into_iter().map(|e| e.name));
-        }
+    fn entries(&self, t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
+        // Merged from the layers' own listings, top first, without
+        // looking each name up: an upper name (a whiteout too) hides the
+        // lower ones; an opaque directory hides what lies below it.
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for name in names {
-            if !seen.insert(name.clone()) {
-                continue;
+        let ino_of = |name: &[u8], ino: u64| self.cached(name).map_or(ino, |c| c.inode.ino);
+        let mut opaque = false;
+        if let Some(u) = self.upper() {
+            let ud = upper_dir(&u);
+            for e in u.ops.entries(t, &u)? {
+                seen.insert(e.name.clone());
+                if e.kind == libc::DT_CHR
+                    && ud
+                        .and_then(|d| d.get(&e.name))
+                        .is_some_and(|x| is_whiteout(&x))
+                {
+                    continue;
+                }
+                let ino = ino_of(&e.name, e.ino);
+                out.push(DirEntry { ino, ..e });
             }
-            match self.lookup(t, dir, &name) {
-                Ok(i) => out.push(DirEntry {
-                    name,
-                    ino: i.ino,
-                    kind: dt_type(i.mode()),
-                }),
-                Err(Errno::ENOENT) => {}
-                Err(e) => return Err(e),
+            opaque = is_opaque(&u);
+        }
+        if !opaque {
+            for l in &self.lowers {
+                for e in l.ops.entries(t, l)? {
+                    if !seen.insert(e.name.clone()) {
+                        continue;
+                    }
+                    if e.kind == libc::DT_CHR
+                        && l.ops.lookup(t, l, &e.name).is_ok_and(|x| is_whiteout(&x))
+                    {
+                        continue;
+                    }
+                    let ino = ino_of(&e.name, e.ino);
+                    out.push(DirEntry { ino, ..e });
+                }
+                if is_opaque(l) {
+                    break;
+                }
             }
         }
         Ok(out)
@@ -525,17 +624,14 @@ impl InodeOps for Node {
             }
         }
         let inode = make_node(&dir.fs, &self.shared, Some(u), Vec::new());
-        inode.set_parent(dir, name);
-        let inode = self
-            .children
-            .locked()
-            .entry(name.to_vec())
-            .or_insert(Child {
-                inode,
+        set_place(&inode, dir, name);
+        self.remember(
+            name,
+            Child {
+                inode: inode.clone(),
                 lower_positive: over_whiteout,
-            })
-            .inode
-            .clone();
+            },
+        );
         self.dir_changed(dir);
         Ok(inode)
     }
@@ -584,9 +680,9 @@ impl InodeOps for Node {
         } else {
             tu.meta.locked().nlink += 1;
         }
-        target.set_parent(dir, name);
-        self.children.locked().insert(
-            name.to_vec(),
+        set_place(target, dir, name);
+        self.remember(
+            name,
             Child {
                 inode: target.clone(),
                 lower_positive,
