@@ -7,12 +7,15 @@ fn runsc() -> Command {
 }
 
 /// A directory the sandbox sees (its /tmp is its own): under the build's
-/// target directory.
+/// target directory, or /var/tmp when that lies under the host's /tmp.
 fn scratch_dir(name: &str) -> std::path::PathBuf {
     let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_runsc"));
-    exe.parent()
-        .unwrap()
-        .join(format!("{name}-{}", std::process::id()))
+    let base = if exe.starts_with("/tmp") {
+        std::path::PathBuf::from("/var/tmp")
+    } else {
+        exe.parent().unwrap().to_path_buf()
+    };
+    base.join(format!("{name}-{}", std::process::id()))
 }
 
 #[test]

@@ -390,10 +390,16 @@ fn mount_point(
 /// Starts in `cwd` if the sandbox has it, else in `/`.
 fn set_cwd(t: &Task, cwd: &[u8]) {
     let root = t.fs.lock().unwrap_or_else(|e| e.into_inner()).root.clone();
-    if let Ok(l) = vfs::path::Walker::new(t).resolve(&root, cwd, true) {
-        if l.inode.is_dir() {
-            t.fs.lock().unwrap_or_else(|e| e.into_inner()).cwd = l;
+    match vfs::path::Walker::new(t).resolve(&root, cwd, true) {
+        Ok(l) if l.inode.is_dir() => t.fs.lock().unwrap_or_else(|e| e.into_inner()).cwd = l,
+        _ if cwd != b"/" => {
+            let cwd = String::from_utf8_lossy(cwd);
+            tracing::warn!(
+                "the working directory {cwd} is not in the sandbox (its /tmp, /dev, /proc \
+                 and /sys are its own); starting in /"
+            );
         }
+        _ => {}
     }
 }
 

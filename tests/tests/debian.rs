@@ -9,8 +9,21 @@ use std::process::{Command, Stdio};
 
 use tests::{build_dir, compare, run_command, runsc, workspace};
 
+/// A script of `tests/scripts`, copied where the sandbox sees it (its
+/// /tmp is its own, and the checkout may lie under the host's /tmp).
 fn script(name: &str) -> PathBuf {
-    workspace().join("tests/scripts").join(name)
+    let src = workspace().join("tests/scripts").join(name);
+    let dst = build_dir().join("scripts").join(name);
+    if src.is_dir() {
+        std::fs::create_dir_all(&dst).unwrap();
+        for e in std::fs::read_dir(&src).unwrap().flatten() {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    } else {
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap();
+    }
+    dst
 }
 
 /// Runs `runsc do [do_flags] prog args` and returns (stdout, stderr, code).
