@@ -139,7 +139,25 @@ fn start_gofer(args: &DoArgs) -> Result<(std::process::Child, gofer::Client), St
     Ok((child, client))
 }
 
+/// The sentry holds a host fd for every open host file of the sandbox
+/// (and the gofer one for every node): their soft fd limit goes up to
+/// the hard one, which children inherit.
+fn raise_fd_limit() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit to our stack; setrlimit reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
 pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
+    raise_fd_limit();
     let prog = Path::new(&args.command[0]);
     let mut gofer_child = None;
     let (file, gofer, path) = if args.empty_root {
