@@ -471,6 +471,17 @@ fn bind_tmp(cmd: &mut Command, dir: &Path) {
 /// directory (on the same host file system) as /tmp, served by the gofer;
 /// fails the test on any difference in standard output or exit status.
 pub fn compare_gofer_tmp(prog: &Path, args: &[&str], stdin: Option<&Path>) -> RunResult {
+    compare_gofer_tmp_lines(prog, args, stdin, &|_| true)
+}
+
+/// As [`compare_gofer_tmp`], comparing only the lines of standard output
+/// that `keep` keeps.
+pub fn compare_gofer_tmp_lines(
+    prog: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    keep: &dyn Fn(&str) -> bool,
+) -> RunResult {
     let open_stdin = || match stdin {
         Some(p) => std::fs::File::open(p).unwrap(),
         None => std::fs::File::open("/dev/null").unwrap(),
@@ -494,12 +505,19 @@ pub fn compare_gofer_tmp(prog: &Path, args: &[&str], stdin: Option<&Path>) -> Ru
         cmd.stdin(Stdio::from(open_stdin()));
         run_command(cmd, Duration::from_secs(120)).0
     };
+    let kept = |s: &str| {
+        s.lines()
+            .filter(|l| keep(l))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let (n, s) = (kept(&native.stdout), kept(&sandbox.stdout));
     assert!(
-        native.stdout == sandbox.stdout && native.code == sandbox.code,
+        n == s && native.code == sandbox.code,
         "{} {:?} on the gofer's /tmp: native and sandbox differ\n{}exit: native {} sandbox {}\nsandbox stderr:\n{}",
         prog.display(),
         args,
-        diff(&native.stdout, &sandbox.stdout),
+        diff(&n, &s),
         native.code,
         sandbox.code,
         sandbox.stderr
