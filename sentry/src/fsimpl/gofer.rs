@@ -249,10 +249,13 @@ impl RegularNode {
     }
 }
 
-/// Sets the inode's size, blocks and times from the host file's `fstat`.
+/// Sets the inode's mode, size, blocks and times from the host file's
+/// `fstat` (a write or fallocate by the sentry, which has no CAP_FSETID,
+/// may have dropped set-user-ID there).
 fn refresh_from_fd(inode: &Inode, fd: RawFd) {
     if let Ok(st) = crate::hostcall::fstat(fd) {
         let mut m = inode.meta.locked();
+        m.mode = st.st_mode;
         m.size = st.st_size as u64;
         m.blocks_bytes = st.st_blocks as u64 * 512;
         m.mtime = Timespec {

@@ -580,9 +580,9 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
     }
     let inode = f.inode().ok_or(Errno::EOPNOTSUPP)?;
     if let Some(r) = inode.ops.fallocate(&inode, mode, offset as u64, len as u64) {
-        // A host file: its file system answers and sets the times.
+        // A host file: its file system answers, sets the times and drops
+        // set-user-ID itself.
         r?;
-        remove_privs(t, &inode);
         return Ok(0);
     }
     let Some(rf) = tmpfs_file(&inode) else {
