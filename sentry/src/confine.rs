@@ -44,6 +44,8 @@ pub enum Value {
     Const(u64),
     /// The memory file's fd (known only at boot).
     MemoryFd,
+    /// Any fd but the memory file's.
+    NotMemoryFd,
 }
 
 /// One condition on a syscall argument: `(arg & mask) == value`.
@@ -113,6 +115,16 @@ const fn memory_fd(arg: u8) -> Cond {
     }
 }
 
+/// 32-bit argument `arg` is not the memory file's fd.
+const fn not_memory_fd(arg: u8) -> Cond {
+    Cond {
+        arg,
+        dword: true,
+        mask: u32::MAX as u64,
+        value: Value::NotMemoryFd,
+    }
+}
+
 use libc::*;
 
 /// glibc's `pthread_create` (Rust's `std::thread`): the flags of its
@@ -154,8 +166,13 @@ pub static ALLOWED: &[Allowed] = &[
     any(SYS_pwrite64),
     any(SYS_preadv),
     any(SYS_pwritev),
-    // lseek: positions of host-backed fds (vfs::host).
+    // lseek: positions of host-backed fds (vfs::host); SEEK_DATA and
+    // SEEK_HOLE on host files the gofer donated (fsimpl::gofer).
     any(SYS_lseek),
+    // preadv2: a one-byte read of a donated host file with RWF_NOWAIT or
+    // RWF_DONTCACHE, once per gofer mount, to learn whether its file
+    // system takes those flags (fsimpl::gofer).
+    any(SYS_preadv2),
     // close: fds the sentry drops (host fds of closed files, pidfds,
     // eventfds of dead address spaces).
     any(SYS_close),
@@ -260,14 +277,19 @@ pub static ALLOWED: &[Allowed] = &[
     ),
     // brk: the allocator's main heap.
     any(SYS_brk),
-    // fallocate: hole punching of freed memory-file ranges only
-    // (mm::memory_file).
+    // fallocate: hole punching of freed memory-file ranges
+    // (mm::memory_file); on other fds, the guest's fallocate of a host
+    // file the gofer donated (fsimpl::gofer), with the modes the syscall
+    // layer checked. The memory file takes nothing else.
     when(
         SYS_fallocate,
-        &[&[
-            memory_fd(0),
-            eq32(1, (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) as u64),
-        ]],
+        &[
+            &[
+                memory_fd(0),
+                eq32(1, (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) as u64),
+            ],
+            &[not_memory_fd(0)],
+        ],
     ),
     // futex: every lock and condition variable of the sentry.
     any(SYS_futex),
@@ -414,7 +436,7 @@ const DEATH_SYSCALL: i64 = SYS_reboot;
 fn condition(c: &Cond, memory_fd: RawFd) -> Result<SeccompCondition, seccompiler::BackendError> {
     let value = match c.value {
         Value::Const(v) => v,
-        Value::MemoryFd => memory_fd as u64,
+        Value::MemoryFd | Value::NotMemoryFd => memory_fd as u64,
     };
     let len = if c.dword {
         SeccompCmpArgLen::Dword
@@ -422,7 +444,9 @@ fn condition(c: &Cond, memory_fd: RawFd) -> Result<SeccompCondition, seccompiler
         SeccompCmpArgLen::Qword
     };
     let full = if c.dword { u32::MAX as u64 } else { u64::MAX };
-    let op = if c.mask == full {
+    let op = if matches!(c.value, Value::NotMemoryFd) {
+        SeccompCmpOp::Ne
+    } else if c.mask == full {
         SeccompCmpOp::Eq
     } else {
         SeccompCmpOp::MaskedEq(c.mask)

@@ -398,3 +398,129 @@ pub fn start_sandboxed(prog: &Path, args: &[&str], first: &str) -> std::process:
     assert_eq!(line, format!("{first}\n"));
     child
 }
+
+/// A fresh, empty host directory (mode 1777, as /tmp) under the build
+/// directory, removed when dropped.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(tag: &str) -> ScratchDir {
+        use std::os::unix::fs::PermissionsExt;
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = build_dir()
+            .join("scratch")
+            .join(format!("{tag}-{}-{seq}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        ScratchDir(d)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a native program with the host directory `dir` bind-mounted on
+/// /tmp in a private mount namespace (the host file system as /tmp, as a
+/// sandbox with `-v DIR:/tmp` has it).
+fn bind_tmp(cmd: &mut Command, dir: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let src = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: only async-signal-safe syscalls between fork and exec; the
+    // strings are made before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let none = c"none";
+            let root = c"/";
+            if libc::mount(
+                none.as_ptr(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let tmp = c"/tmp";
+            if libc::mount(
+                src.as_ptr(),
+                tmp.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs a program natively with a fresh host directory bind-mounted on
+/// /tmp, and under `runsc do -v OTHER:/tmp` with another fresh host
+/// directory (on the same host file system) as /tmp, served by the gofer;
+/// fails the test on any difference in standard output or exit status.
+pub fn compare_gofer_tmp(prog: &Path, args: &[&str], stdin: Option<&Path>) -> RunResult {
+    compare_gofer_tmp_lines(prog, args, stdin, &|_| true)
+}
+
+/// As [`compare_gofer_tmp`], comparing only the lines of standard output
+/// that `keep` keeps.
+pub fn compare_gofer_tmp_lines(
+    prog: &Path,
+    args: &[&str],
+    stdin: Option<&Path>,
+    keep: &dyn Fn(&str) -> bool,
+) -> RunResult {
+    let open_stdin = || match stdin {
+        Some(p) => std::fs::File::open(p).unwrap(),
+        None => std::fs::File::open("/dev/null").unwrap(),
+    };
+    let tag = prog.file_name().unwrap().to_string_lossy().into_owned();
+    let native = {
+        let dir = ScratchDir::new(&format!("{tag}-native"));
+        let mut cmd = Command::new(prog);
+        cmd.args(args);
+        bind_tmp(&mut cmd, &dir.0);
+        fixed_env(&mut cmd);
+        cmd.stdin(Stdio::from(open_stdin()));
+        run_command(cmd, Duration::from_secs(120)).0
+    };
+    let sandbox = {
+        let dir = ScratchDir::new(&format!("{tag}-sandbox"));
+        let volume = format!("{}:/tmp", dir.0.display());
+        let mut cmd = Command::new(runsc());
+        cmd.arg("do").arg("-v").arg(&volume).arg(prog).args(args);
+        fixed_env(&mut cmd);
+        cmd.stdin(Stdio::from(open_stdin()));
+        run_command(cmd, Duration::from_secs(120)).0
+    };
+    let kept = |s: &str| {
+        s.lines()
+            .filter(|l| keep(l))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let (n, s) = (kept(&native.stdout), kept(&sandbox.stdout));
+    assert!(
+        n == s && native.code == sandbox.code,
+        "{} {:?} on the gofer's /tmp: native and sandbox differ\n{}exit: native {} sandbox {}\nsandbox stderr:\n{}",
+        prog.display(),
+        args,
+        diff(&n, &s),
+        native.code,
+        sandbox.code,
+        sandbox.stderr
+    );
+    sandbox
+}

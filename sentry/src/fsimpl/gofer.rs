@@ -14,24 +14,40 @@
 //!   its inode has dropped out of the cache and is found again).
 //! - Opening a regular file asks the gofer for a host fd (read-only or
 //!   read-write as the open asks) and reads and writes it directly, with
-//!   no round trip through the gofer. `mmap` of it maps pages cached in
-//!   the memory file ([`crate::mm::cached`]).
+//!   no round trip through the gofer; `fallocate` and `SEEK_DATA`/
+//!   `SEEK_HOLE` act on that fd too. After a write the size and blocks are
+//!   the host file's (`fstat` of the fd).
+//! - `mmap` maps pages cached in the memory file ([`crate::mm::cached`]),
+//!   one cache per file, coherent with the sandbox's reads and writes
+//!   (which go through it once it exists). Private mappings copy on
+//!   write. Shared mappings made from a description open for writing
+//!   write the cached pages, which go back to the host file (every cached
+//!   chunk, as there are no dirty bits) on `msync` and when the last VMA
+//!   of that mapping goes (munmap, exit, exec).
+//! - Extended attributes in the `user.` namespace are the host file's,
+//!   through the gofer; the gofer serves no others (`trusted.` and
+//!   `security.` attributes of host files are the host's business), so
+//!   those answer EOPNOTSUPP.
 //! - Changes (create, mkdir, mknod of fifos and sockets, symlink, link,
 //!   unlink, rename, chmod, chown, utimes, truncate) are one request each.
 
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use gofer::{Attr, Client, Handle, NodeInfo, SetAttr};
 
 use crate::errno::Errno;
 use crate::kernel::task::Task;
+use crate::mm::cached::CachedFile;
 use crate::mm::memory_file::MemoryFile;
+use crate::mm::MappableFile;
 use crate::sync::LockExt;
 use crate::vfs::inode::{
-    AttrChange, DirEntry, Filesystem, FsStats, Inode, InodeMeta, InodeOps, NewNode, Timespec,
+    AttrChange, DirEntry, Filesystem, FsStats, Inode, InodeMeta, InodeOps, NewNode, RemoteXattrs,
+    Timespec,
 };
 use crate::vfs::{FileDescription, FileImpl, VfsState};
 
@@ -49,6 +65,9 @@ pub struct GoferMount {
     recent: Mutex<VecDeque<Arc<Inode>>>,
     /// Handles of dropped inodes, not yet given back.
     to_close: Mutex<Vec<Handle>>,
+    /// The RWF_* flags (of RWF_NOWAIT, RWF_DONTCACHE) the host file
+    /// system takes on regular files; `u32::MAX` until asked.
+    rw_flags: AtomicU32,
 }
 
 impl GoferMount {
@@ -92,7 +111,7 @@ impl GoferMount {
                 parent: Mutex::new(parent.map(|(d, _)| d.clone())),
             },
             libc::S_IFLNK => Kind::Symlink(OnceLock::new()),
-            libc::S_IFREG => Kind::Regular(Mutex::new(None)),
+            libc::S_IFREG => Kind::Regular(RegularNode::default()),
             libc::S_IFIFO => Kind::Fifo(crate::fsimpl::pipe::FifoNode::default()),
             _ => Kind::Other,
         };
@@ -179,6 +198,7 @@ pub fn new_gofer_fs(
         fs: OnceLock::new(),
         recent: Mutex::new(VecDeque::new()),
         to_close: Mutex::new(Vec::new()),
+        rw_flags: AtomicU32::new(u32::MAX),
     });
     let _ = mount.fs.set(Arc::downgrade(&fs));
     let root = mount.inode(
@@ -201,11 +221,52 @@ enum Kind {
         parent: Mutex<Option<Arc<Inode>>>,
     },
     Symlink(OnceLock<Vec<u8>>),
-    /// The file's pages as mappings share them, once it is mapped.
-    Regular(Mutex<Option<Arc<crate::mm::cached::CachedFile>>>),
+    Regular(RegularNode),
     /// A fifo of the host tree is a pipe of the sandbox's own.
     Fifo(crate::fsimpl::pipe::FifoNode),
     Other,
+}
+
+/// What a regular file keeps.
+#[derive(Default)]
+struct RegularNode {
+    /// The file's pages as mappings share them, once it is mapped.
+    cache: Mutex<Option<Arc<CachedFile>>>,
+    /// The host fds of its open descriptions that may write, for
+    /// operations on the file rather than on one description (fallocate).
+    writers: Mutex<Vec<Weak<OwnedFd>>>,
+}
+
+impl RegularNode {
+    fn cache(&self) -> Option<Arc<CachedFile>> {
+        self.cache.locked().clone()
+    }
+
+    fn writer(&self) -> Option<Arc<OwnedFd>> {
+        let mut w = self.writers.locked();
+        w.retain(|f| f.strong_count() > 0);
+        w.iter().find_map(Weak::upgrade)
+    }
+}
+
+/// Sets the inode's mode, size, blocks and times from the host file's
+/// `fstat` (a write or fallocate by the sentry, which has no CAP_FSETID,
+/// may have dropped set-user-ID there).
+fn refresh_from_fd(inode: &Inode, fd: RawFd) {
+    if let Ok(st) = crate::hostcall::fstat(fd) {
+        let mut m = inode.meta.locked();
+        m.mode = st.st_mode;
+        m.size = st.st_size as u64;
+        m.blocks_bytes = st.st_blocks as u64 * 512;
+        m.mtime = Timespec {
+            sec: st.st_mtime,
+            nsec: st.st_mtime_nsec,
+        };
+        m.ctime = Timespec {
+            sec: st.st_ctime,
+            nsec: st.st_ctime_nsec,
+        };
+    }
 }
 
 /// One node of the gofer.
@@ -258,23 +319,68 @@ impl GoferNode {
         }
     }
 
-    /// The page cache of a regular file, made on first use.
-    fn pages(&self, inode: &Inode) -> Option<Arc<dyn crate::mm::MappableFile>> {
-        let Kind::Regular(cache) = &self.kind else {
-            return None;
-        };
-        let mut c = cache.locked();
+    fn regular(&self) -> Option<&RegularNode> {
+        match &self.kind {
+            Kind::Regular(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The page cache of a regular file, made on first use and kept with
+    /// the inode.
+    fn pages(&self, inode: &Inode) -> Option<Arc<CachedFile>> {
+        let r = self.regular()?;
+        let mut c = r.cache.locked();
         if let Some(p) = c.as_ref() {
-            if crate::mm::MappableFile::size(&**p) == inode.meta.locked().size {
-                return Some(p.clone());
-            }
+            return Some(p.clone());
         }
         let fd = self.client().open(self.handle, libc::O_RDONLY).ok()?;
         let name = format!("gofer:{}", inode.ino);
-        let p = crate::mm::cached::CachedFile::new(&self.mount.mf, fd, name).ok()?;
+        let p = CachedFile::new(&self.mount.mf, fd, name).ok()?;
+        // The sandbox's idea of the size (its own writes) is the cache's.
+        p.set_size(inode.meta.locked().size);
         *c = Some(p.clone());
         Some(p)
     }
+
+    /// Which of `flags` (RWF_NOWAIT, RWF_DONTCACHE) the host file system
+    /// takes for reads and writes of regular files: asked once per mount,
+    /// with a one-byte `preadv2` of this file with each flag (EOPNOTSUPP:
+    /// no).
+    fn host_rw_flags(&self) -> u32 {
+        const PROBED: [u32; 2] = [0x08 /* RWF_NOWAIT */, 0x80 /* RWF_DONTCACHE */];
+        let known = self.mount.rw_flags.load(Ordering::Relaxed);
+        if known != u32::MAX {
+            return known;
+        }
+        let Ok(fd) = self.client().open(self.handle, libc::O_RDONLY) else {
+            return 0;
+        };
+        let mut ok = 0;
+        for f in PROBED {
+            let mut b = [0u8; 1];
+            let iov = libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: 1,
+            };
+            // SAFETY: a one-byte read into our own buffer from our own fd.
+            let n = unsafe { libc::preadv2(fd.as_raw_fd(), &iov, 1, 0, f as i32) };
+            if n >= 0 || Errno::last() != Errno::EOPNOTSUPP {
+                ok |= f;
+            }
+        }
+        self.mount.rw_flags.store(ok, Ordering::Relaxed);
+        ok
+    }
+}
+
+/// For `preadv2`/`pwritev2`: the RWF_* flags of RWF_NOWAIT and
+/// RWF_DONTCACHE that a regular file of a gofer mount takes (its host
+/// file system's answer); None for other files.
+pub fn host_rw_flags(inode: &Inode) -> Option<u32> {
+    let n = node(inode)?;
+    n.regular()?;
+    Some(n.host_rw_flags())
 }
 
 impl InodeOps for GoferNode {
@@ -487,19 +593,22 @@ impl InodeOps for GoferNode {
                 if flags as i32 & libc::O_TRUNC != 0 && acc != libc::O_RDONLY {
                     host_flags |= libc::O_TRUNC;
                 }
-                let fd = self.client().open(self.handle, host_flags).map_err(errno)?;
+                let fd = Arc::new(self.client().open(self.handle, host_flags).map_err(errno)?);
+                let r = self.regular().expect("a regular file");
                 if host_flags & libc::O_TRUNC != 0 {
-                    let mut m = inode.meta.locked();
-                    if m.size != 0 {
-                        m.size = 0;
-                        m.blocks_bytes = 0;
-                        let now = Timespec::now();
-                        m.mtime = now;
-                        m.ctime = now;
+                    refresh_from_fd(inode, fd.as_raw_fd());
+                    if let Some(c) = r.cache() {
+                        c.set_size(0);
                     }
+                }
+                if acc != libc::O_RDONLY {
+                    let mut w = r.writers.locked();
+                    w.retain(|f| f.strong_count() > 0);
+                    w.push(Arc::downgrade(&fd));
                 }
                 Ok(Box::new(GoferFile {
                     fd,
+                    writable: acc != libc::O_RDONLY,
                     inode: inode.clone(),
                 }))
             }
@@ -521,12 +630,74 @@ impl InodeOps for GoferNode {
                 },
             )
             .map_err(errno)?;
-        let mut m = inode.meta.locked();
-        m.size = size;
-        let now = Timespec::now();
-        m.mtime = now;
-        m.ctime = now;
+        // The host file system decides the times (and blocks).
+        match self.client().stat(self.handle) {
+            Ok(a) => {
+                let mut m = inode.meta.locked();
+                m.size = a.size;
+                m.blocks_bytes = a.blocks * 512;
+                m.mtime = ts(a.mtime);
+                m.ctime = ts(a.ctime);
+            }
+            Err(_) => {
+                let mut m = inode.meta.locked();
+                m.size = size;
+                let now = Timespec::now();
+                m.mtime = now;
+                m.ctime = now;
+            }
+        }
+        if let Some(c) = self.regular().and_then(RegularNode::cache) {
+            c.set_size(size);
+        }
         Ok(())
+    }
+
+    fn truncate_same_size(&self) -> bool {
+        true
+    }
+
+    fn fallocate(
+        &self,
+        inode: &Arc<Inode>,
+        mode: i32,
+        offset: u64,
+        len: u64,
+    ) -> Option<Result<(), Errno>> {
+        let r = self.regular()?;
+        Some((|| {
+            // The VFS checked that the caller's description may write, so
+            // a writable fd of the file is open.
+            let fd = r.writer().ok_or(Errno::EBADF)?;
+            let cache = r.cache();
+            if let Some(c) = &cache {
+                // Mapped changes first: the host file then has them all.
+                c.write_back(fd.as_raw_fd())?;
+            }
+            // SAFETY: fallocate on our own fd; no memory is passed.
+            let rc = unsafe { libc::fallocate(fd.as_raw_fd(), mode, offset as i64, len as i64) };
+            if rc != 0 {
+                return Err(Errno::last());
+            }
+            refresh_from_fd(inode, fd.as_raw_fd());
+            if let Some(c) = &cache {
+                // Allocating changes no data; anything else may have.
+                let size = inode.meta.locked().size;
+                if mode & !libc::FALLOC_FL_KEEP_SIZE == 0 {
+                    c.set_size(size);
+                } else {
+                    c.reload(size);
+                }
+            }
+            Ok(())
+        })())
+    }
+
+    fn remote_xattrs(&self) -> Option<&dyn RemoteXattrs> {
+        match self.kind {
+            Kind::Regular(_) | Kind::Dir { .. } => Some(self),
+            _ => None,
+        }
     }
 
     fn set_attr(&self, _inode: &Arc<Inode>, c: &AttrChange) -> Result<(), Errno> {
@@ -550,10 +721,32 @@ impl InodeOps for GoferNode {
     }
 }
 
+impl RemoteXattrs for GoferNode {
+    fn get(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        self.client().get_xattr(self.handle, name).map_err(errno)
+    }
+
+    fn set(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno> {
+        self.client()
+            .set_xattr(self.handle, name, value, flags as i32)
+            .map_err(errno)
+    }
+
+    fn list(&self) -> Result<Vec<Vec<u8>>, Errno> {
+        self.client().list_xattr(self.handle).map_err(errno)
+    }
+
+    fn remove(&self, name: &[u8]) -> Result<(), Errno> {
+        self.client().remove_xattr(self.handle, name).map_err(errno)
+    }
+}
+
 /// An open regular file of the gofer: the host fd it donated, read and
-/// written directly at the sandbox's own offsets.
+/// written directly at the sandbox's own offsets (through the file's page
+/// cache once it has one).
 pub struct GoferFile {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
+    writable: bool,
     inode: Arc<Inode>,
 }
 
@@ -599,6 +792,17 @@ impl GoferFile {
             }
         }
     }
+
+    fn cache(&self) -> Option<Arc<CachedFile>> {
+        node(&self.inode)?.regular()?.cache()
+    }
+
+    fn read_at(&self, dst: &mut [u8], off: u64) -> Result<usize, Errno> {
+        match self.cache() {
+            Some(c) => c.read(dst, off, |b, o| self.pread(b, o)),
+            None => self.pread(dst, off),
+        }
+    }
 }
 
 impl FileImpl for GoferFile {
@@ -609,10 +813,10 @@ impl FileImpl for GoferFile {
         offset: Option<u64>,
     ) -> Result<usize, Errno> {
         match offset {
-            Some(off) => self.pread(dst, off),
+            Some(off) => self.read_at(dst, off),
             None => {
                 let mut pos = file.pos.locked();
-                let n = self.pread(dst, *pos)?;
+                let n = self.read_at(dst, *pos)?;
                 *pos += n as u64;
                 Ok(n)
             }
@@ -632,17 +836,16 @@ impl FileImpl for GoferFile {
         } else {
             offset.unwrap_or(*pos)
         };
-        let n = self.pwrite(src, at)?;
+        let n = match self.cache() {
+            Some(c) => c.wrote(src, at, || self.pwrite(src, at))?,
+            None => self.pwrite(src, at)?,
+        };
         if offset.is_none() {
             *pos = at + n as u64;
         }
         drop(pos);
-        let mut m = self.inode.meta.locked();
-        m.size = m.size.max(at + n as u64);
-        m.blocks_bytes = m.blocks_bytes.max(m.size.div_ceil(512) * 512);
-        let now = Timespec::now();
-        m.mtime = now;
-        m.ctime = now;
+        // Size, blocks and times as the host file system has them now.
+        refresh_from_fd(&self.inode, self.fd.as_raw_fd());
         Ok(n)
     }
 
@@ -651,16 +854,14 @@ impl FileImpl for GoferFile {
         let size = self.inode.meta.locked().size;
         match whence {
             libc::SEEK_DATA | libc::SEEK_HOLE => {
-                if offset < 0 || offset as u64 >= size {
-                    return Err(Errno::ENXIO);
+                // The host file system knows where its holes are.
+                // SAFETY: lseek of our own fd (its offset is unused: I/O
+                // is positional).
+                let r = unsafe { libc::lseek(self.fd.as_raw_fd(), offset, whence) };
+                if r < 0 {
+                    return Err(Errno::last());
                 }
-                // The whole file is data, as for file systems that do
-                // not track holes.
-                *pos = if whence == libc::SEEK_DATA {
-                    offset as u64
-                } else {
-                    size
-                };
+                *pos = r as u64;
                 Ok(*pos)
             }
             _ => crate::vfs::seek_position(&mut pos, offset, whence, Some(size), Errno::EINVAL),
@@ -669,18 +870,74 @@ impl FileImpl for GoferFile {
 
     fn mappable(
         &self,
-        file: &FileDescription,
+        _file: &FileDescription,
         _mf: &Arc<MemoryFile>,
-    ) -> Option<Arc<dyn crate::mm::MappableFile>> {
-        // Pages are cached, not written back: only files opened for
-        // reading are mapped (what loaders and libraries need).
-        if file.flags() & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 {
-            return None;
-        }
-        node(&self.inode)?.pages(&self.inode)
+    ) -> Option<Arc<dyn MappableFile>> {
+        let cache = node(&self.inode)?.pages(&self.inode)?;
+        Some(Arc::new(GoferMapping {
+            cache,
+            fd: self.writable.then(|| self.fd.clone()),
+            shared_writable: AtomicBool::new(false),
+        }))
     }
 
     fn inode(&self) -> Option<Arc<Inode>> {
         Some(self.inode.clone())
+    }
+}
+
+/// One `mmap` of a gofer file: its page cache, and for a shared mapping
+/// made from a description open for writing, that description's host fd
+/// for writing the pages back (the mapping keeps it open, as a Linux
+/// mapping keeps its file). Every VMA the mapping becomes (splits, forks)
+/// shares this object; when the last goes, the pages are written back.
+struct GoferMapping {
+    cache: Arc<CachedFile>,
+    fd: Option<Arc<OwnedFd>>,
+    shared_writable: AtomicBool,
+}
+
+impl MappableFile for GoferMapping {
+    fn id(&self) -> usize {
+        self.cache.id()
+    }
+
+    fn add_mapper(&self, mm: &Arc<crate::mm::MemoryManager>) {
+        self.cache.add_mapper(mm)
+    }
+
+    fn size(&self) -> u64 {
+        self.cache.size()
+    }
+
+    fn page(&self, index: u64) -> Result<u64, Errno> {
+        self.cache.page(index)
+    }
+
+    fn identity(&self) -> (u64, u64, String) {
+        self.cache.identity()
+    }
+
+    fn mapped_shared_writable(&self) {
+        if self.fd.is_some() {
+            self.shared_writable.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn write_back(&self) -> Result<(), Errno> {
+        match &self.fd {
+            Some(fd) if self.shared_writable.load(Ordering::Relaxed) => {
+                self.cache.write_back(fd.as_raw_fd())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for GoferMapping {
+    fn drop(&mut self) {
+        if let Err(e) = self.write_back() {
+            tracing::warn!("writing back a shared mapping of a gofer file: {e:?}");
+        }
     }
 }

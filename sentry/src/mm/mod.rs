@@ -155,6 +155,16 @@ pub trait MappableFile: Send + Sync {
     fn page(&self, index: u64) -> Result<u64, Errno>;
     /// Device, inode number and path, for `/proc/[pid]/maps`.
     fn identity(&self) -> (u64, u64, String);
+    /// Called when a shared mapping is made from a description open for
+    /// writing: files whose pages are a cache of data kept elsewhere (a
+    /// host file) must write them back from now on.
+    fn mapped_shared_writable(&self) {}
+    /// Writes pages that shared mappings may have changed back to where
+    /// the file's data lives (msync); nothing for files whose pages are
+    /// their data.
+    fn write_back(&self) -> Result<(), Errno> {
+        Ok(())
+    }
 }
 
 /// A VMA's file: shared mappings write to the file's pages; private ones

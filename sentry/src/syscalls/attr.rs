@@ -481,7 +481,7 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
     inode.ops.prepare_change(t, inode, Change::Size)?;
     remove_privs(t, inode);
     let old = inode.meta().size;
-    if old != size {
+    if old != size || inode.ops.truncate_same_size() {
         // The file system takes freed pages away from mappings.
         inode.ops.truncate(inode, size)?;
     } else if touch {
@@ -579,6 +579,12 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
         return Err(Errno::EFBIG);
     }
     let inode = f.inode().ok_or(Errno::EOPNOTSUPP)?;
+    if let Some(r) = inode.ops.fallocate(&inode, mode, offset as u64, len as u64) {
+        // A host file: its file system answers, sets the times and drops
+        // set-user-ID itself.
+        r?;
+        return Ok(0);
+    }
     let Some(rf) = tmpfs_file(&inode) else {
         return Err(Errno::EOPNOTSUPP);
     };

@@ -116,6 +116,9 @@ pub fn mmap(
                         );
                     }
                     file.add_mapper(&t.mm);
+                    if shared && f.writable() {
+                        file.mapped_shared_writable();
+                    }
                     let file_map = Some(FileMap { file, shared });
                     return finish_mmap(
                         t, addr, len, prot_bits, flags, shared, file_map, offset, None,
@@ -221,6 +224,12 @@ impl MappableFile for Named {
     fn identity(&self) -> (u64, u64, String) {
         self.identity.clone()
     }
+    fn mapped_shared_writable(&self) {
+        self.inner.mapped_shared_writable()
+    }
+    fn write_back(&self) -> Result<(), Errno> {
+        self.inner.write_back()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -264,6 +273,53 @@ fn finish_mmap(
     };
     let limits = t.tg.mm_limits();
     t.mm.mmap_checked(&opts, limits, late_error)
+}
+
+/// msync: validates as Linux does and writes back the shared file
+/// mappings in the range whose pages are a cache (gofer files); tmpfs
+/// pages are the file. ENOMEM when part of the range is not mapped.
+pub fn msync(t: &mut Task, addr: UserAddr, len: usize, flags: i32) -> SysResult {
+    let known = libc::MS_ASYNC | libc::MS_SYNC | libc::MS_INVALIDATE;
+    if flags & !known != 0 || !addr.0.is_multiple_of(PAGE_SIZE) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & libc::MS_ASYNC != 0 && flags & libc::MS_SYNC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let Some(len) = mm::page_up(len as u64) else {
+        return Err(Errno::ENOMEM);
+    };
+    let end = addr.0.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut at = addr.0;
+    let mut unmapped = false;
+    let mut files: Vec<Arc<dyn MappableFile>> = Vec::new();
+    for (start, v) in t.mm.vmas() {
+        if v.end <= at || start >= end {
+            continue;
+        }
+        if start > at {
+            unmapped = true;
+        }
+        at = v.end;
+        if let Some(fm) = &v.file {
+            if fm.shared && !files.iter().any(|f| Arc::ptr_eq(f, &fm.file)) {
+                files.push(fm.file.clone());
+            }
+        }
+    }
+    if at < end {
+        unmapped = true;
+    }
+    for f in files {
+        f.write_back()?;
+    }
+    if unmapped {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(0)
 }
 
 pub fn munmap(t: &mut Task, addr: UserAddr, len: usize) -> SysResult {

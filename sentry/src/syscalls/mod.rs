@@ -295,6 +295,7 @@ fn build_table() -> Vec<SyscallEntry> {
         handler!(mm::mremap, UserAddr, usize, usize, Hex, UserAddr),
     );
     set(SYS_madvise, handler!(mm::madvise, UserAddr, usize, i32));
+    set(SYS_msync, handler!(mm::msync, UserAddr, usize, i32));
     // Threads and processes (thread.rs).
     // Processes (process.rs).
     set(SYS_exit, handler!(process::exit, i32));

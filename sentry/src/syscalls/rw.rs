@@ -41,10 +41,18 @@ fn file_type(f: &FileDescription) -> u32 {
     f.stat().map(|s| s.st_mode & libc::S_IFMT).unwrap_or(0)
 }
 
+/// The RWF_NOWAIT and RWF_DONTCACHE flags a host file (of a gofer mount)
+/// takes: its host file system's answer.
+fn host_flags(f: &FileDescription) -> u32 {
+    f.inode()
+        .and_then(|i| crate::fsimpl::gofer::host_rw_flags(&i))
+        .unwrap_or(0)
+}
+
 /// Whether the file takes RWF_NOWAIT (Linux's FMODE_NOWAIT): pipes and
-/// sockets do; tmpfs files do not.
+/// sockets do; tmpfs files do not; host files as their file system does.
 fn nowait_capable(f: &FileDescription) -> bool {
-    matches!(file_type(f), libc::S_IFIFO | libc::S_IFSOCK)
+    matches!(file_type(f), libc::S_IFIFO | libc::S_IFSOCK) || host_flags(f) & RWF_NOWAIT != 0
 }
 
 /// Linux's `kiocb_set_rw_flags`: the RWF_* flags a read or write of `f`
@@ -67,7 +75,7 @@ fn check_rw_flags(f: &FileDescription, flags: u32, write: bool) -> Result<(), Er
         let _ = write;
         return Err(Errno::EOPNOTSUPP);
     }
-    if flags & RWF_DONTCACHE != 0 {
+    if flags & RWF_DONTCACHE != 0 && host_flags(f) & RWF_DONTCACHE == 0 {
         return Err(Errno::EOPNOTSUPP);
     }
     Ok(())

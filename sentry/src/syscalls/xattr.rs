@@ -3,8 +3,10 @@
 //! lremovexattr, fremovexattr.
 //!
 //! tmpfs keeps `security.*`, `trusted.*` and `user.*` attributes in the
-//! inode's map ([`InodeOps::xattrs`]), full names as keys; other file
-//! systems have none (EOPNOTSUPP). The checks are Linux's
+//! inode's map ([`InodeOps::xattrs`]), full names as keys; the gofer's
+//! files keep `user.*` attributes on the host ([`InodeOps::remote_xattrs`],
+//! other namespaces EOPNOTSUPP); other file systems have none
+//! (EOPNOTSUPP). The checks are Linux's
 //! `xattr_permission` and `xattr_resolve_name`, in its order.
 
 use crate::sync::LockExt;
@@ -16,7 +18,7 @@ use super::attr::get_file;
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};
 use crate::kernel::task::Task;
-use crate::vfs::inode::{Change, Inode, InodeOps, Timespec};
+use crate::vfs::inode::{Change, Inode, InodeOps, RemoteXattrs, Timespec};
 use crate::vfs::perm::{self, CAP_SYS_ADMIN, MAY_READ, MAY_WRITE};
 
 /// XATTR_NAME_MAX.
@@ -107,20 +109,39 @@ fn permission(t: &Task, inode: &Inode, name: &[u8], write: bool) -> Result<(), E
 
 type XattrMap = std::sync::Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>;
 
-/// Linux's `xattr_resolve_name` for tmpfs: the map for a name in one of
-/// its namespaces; EOPNOTSUPP for other names and other file systems,
-/// EINVAL for a bare prefix.
-fn resolve<'a>(ops: &'a dyn InodeOps, name: &[u8]) -> Result<&'a XattrMap, Errno> {
-    let map = ops.xattrs().ok_or(Errno::EOPNOTSUPP)?;
-    for prefix in [SECURITY, TRUSTED, USER] {
-        if let Some(rest) = name.strip_prefix(prefix) {
+/// Where a file's attributes are.
+enum Store<'a> {
+    /// In the inode (tmpfs).
+    Map(&'a XattrMap),
+    /// Elsewhere (a host file, through the gofer).
+    Remote(&'a dyn RemoteXattrs),
+}
+
+/// Linux's `xattr_resolve_name`: where a name in one of the file
+/// system's namespaces lives; EOPNOTSUPP for other names and other file
+/// systems, EINVAL for a bare prefix.
+fn resolve<'a>(ops: &'a dyn InodeOps, name: &[u8]) -> Result<Store<'a>, Errno> {
+    let (store, prefixes): (Store<'a>, &[&[u8]]) = if let Some(map) = ops.xattrs() {
+        (Store::Map(map), &[SECURITY, TRUSTED, USER])
+    } else if let Some(r) = ops.remote_xattrs() {
+        (Store::Remote(r), &[USER])
+    } else {
+        return Err(Errno::EOPNOTSUPP);
+    };
+    for prefix in prefixes {
+        if let Some(rest) = name.strip_prefix(*prefix) {
             if rest.is_empty() {
                 return Err(Errno::EINVAL);
             }
-            return Ok(map);
+            return Ok(store);
         }
     }
     Err(Errno::EOPNOTSUPP)
+}
+
+/// Whether the file system has attributes at all.
+fn has_xattrs(ops: &dyn InodeOps) -> bool {
+    ops.xattrs().is_some() || ops.remote_xattrs().is_some()
 }
 
 fn is_posix_acl(name: &[u8]) -> bool {
@@ -168,7 +189,16 @@ fn set_common(
             return Err(Errno::EPERM);
         }
     }
-    let map = resolve(inode.ops.as_ref(), &name)?;
+    let map = match resolve(inode.ops.as_ref(), &name)? {
+        Store::Map(m) => m,
+        Store::Remote(r) => {
+            inode.ops.prepare_change(t, inode, Change::Xattr)?;
+            r.set(&name, &data, flags)?;
+            inode.meta.locked().ctime = Timespec::now();
+            inode.ops.changed(inode);
+            return Ok(0);
+        }
+    };
     inode.ops.prepare_change(t, inode, Change::Xattr)?;
     {
         let mut m = map.locked();
@@ -254,17 +284,16 @@ fn get_common(
     let inode = &tg.inode;
     if is_posix_acl(&name) {
         // No file has an ACL.
-        inode.ops.xattrs().ok_or(Errno::EOPNOTSUPP)?;
+        if !has_xattrs(inode.ops.as_ref()) {
+            return Err(Errno::EOPNOTSUPP);
+        }
         return Err(Errno::ENODATA);
     }
     permission(t, inode, &name, false)?;
-    let map = resolve(inode.ops.as_ref(), &name)?;
-    let v = map
-        .lock()
-        .unwrap()
-        .get(&name)
-        .cloned()
-        .ok_or(Errno::ENODATA)?;
+    let v = match resolve(inode.ops.as_ref(), &name)? {
+        Store::Map(map) => map.locked().get(&name).cloned().ok_or(Errno::ENODATA)?,
+        Store::Remote(r) => r.get(&name)?,
+    };
     if size == 0 {
         return Ok(v.len() as u64);
     }
@@ -311,13 +340,17 @@ fn list_common(
 ) -> SysResult {
     let size = size.min(XATTR_LIST_MAX);
     let tg = target(t, fd, path, follow)?;
-    let Some(map) = tg.inode.ops.xattrs() else {
+    let names: Vec<Vec<u8>> = if let Some(map) = tg.inode.ops.xattrs() {
+        // tmpfs lists in descending name order.
+        map.locked().keys().rev().cloned().collect()
+    } else if let Some(r) = tg.inode.ops.remote_xattrs() {
+        r.list()?
+    } else {
         return Ok(0);
     };
     let trusted = t.creds.has_cap(CAP_SYS_ADMIN);
     let mut out = Vec::new();
-    // tmpfs lists in descending name order.
-    for name in map.locked().keys().rev() {
+    for name in &names {
         if !trusted && name.starts_with(TRUSTED) {
             continue;
         }
@@ -366,7 +399,16 @@ fn remove_common(t: &Task, fd: i32, path: Option<u64>, follow: bool, name: u64) 
     if name.starts_with(SECURITY) && !t.creds.has_cap(CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
-    let map = resolve(inode.ops.as_ref(), &name)?;
+    let map = match resolve(inode.ops.as_ref(), &name)? {
+        Store::Map(m) => m,
+        Store::Remote(r) => {
+            inode.ops.prepare_change(t, inode, Change::Xattr)?;
+            r.remove(&name)?;
+            inode.meta.locked().ctime = Timespec::now();
+            inode.ops.changed(inode);
+            return Ok(0);
+        }
+    };
     if !map.locked().contains_key(&name) {
         return Err(Errno::ENODATA);
     }

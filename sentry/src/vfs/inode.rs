@@ -328,6 +328,43 @@ pub trait InodeOps: Send + Sync {
     fn xattrs(&self) -> Option<&Mutex<std::collections::BTreeMap<Vec<u8>, Vec<u8>>>> {
         None
     }
+
+    /// Extended attributes kept outside the sentry (a host file's, through
+    /// the gofer): `user.*` only; the VFS's checks come first.
+    fn remote_xattrs(&self) -> Option<&dyn RemoteXattrs> {
+        None
+    }
+
+    /// Whether [`truncate`](Self::truncate) runs even when the size stays
+    /// (the file system decides the times then: a host file system's own
+    /// rules, ext4 moving mtime and ctime).
+    fn truncate_same_size(&self) -> bool {
+        false
+    }
+
+    /// `fallocate` of a regular file whose data lives elsewhere (a host
+    /// file), once the VFS checked the mode, the range and the
+    /// description. None: the VFS's own (tmpfs) answer.
+    fn fallocate(
+        &self,
+        _inode: &Arc<Inode>,
+        _mode: i32,
+        _offset: u64,
+        _len: u64,
+    ) -> Option<Result<(), Errno>> {
+        None
+    }
+}
+
+/// Extended attributes of a file system that keeps them elsewhere; errors
+/// are the host's (ENODATA, ERANGE, ENOSPC, EEXIST, ...).
+pub trait RemoteXattrs {
+    fn get(&self, name: &[u8]) -> Result<Vec<u8>, Errno>;
+    /// `flags`: 0, XATTR_CREATE or XATTR_REPLACE.
+    fn set(&self, name: &[u8], value: &[u8], flags: u32) -> Result<(), Errno>;
+    /// Names in the host's order.
+    fn list(&self) -> Result<Vec<Vec<u8>>, Errno>;
+    fn remove(&self, name: &[u8]) -> Result<(), Errno>;
 }
 
 /// One file.
