@@ -65,12 +65,27 @@ pub struct GoferMount {
     recent: Mutex<VecDeque<Arc<Inode>>>,
     /// Handles of dropped inodes, not yet given back.
     to_close: Mutex<Vec<Handle>>,
+    /// Read-only host fds kept by inodes for their next opens.
+    readers: std::sync::atomic::AtomicUsize,
     /// The RWF_* flags (of RWF_NOWAIT, RWF_DONTCACHE) the host file
     /// system takes on regular files; `u32::MAX` until asked.
     rw_flags: AtomicU32,
 }
 
+/// How many read-only host fds one mount's inodes keep at the most.
+const MAX_KEPT_READERS: usize = 1024;
+
 impl GoferMount {
+    /// Whether one more inode may keep a read-only fd.
+    fn keep_reader(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.readers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_KEPT_READERS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
     fn keep(&self, inode: &Arc<Inode>) {
         let mut r = self.recent.locked();
         if r.back().is_some_and(|b| Arc::ptr_eq(b, inode)) {
@@ -198,6 +213,7 @@ pub fn new_gofer_fs(
         fs: OnceLock::new(),
         recent: Mutex::new(VecDeque::new()),
         to_close: Mutex::new(Vec::new()),
+        readers: Default::default(),
         rw_flags: AtomicU32::new(u32::MAX),
     });
     let _ = mount.fs.set(Arc::downgrade(&fs));
@@ -235,6 +251,10 @@ struct RegularNode {
     /// The host fds of its open descriptions that may write, for
     /// operations on the file rather than on one description (fallocate).
     writers: Mutex<Vec<Weak<OwnedFd>>>,
+    /// A read-only host fd shared by every read-only open of the file:
+    /// reads are positional (the sandbox keeps the offsets), so one fd
+    /// serves them all, and an open after the first costs no request.
+    reader: Mutex<Option<Arc<OwnedFd>>>,
 }
 
 impl RegularNode {
@@ -278,6 +298,13 @@ pub struct GoferNode {
 
 impl Drop for GoferNode {
     fn drop(&mut self) {
+        if let Kind::Regular(r) = &self.kind {
+            if r.reader.locked().take().is_some() {
+                self.mount
+                    .readers
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         self.mount.release(self.handle);
     }
 }
@@ -593,8 +620,24 @@ impl InodeOps for GoferNode {
                 if flags as i32 & libc::O_TRUNC != 0 && acc != libc::O_RDONLY {
                     host_flags |= libc::O_TRUNC;
                 }
-                let fd = Arc::new(self.client().open(self.handle, host_flags).map_err(errno)?);
                 let r = self.regular().expect("a regular file");
+                let shared = host_flags == libc::O_RDONLY;
+                let reused = if shared {
+                    r.reader.locked().clone()
+                } else {
+                    None
+                };
+                let fd = match reused {
+                    Some(fd) => fd,
+                    None => {
+                        let fd =
+                            Arc::new(self.client().open(self.handle, host_flags).map_err(errno)?);
+                        if shared && self.mount.keep_reader() {
+                            *r.reader.locked() = Some(fd.clone());
+                        }
+                        fd
+                    }
+                };
                 if host_flags & libc::O_TRUNC != 0 {
                     refresh_from_fd(inode, fd.as_raw_fd());
                     if let Some(c) = r.cache() {
