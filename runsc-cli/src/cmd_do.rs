@@ -218,6 +218,8 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         exec_path: path.to_string_lossy().into_owned(),
         gofer,
         cwd,
+        // SAFETY: getuid and getgid have no preconditions.
+        user: unsafe { (libc::getuid(), libc::getgid()) },
         argv,
         envp,
         stdio,

@@ -50,6 +50,8 @@ pub struct BootConfig {
     /// The working directory the program starts in (`/` if it does not
     /// exist in the sandbox).
     pub cwd: Vec<u8>,
+    /// The user and group the program runs as (`runsc do`: the caller's).
+    pub user: (u32, u32),
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
     /// Host fds that become the guest's fds 0, 1, 2, ...
@@ -170,7 +172,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         aspace.clone(),
         platform.max_user_address(),
     ));
-    let creds = Credentials::root();
+    let creds = Credentials::new(cfg.user.0, cfg.user.1);
     let tid = kernel
         .tasks
         .lock()

@@ -784,6 +784,21 @@ impl RemoteXattrs for GoferNode {
     }
 }
 
+/// Runs a host I/O call until it is not interrupted: its byte count, or
+/// its errno.
+fn retry(mut call: impl FnMut() -> isize) -> Result<usize, Errno> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = Errno::last();
+        if e != Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
 /// An open regular file of the gofer: the host fd it donated, read and
 /// written directly at the sandbox's own offsets (through the file's page
 /// cache once it has one).
@@ -795,45 +810,31 @@ pub struct GoferFile {
 
 impl GoferFile {
     fn pread(&self, dst: &mut [u8], off: u64) -> Result<usize, Errno> {
-        loop {
+        retry(|| {
             // SAFETY: pread into our own buffer from our own fd.
-            let n = unsafe {
+            unsafe {
                 libc::pread(
                     self.fd.as_raw_fd(),
                     dst.as_mut_ptr().cast(),
                     dst.len(),
                     off as i64,
                 )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
             }
-            let e = Errno::last();
-            if e != Errno::EINTR {
-                return Err(e);
-            }
-        }
+        })
     }
 
     fn pwrite(&self, src: &[u8], off: u64) -> Result<usize, Errno> {
-        loop {
+        retry(|| {
             // SAFETY: pwrite from our own buffer to our own fd.
-            let n = unsafe {
+            unsafe {
                 libc::pwrite(
                     self.fd.as_raw_fd(),
                     src.as_ptr().cast(),
                     src.len(),
                     off as i64,
                 )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
             }
-            let e = Errno::last();
-            if e != Errno::EINTR {
-                return Err(e);
-            }
-        }
+        })
     }
 
     fn cache(&self) -> Option<Arc<CachedFile>> {
@@ -849,6 +850,40 @@ impl GoferFile {
 }
 
 impl FileImpl for GoferFile {
+    fn direct_io(&self) -> bool {
+        true
+    }
+
+    /// Reads straight from the host fd into guest memory (one copy), unless
+    /// the file's pages are cached (then the cache holds the truth).
+    fn read_to_memory(
+        &self,
+        file: &FileDescription,
+        mf: &MemoryFile,
+        dst: u64,
+        len: usize,
+        offset: Option<u64>,
+    ) -> Result<usize, Errno> {
+        let direct = |off: u64| -> Result<usize, Errno> {
+            if self.cache().is_some() {
+                let mut buf = vec![0u8; len.min(crate::vfs::MEMORY_IO_CHUNK)];
+                let n = self.read_at(&mut buf, off)?;
+                mf.write(dst, &buf[..n]);
+                return Ok(n);
+            }
+            mf.pread_into(dst, len, self.fd.as_raw_fd(), off)
+        };
+        match offset {
+            Some(off) => direct(off),
+            None => {
+                let mut pos = file.pos.locked();
+                let n = direct(*pos)?;
+                *pos += n as u64;
+                Ok(n)
+            }
+        }
+    }
+
     fn read(
         &self,
         file: &FileDescription,

@@ -470,6 +470,34 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// One `pread` of up to `len` bytes of host file `fd` at `file_off`
+    /// straight into `[off, off+len)` of the file (guest memory): the
+    /// bytes read.
+    pub fn pread_into(
+        &self,
+        off: u64,
+        len: usize,
+        fd: RawFd,
+        file_off: u64,
+    ) -> Result<usize, Errno> {
+        assert!(off.checked_add(len as u64).is_some_and(|e| e <= FILE_SIZE));
+        loop {
+            // SAFETY: the kernel writes at most `len` bytes at `off` of our
+            // mapping, inside it (checked above); the range is guest memory
+            // the caller keeps mapped, and no Rust reference points into it.
+            let n = unsafe {
+                libc::pread(fd, self.base.add(off as usize).cast(), len, file_off as i64)
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = Errno::last();
+            if e != Errno::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
     /// Zeroes `len` bytes at `off`.
     pub fn zero(&self, off: u64, len: u64) {
         assert!(off + len <= FILE_SIZE);
