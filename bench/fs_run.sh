@@ -66,7 +66,7 @@ for f in /usr/bin/*; do
     if [ -f "$f" ] && [ -r "$f" ]; then bins+=("$f"); fi
 done
 
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source bench/lib.sh
 # nanoseconds as milliseconds
 ms() {
     if num "$1"; then

@@ -32,7 +32,7 @@ if [ ! -x "$gvisor" ]; then
     echo "gVisor's runsc is not installed (apt-get install runsc); its column stays empty" >&2
 fi
 
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source bench/lib.sh
 
 echo "| benchmark | native ns | runsc (ours, ptrace) ns | gVisor runsc (ptrace) ns | ours / native | gVisor / native | our overhead / gVisor's |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
