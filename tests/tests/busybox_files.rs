@@ -17,6 +17,9 @@ fn bb(args: &[&str], stdin: &[u8]) -> (i32, Vec<u8>, String) {
         .args(args)
         .env_clear()
         .env("PATH", "/bin")
+        // A directory the sandbox has too (the checkout may lie under the
+        // host's /tmp, which the sandbox does not show).
+        .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
