@@ -254,6 +254,28 @@ impl Client {
         Ok((Self::node_reply(reply)?, Self::one_fd(fds)?))
     }
 
+    /// Makes an unnamed regular file in `dir` (`O_TMPFILE`), read-write,
+    /// with its node (which `link` can name, unless `flags` has `O_EXCL`)
+    /// and its donated fd.
+    pub fn create_tmpfile(
+        &self,
+        dir: Handle,
+        mode: u32,
+        flags: i32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(NodeInfo, OwnedFd)> {
+        let req = Request::CreateTmpfile {
+            dir,
+            mode,
+            flags: flags as u32,
+            uid,
+            gid,
+        };
+        let (reply, fds) = self.call(&req, 1)?;
+        Ok((Self::node_reply(reply)?, Self::one_fd(fds)?))
+    }
+
     /// Makes the directory `dir/name`.
     pub fn mkdir(
         &self,

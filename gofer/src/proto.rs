@@ -76,6 +76,7 @@ pub mod op {
     pub const CLOSE: u32 = 21;
     pub const BIND_SOCKET: u32 = 22;
     pub const CONNECT_SOCKET: u32 = 23;
+    pub const CREATE_TMPFILE: u32 = 24;
 }
 
 /// The op of an error reply; its body is one `i32` errno.
@@ -218,6 +219,16 @@ pub enum Request {
         dir: Handle,
         name: Vec<u8>,
         mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// An unnamed regular file in `dir` (`O_TMPFILE`), opened read-write;
+    /// `flags` may hold `O_EXCL` (never to be linked in). Its node can be
+    /// given a name with `Link`.
+    CreateTmpfile {
+        dir: Handle,
+        mode: u32,
+        flags: u32,
         uid: u32,
         gid: u32,
     },
@@ -599,6 +610,7 @@ impl Request {
             Request::Create { .. } => op::CREATE,
             Request::Mkdir { .. } => op::MKDIR,
             Request::Mknod { .. } => op::MKNOD,
+            Request::CreateTmpfile { .. } => op::CREATE_TMPFILE,
             Request::Symlink { .. } => op::SYMLINK,
             Request::Link { .. } => op::LINK,
             Request::Unlink { .. } => op::UNLINK,
@@ -655,6 +667,19 @@ impl Request {
                 check_name(name)?;
                 w.u64(*dir);
                 w.bytes(name);
+                w.u32(*mode);
+                w.u32(*flags);
+                w.u32(*uid);
+                w.u32(*gid);
+            }
+            Request::CreateTmpfile {
+                dir,
+                mode,
+                flags,
+                uid,
+                gid,
+            } => {
+                w.u64(*dir);
                 w.u32(*mode);
                 w.u32(*flags);
                 w.u32(*uid);
@@ -842,6 +867,13 @@ impl Request {
                 dir: r.u64()?,
                 name: r.name()?,
                 mode: r.u32()?,
+                uid: r.u32()?,
+                gid: r.u32()?,
+            },
+            op::CREATE_TMPFILE => Request::CreateTmpfile {
+                dir: r.u64()?,
+                mode: r.u32()?,
+                flags: r.u32()?,
                 uid: r.u32()?,
                 gid: r.u32()?,
             },
@@ -1064,12 +1096,16 @@ impl Reply {
                 }
                 op::STAT => Reply::Stat(r.attr()?),
                 op::OPEN => Reply::Open,
-                op::CREATE | op::MKDIR | op::MKNOD | op::SYMLINK | op::LINK | op::BIND_SOCKET => {
-                    Reply::Node {
-                        op: opc,
-                        node: r.node()?,
-                    }
-                }
+                op::CREATE
+                | op::CREATE_TMPFILE
+                | op::MKDIR
+                | op::MKNOD
+                | op::SYMLINK
+                | op::LINK
+                | op::BIND_SOCKET => Reply::Node {
+                    op: opc,
+                    node: r.node()?,
+                },
                 op::UNLINK
                 | op::RENAME
                 | op::SETATTR

@@ -607,6 +607,39 @@ impl<'a> Server<'a> {
                     }
                 }
             }
+            Request::CreateTmpfile {
+                dir,
+                mode,
+                flags,
+                uid,
+                gid,
+            } => {
+                let d = self.dir(dir)?;
+                self.writable(&d)?;
+                let excl = flags as i32 & libc::O_EXCL;
+                if flags as i32 & !libc::O_EXCL != 0 {
+                    return Err(libc::EINVAL);
+                }
+                self.room()?;
+                let fd = sys::openat(
+                    d.fd.as_fd(),
+                    b".",
+                    libc::O_TMPFILE | libc::O_RDWR | excl | libc::O_CLOEXEC,
+                    mode & 0o7777,
+                )?;
+                // The node holds a copy of the file's own fd: the file has
+                // no name to reopen it by, and `Link` names it through it.
+                let keep = fd.try_clone().map_err(|_| libc::EMFILE)?;
+                let st = sys::fstat(keep.as_fd())?;
+                let node = self.new_node(keep, d.mount, &st, None);
+                self.chown_new(&node, uid, gid)?;
+                let info = self.node_info(node)?;
+                fds.push(fd);
+                Ok(Reply::Node {
+                    op: op::CREATE_TMPFILE,
+                    node: info,
+                })
+            }
             Request::Mkdir {
                 dir,
                 name,

@@ -389,6 +389,31 @@ fn unix_sockets() {
 }
 
 #[test]
+fn unnamed_files_can_be_named_once_unless_exclusive() {
+    let t = TempDir::new("tmpfile");
+    let (c, _th) = start(rw_root(t.path()));
+    let root = c.mounts()[0].root;
+    let (n, fd) = c
+        .create_tmpfile(root, 0o640, 0, NO_OWNER, NO_OWNER)
+        .unwrap();
+    assert_eq!(n.attr.mode, libc::S_IFREG | 0o640);
+    assert_eq!(n.attr.nlink, 0);
+    std::io::Write::write_all(&mut std::fs::File::from(fd), b"unnamed").unwrap();
+    // Nothing in the directory until it is linked in.
+    assert!(std::fs::read_dir(t.path()).unwrap().next().is_none());
+    c.link(root, b"named", n.handle).unwrap();
+    assert_eq!(std::fs::read(t.path().join("named")).unwrap(), b"unnamed");
+    let (x, _fd) = c
+        .create_tmpfile(root, 0o600, libc::O_EXCL, NO_OWNER, NO_OWNER)
+        .unwrap();
+    assert_eq!(errno(c.link(root, b"never", x.handle)), libc::ENOENT);
+    assert_eq!(
+        errno(c.create_tmpfile(root, 0o600, libc::O_TRUNC, NO_OWNER, NO_OWNER)),
+        libc::EINVAL
+    );
+}
+
+#[test]
 fn read_only_mounts_refuse_changes() {
     let t = TempDir::new("ro");
     std::fs::create_dir(t.path().join("d")).unwrap();

@@ -57,13 +57,9 @@ cases! {
     vfs_utimes
 }
 
-/// O_TMPFILE on a gofer mount is not done yet: the gofer has no operation
-/// that makes an unnamed host file (`openat(dir, ".", O_TMPFILE)`) and
-/// later links it (`linkat` of that fd), and the VFS's way for its own
-/// file systems (create a hidden name, then remove it) leaves nothing the
-/// gofer can reopen. Every other line of the case matches.
+/// O_TMPFILE included: the gofer makes the unnamed host file itself
+/// (`CreateTmpfile`) and names it on `linkat`.
 #[test]
-#[ignore = "O_TMPFILE on gofer mounts needs a gofer operation"]
 fn vfs_open_flags() {
     run_case("vfs_open_flags");
 }

@@ -660,6 +660,48 @@ impl InodeOps for GoferNode {
         }
     }
 
+    fn create_tmpfile(
+        &self,
+        t: &Task,
+        dir: &Arc<Inode>,
+        mode: u32,
+        flags: u32,
+    ) -> Option<Result<crate::vfs::inode::OpenedNew, Errno>> {
+        Some((|| {
+            self.children()?;
+            let excl = flags as i32 & libc::O_EXCL;
+            let (info, fd) = self
+                .client()
+                .create_tmpfile(
+                    self.handle,
+                    mode & 0o7777,
+                    excl,
+                    t.creds.fsuid,
+                    t.creds.fsgid,
+                )
+                .map_err(errno)?;
+            // Without a parent the file may be linked in once; with O_EXCL
+            // it never may, and keeps the directory it was made in.
+            let inode = self
+                .mount
+                .inode(info, (excl != 0).then_some((dir, &b""[..])));
+            let fd = Arc::new(fd);
+            let acc = flags as i32 & libc::O_ACCMODE;
+            let writable = acc != libc::O_RDONLY;
+            if writable {
+                if let Some(r) = node(&inode).and_then(|n| n.regular()) {
+                    r.writers.locked().push(Arc::downgrade(&fd));
+                }
+            }
+            let imp: Box<dyn FileImpl> = Box::new(GoferFile {
+                fd,
+                writable,
+                inode: inode.clone(),
+            });
+            Ok((inode, imp))
+        })())
+    }
+
     fn truncate(&self, inode: &Arc<Inode>, size: u64) -> Result<(), Errno> {
         if !matches!(self.kind, Kind::Regular(_)) {
             return Err(Errno::EINVAL);

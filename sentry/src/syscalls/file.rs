@@ -253,12 +253,25 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         return Err(Errno::ENOTDIR);
     }
     may_modify_dir(t, &dir)?;
+    let mode = (mode & 0o7777 & !umask(t)) | libc::S_IFREG;
+    if let Some(made) = dir.inode.ops.create_tmpfile(t, &dir.inode, mode, flags) {
+        let (inode, imp) = made?;
+        let loc = Location {
+            mount: dir.mount.clone(),
+            inode,
+        };
+        let file = FileDescription::new_at(description_flags(flags), imp, Some(loc));
+        let limit = nofile(t);
+        let fd = t
+            .fds
+            .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+        return Ok(fd as u64);
+    }
     // Create it under a name no one can guess, then take the name away.
     let name = format!(
         ".tmpfile-{:x}",
         crate::vfs::inode::Timespec::now().nsec as u64 ^ dir.inode.ino
     );
-    let mode = (mode & 0o7777 & !umask(t)) | libc::S_IFREG;
     let inode = dir.inode.ops.create(
         t,
         &dir.inode,

@@ -164,6 +164,10 @@ pub fn dt_type(mode: u32) -> u8 {
     }
 }
 
+/// A file made and opened at once (O_TMPFILE): its inode and its open
+/// implementation.
+pub type OpenedNew = (Arc<Inode>, Box<dyn FileImpl>);
+
 /// A metadata change: each field that is set changes.
 #[derive(Clone, Debug, Default)]
 pub struct AttrChange {
@@ -286,6 +290,20 @@ pub trait InodeOps: Send + Sync {
     /// (chmod, chown, utimes). Synthetic files say no with EPERM.
     fn settable(&self) -> Result<(), Errno> {
         Ok(())
+    }
+
+    /// O_TMPFILE in this directory: an unnamed regular file (`mode` with
+    /// its type) and its open implementation, for file systems that make
+    /// one themselves (a host directory through the gofer). `None`: the
+    /// VFS makes it with `create` and `remove`.
+    fn create_tmpfile(
+        &self,
+        _t: &Task,
+        _dir: &Arc<Inode>,
+        _mode: u32,
+        _flags: u32,
+    ) -> Option<Result<OpenedNew, Errno>> {
+        None
     }
 
     /// Applies a metadata change where the file's metadata really lives
