@@ -184,6 +184,10 @@ pub static ALLOWED: &[Allowed] = &[
     any(SYS_open),
     any(SYS_openat),
     any(SYS_openat2),
+    // fsync, fdatasync: a guest's fsync of a file the gofer donated
+    // (fsimpl::gofer), after its mapped changes are written back.
+    any(SYS_fsync),
+    any(SYS_fdatasync),
     // sendmsg, recvmsg: requests to the gofer and its replies, with the
     // fds it donates (gofer::Client, over the socket runsc gave us).
     any(SYS_sendmsg),

@@ -149,3 +149,37 @@ fn nothing_outside_the_root_dir_is_reachable() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+#[test]
+fn fsync_writes_a_shared_mapping_back_to_the_host_file() {
+    use std::io::BufRead;
+    let dir = scratch("fsync");
+    std::fs::write(dir.join("m"), b"hello, world\n").unwrap();
+    let vol = format!("{}:/data", dir.display());
+    // Changed through a shared mapping and fsync'd, then left mapped: only
+    // fsync can have written the change back when the host reads it.
+    let py = "import mmap, os, sys, time\n\
+              f = open('/data/m', 'r+b')\n\
+              m = mmap.mmap(f.fileno(), 0)\n\
+              m[0:5] = b'HELLO'\n\
+              os.fsync(f.fileno())\n\
+              print('synced', flush=True)\n\
+              time.sleep(30)\n";
+    let mut child = Command::new(runsc())
+        .args(["do", "-v", &vol, "/usr/bin/python3", "-c", py])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let on_host = std::fs::read(dir.join("m")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line, "synced\n");
+    assert_eq!(on_host, b"HELLO, world\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -896,6 +896,29 @@ impl FileImpl for GoferFile {
         true
     }
 
+    fn fsync(&self, _file: &FileDescription, data_only: bool) -> Option<Result<(), Errno>> {
+        Some((|| {
+            // What shared mappings changed goes to the host file first.
+            if let Some(r) = node(&self.inode).and_then(|n| n.regular()) {
+                if let (Some(c), Some(w)) = (r.cache(), r.writer()) {
+                    c.write_back(w.as_raw_fd())?;
+                }
+            }
+            // SAFETY: fsync/fdatasync of our own fd; no memory is passed.
+            let rc = unsafe {
+                if data_only {
+                    libc::fdatasync(self.fd.as_raw_fd())
+                } else {
+                    libc::fsync(self.fd.as_raw_fd())
+                }
+            };
+            if rc != 0 {
+                return Err(Errno::last());
+            }
+            Ok(())
+        })())
+    }
+
     /// Reads straight from the host fd into guest memory (one copy), unless
     /// the file's pages are cached (then the cache holds the truth).
     fn read_to_memory(

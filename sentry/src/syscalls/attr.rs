@@ -626,11 +626,16 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
 
 // ----- Syncing -----
 
-/// fsync and fdatasync: everything lives in memory, so there is nothing
-/// to write back; files without an fsync operation (pipes, sockets,
-/// devices) answer EINVAL.
-fn sync_file(t: &Task, fd: Fd) -> SysResult {
+/// fsync and fdatasync: a host file's data (through the gofer) is
+/// written back and flushed on the host; the sentry's own files live in
+/// memory, with nothing to write back; files without an fsync operation
+/// (pipes, sockets, devices) answer EINVAL.
+fn sync_file(t: &Task, fd: Fd, data_only: bool) -> SysResult {
     let f = get_file(t, fd.0)?;
+    if let Some(r) = f.imp.fsync(&f, data_only) {
+        r?;
+        return Ok(0);
+    }
     let st = f.stat()?;
     match st.st_mode & libc::S_IFMT {
         libc::S_IFREG | libc::S_IFDIR => Ok(0),
@@ -639,11 +644,11 @@ fn sync_file(t: &Task, fd: Fd) -> SysResult {
 }
 
 pub fn fsync(t: &mut Task, fd: Fd) -> SysResult {
-    sync_file(t, fd)
+    sync_file(t, fd, false)
 }
 
 pub fn fdatasync(t: &mut Task, fd: Fd) -> SysResult {
-    sync_file(t, fd)
+    sync_file(t, fd, true)
 }
 
 pub fn sync(_t: &mut Task) -> SysResult {

@@ -250,6 +250,13 @@ pub trait FileImpl: Send + Sync {
         mf.read(src, &mut buf);
         self.write(file, &buf, offset)
     }
+    /// fsync (`data_only`: fdatasync) of a file whose data lives
+    /// elsewhere (a host file): written back and flushed there. `None`:
+    /// the file's data is the sentry's own, and there is nothing to do.
+    fn fsync(&self, file: &FileDescription, data_only: bool) -> Option<Result<(), Errno>> {
+        let _ = (file, data_only);
+        None
+    }
     /// Told when F_SETFL (or FIONBIO) changed the status flags.
     fn status_flags_changed(&self, flags: u32) {
         let _ = flags;
