@@ -68,9 +68,7 @@ macro_rules! cases {
     };
 }
 
-// Left out: vfs_fallocate (the sentry's overlay answers EOPNOTSUPP, where
-// Linux's passes fallocate to the upper file: not done yet) and vfs_preadv
-// (Linux's overlayfs writes through a real file opened with O_APPEND, so
+// Left out: vfs_preadv (Linux's overlayfs writes through a real file opened with O_APPEND, so
 // `pwritev2(..., -1, RWF_NOAPPEND)` on an O_APPEND description still
 // appends there; the sentry's overlay keeps the VFS's rule, as tmpfs and
 // Linux's other file systems do).
@@ -78,6 +76,7 @@ cases! {
     vfs_attr
     vfs_basic
     vfs_close_range
+    vfs_fallocate
     vfs_fcntl_locks
     vfs_fcntl_misc
     vfs_flock

@@ -481,6 +481,23 @@ impl InodeOps for Node {
         self
     }
 
+    fn data_inode(&self) -> Option<Arc<Inode>> {
+        // Only a copied-up regular file: a lower one is never changed.
+        self.upper().filter(|u| {
+            u.ops
+                .as_any()
+                .downcast_ref::<tmpfs::RegularFile>()
+                .is_some()
+        })
+    }
+
+    fn data_changed(&self, inode: &Arc<Inode>) {
+        if let Some(u) = self.upper() {
+            pull_data_meta(&u, inode);
+            self.shared.sync_stats(&inode.fs);
+        }
+    }
+
     fn lookup(&self, t: &Task, dir: &Arc<Inode>, name: &[u8]) -> Result<Arc<Inode>, Errno> {
         if !dir.is_dir() {
             return Err(Errno::ENOTDIR);

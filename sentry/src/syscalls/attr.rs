@@ -585,43 +585,52 @@ pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysR
         r?;
         return Ok(0);
     }
-    let Some(rf) = tmpfs_file(&inode) else {
-        return Err(Errno::EOPNOTSUPP);
-    };
-    // tmpfs knows allocation and hole punching only.
-    if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    let start = offset as u64;
-    let seals = rf.seals();
-    if mode & FALLOC_FL_PUNCH_HOLE != 0 {
-        if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) as u32 != 0 {
+    // An overlay file's data is its upper copy's.
+    let over = inode.ops.data_inode().map(|d| (inode.clone(), d));
+    let inode = over.as_ref().map_or(inode, |(_, d)| d.clone());
+    let r = (|| -> SysResult {
+        let Some(rf) = tmpfs_file(&inode) else {
+            return Err(Errno::EOPNOTSUPP);
+        };
+        // tmpfs knows allocation and hole punching only.
+        if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let start = offset as u64;
+        let seals = rf.seals();
+        if mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            if seals & (libc::F_SEAL_WRITE | libc::F_SEAL_FUTURE_WRITE) as u32 != 0 {
+                return Err(Errno::EPERM);
+            }
+            // Nothing lies past the last page the file has.
+            let stop = end.min(rf.allocated_end());
+            if start < stop {
+                rf.punch(start, stop);
+            }
+            inode.meta.locked().blocks_bytes = rf.allocated_bytes();
+            file_modified(t, &inode);
+            return Ok(0);
+        }
+        let size = inode.meta().size;
+        if seals & libc::F_SEAL_GROW as u32 != 0 && end > size {
             return Err(Errno::EPERM);
         }
-        // Nothing lies past the last page the file has.
-        let stop = end.min(rf.allocated_end());
-        if start < stop {
-            rf.punch(start, stop);
+        // All the pages the file system has room for, or none and ENOSPC.
+        rf.allocate(start, end)?;
+        {
+            let mut m = inode.meta.locked();
+            m.blocks_bytes = rf.allocated_bytes();
+            if !keep && end > m.size {
+                m.size = end;
+            }
         }
-        inode.meta.locked().blocks_bytes = rf.allocated_bytes();
         file_modified(t, &inode);
-        return Ok(0);
+        Ok(0)
+    })();
+    if let Some((o, _)) = &over {
+        o.ops.data_changed(o);
     }
-    let size = inode.meta().size;
-    if seals & libc::F_SEAL_GROW as u32 != 0 && end > size {
-        return Err(Errno::EPERM);
-    }
-    // All the pages the file system has room for, or none and ENOSPC.
-    rf.allocate(start, end)?;
-    {
-        let mut m = inode.meta.locked();
-        m.blocks_bytes = rf.allocated_bytes();
-        if !keep && end > m.size {
-            m.size = end;
-        }
-    }
-    file_modified(t, &inode);
-    Ok(0)
+    r
 }
 
 // ----- Syncing -----

@@ -360,6 +360,17 @@ pub trait InodeOps: Send + Sync {
         false
     }
 
+    /// The inode that holds this file's data, for a file system stacked on
+    /// another (an overlay file's upper copy); operations on the data the
+    /// VFS does itself (fallocate) go there.
+    fn data_inode(&self) -> Option<Arc<Inode>> {
+        None
+    }
+
+    /// The data inode changed under the VFS: show its size, blocks and
+    /// times.
+    fn data_changed(&self, _inode: &Arc<Inode>) {}
+
     /// `fallocate` of a regular file whose data lives elsewhere (a host
     /// file), once the VFS checked the mode, the range and the
     /// description. None: the VFS's own (tmpfs) answer.
