@@ -183,3 +183,36 @@ fn fsync_writes_a_shared_mapping_back_to_the_host_file() {
     assert_eq!(on_host, b"HELLO, world\n");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_volume_shows_files_made_from_outside_after_it_was_listed() {
+    use std::io::{BufRead, Write};
+    // The policy for bind mounts (README): the sandbox's own changes are
+    // always coherent; lookups are never cached negatively, so a name made
+    // on the host is found at once; attributes of a file the sandbox holds
+    // are its own view until it lets go of the file.
+    let dir = scratch("revalidate");
+    let vol = format!("{}:/data", dir.display());
+    let py = "import os, sys\n\
+              print(sorted(os.listdir('/data')), flush=True)\n\
+              sys.stdin.readline()\n\
+              print(sorted(os.listdir('/data')), open('/data/late').read().strip(), flush=True)\n";
+    let mut child = Command::new(runsc())
+        .args(["do", "-v", &vol, "/usr/bin/python3", "-c", py])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    std::fs::write(dir.join("late"), "made on the host\n").unwrap();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut second = String::new();
+    out.read_line(&mut second).unwrap();
+    let _ = child.wait();
+    assert_eq!(first, "[]\n");
+    assert_eq!(second, "['late'] made on the host\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
