@@ -406,7 +406,7 @@ pub static ALLOWED: &[Allowed] = &[
     // close_range: a new stub closes every fd but the memory file.
     any(SYS_close_range),
     // rt_sigprocmask: glibc masks signals around thread creation; a new
-    // stub empties its mask.
+    // stub unblocks every signal before it runs guest code.
     any(SYS_rt_sigprocmask),
     // rt_sigreturn: the return of a signal handler.
     any(SYS_rt_sigreturn),

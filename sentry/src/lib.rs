@@ -333,7 +333,19 @@ fn bind_mounts(t: &Task, client: &Arc<gofer::Client>) -> Result<(), errno::Errno
         if m.guest_path == b"/" {
             continue;
         }
-        let at = mount_point(t, &ctx.root, &m.guest_path, m.attr.is_dir())?;
+        let at = mount_point(
+            t,
+            &ctx.root,
+            &m.guest_path,
+            if m.attr.is_dir() {
+                vfs::inode::NewNode::Directory { mode: 0o755 }
+            } else {
+                vfs::inode::NewNode::Node {
+                    mode: libc::S_IFREG | 0o644,
+                    rdev: 0,
+                }
+            },
+        )?;
         let (fs, root) =
             fsimpl::gofer::new_gofer_fs(&t.kernel.vfs, &t.kernel.memory_file, client, i, "none")?;
         ctx.mounts.mount(
@@ -356,7 +368,7 @@ fn mount_point(
     t: &Task,
     root: &vfs::mount::Location,
     path: &[u8],
-    dir: bool,
+    last_new: vfs::inode::NewNode,
 ) -> Result<vfs::mount::Location, errno::Errno> {
     use vfs::inode::NewNode;
     let comps: Vec<&[u8]> = path
@@ -369,11 +381,8 @@ fn mount_point(
         cur = match vfs::path::Walker::new(t).step(cur.clone(), name, true) {
             Ok(l) => l,
             Err(errno::Errno::ENOENT) => {
-                let node = if last && !dir {
-                    NewNode::Node {
-                        mode: libc::S_IFREG | 0o644,
-                        rdev: 0,
-                    }
+                let node = if last {
+                    last_new.clone()
                 } else {
                     NewNode::Directory { mode: 0o755 }
                 };
@@ -458,22 +467,8 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
         ("tmp", 0o1777),
     ] {
         // A root from the gofer has them already.
-        let d = match root.inode.ops.lookup(t, &root.inode, name.as_bytes()) {
-            Ok(d) => d,
-            Err(_) => root.inode.ops.create(
-                t,
-                &root.inode,
-                name.as_bytes(),
-                NewNode::Directory { mode },
-            )?,
-        };
-        dirs.insert(
-            name,
-            vfs::mount::Location {
-                mount: root.mount.clone(),
-                inode: d,
-            },
-        );
+        let d = mount_point(t, root, name.as_bytes(), NewNode::Directory { mode })?;
+        dirs.insert(name, d);
     }
     let (dev_fs, dev_root) = fsimpl::devfs::new_devfs(t, mf)?;
     let dev = ctx.mounts.mount(

@@ -127,21 +127,61 @@ fn collect(out: Output) -> RunResult {
     }
 }
 
+/// The binary of conformance case `name` (`tests/syscalls/NAME.c`) and
+/// its standard input file, if it has one.
+pub fn case_binary(name: &str) -> (PathBuf, Option<PathBuf>) {
+    let dir = workspace().join("tests/syscalls");
+    let bin = build_c(&dir.join(format!("{name}.c")), &[]);
+    let stdin = dir.join(format!("{name}.stdin"));
+    (bin, stdin.exists().then_some(stdin))
+}
+
+/// One `#[test]` a conformance case, each running `run_case(NAME)` of the
+/// calling test file.
+#[macro_export]
+macro_rules! cases {
+    ($($name:ident)*) => {
+        $(
+            #[test]
+            fn $name() {
+                run_case(stringify!($name));
+            }
+        )*
+    };
+}
+
 /// Runs a native program with a fresh, private tmpfs on /tmp, as the
 /// sandbox has: file-system cases then compare like with like.
 fn private_tmp(cmd: &mut Command) {
+    mount_on_tmp(
+        cmd,
+        c"tmpfs".into(),
+        Some(c"tmpfs".into()),
+        0,
+        Some(c"mode=1777".into()),
+    );
+}
+
+/// Runs a native program in a private mount namespace with `source`
+/// mounted on /tmp (`fstype` None with `MS_BIND`: a bind mount).
+fn mount_on_tmp(
+    cmd: &mut Command,
+    source: std::ffi::CString,
+    fstype: Option<std::ffi::CString>,
+    flags: libc::c_ulong,
+    data: Option<std::ffi::CString>,
+) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: only async-signal-safe syscalls between fork and exec.
+    // SAFETY: only async-signal-safe syscalls between fork and exec; the
+    // strings are made before the fork.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::unshare(libc::CLONE_NEWNS) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            let none = c"none";
-            let root = c"/";
             if libc::mount(
-                none.as_ptr(),
-                root.as_ptr(),
+                c"none".as_ptr(),
+                c"/".as_ptr(),
                 std::ptr::null(),
                 libc::MS_REC | libc::MS_PRIVATE,
                 std::ptr::null(),
@@ -149,15 +189,14 @@ fn private_tmp(cmd: &mut Command) {
             {
                 return Err(std::io::Error::last_os_error());
             }
-            let tmpfs = c"tmpfs";
-            let tmp = c"/tmp";
-            let opts = c"mode=1777";
+            let ptr =
+                |s: &Option<std::ffi::CString>| s.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
             if libc::mount(
-                tmpfs.as_ptr(),
-                tmp.as_ptr(),
-                tmpfs.as_ptr(),
-                0,
-                opts.as_ptr().cast(),
+                source.as_ptr(),
+                c"/tmp".as_ptr(),
+                ptr(&fstype),
+                flags,
+                ptr(&data).cast(),
             ) != 0
             {
                 return Err(std::io::Error::last_os_error());
@@ -429,41 +468,8 @@ impl Drop for ScratchDir {
 /// sandbox with `-v DIR:/tmp` has it).
 fn bind_tmp(cmd: &mut Command, dir: &Path) {
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::process::CommandExt;
     let src = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
-    // SAFETY: only async-signal-safe syscalls between fork and exec; the
-    // strings are made before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            let none = c"none";
-            let root = c"/";
-            if libc::mount(
-                none.as_ptr(),
-                root.as_ptr(),
-                std::ptr::null(),
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            let tmp = c"/tmp";
-            if libc::mount(
-                src.as_ptr(),
-                tmp.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND,
-                std::ptr::null(),
-            ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    mount_on_tmp(cmd, src, None, libc::MS_BIND, None);
 }
 
 /// Runs a program natively with a fresh host directory bind-mounted on

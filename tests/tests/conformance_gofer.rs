@@ -4,7 +4,7 @@
 //! `-v DIR:/tmp` volume, so both sides see the same host file system
 //! through /tmp. Output and exit status must be the same.
 
-use tests::{build_c, compare_gofer_tmp_lines, workspace};
+use tests::{case_binary, cases, compare_gofer_tmp_lines};
 
 fn run_case(name: &str) {
     run_case_lines(name, &|_| true);
@@ -12,27 +12,12 @@ fn run_case(name: &str) {
 
 /// Runs a case comparing only the lines `keep` keeps.
 fn run_case_lines(name: &str, keep: &dyn Fn(&str) -> bool) {
-    let dir = workspace().join("tests/syscalls");
-    let src = dir.join(format!("{name}.c"));
-    let bin = build_c(&src, &[]);
-    let stdin = dir.join(format!("{name}.stdin"));
-    let stdin = stdin.exists().then_some(stdin);
+    let (bin, stdin) = case_binary(name);
     let r = compare_gofer_tmp_lines(&bin, &[], stdin.as_deref(), keep);
     assert!(
         !r.stdout.is_empty(),
         "{name} printed nothing: a case that checks nothing cannot fail"
     );
-}
-
-macro_rules! cases {
-    ($($name:ident)*) => {
-        $(
-            #[test]
-            fn $name() {
-                run_case(stringify!($name));
-            }
-        )*
-    };
 }
 
 cases! {

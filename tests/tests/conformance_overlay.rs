@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tests::{build_c, diff, run_command, runsc, workspace, ScratchDir};
+use tests::{case_binary, cases, diff, run_command, runsc, ScratchDir};
 
 /// Mounts the overlay on /tmp (layers made under the /tmp it hides), then
 /// execs the case.
@@ -17,8 +17,7 @@ const MOUNT: &str = "mkdir /tmp/.u /tmp/.w && mount -t overlay \
                      exec \"$0\" \"$@\"";
 
 fn run_case(name: &str) {
-    let src = workspace().join("tests/syscalls").join(format!("{name}.c"));
-    let bin = build_c(&src, &[]);
+    let (bin, _) = case_binary(name);
     let bin = bin.to_str().unwrap();
     let native = {
         let lower = ScratchDir::new(&format!("{name}-ovl-native"));
@@ -55,17 +54,6 @@ fn run_case(name: &str) {
         sandbox.code,
         sandbox.stderr
     );
-}
-
-macro_rules! cases {
-    ($($name:ident)*) => {
-        $(
-            #[test]
-            fn $name() {
-                run_case(stringify!($name));
-            }
-        )*
-    };
 }
 
 // Left out: vfs_preadv (Linux's overlayfs writes through a real file opened with O_APPEND, so
