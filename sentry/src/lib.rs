@@ -380,7 +380,10 @@ fn mount_point(
         let last = i + 1 == comps.len();
         cur = match vfs::path::Walker::new(t).step(cur.clone(), name, true) {
             Ok(l) => l,
-            Err(errno::Errno::ENOENT) => {
+            // Missing, or a host mount point the gofer does not cross
+            // (where it cannot hide the mounts beneath its root: without
+            // privilege): made in the sandbox's own layer.
+            Err(errno::Errno::ENOENT) | Err(errno::Errno::EXDEV) => {
                 let node = if last {
                     last_new.clone()
                 } else {

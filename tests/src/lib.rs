@@ -277,7 +277,26 @@ pub fn command(prog: &Path, args: &[&str], sandboxed: bool, runsc_flags: &[&str]
 /// Runs `cmd` (its stdin already set) with its output collected; kills it
 /// after `limit`. Returns what it produced and how long it took.
 pub fn run_command(mut cmd: Command, limit: Duration) -> (RunResult, Duration) {
+    use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // A process group of its own, which the watchdog kills whole:
+            // a program's children may outlive it, holding its output.
+            libc::setpgid(0, 0);
+            // Default dispositions, whatever the runner ignores (a shell
+            // runs background jobs with SIGINT and SIGQUIT ignored): a
+            // sandboxed program never inherits them, so native runs must
+            // not either.
+            for sig in 1..=64 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        });
+    }
     let start = Instant::now();
     let child = cmd.spawn().expect("spawning");
     let pid = child.id();
@@ -291,8 +310,12 @@ pub fn run_command(mut cmd: Command, limit: Duration) -> (RunResult, Duration) {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        // SAFETY: kills the child we spawned (if it is still there).
-        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        // SAFETY: kills the process group of the child we spawned, and
+        // the child itself (if it left the group).
+        unsafe {
+            libc::kill(-(pid as i32), libc::SIGKILL);
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
     });
     let out = child.wait_with_output().expect("waiting");
     let took = start.elapsed();

@@ -21,6 +21,12 @@ static dev_t dev_of(const char *path) {
   return st.st_dev;
 }
 
+static int open_retried(const char *path) {
+  int fd = -1;
+  for (int i = 0; i < 5 && fd < 0; i++) fd = open(path, O_RDONLY);
+  return fd;
+}
+
 int main(void) {
   umask(022);
   CHECK(mkdir("/tmp/l", 0755));
@@ -33,8 +39,11 @@ int main(void) {
     snprintf(prev, sizeof prev, "l%d", i - 1);
     if (symlink(prev, name) != 0) printf("symlink %d: %s\n", i, strerrorname_np(errno));
   }
-  CHECK(open("/tmp/l/l38", O_RDONLY) >= 0);
-  CHECK(open("/tmp/l/l39", O_RDONLY) >= 0);
+  /* Natively, an open through 39 links has been seen to fail now and
+   * then while many other programs run (the suite runs its cases in
+   * parallel); a failure is retried, and one that lasts prints. */
+  CHECK(open_retried("/tmp/l/l38") >= 0);
+  CHECK(open_retried("/tmp/l/l39") >= 0);
   CHECK(open("/tmp/l/l40", O_RDONLY));
   CHECK(open("/tmp/l/l41", O_RDONLY));
   CHECK(stat("/tmp/l/l39", &(struct stat){0}));
