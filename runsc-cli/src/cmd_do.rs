@@ -225,12 +225,18 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         stdio,
         hostname: args.hostname.clone(),
         strace: cli.strace,
-        platform: match cli.platform {
-            crate::PlatformKind::Ptrace => "ptrace".to_string(),
-        },
+        platform: cli.platform_name().to_string(),
         cpus,
         seccomp: true,
         test_forbidden_syscall,
+        domainname: None,
+        groups: Vec::new(),
+        umask: None,
+        rlimits: Vec::new(),
+        no_new_privileges: false,
+        capabilities: None,
+        tree: sentry::Tree::Do,
+        control: None,
     };
     let code = crate::confine::run_confined(move || boot(cfg));
     if let Some(mut c) = gofer_child {

@@ -43,9 +43,33 @@ fn os_err(what: &str) -> String {
     format!("{what}: {}", Error::last_os_error())
 }
 
+/// How the sentry's process is started.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpawnOptions {
+    /// The sentry outlives `runsc` (an OCI container, whose `create`
+    /// exits while it runs); otherwise it dies with its parent.
+    pub detached: bool,
+    /// A host terminal to make the sentry's controlling terminal (in a
+    /// session of its own), so that the terminal's SIGWINCH reaches it.
+    pub controlling_terminal: Option<i32>,
+}
+
 /// Runs `sentry` (which boots the sentry and returns the exit code) in a
 /// confined child process; returns the code `runsc` exits with.
 pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
+    let pid = match spawn_confined(sentry, SpawnOptions::default()) {
+        Ok(pid) => pid,
+        Err(e) => {
+            eprintln!("runsc: {e}");
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    wait_confined(pid)
+}
+
+/// Starts `sentry` in a confined child process; its pid.
+pub fn spawn_confined(sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> Result<i32, String> {
     // SAFETY: geteuid and getegid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let user_ns = uid != 0;
@@ -60,8 +84,7 @@ pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
     let mut pipe = [0i32; 2];
     // SAFETY: pipe2 writes two new fds to our array.
     if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        eprintln!("runsc: {}", os_err("creating the sentry's start pipe"));
-        return 1;
+        return Err(os_err("creating the sentry's start pipe"));
     }
     let [ready_r, ready_w] = pipe;
     // SAFETY: a fork-like clone (no new stack, no shared memory) of a
@@ -79,17 +102,20 @@ pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
     };
     if pid < 0 {
         let e = Error::last_os_error();
-        eprintln!(
-            "runsc: cannot create the sentry's namespaces (mount, pid, ipc, uts, network{}): {e}",
+        // SAFETY: closing the pipe we made.
+        unsafe {
+            libc::close(ready_r);
+            libc::close(ready_w);
+        }
+        return Err(format!(
+            "cannot create the sentry's namespaces (mount, pid, ipc, uts, network{}): {e}",
             if user_ns { ", user" } else { "" }
-        );
-        tracing::error!("cannot create the sentry's namespaces: {e}");
-        return 1;
+        ));
     }
     if pid == 0 {
         // SAFETY: closing our copy of the write end.
         unsafe { libc::close(ready_w) };
-        child(ready_r, sentry);
+        child(ready_r, sentry, opts);
     }
     let pid = pid as i32;
     // The parent keeps nothing of what the sentry was given.
@@ -97,20 +123,26 @@ pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
     // SAFETY: closing our copy of the read end.
     unsafe { libc::close(ready_r) };
     SENTRY_PID.store(pid, Ordering::SeqCst);
-    install_forwarders();
     if user_ns {
         if let Err(e) = write_id_maps(pid, uid, gid) {
-            eprintln!("runsc: mapping the sentry's user namespace: {e}");
             // SAFETY: kills the child we just made.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             wait_for(pid);
-            return 1;
+            return Err(format!("mapping the sentry's user namespace: {e}"));
         }
     }
     // SAFETY: one byte from our buffer to our pipe: the child may go on.
     unsafe { libc::write(ready_w, b"g".as_ptr().cast(), 1) };
     // SAFETY: closes our write end.
     unsafe { libc::close(ready_w) };
+    Ok(pid)
+}
+
+/// Waits for the sentry started by [`spawn_confined`], forwarding the
+/// usual signals to it; returns the code `runsc` exits with.
+pub fn wait_confined(pid: i32) -> i32 {
+    SENTRY_PID.store(pid, Ordering::SeqCst);
+    install_forwarders();
     let status = wait_for(pid);
     if libc::WIFEXITED(status) {
         let code = libc::WEXITSTATUS(status);
@@ -203,10 +235,40 @@ fn write_id_maps(pid: i32, uid: u32, gid: u32) -> Result<(), String> {
 }
 
 /// The sentry's process: confines itself, then runs `sentry`.
-fn child(ready: i32, sentry: impl FnOnce() -> i32) -> ! {
+fn child(ready: i32, sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> ! {
+    if let Some(tty) = opts.controlling_terminal {
+        // SAFETY: a new session for this process, then the terminal fd
+        // (ours, inherited) as its controlling terminal.
+        unsafe {
+            libc::setsid();
+            libc::ioctl(tty, libc::TIOCSCTTY, 0);
+        }
+    } else if opts.detached {
+        // SAFETY: a new session, away from the caller's terminal.
+        unsafe { libc::setsid() };
+    }
+    if opts.detached {
+        // The caller's standard streams are runsc's, not the sandbox's
+        // (which has its own copies): a caller reading runsc's output
+        // to its end must not wait for the sandbox.
+        // SAFETY: opens /dev/null and dup2s it onto fds 0-2.
+        unsafe {
+            let n = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if n >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(n, fd);
+                }
+                if n > 2 {
+                    libc::close(n);
+                }
+            }
+        }
+    }
     // SAFETY: prctl on our own process; then a read from our pipe.
     let go = unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if !opts.detached {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
         let mut b = 0u8;
         let n = libc::read(ready, (&raw mut b).cast(), 1);
         libc::close(ready);

@@ -15,6 +15,14 @@ use crate::{Cli, LogFormat};
 
 pub struct Guard;
 
+static TO_FILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the log goes to a file (so errors are also worth printing on
+/// standard error).
+pub fn to_file() -> bool {
+    TO_FILE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn init(cli: &Cli) -> std::io::Result<Guard> {
     let path = cli.debug_log.as_ref().or(cli.log.as_ref());
     let level = if cli.debug {
@@ -24,6 +32,7 @@ pub fn init(cli: &Cli) -> std::io::Result<Guard> {
     } else {
         "warn"
     };
+    TO_FILE.store(path.is_some(), std::sync::atomic::Ordering::Relaxed);
     let filter = EnvFilter::try_from_env("RUNSC_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     // SAFETY: isatty only inspects fd 2.
     let ansi = path.is_none() && unsafe { libc::isatty(2) } == 1;
@@ -102,7 +111,7 @@ where
 }
 
 /// The current UTC time as RFC 3339 with nanoseconds.
-fn rfc3339_now() -> String {
+pub fn rfc3339_now() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

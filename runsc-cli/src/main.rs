@@ -1,9 +1,16 @@
 //! `runsc`: the OCI runtime whose containers run on the sentry.
 
+mod cmd_create;
 mod cmd_do;
+mod cmd_exec;
 mod cmd_gofer;
+mod cmd_ops;
 mod confine;
+mod console;
+mod container;
+mod hooks;
 mod logging;
+mod spec;
 
 use std::process::ExitCode;
 
@@ -12,13 +19,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(
     name = "runsc",
-    version,
+    disable_version_flag = true,
     about = "An OCI runtime that runs containers on a user-space application kernel"
 )]
 pub struct Cli {
-    /// Directory for container state.
-    #[arg(long, global = true, default_value = "/var/run/runsc")]
-    pub root: std::path::PathBuf,
+    /// Print the version (runc's format).
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    /// Directory for container state (default: /var/run/runsc, or
+    /// $XDG_RUNTIME_DIR/runsc when not root).
+    #[arg(long, global = true)]
+    pub root: Option<std::path::PathBuf>,
     /// Where runtime logs go (as containerd passes it).
     #[arg(long, global = true)]
     pub log: Option<std::path::PathBuf>,
@@ -31,6 +42,13 @@ pub struct Cli {
     /// Write the sentry's log to this file instead of standard error.
     #[arg(long = "debug-log", global = true)]
     pub debug_log: Option<std::path::PathBuf>,
+    /// Accepted for runc compatibility: the sandbox's cgroup path is read
+    /// as systemd's slice:prefix:name form.
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
     /// Log every guest system call with its arguments and result.
     #[arg(long, global = true)]
     pub strace: bool,
@@ -38,10 +56,23 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Ptrace)]
     pub platform: PlatformKind,
     /// Networking of the sandbox.
-    #[arg(long, global = true, value_enum, default_value_t = Network::None)]
+    #[arg(long, global = true, value_enum, default_value_t = Network::Sandbox)]
     pub network: Network,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+impl Cli {
+    /// `--root`, or its default.
+    pub fn state_root(&self) -> std::path::PathBuf {
+        self.root.clone().unwrap_or_else(container::default_root)
+    }
+
+    pub fn platform_name(&self) -> &'static str {
+        match self.platform {
+            PlatformKind::Ptrace => "ptrace",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,6 +91,8 @@ pub enum PlatformKind {
 pub enum Network {
     /// Loopback only.
     None,
+    /// The sandbox's own network stack (today: loopback only).
+    Sandbox,
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,10 +101,80 @@ pub enum Command {
     Do(cmd_do::DoArgs),
     /// Serve a sandbox's host files to its sentry (started by runsc).
     Gofer(cmd_gofer::GoferArgs),
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(cmd_create::CreateArgs),
+    /// Let a created container's process run.
+    Start { id: String },
+    /// Print a container's state (runtime-spec JSON).
+    State { id: String },
+    /// Send a signal to a container's process (or all of them).
+    Kill(cmd_ops::KillArgs),
+    /// Remove a container (and stop it with --force).
+    Delete(cmd_ops::DeleteArgs),
+    /// Create and start a container, and wait for it.
+    Run(cmd_create::RunArgs),
+    /// Run a new process in a running container.
+    Exec(cmd_exec::ExecArgs),
+    /// List a container's processes.
+    Ps(cmd_ops::PsArgs),
+    /// List containers.
+    List(cmd_ops::ListArgs),
+    /// Write a default config.json.
+    Spec(cmd_ops::SpecArgs),
+    /// Print a container's statistics.
+    Events(cmd_ops::EventsArgs),
+    /// Stop every process of a container where it is.
+    Pause { id: String },
+    /// Let a paused container go on.
+    Resume { id: String },
+    /// Change a container's resource limits.
+    Update(cmd_ops::UpdateArgs),
+    /// What this runtime supports (runtime-spec features JSON).
+    Features,
+    /// Wait for a container's process to exit; print its status.
+    Wait { id: String },
+}
+
+/// Reports a failed command (in the log, as containerd reads it, and on
+/// standard error); the exit code for it.
+pub fn fail(msg: &str) -> i32 {
+    tracing::error!("{msg}");
+    if logging::to_file() {
+        eprintln!("runsc: {msg}");
+    }
+    1
+}
+
+/// The cgroup statistics of a container (empty until cgroups are set up
+/// for sandboxes).
+pub fn cgroup_stats(_st: &container::State) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::new()
+}
+
+/// Applies new resource limits to a container's cgroup.
+pub fn cgroup_update(_st: &container::State, _res: &serde_json::Value) -> Result<(), String> {
+    Err(
+        "update: this runtime does not place sandboxes in cgroups yet, so their limits cannot \
+         change"
+            .into(),
+    )
+}
+
+fn print_version() {
+    println!("runsc version {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "commit: {}",
+        option_env!("RUNSC_COMMIT").unwrap_or("unknown")
+    );
+    println!("spec: {}", container::OCI_VERSION);
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print_version();
+        return ExitCode::from(0);
+    }
     let _guard = match logging::init(&cli) {
         Ok(g) => g,
         Err(e) => {
@@ -79,9 +182,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = match &cli.command {
+    let Some(command) = &cli.command else {
+        eprintln!("runsc: a command is needed (see runsc --help)");
+        return ExitCode::from(1);
+    };
+    let code = match command {
         Command::Do(args) => cmd_do::run(&cli, args),
         Command::Gofer(args) => cmd_gofer::run(&cli, args),
+        Command::Create(args) => cmd_create::run_create(&cli, args),
+        Command::Start { id } => cmd_ops::run_start(&cli, id),
+        Command::State { id } => cmd_ops::run_state(&cli, id),
+        Command::Kill(args) => cmd_ops::run_kill(&cli, args),
+        Command::Delete(args) => cmd_ops::run_delete(&cli, args),
+        Command::Run(args) => cmd_create::run_run(&cli, args),
+        Command::Exec(args) => cmd_exec::run(&cli, args),
+        Command::Ps(args) => cmd_ops::run_ps(&cli, args),
+        Command::List(args) => cmd_ops::run_list(&cli, args),
+        Command::Spec(args) => cmd_ops::run_spec(args),
+        Command::Events(args) => cmd_ops::run_events(&cli, args),
+        Command::Pause { id } => cmd_ops::run_pause(&cli, id, true),
+        Command::Resume { id } => cmd_ops::run_pause(&cli, id, false),
+        Command::Update(args) => cmd_ops::run_update(&cli, args),
+        Command::Features => cmd_ops::run_features(),
+        Command::Wait { id } => cmd_ops::run_wait(&cli, id),
     };
     ExitCode::from(code.clamp(0, 255) as u8)
 }

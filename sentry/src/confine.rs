@@ -192,6 +192,9 @@ pub static ALLOWED: &[Allowed] = &[
     // fds it donates (gofer::Client, over the socket runsc gave us).
     any(SYS_sendmsg),
     any(SYS_recvmsg),
+    // accept4: connections to an OCI sandbox's control socket, which
+    // runsc bound and handed over listening (control::Server).
+    any(SYS_accept4),
     // newfstatat: glibc's fstat() is fstatat(fd, "", AT_EMPTY_PATH).
     when(
         SYS_newfstatat,

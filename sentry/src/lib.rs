@@ -7,6 +7,7 @@
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
 pub mod confine;
+pub mod control;
 pub mod errno;
 pub mod fsimpl;
 pub mod hostcall;
@@ -69,6 +70,75 @@ pub struct BootConfig {
     pub seccomp: bool,
     /// For tests: once the filter is in, make a host syscall it forbids.
     pub test_forbidden_syscall: bool,
+    /// The sandbox's NIS domain name (`None`: "(none)").
+    pub domainname: Option<String>,
+    /// The first process's supplementary groups, umask, limits
+    /// ((resource, soft, hard)), no_new_privs and capability sets
+    /// (effective, permitted, inheritable, bounding, ambient; `None`:
+    /// what Linux gives a process of its uid).
+    pub groups: Vec<u32>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub no_new_privileges: bool,
+    pub capabilities: Option<[u64; 5]>,
+    /// What the file tree is made of.
+    pub tree: Tree,
+    /// An OCI container's control socket: the first process is loaded,
+    /// then waits for `start` on it.
+    pub control: Option<Control>,
+}
+
+/// The sandbox's file tree.
+#[derive(Debug, Default)]
+pub enum Tree {
+    /// `runsc do`: the root from the gofer (under an in-memory overlay
+    /// when read-only) or an empty tmpfs, the gofer's other exports at
+    /// their paths, and the sandbox's own /dev, /proc, /sys and /tmp.
+    #[default]
+    Do,
+    /// An OCI container's: the root, then config.json's mounts in order,
+    /// then its masked and read-only paths.
+    Oci(OciTree),
+}
+
+#[derive(Debug, Default)]
+pub struct OciTree {
+    /// `root.readonly`.
+    pub root_readonly: bool,
+    pub mounts: Vec<MountSpec>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+}
+
+/// One entry of config.json's `mounts`, as the sentry makes it.
+#[derive(Clone, Debug)]
+pub struct MountSpec {
+    pub destination: String,
+    pub kind: MountKind,
+    pub flags: vfs::mount::MountFlags,
+}
+
+#[derive(Clone, Debug)]
+pub enum MountKind {
+    /// A bind mount: the gofer's export with this index.
+    Bind { export: usize },
+    /// A file system of the sentry (`tmpfs`, `proc`, `sysfs`, `devpts`,
+    /// ...), with its mount options (`size=64m,mode=755`). A tmpfs on
+    /// `/dev` becomes the sandbox's devfs.
+    Fs {
+        fstype: String,
+        source: String,
+        data: String,
+    },
+}
+
+/// The control socket of an OCI sandbox.
+pub struct Control {
+    /// The listening socket (`control::listen`).
+    pub listener: OwnedFd,
+    /// Where boot reports: "ok" once the first process is loaded, or what
+    /// failed.
+    pub ready: OwnedFd,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +225,32 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
             confine::make_forbidden_syscall();
         }
     }
-    let task = start_init(kernel.clone(), cfg)?;
-    syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?;
+    let mut cfg = cfg;
+    let control = cfg.control.take();
+    let task = match start_init(kernel.clone(), cfg) {
+        Ok(t) => t,
+        Err(e) => {
+            if let Some(c) = &control {
+                report_ready(&c.ready, &e.to_string());
+            }
+            return Err(e);
+        }
+    };
+    match control {
+        None => syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?,
+        Some(c) => {
+            let server = control::Server::new(
+                kernel.clone(),
+                c.listener,
+                task,
+                Box::new(|k, spec, fds| exec_process(k, spec, fds)),
+            );
+            server
+                .serve()
+                .map_err(|e| BootError::Thread(e.to_string()))?;
+            report_ready(&c.ready, "ok");
+        }
+    }
     let status = kernel.wait_for_init();
     for (what, n) in kernel.unimplemented_counts() {
         tracing::info!("unimplemented {what}: {n} calls");
@@ -164,7 +258,133 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     Ok(status)
 }
 
-fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
+/// Tells `runsc create` how boot went (one line on the ready pipe).
+fn report_ready(fd: &OwnedFd, msg: &str) {
+    let mut line = msg.replace('\n', " ");
+    line.push('\n');
+    // SAFETY: a write from our buffer to the pipe runsc gave us.
+    unsafe { libc::write(fd.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+}
+
+/// Applies a process's credentials extras: groups and capabilities.
+fn process_creds(uid: u32, gid: u32, groups: &[u32], caps: Option<[u64; 5]>) -> Credentials {
+    let mut creds = Credentials::new(uid, gid);
+    creds.groups = groups.to_vec();
+    if let Some([eff, perm, inh, _bounding, _ambient]) = caps {
+        creds.cap_effective = eff & perm;
+        creds.cap_permitted = perm;
+        creds.cap_inheritable = inh;
+    }
+    creds
+}
+
+/// Limits of a new process: Linux's defaults with `rlimits` applied.
+fn process_limits(rlimits: &[(u32, u64, u64)]) -> Result<Limits, String> {
+    let mut l = Limits::default();
+    for &(res, cur, max) in rlimits {
+        l.set(res, kernel::limits::Limit { cur, max }, true)
+            .map_err(|e| format!("rlimit {res} ({cur}, {max}): {e:?}"))?;
+    }
+    Ok(l)
+}
+
+/// Starts a process in a running sandbox (`runsc exec`): a new session
+/// with no parent inside the sandbox, in the first process's mount
+/// namespace and root; `fds` are its standard streams (or its terminal,
+/// used for all three). Returns its pid.
+fn exec_process(
+    kernel: &Arc<Kernel>,
+    spec: &control::ProcessSpec,
+    fds: Vec<OwnedFd>,
+) -> Result<i32, String> {
+    let init_fs = {
+        let ts = kernel.tasks.lock();
+        let p = ts
+            .live(1)
+            .ok_or("the container's first process has exited")?;
+        let fs = p.leader.view.lock().fs.clone();
+        fs
+    };
+    let fs_context = init_fs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let creds = process_creds(spec.uid, spec.gid, &spec.groups, spec.capabilities);
+    let limits = process_limits(&spec.rlimits)?;
+    let stdio: Vec<Option<OwnedFd>> = if spec.terminal {
+        let fd = fds
+            .into_iter()
+            .next()
+            .ok_or("no terminal came with the request")?;
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            v.push(Some(
+                fd.try_clone()
+                    .map_err(|e| format!("dup of the terminal: {e}"))?,
+            ));
+        }
+        v.push(Some(fd));
+        v
+    } else {
+        fds.into_iter().map(Some).collect()
+    };
+    let argv: Vec<Vec<u8>> = spec.args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let envp: Vec<Vec<u8>> = spec.env.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let path = spec
+        .args
+        .first()
+        .cloned()
+        .ok_or("no program to run (empty args)")?;
+    let mut task = new_process(
+        kernel.clone(),
+        NewProcess {
+            creds,
+            limits,
+            stdio,
+            fs_context,
+            exec_path: &path,
+            parent: 0,
+            umask: spec.umask,
+            no_new_privileges: spec.no_new_privileges,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let pid = task.tid;
+    set_cwd(&task, spec.cwd.as_bytes());
+    if let Err(errno) = exec_first(&mut task, &path, argv, envp) {
+        let why = match errno {
+            errno::Errno::ENOENT => "no such file or directory".to_string(),
+            errno::Errno::EACCES => "permission denied".to_string(),
+            e => format!("{e:?}"),
+        };
+        drop_unstarted(kernel, &task);
+        return Err(format!("exec of {path} in the sandbox: {why}"));
+    }
+    syscalls::process::spawn(task).map_err(|e| format!("starting {path}: {e}"))?;
+    Ok(pid)
+}
+
+/// Forgets a process that never ran.
+fn drop_unstarted(kernel: &Arc<Kernel>, task: &Task) {
+    let mut ts = kernel.tasks.lock();
+    ts.tasks.remove(&task.tid);
+    ts.procs.remove(&task.tid);
+}
+
+/// What a new process (the first, or one exec'd from outside) is made of.
+struct NewProcess<'a> {
+    creds: Credentials,
+    limits: Limits,
+    stdio: Vec<Option<OwnedFd>>,
+    fs_context: vfs::path::FsContext,
+    exec_path: &'a str,
+    /// Its parent in the sandbox (0: none).
+    parent: i32,
+    umask: Option<u32>,
+    no_new_privileges: bool,
+}
+
+/// Makes a process with an empty address space, registered in the pid
+/// namespace as the leader of its own session; the caller execs its
+/// program into it.
+fn new_process(kernel: Arc<Kernel>, np: NewProcess<'_>) -> Result<Task, BootError> {
     let platform = kernel.platform.clone();
     let aspace = platform.new_address_space()?;
     let mm = Arc::new(MemoryManager::new(
@@ -172,75 +392,22 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         aspace.clone(),
         platform.max_user_address(),
     ));
-    let creds = Credentials::new(cfg.user.0, cfg.user.1);
     let tid = kernel
         .tasks
         .lock()
         .alloc_pid()
         .map_err(|e| BootError::Thread(e.to_string()))?;
-    let tg = Arc::new(ThreadGroup::new(tid, Limits::default()));
-    // A program handed in as an open host file: the sandbox's first open
-    // file (/proc/self/exe leads to it, and exec of it works). Otherwise
-    // the program is exec'd from the sandbox's file system once the tree
-    // is built.
-    let mut image = None;
-    if let Some((executable, name)) = cfg.executable {
-        let exe_fd = OwnedFd::from(executable);
-        let exe = FileDescription::new(
-            libc::O_RDONLY as u32,
-            Box::new(HostFile::new(exe_fd, name, &kernel.host_events)),
-        );
-        let pages = exe.imp.mappable(&exe, &kernel.memory_file);
-        image = Some(
-            loader::load(
-                &mm,
-                loader::Executable { file: &*exe, pages },
-                None,
-                &cfg.exec_path,
-                &cfg.argv,
-                &cfg.envp,
-                &creds,
-                tg.mm_limits(),
-            )
-            .map_err(|source| BootError::Load {
-                path: cfg.exec_path.clone(),
-                source,
-            })?,
-        );
-        mm.set_exe(exe);
+    let tg = Arc::new(ThreadGroup::new(tid, np.limits));
+    if let Some(m) = np.umask {
+        *tg.umask.lock().unwrap_or_else(|e| e.into_inner()) = m & 0o777;
     }
     kernel::watch_address_space(&kernel, &mm);
     let fds = Arc::new(FdTable::default());
-    for (i, fd) in cfg.stdio.into_iter().enumerate() {
-        let Some(fd) = fd else { continue };
-        let flags = hostcall::fd_status_flags(fd.as_raw_fd()).unwrap_or(libc::O_RDWR) as u32;
-        let name = format!("host:[{i}]");
-        let file = FileDescription::new(
-            flags,
-            Box::new(HostFile::new(fd, name, &kernel.host_events)),
-        );
-        fds.install_at(i as i32, file, false, u64::MAX)
-            .expect("installing a standard stream");
-    }
+    install_stdio(&kernel, &fds, np.stdio);
     let mut ctx = platform.new_context();
-    // A fresh program starts with the default x87/SSE state.
     ctx.set_fp_state(platform.initial_fp_state());
-    let (root_fs, root_dir) = match &cfg.gofer {
-        Some(client) => root_of(&kernel, client).map_err(|e| BootError::Tree(e.to_string()))?,
-        None => fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0),
-    };
-    let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
-    let fs_context = vfs::path::FsContext {
-        mounts,
-        root: root.clone(),
-        cwd: root,
-    };
-    let mut regs = platform.initial_registers();
-    if let Some(image) = &image {
-        regs.rip = image.entry;
-        regs.rsp = image.stack_pointer;
-    }
-    let comm = cfg
+    let regs = platform.initial_registers();
+    let comm = np
         .exec_path
         .rsplit('/')
         .next()
@@ -248,6 +415,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         .bytes()
         .take(15)
         .collect();
+    let creds = np.creds;
     let mut task = Task::new(
         kernel.clone(),
         tg.clone(),
@@ -258,36 +426,133 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         creds.clone(),
         ctx,
         comm,
-        Arc::new(std::sync::Mutex::new(fs_context)),
+        Arc::new(std::sync::Mutex::new(np.fs_context)),
         0,
     );
-    {
-        let mut ts = kernel.tasks.lock();
-        ts.tasks.insert(tid, task.shared.clone());
-        ts.procs.insert(
-            tid,
-            kernel::process::Process {
-                tg,
-                leader: task.shared.clone(),
-                parent: 0,
-                children: Default::default(),
-                pgid: tid,
-                sid: tid,
-                threads: [tid].into_iter().collect(),
-                exit_signal: libc::SIGCHLD,
-                zombie: None,
-                report: None,
-                uid: creds.uid,
-                execed: false,
-            },
+    task.prctl.no_new_privs = np.no_new_privileges;
+    let mut ts = kernel.tasks.lock();
+    ts.tasks.insert(tid, task.shared.clone());
+    ts.procs.insert(
+        tid,
+        kernel::process::Process {
+            tg,
+            leader: task.shared.clone(),
+            parent: np.parent,
+            children: Default::default(),
+            pgid: tid,
+            sid: tid,
+            threads: [tid].into_iter().collect(),
+            exit_signal: if np.parent == 0 { 0 } else { libc::SIGCHLD },
+            zombie: None,
+            report: None,
+            uid: creds.uid,
+            execed: false,
+        },
+    );
+    drop(ts);
+    task.publish();
+    Ok(task)
+}
+
+/// Host fds that become the guest's fds 0, 1, 2, ...
+fn install_stdio(kernel: &Arc<Kernel>, fds: &FdTable, stdio: Vec<Option<OwnedFd>>) {
+    for (i, fd) in stdio.into_iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        let flags = hostcall::fd_status_flags(fd.as_raw_fd()).unwrap_or(libc::O_RDWR) as u32;
+        let name = format!("host:[{i}]");
+        let file = FileDescription::new(
+            flags,
+            Box::new(HostFile::new(fd, name, &kernel.host_events)),
         );
+        fds.install_at(i as i32, file, false, u64::MAX)
+            .expect("installing a standard stream");
     }
-    build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
-    if let Some(client) = &cfg.gofer {
-        bind_mounts(&task, client).map_err(|e| BootError::Tree(e.to_string()))?;
+}
+
+fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
+    if let Some(d) = &cfg.domainname {
+        kernel
+            .uts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .domainname = d.clone();
+    }
+    let root_readonly = matches!(&cfg.tree, Tree::Oci(t) if t.root_readonly);
+    let (root_fs, root_dir) = match &cfg.gofer {
+        Some(client) => root_of(&kernel, client, matches!(cfg.tree, Tree::Do))
+            .map_err(|e| BootError::Tree(format!("the root file system: {e:?}")))?,
+        None => fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0),
+    };
+    let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
+    if root_readonly {
+        root.mount
+            .flags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .readonly = true;
+    }
+    let fs_context = vfs::path::FsContext {
+        mounts,
+        root: root.clone(),
+        cwd: root,
+    };
+    let limits = process_limits(&cfg.rlimits).map_err(BootError::Tree)?;
+    let creds = process_creds(cfg.user.0, cfg.user.1, &cfg.groups, cfg.capabilities);
+    let mut task = new_process(
+        kernel.clone(),
+        NewProcess {
+            creds: creds.clone(),
+            limits,
+            stdio: cfg.stdio,
+            fs_context,
+            exec_path: &cfg.exec_path,
+            parent: 0,
+            umask: cfg.umask,
+            no_new_privileges: cfg.no_new_privileges,
+        },
+    )?;
+    // A program handed in as an open host file: the sandbox's first open
+    // file (/proc/self/exe leads to it, and exec of it works). Otherwise
+    // the program is exec'd from the sandbox's file system once the tree
+    // is built.
+    let mut loaded = false;
+    if let Some((executable, name)) = cfg.executable {
+        let exe_fd = OwnedFd::from(executable);
+        let exe = FileDescription::new(
+            libc::O_RDONLY as u32,
+            Box::new(HostFile::new(exe_fd, name, &kernel.host_events)),
+        );
+        let pages = exe.imp.mappable(&exe, &kernel.memory_file);
+        let image = loader::load(
+            &task.mm,
+            loader::Executable { file: &*exe, pages },
+            None,
+            &cfg.exec_path,
+            &cfg.argv,
+            &cfg.envp,
+            &creds,
+            task.tg.mm_limits(),
+        )
+        .map_err(|source| BootError::Load {
+            path: cfg.exec_path.clone(),
+            source,
+        })?;
+        task.mm.set_exe(exe);
+        task.regs.rip = image.entry;
+        task.regs.rsp = image.stack_pointer;
+        loaded = true;
+    }
+    match &cfg.tree {
+        Tree::Do => {
+            build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
+            if let Some(client) = &cfg.gofer {
+                bind_mounts(&task, client).map_err(|e| BootError::Tree(e.to_string()))?;
+            }
+        }
+        Tree::Oci(tree) => oci_tree(&task, cfg.gofer.as_ref(), tree).map_err(BootError::Tree)?,
     }
     set_cwd(&task, &cfg.cwd);
-    if image.is_none() {
+    if !loaded {
         exec_first(&mut task, &cfg.exec_path, cfg.argv, cfg.envp).map_err(|errno| {
             BootError::Exec {
                 path: cfg.exec_path.clone(),
@@ -298,12 +563,114 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     Ok(task)
 }
 
+/// An OCI container's tree (see [`Tree::Oci`]).
+fn oci_tree(t: &Task, gofer: Option<&Arc<gofer::Client>>, tree: &OciTree) -> Result<(), String> {
+    use vfs::inode::NewNode;
+    let ctx = t.fs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mf = &t.kernel.memory_file;
+    for m in &tree.mounts {
+        let what = |e: errno::Errno| format!("mount on {}: {e:?}", m.destination);
+        let dir_node = NewNode::Directory { mode: 0o755 };
+        match &m.kind {
+            MountKind::Bind { export } => {
+                let client = gofer.ok_or("a bind mount without a gofer")?;
+                let info = client
+                    .mounts()
+                    .get(*export)
+                    .ok_or_else(|| format!("no gofer export {export}"))?;
+                let node = if info.attr.is_dir() {
+                    dir_node
+                } else {
+                    NewNode::Node {
+                        mode: libc::S_IFREG | 0o644,
+                        rdev: 0,
+                    }
+                };
+                let at = mount_point(t, &ctx.root, m.destination.as_bytes(), node).map_err(what)?;
+                let (fs, root) =
+                    fsimpl::gofer::new_gofer_fs(&t.kernel.vfs, mf, client, *export, "none")
+                        .map_err(what)?;
+                let mut flags = m.flags;
+                flags.readonly |= info.read_only;
+                ctx.mounts.mount(&at, fs, root, flags).map_err(what)?;
+            }
+            MountKind::Fs {
+                fstype,
+                source,
+                data,
+            } => {
+                let at =
+                    mount_point(t, &ctx.root, m.destination.as_bytes(), dir_node).map_err(what)?;
+                let (fs, root, ro) =
+                    if fstype == "tmpfs" && m.destination.trim_end_matches('/') == "/dev" {
+                        let (fs, root) = fsimpl::devfs::new_devfs(t, mf).map_err(what)?;
+                        (fs, root, None)
+                    } else {
+                        syscalls::mount::new_fs(
+                            t,
+                            fstype.as_bytes(),
+                            source.as_bytes(),
+                            data.as_bytes(),
+                        )
+                        .map_err(what)?
+                    };
+                let mut flags = m.flags;
+                if let Some(ro) = ro {
+                    flags.readonly |= ro;
+                }
+                ctx.mounts.mount(&at, fs, root, flags).map_err(what)?;
+            }
+        }
+    }
+    let walk = |path: &str| vfs::path::Walker::new(t).resolve(&ctx.root, path.as_bytes(), true);
+    for p in &tree.masked_paths {
+        let Ok(at) = walk(p) else { continue };
+        let what = |e: errno::Errno| format!("masking {p}: {e:?}");
+        let (fs, root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "tmpfs", 0o755, 0, 0);
+        let flags = vfs::mount::MountFlags {
+            readonly: true,
+            ..Default::default()
+        };
+        if at.inode.is_dir() {
+            ctx.mounts.mount(&at, fs, root, flags).map_err(what)?;
+        } else {
+            // A file reads as empty: an empty file of its own is mounted
+            // on it (as runc binds /dev/null).
+            let file = root
+                .ops
+                .create(
+                    t,
+                    &root,
+                    b"masked",
+                    NewNode::Node {
+                        mode: libc::S_IFREG | 0o444,
+                        rdev: 0,
+                    },
+                )
+                .map_err(what)?;
+            ctx.mounts.mount(&at, fs, file, flags).map_err(what)?;
+        }
+    }
+    for p in &tree.readonly_paths {
+        let Ok(at) = walk(p) else { continue };
+        let flags = vfs::mount::MountFlags {
+            readonly: true,
+            ..*at.mount.flags.lock().unwrap_or_else(|e| e.into_inner())
+        };
+        ctx.mounts
+            .mount(&at, at.mount.fs.clone(), at.inode.clone(), flags)
+            .map_err(|e| format!("making {p} read-only: {e:?}"))?;
+    }
+    Ok(())
+}
+
 /// The root of a sandbox with a gofer: the gofer's export for `/`, read
 /// only, under an overlay whose upper layer is a tmpfs (so the sandbox
 /// changes its copy, never the image), unless the export is writable.
 fn root_of(
     kernel: &Arc<Kernel>,
     client: &Arc<gofer::Client>,
+    overlay_readonly: bool,
 ) -> Result<(Arc<vfs::inode::Filesystem>, Arc<vfs::inode::Inode>), errno::Errno> {
     let index = client
         .mounts()
@@ -312,7 +679,7 @@ fn root_of(
         .ok_or(errno::Errno::ENOENT)?;
     let (lower_fs, lower) =
         fsimpl::gofer::new_gofer_fs(&kernel.vfs, &kernel.memory_file, client, index, "none")?;
-    if !client.mounts()[index].read_only {
+    if !client.mounts()[index].read_only || !overlay_readonly {
         return Ok((lower_fs, lower));
     }
     let (_, upper) =

@@ -579,7 +579,7 @@ fn read_range(p: &ProcTask, (start, end): (u64, u64)) -> Vec<u8> {
 /// `cmdline`: the argument strings as they are now in the process's
 /// memory; if the program overwrote the last NUL (setproctitle), the
 /// string goes on into the environment area, as Linux's `get_mm_cmdline`.
-fn cmdline(p: &ProcTask) -> Vec<u8> {
+pub(crate) fn cmdline(p: &ProcTask) -> Vec<u8> {
     let info = p.mm.process_info();
     let mut v = read_range(p, info.argv);
     if v.last().is_some_and(|&c| c != 0) {

@@ -79,6 +79,50 @@ pub struct Kernel {
     pub timers: timer::TimerQueue,
     /// The VFS's sandbox-wide state.
     pub vfs: crate::vfs::VfsState,
+    /// `runsc pause`: every task stops where it enters guest code.
+    pub freezer: Freezer,
+}
+
+/// Stops every task of the sandbox (as the cgroup freezer stops a
+/// container's processes): a task running guest code is kicked back into
+/// the sentry and waits there; a task blocked in a syscall waits once it
+/// returns. A task told to exit (SIGKILL) goes on to exit.
+#[derive(Default)]
+pub struct Freezer {
+    frozen: std::sync::atomic::AtomicBool,
+    lock: parking_lot::Mutex<()>,
+    thawed: parking_lot::Condvar,
+}
+
+impl Freezer {
+    pub fn frozen(&self) -> bool {
+        self.frozen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn freeze(&self, kernel: &Kernel) {
+        self.frozen
+            .store(true, std::sync::atomic::Ordering::Release);
+        for t in kernel.tasks.lock().tasks.values() {
+            t.kick();
+        }
+    }
+
+    pub fn thaw(&self) {
+        let _g = self.lock.lock();
+        self.frozen
+            .store(false, std::sync::atomic::Ordering::Release);
+        self.thawed.notify_all();
+    }
+
+    /// Waits while the sandbox is frozen, unless `leave` says the task
+    /// must go on (it is exiting).
+    pub fn wait_thawed(&self, leave: impl Fn() -> bool) {
+        let mut g = self.lock.lock();
+        while self.frozen() && !leave() {
+            self.thawed
+                .wait_for(&mut g, std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Kernel {
@@ -109,6 +153,7 @@ impl Kernel {
                 .expect("the host event loop needs an epoll instance"),
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
+            freezer: Freezer::default(),
         }
     }
 

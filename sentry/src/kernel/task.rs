@@ -632,6 +632,12 @@ impl Task {
     pub fn run(mut self) {
         let mut aspace = self.mm.address_space().clone();
         loop {
+            if self.kernel.freezer.frozen() {
+                let shared = self.shared.clone();
+                self.kernel
+                    .freezer
+                    .wait_thawed(|| shared.sig.lock().exit_requested);
+            }
             if self.tg.timers.cpu_armed() {
                 super::timer::run_cpu_timers(&self.kernel, &self.tg);
             }

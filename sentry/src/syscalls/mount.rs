@@ -204,10 +204,10 @@ fn apply_tmpfs_stats(fs: &Filesystem, o: &TmpfsOptions, remount: bool) -> Result
 
 /// A new file system, its root, and whether its options asked for it to
 /// be read-only.
-type NewFs = (Arc<Filesystem>, Arc<Inode>, Option<bool>);
+pub(crate) type NewFs = (Arc<Filesystem>, Arc<Inode>, Option<bool>);
 
 /// A new file system of `fstype` for `mount`.
-fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
+pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
     match fstype {
         b"tmpfs" => {
             let o = parse_tmpfs_options(data)?;
@@ -225,6 +225,10 @@ fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, 
         }
         b"proc" => {
             let (fs, root) = crate::fsimpl::procfs::new_procfs(t);
+            Ok((fs, root, None))
+        }
+        b"sysfs" => {
+            let (fs, root) = crate::fsimpl::sysfs::new_sysfs(t);
             Ok((fs, root, None))
         }
         b"overlay" => new_overlay_fs(t, source, data),
