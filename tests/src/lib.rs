@@ -3,6 +3,7 @@
 //! the sandbox.
 
 pub mod oci;
+pub mod clients;
 pub mod rootfs;
 
 use std::path::{Path, PathBuf};
