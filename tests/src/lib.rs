@@ -2,8 +2,8 @@
 //! programs with the machine's `cc`, running a program natively and in
 //! the sandbox.
 
-pub mod oci;
 pub mod clients;
+pub mod oci;
 pub mod rootfs;
 
 use std::path::{Path, PathBuf};
