@@ -49,8 +49,18 @@ impl Runtime {
         }
     }
 
-    /// Our `runsc`, built beside the tests.
+    /// Our `runsc`, built beside the tests; or, to try the suite on
+    /// another runtime, the binary `OCI_SUITE_RUNTIME` names, with the
+    /// global flags of `OCI_SUITE_RUNTIME_FLAGS` (split at spaces).
     pub fn ours() -> Runtime {
+        if let Ok(bin) = std::env::var("OCI_SUITE_RUNTIME") {
+            let flags = std::env::var("OCI_SUITE_RUNTIME_FLAGS").unwrap_or_default();
+            return Runtime {
+                name: bin.clone(),
+                bin: bin.into(),
+                flags: flags.split_whitespace().map(str::to_string).collect(),
+            };
+        }
         Runtime {
             name: "runsc".into(),
             bin: crate::runsc(),
