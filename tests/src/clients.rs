@@ -105,6 +105,27 @@ pub fn run_in_pty(cmd: &Command, limit: Duration) -> RunResult {
     r
 }
 
+/// Polls `f` every 20 ms until it holds; panics after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Asserts a run's exit code and standard output.
+#[track_caller]
+pub fn expect(r: &RunResult, code: i32, stdout: &str) {
+    assert!(
+        r.code == code && r.stdout == stdout,
+        "expected exit {code} and {stdout:?}, got exit {} and {:?}\nstderr: {}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+}
+
 /// Makes this process the reaper of its descendants' orphans: conmon
 /// and containerd's shims daemonize, and without a subreaper their
 /// zombies go to the machine's PID 1, which may never reap them.
@@ -167,6 +188,12 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
         }
     }
     out
+}
+
+/// What the paths inside `dir` start with: `DIR/` (`DIR` alone would
+/// also match the paths of a sibling `DIR0`).
+pub fn inside(dir: &Path) -> String {
+    format!("{}/", dir.display())
 }
 
 /// Waits up to `limit` for no live process to mention `needle`; returns
@@ -372,7 +399,7 @@ impl Podman {
         // is podman's, not the runtime's, and is unmounted when dropped.
         let storage_home = self.lab.0.join("root/overlay");
         for dir in [&self.lab.0, &self.run.0] {
-            let left = wait_gone(&dir.to_string_lossy(), Duration::from_secs(10));
+            let left = wait_gone(&inside(dir), Duration::from_secs(10));
             assert!(left.is_empty(), "processes left behind: {left:?}");
             let mounts: Vec<PathBuf> = mounts_under(dir)
                 .into_iter()
@@ -387,7 +414,7 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.run(&["rm", "--all", "--force", "--time", "0"]);
         for dir in [&self.lab.0, &self.run.0] {
-            for (pid, _) in wait_gone(&dir.to_string_lossy(), Duration::from_secs(5)) {
+            for (pid, _) in wait_gone(&inside(dir), Duration::from_secs(5)) {
                 signal(pid, "KILL");
             }
             unmount_under(dir);
@@ -529,6 +556,10 @@ pub struct Containerd {
     lab: ScratchDir,
     /// Where the sockets are.
     sockets: ShortDir,
+    /// The containerd namespace of the tests' containers, unique: the
+    /// runc shim names a container's cgroups `/NAMESPACE/ID`, and two
+    /// tests' containers of the same name would share them.
+    namespace: String,
     daemon: Option<std::process::Child>,
     runtime: PathBuf,
 }
@@ -565,6 +596,10 @@ impl Containerd {
             .expect("starting containerd");
         let runtime = runtime.program(&lab.0);
         let mut c = Containerd {
+            namespace: format!(
+                "runsc-tests-{}",
+                sockets.0.file_name().unwrap().to_string_lossy()
+            ),
             lab,
             sockets,
             daemon: Some(daemon),
@@ -614,6 +649,7 @@ impl Containerd {
         let mut cmd = Command::new("timeout");
         cmd.args(["-k", "5", &limit.as_secs().max(1).to_string(), "ctr", "-a"])
             .arg(self.socket())
+            .args(["-n", &self.namespace])
             .args(args);
         cmd
     }
@@ -645,8 +681,15 @@ impl Containerd {
             .arg("ctr")
             .arg("-a")
             .arg(self.socket())
+            .args(["-n", &self.namespace])
             .args(args);
-        run_in_pty(&cmd, LIMIT + Duration::from_secs(10))
+        let mut r = run_in_pty(&cmd, LIMIT + Duration::from_secs(10));
+        // ctr may write a NUL byte to the container's terminal as it
+        // starts, which the terminal echoes as `^@`.
+        if let Some(rest) = r.stdout.strip_prefix("^@") {
+            r.stdout = rest.to_string();
+        }
+        r
     }
 
     /// `run` with the runtime under test and the FIFOs in the lab: the
@@ -681,6 +724,44 @@ impl Containerd {
         Some(BUSYBOX_IMAGE)
     }
 
+    /// The cgroup directories of this daemon's namespace, one per
+    /// hierarchy that has one.
+    fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for e in rd.flatten() {
+                let d = e.path().join(&self.namespace);
+                if d.is_dir() {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// The containers' cgroups left in this daemon's namespace.
+    fn cgroups_left(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for d in self.cgroup_dirs() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    }
+
+    /// Removes the (empty) cgroups of this daemon's namespace.
+    fn remove_cgroups(&self) {
+        for d in self.cgroups_left() {
+            let _ = std::fs::remove_dir(d);
+        }
+        for d in self.cgroup_dirs() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+
     /// The shims working for this daemon (their `-address` is its socket).
     fn shims(&self) -> Vec<(i32, String)> {
         processes_mentioning(&format!("-address {}", self.socket().display()))
@@ -697,12 +778,14 @@ impl Containerd {
         let containers = self.ok(&["container", "ls", "-q"]);
         assert_eq!(containers.trim(), "", "containers left behind");
         self.stop_daemon();
-        let left = wait_gone(&self.lab.0.to_string_lossy(), Duration::from_secs(10));
+        let left = wait_gone(&inside(&self.lab.0), Duration::from_secs(10));
         assert!(left.is_empty(), "processes left behind: {left:?}");
         let shims = self.shims();
         assert!(shims.is_empty(), "shims left behind: {shims:?}");
         let mounts = mounts_under(&self.lab.0);
         assert!(mounts.is_empty(), "mounts left behind: {mounts:?}");
+        let cgroups = self.cgroups_left();
+        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
     }
 
     /// SIGTERM to the daemon, SIGKILL if it has not gone in 10 s.
@@ -738,10 +821,11 @@ impl Drop for Containerd {
         for (pid, _) in self.shims() {
             signal(pid, "KILL");
         }
-        for (pid, _) in wait_gone(&self.lab.0.to_string_lossy(), Duration::from_secs(2)) {
+        for (pid, _) in wait_gone(&inside(&self.lab.0), Duration::from_secs(2)) {
             signal(pid, "KILL");
         }
         unmount_under(&self.lab.0);
+        self.remove_cgroups();
         reap_orphans();
     }
 }

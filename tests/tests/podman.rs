@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tests::clients::{Podman, Runtime};
+use tests::clients::{expect, wait_until, Podman, Runtime};
 use tests::{rootfs, RunResult};
 
 /// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
@@ -93,27 +93,6 @@ fn start(p: &Podman, name: &str, flags: &[&str], root: &str, cmd: &[&str]) {
 /// `podman inspect -f FORMAT name`, trimmed.
 fn inspect(p: &Podman, name: &str, format: &str) -> String {
     p.ok(&["inspect", "-f", format, name]).trim().to_string()
-}
-
-/// Polls `f` every 20 ms until it holds; panics after `limit`.
-fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Asserts a run's exit code and standard output.
-#[track_caller]
-fn expect(r: &RunResult, code: i32, stdout: &str) {
-    assert!(
-        r.code == code && r.stdout == stdout,
-        "expected exit {code} and {stdout:?}, got exit {} and {:?}\nstderr: {}",
-        r.code,
-        r.stdout,
-        r.stderr
-    );
 }
 
 fn echo(rt: &Runtime) {
@@ -382,6 +361,11 @@ fn stop_after_timeout(rt: &Runtime) {
     // A process 1 without a handler ignores SIGTERM: podman kills it
     // when the timeout runs out.
     start(&p, "c", &[], &root, &["sleep", "1000"]);
+    // `run -d` may return before the runtime's own process 1 (which
+    // SIGTERM kills) has executed sleep.
+    wait_until("sleep as process 1", Duration::from_secs(20), || {
+        p.run(&["exec", "c", "cat", "/proc/1/comm"]).stdout == "sleep\n"
+    });
     let t = Instant::now();
     p.ok(&["stop", "--time", "2", "c"]);
     let took = t.elapsed();
