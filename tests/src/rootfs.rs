@@ -41,6 +41,7 @@ fn cached(dir: &Path, fill: &dyn Fn(&Path) -> Result<(), String>) -> Result<Path
         return Ok(dir.to_path_buf());
     }
     std::fs::create_dir_all(CACHE).map_err(|e| format!("creating {CACHE}: {e}"))?;
+    remove_stale(dir);
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let tmp = PathBuf::from(format!("{}.tmp{}-{seq}", dir.display(), std::process::id()));
@@ -58,6 +59,31 @@ fn cached(dir: &Path, fill: &dyn Fn(&Path) -> Result<(), String>) -> Result<Path
         }
     }
     Ok(dir.to_path_buf())
+}
+
+/// Removes the temporary directories of `dir` left by builders that died
+/// (`DIR.tmpPID-SEQ` with no process PID).
+fn remove_stale(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let prefix = format!("{}.tmp", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = n
+            .strip_prefix(&prefix)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
@@ -137,6 +163,11 @@ fn fill_busybox(root: &Path) -> Result<(), String> {
 /// `user` 1000, `nobody` 65534), `etc/group`, `tmp` 1777, `root`, `proc`,
 /// `sys`, `dev`. Never modified: write into a [`copy_of`] it.
 pub fn busybox() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(build_busybox).clone()
+}
+
+fn build_busybox() -> PathBuf {
     let bin = std::fs::read(BUSYBOX).unwrap_or_else(|e| {
         panic!("{BUSYBOX} is missing ({e}): install the Debian package busybox-static")
     });
