@@ -4,9 +4,17 @@
  *
  * Usage: checker CMD [ARGS...] [";" CMD [ARGS...]]...
  *
- *   process [ARGS...]   argv, cwd, ids, groups, umask, environment,
- *                       capability sets, no_new_privs, oom_score_adj,
- *                       rlimits of this process
+ *   process [ARGS...]   all of the next eight, argv being the whole
+ *                       command line
+ *   args [ARGS...]      `argv N ARG` for the command's own arguments
+ *   cwd                 the working directory
+ *   ids                 pid, real and effective uid and gid, groups
+ *   umask               the umask, in octal
+ *   env                 `env NAME=VALUE` for each variable
+ *   caps                the Cap* and NoNewPrivs lines of
+ *                       /proc/self/status, and prctl's no_new_privs
+ *   oom                 /proc/self/oom_score_adj
+ *   rlimits             `rlimit NAME SOFT HARD` for each resource
  *   hostname            the host and domain names
  *   mounts              each mount of /proc/self/mountinfo: point, type,
  *                       mount options, super-block options
@@ -75,8 +83,7 @@ static void print_status_lines(void) {
         char key[64], val[256];
         if (sscanf(line, "%63[^:]:%*[ \t]%255s", key, val) != 2)
             continue;
-        if (strncmp(key, "Cap", 3) == 0 || strcmp(key, "NoNewPrivs") == 0 ||
-            strcmp(key, "Umask") == 0)
+        if (strncmp(key, "Cap", 3) == 0 || strcmp(key, "NoNewPrivs") == 0)
             printf("status %s %s\n", key, val);
     }
     fclose(f);
@@ -103,17 +110,23 @@ static void print_limit(rlim_t v) {
         printf(" %llu", (unsigned long long)v);
 }
 
-static void cmd_process(int argc, char **argv) {
+static void cmd_args(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         printf("argv %d ", i);
         put_escaped(argv[i], strlen(argv[i]));
         putchar('\n');
     }
+}
+
+static void cmd_cwd(void) {
     char cwd[4096];
     if (getcwd(cwd, sizeof cwd))
         printf("cwd %s\n", cwd);
     else
         printf("cwd %s\n", err_name(errno));
+}
+
+static void cmd_ids(void) {
     printf("pid %d\n", getpid());
     printf("uid %u %u\n", getuid(), geteuid());
     printf("gid %u %u\n", getgid(), getegid());
@@ -131,37 +144,68 @@ static void cmd_process(int argc, char **argv) {
     for (int i = 0; i < n; i++)
         printf(" %u", groups[i]);
     putchar('\n');
+}
+
+static void cmd_umask(void) {
     mode_t m = umask(0);
     umask(m);
     printf("umask %04o\n", m);
+}
+
+static void cmd_env(void) {
     for (char **e = environ; *e; e++) {
         printf("env ");
         put_escaped(*e, strlen(*e));
         putchar('\n');
     }
+}
+
+static void cmd_caps(void) {
     print_status_lines();
     printf("nnp %d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+}
+
+static void cmd_oom(void) {
     char buf[64] = {0};
     int fd = open("/proc/self/oom_score_adj", O_RDONLY);
-    if (fd >= 0) {
-        ssize_t r = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (r > 0) {
-            buf[strcspn(buf, "\n")] = 0;
-            printf("oom %s\n", buf);
-        }
-    } else {
+    if (fd < 0) {
         printf("oom %s\n", err_name(errno));
+        return;
     }
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (r < 0) {
+        printf("oom %s\n", err_name(errno));
+        return;
+    }
+    buf[strcspn(buf, "\n")] = 0;
+    printf("oom %s\n", buf);
+}
+
+static void cmd_rlimits(void) {
     for (size_t i = 0; i < sizeof rlimits / sizeof rlimits[0]; i++) {
         struct rlimit rl;
-        if (getrlimit(rlimits[i].resource, &rl) != 0)
+        if (getrlimit(rlimits[i].resource, &rl) != 0) {
+            printf("rlimit %s %s\n", rlimits[i].name, err_name(errno));
             continue;
+        }
         printf("rlimit %s", rlimits[i].name);
         print_limit(rl.rlim_cur);
         print_limit(rl.rlim_max);
         putchar('\n');
     }
+}
+
+/* Everything about this process. */
+static void cmd_process(int argc, char **argv) {
+    cmd_args(argc, argv);
+    cmd_cwd();
+    cmd_ids();
+    cmd_umask();
+    cmd_env();
+    cmd_caps();
+    cmd_oom();
+    cmd_rlimits();
 }
 
 static void cmd_hostname(void) {
@@ -434,6 +478,22 @@ static int run(int argc, char **argv) {
     const char *cmd = argv[0];
     if (strcmp(cmd, "process") == 0) {
         cmd_process(argc, argv);
+    } else if (strcmp(cmd, "args") == 0) {
+        cmd_args(argc, argv);
+    } else if (strcmp(cmd, "cwd") == 0) {
+        cmd_cwd();
+    } else if (strcmp(cmd, "ids") == 0) {
+        cmd_ids();
+    } else if (strcmp(cmd, "umask") == 0) {
+        cmd_umask();
+    } else if (strcmp(cmd, "env") == 0) {
+        cmd_env();
+    } else if (strcmp(cmd, "caps") == 0) {
+        cmd_caps();
+    } else if (strcmp(cmd, "oom") == 0) {
+        cmd_oom();
+    } else if (strcmp(cmd, "rlimits") == 0) {
+        cmd_rlimits();
     } else if (strcmp(cmd, "hostname") == 0) {
         cmd_hostname();
     } else if (strcmp(cmd, "mounts") == 0) {

@@ -197,7 +197,7 @@ fn process_path_lookup(rt: &Runtime) {
 }
 
 fn process_env(rt: &Runtime) {
-    let c = checker(rt, "env", &["process"]);
+    let c = checker(rt, "env", &["env"]);
     let env = [
         "PATH=/bin:/usr/bin",
         "FOO=bar",
@@ -221,14 +221,14 @@ fn process_env(rt: &Runtime) {
 }
 
 fn process_cwd(rt: &Runtime) {
-    let c = checker(rt, "cwd", &["process"]);
+    let c = checker(rt, "cwd", &["cwd"]);
     c.edit(|cfg| cfg["process"]["cwd"] = json!("/home/user"));
     let out = report(&c);
     assert_fact(&out, "cwd", "/home/user");
 }
 
 fn process_user(rt: &Runtime) {
-    let c = checker(rt, "user", &["process"]);
+    let c = checker(rt, "user", &["ids"]);
     c.edit(|cfg| {
         cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 65534]})
     });
@@ -238,7 +238,7 @@ fn process_user(rt: &Runtime) {
     assert_fact(&out, "groups", "5 65534");
     // Without additionalGids, no supplementary groups (none of the
     // runtime's own).
-    let c = checker(rt, "user", &["process"]);
+    let c = checker(rt, "user", &["ids"]);
     c.edit(|cfg| cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
     let out = report(&c);
     assert_fact(&out, "uid", "1000 1000");
@@ -246,7 +246,7 @@ fn process_user(rt: &Runtime) {
 }
 
 fn process_umask(rt: &Runtime) {
-    let c = checker(rt, "umask", &["process"]);
+    let c = checker(rt, "umask", &["umask"]);
     c.edit(|cfg| cfg["process"]["user"]["umask"] = json!(0o027));
     let out = report(&c);
     assert_fact(&out, "umask", "0027");
@@ -255,7 +255,7 @@ fn process_umask(rt: &Runtime) {
 fn process_rlimits(rt: &Runtime) {
     // Within the hard limits a runner has (raising a hard limit needs
     // CAP_SYS_RESOURCE, which a CI host may not have).
-    let c = checker(rt, "rlimits", &["process"]);
+    let c = checker(rt, "rlimits", &["rlimits"]);
     c.edit(|cfg| {
         cfg["process"]["rlimits"] = json!([
             {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
@@ -308,7 +308,7 @@ fn process_caps_root(rt: &Runtime) {
     // exec as root: permitted = inheritable | bounding, effective =
     // permitted; with no_new_privs no more than the permitted set before.
     for (nnp, after) in [(false, &bounding[..]), (true, &permitted[..])] {
-        let c = checker(rt, "caps-root", &["process"]);
+        let c = checker(rt, "caps-root", &["caps"]);
         set_caps(&c);
         c.edit(|cfg| cfg["process"]["noNewPrivileges"] = json!(nnp));
         let out = report(&c);
@@ -324,7 +324,7 @@ fn process_caps_root(rt: &Runtime) {
 }
 
 fn process_caps_user(rt: &Runtime) {
-    let c = checker(rt, "caps-user", &["process"]);
+    let c = checker(rt, "caps-user", &["ids", ";", "caps"]);
     set_caps(&c);
     c.edit(|cfg| cfg["process"]["user"] = json!({"uid": 1000, "gid": 1000}));
     let out = report(&c);
@@ -351,7 +351,7 @@ fn process_no_new_privileges(rt: &Runtime) {
         .lines()
         .any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1'));
     for (nnp, want) in [(true, "1"), (false, if own { "1" } else { "0" })] {
-        let c = checker(rt, "nnp", &["process"]);
+        let c = checker(rt, "nnp", &["caps"]);
         c.edit(|cfg| cfg["process"]["noNewPrivileges"] = json!(nnp));
         let out = report(&c);
         assert_fact(&out, "nnp", want);
@@ -367,7 +367,7 @@ fn process_oom_score_adj(rt: &Runtime) {
         .parse()
         .unwrap();
     let want = (own.max(0) + 500).min(1000);
-    let c = checker(rt, "oom", &["process"]);
+    let c = checker(rt, "oom", &["oom"]);
     c.edit(|cfg| cfg["process"]["oomScoreAdj"] = json!(want));
     let out = report(&c);
     assert_fact(&out, "oom", &want.to_string());
