@@ -126,6 +126,50 @@ pub fn expect(r: &RunResult, code: i32, stdout: &str) {
     );
 }
 
+/// A counter that a container's shell keeps in `/out/n`, `/out` being a
+/// host directory bind-mounted: whether it moves tells whether the
+/// container runs (frozen, it stands still).
+pub struct Counter {
+    file: PathBuf,
+}
+
+impl Counter {
+    /// The container's command (`sh -c SCRIPT`).
+    pub const SCRIPT: &'static str =
+        "i=0; while :; do i=$((i+1)); echo $i > /out/n.new; mv /out/n.new /out/n; usleep 10000; done";
+
+    /// The counter kept in `dir` (the host side of `/out`).
+    pub fn new(dir: &Path) -> Counter {
+        Counter {
+            file: dir.join("n"),
+        }
+    }
+
+    fn value(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap_or_default()
+    }
+
+    /// Whether it moves within 10 s.
+    pub fn counts(&self) -> bool {
+        let before = self.value();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+            if self.value() != before {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether it stays the same for half a second.
+    pub fn stands_still(&self) -> bool {
+        let before = self.value();
+        std::thread::sleep(Duration::from_millis(500));
+        self.value() == before
+    }
+}
+
 /// Makes this process the reaper of its descendants' orphans: conmon
 /// and containerd's shims daemonize, and without a subreaper their
 /// zombies go to the machine's PID 1, which may never reap them.

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use tests::clients::{expect, wait_until, Containerd, Runtime, LIMIT};
+use tests::clients::{expect, wait_until, Containerd, Counter, Runtime, LIMIT};
 use tests::RunResult;
 
 /// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
@@ -398,29 +398,16 @@ fn pause_resume(rt: &Runtime) {
         &["--mount", &mount],
         image,
         "box",
-        &[
-            "sh",
-            "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /out/n.new; mv /out/n.new /out/n; usleep 10000; done",
-        ],
+        &["sh", "-c", Counter::SCRIPT],
     );
-    let count = out.join("n");
-    let read = || std::fs::read_to_string(&count).unwrap_or_default();
-    let advances = || {
-        let before = read();
-        std::thread::sleep(Duration::from_millis(300));
-        read() != before
-    };
-    wait_until("the counter", Duration::from_secs(20), || {
-        !read().is_empty()
-    });
-    assert!(advances(), "the counter does not count");
+    let counter = Counter::new(&out);
+    assert!(counter.counts(), "the counter does not count");
     c.ok(&["task", "pause", "box"]);
     assert_eq!(task_status(&c, "box").unwrap().0, "PAUSED");
-    assert!(!advances(), "the counter counts while paused");
+    assert!(counter.stands_still(), "the counter counts while paused");
     c.ok(&["task", "resume", "box"]);
     assert_eq!(task_status(&c, "box").unwrap().0, "RUNNING");
-    assert!(advances(), "the counter does not count after resume");
+    assert!(counter.counts(), "the counter does not count after resume");
     remove(&c, "box");
     c.finish();
 }

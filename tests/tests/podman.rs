@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use tests::clients::{expect, wait_until, Podman, Runtime};
+use tests::clients::{expect, wait_until, Counter, Podman, Runtime};
 use tests::{rootfs, RunResult};
 
 /// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
@@ -454,34 +454,21 @@ fn pause_unpause(rt: &Runtime) {
     let out = p.dir().join("out");
     std::fs::create_dir(&out).unwrap();
     let volume = format!("{}:/out", out.display());
-    let count = out.join("n");
     start(
         &p,
         "c",
         &["-v", &volume],
         &root,
-        &[
-            "sh",
-            "-c",
-            "i=0; while :; do i=$((i+1)); echo $i > /out/n.new; mv /out/n.new /out/n; usleep 10000; done",
-        ],
+        &["sh", "-c", Counter::SCRIPT],
     );
-    let read = || std::fs::read_to_string(&count).unwrap_or_default();
-    let advances = || {
-        let before = read();
-        std::thread::sleep(Duration::from_millis(300));
-        read() != before
-    };
-    wait_until("the counter", Duration::from_secs(20), || {
-        !read().is_empty()
-    });
-    assert!(advances(), "the counter does not count");
+    let counter = Counter::new(&out);
+    assert!(counter.counts(), "the counter does not count");
     p.ok(&["pause", "c"]);
     assert_eq!(inspect(&p, "c", "{{.State.Status}}"), "paused");
-    assert!(!advances(), "the counter counts while paused");
+    assert!(counter.stands_still(), "the counter counts while paused");
     p.ok(&["unpause", "c"]);
     assert_eq!(inspect(&p, "c", "{{.State.Status}}"), "running");
-    assert!(advances(), "the counter does not count after unpause");
+    assert!(counter.counts(), "the counter does not count after unpause");
     p.ok(&["rm", "--force", "--time", "0", "c"]);
     p.finish();
 }
