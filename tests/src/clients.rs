@@ -81,9 +81,10 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// `cmd` run with its standard output and error on a new pseudo-terminal
-/// (util-linux's `script`), standard input /dev/null. The output has the
-/// terminal's `\r\n` turned into `\n`, and NUL bytes dropped.
+/// `cmd` run on a new pseudo-terminal (util-linux's `script`, whose own
+/// standard input is /dev/null): what it writes to its standard output
+/// and error both comes back in `stdout`, with the terminal's `\r\n`
+/// turned into `\n` and NUL bytes dropped; the exit code is `cmd`'s.
 pub fn run_in_pty(cmd: &Command, limit: Duration) -> RunResult {
     let mut line = vec![sh_quote(&cmd.get_program().to_string_lossy())];
     line.extend(cmd.get_args().map(|a| sh_quote(&a.to_string_lossy())));
