@@ -449,11 +449,62 @@ printf '%s %s %s\n' "$1" "${OCI_HOOK_ENV:-unset}" "$state" >> "$2"
 eval "$3"
 "#;
 
+impl Container {
+    /// The live host processes (not zombies) whose command line names
+    /// this container's bundle or state root: a runtime's own helpers
+    /// (runc's container processes name neither).
+    pub fn helper_processes(&self) -> Vec<u32> {
+        let marks = [
+            self.bundle().to_string_lossy().into_owned(),
+            self.root.path().to_string_lossy().into_owned(),
+        ];
+        let me = std::process::id();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if marks.iter().any(|m| cmdline.contains(m.as_str())) && !is_zombie(pid) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+}
+
+/// Whether `pid` is a zombie (or gone).
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").trim().starts_with('Z'))
+        .unwrap_or(true)
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         let r = self.delete(true);
         if r.code != 0 && !std::thread::panicking() {
             eprintln!("{}: delete --force {} failed: {r:?}", self.rt.name, self.id);
+        }
+        // A runtime that lost track of a container leaves its helpers
+        // running: end them (they are this test's).
+        let left = self.helper_processes();
+        if !left.is_empty() {
+            eprintln!(
+                "{}: processes {left:?} of {} outlived delete --force: killed",
+                self.rt.name, self.id
+            );
+            for pid in left {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
         }
     }
 }

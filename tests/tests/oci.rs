@@ -1181,13 +1181,20 @@ fn state_transitions(rt: &Runtime) {
         0,
         "state after delete succeeded"
     );
-    assert!(!pid_alive(pid) || is_zombie(pid), "pid {pid} still alive");
+    wait_gone(pid);
 }
 
 fn is_zombie(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim().starts_with('Z'))
-        .unwrap_or(true)
+    tests::oci::is_zombie(pid as u32)
+}
+
+/// Waits until `pid` is gone (or a zombie no one reaps).
+fn wait_gone(pid: i64) {
+    let start = Instant::now();
+    while pid_alive(pid) && !is_zombie(pid) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{pid} lives on");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn pid_file(rt: &Runtime) {
@@ -1282,9 +1289,19 @@ fn delete_force_running(rt: &Runtime) {
     let r = c.delete(true);
     assert_eq!(r.code, 0, "delete --force: {r:?}");
     assert_ne!(c.rt(&["state", &c.id]).code, 0);
+    assert_no_helpers(&c);
+    wait_gone(pid);
+}
+
+/// Waits until no process of the runtime for `c` is left (after delete).
+fn assert_no_helpers(c: &Container) {
     let start = Instant::now();
-    while pid_alive(pid) && !is_zombie(pid) {
-        assert!(start.elapsed() < Duration::from_secs(10), "{pid} lives on");
+    while !c.helper_processes().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "processes of the runtime outlived delete --force: {:?}",
+            c.helper_processes()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -1602,6 +1619,12 @@ fn error_duplicate_id(rt: &Runtime) {
     let r = c.create();
     assert_eq!(r.code, 1, "a second create of one id: {r:?}");
     assert_eq!(c.status(), "created");
+    // The first is still whole: delete ends all of it.
+    let pid = c.state()["pid"].as_i64().unwrap_or(0);
+    assert!(pid > 0 && pid_alive(pid), "pid {pid}");
+    assert_eq!(c.delete(true).code, 0);
+    assert_no_helpers(&c);
+    wait_gone(pid);
 }
 
 /// The JSON lines of a `--log-format json` log.
