@@ -2,6 +2,10 @@
 //! programs with the machine's `cc`, running a program natively and in
 //! the sandbox.
 
+pub mod clients;
+pub mod oci;
+pub mod rootfs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
