@@ -4,6 +4,7 @@ mod cmd_do;
 mod cmd_gofer;
 mod confine;
 mod logging;
+mod oci_seccomp;
 
 use std::process::ExitCode;
 

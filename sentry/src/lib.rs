@@ -69,6 +69,9 @@ pub struct BootConfig {
     pub seccomp: bool,
     /// For tests: once the filter is in, make a host syscall it forbids.
     pub test_forbidden_syscall: bool,
+    /// The container's own seccomp filter (OCI `linux.seccomp`), put on
+    /// the first process before it runs ([`syscalls::seccomp::install`]).
+    pub guest_seccomp: Option<syscalls::seccomp::GuestFilter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +95,8 @@ pub enum BootError {
     UnknownPlatform(String),
     #[error("confining the sentry: {0}")]
     Confine(#[from] confine::ConfineError),
+    #[error("installing the container's seccomp filter: {0}")]
+    GuestSeccomp(errno::Errno),
 }
 
 /// Why execve of the first program failed, as a user reads it.
@@ -294,6 +299,9 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
                 errno,
             }
         })?;
+    }
+    if let Some(f) = &cfg.guest_seccomp {
+        syscalls::seccomp::install(&mut task, f).map_err(BootError::GuestSeccomp)?;
     }
     Ok(task)
 }
