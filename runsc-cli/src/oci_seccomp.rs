@@ -157,10 +157,12 @@ fn action_value(a: Action, errno_ret: Option<u32>) -> Result<u32, String> {
         Action::ScmpActLog => SECCOMP_RET_LOG,
         Action::ScmpActAllow => SECCOMP_RET_ALLOW,
         Action::ScmpActNotify => {
-            return Err("SCMP_ACT_NOTIFY cannot be enforced by runsc: it hands the system call \
+            return Err(
+                "SCMP_ACT_NOTIFY cannot be enforced by runsc: it hands the system call \
                         to a seccomp agent, and no agent can answer for the sentry's guest; \
                         use another action (SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS, ...)"
-                .into())
+                    .into(),
+            )
         }
     })
 }
@@ -216,9 +218,11 @@ impl Policy {
     fn new(s: &LinuxSeccomp) -> Result<Policy, String> {
         let default_action = s.default_action();
         if default_action == Action::ScmpActNotify {
-            return Err("SCMP_ACT_NOTIFY cannot be the default action (and runsc cannot \
+            return Err(
+                "SCMP_ACT_NOTIFY cannot be the default action (and runsc cannot \
                         enforce it at all: no seccomp agent can answer for the sentry's guest)"
-                .into());
+                    .into(),
+            );
         }
         let default = action_value(default_action, s.default_errno_ret())?;
         // Listed architectures other than x86-64.
@@ -615,12 +619,7 @@ impl Asm {
         for (i, it) in self.items.iter().enumerate() {
             match it {
                 Item::Insn(f) => out.push(*f),
-                Item::Ja(l) => out.push(SockFilter::new(
-                    bpf::JMP | bpf::JA,
-                    0,
-                    0,
-                    dist(at[i], l)?,
-                )),
+                Item::Ja(l) => out.push(SockFilter::new(bpf::JMP | bpf::JA, 0, 0, dist(at[i], l)?)),
                 Item::Jump { op, k, jt, jf } if !long[i] => out.push(SockFilter::new(
                     bpf::JMP | op | bpf::K,
                     dist(at[i], jt)? as u8,
@@ -629,8 +628,18 @@ impl Asm {
                 )),
                 Item::Jump { op, k, jt, jf } => {
                     out.push(SockFilter::new(bpf::JMP | op | bpf::K, 0, 1, *k));
-                    out.push(SockFilter::new(bpf::JMP | bpf::JA, 0, 0, dist(at[i] + 1, jt)?));
-                    out.push(SockFilter::new(bpf::JMP | bpf::JA, 0, 0, dist(at[i] + 2, jf)?));
+                    out.push(SockFilter::new(
+                        bpf::JMP | bpf::JA,
+                        0,
+                        0,
+                        dist(at[i] + 1, jt)?,
+                    ));
+                    out.push(SockFilter::new(
+                        bpf::JMP | bpf::JA,
+                        0,
+                        0,
+                        dist(at[i] + 2, jf)?,
+                    ));
                 }
                 Item::Bind(_) => {}
             }
@@ -811,7 +820,9 @@ impl Profile {
         let archs = self.architectures.as_deref().unwrap_or(&[]);
         let map = self.arch_map.as_deref().unwrap_or(&[]);
         if !archs.is_empty() && !map.is_empty() {
-            return Err("the seccomp profile has both 'architectures' and 'archMap': use one".into());
+            return Err(
+                "the seccomp profile has both 'architectures' and 'archMap': use one".into(),
+            );
         }
         let mut arches = archs
             .iter()
@@ -851,17 +862,13 @@ impl Profile {
         let kernel_at_least = |v: &str| -> Result<bool, String> {
             let want = parse_kernel(v)
                 .filter(|_| v.split('.').count() == 2)
-                .ok_or_else(|| {
-                    format!("invalid minKernel {v:?}: expected \"<kernel>.<major>\"")
-                })?;
+                .ok_or_else(|| format!("invalid minKernel {v:?}: expected \"<kernel>.<major>\""))?;
             Ok(cond.kernel >= want)
         };
         let mut out = Vec::new();
         for r in rules {
             if r.name.is_some() && r.names.as_ref().is_some_and(|n| !n.is_empty()) {
-                return Err(
-                    "a seccomp rule has both 'name' and 'names': use one ('names')".into(),
-                );
+                return Err("a seccomp rule has both 'name' and 'names': use one ('names')".into());
             }
             if let Some(ex) = &r.excludes {
                 if ex.arches.iter().flatten().any(|a| *a == cond.arch)
@@ -907,5 +914,723 @@ impl Profile {
         s.set_listener_path(self.listener_path.clone().map(Into::into));
         s.set_syscalls(Some(out));
         Ok(Some(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentry::kernel::seccomp::{run, seccomp_data};
+
+    const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+    const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+
+    fn oci(json: &str) -> LinuxSeccomp {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn nr(name: &str) -> u64 {
+        syscall_number(name).unwrap() as u64
+    }
+
+    /// The program's answer for a call on `arch`.
+    fn eval_arch(prog: &[SockFilter], arch: u32, nr: u64, args: [u64; 6]) -> u32 {
+        let mut d = seccomp_data(nr, 0x7f00_1234_5678, &args);
+        d[1] = arch;
+        run(prog, &d)
+    }
+
+    fn eval(prog: &[SockFilter], nr: u64, args: [u64; 6]) -> u32 {
+        eval_arch(prog, AUDIT_ARCH_X86_64, nr, args)
+    }
+
+    const ERRNO: u32 = SECCOMP_RET_ERRNO;
+
+    #[test]
+    fn names_come_from_the_sentrys_table() {
+        assert_eq!(syscall_number("read"), Some(0));
+        assert_eq!(syscall_number("getpid"), Some(39));
+        assert_eq!(syscall_number("newfstatat"), Some(262));
+        assert_eq!(syscall_number("clone3"), Some(435));
+        // Not x86-64's.
+        assert_eq!(syscall_number("socketcall"), None);
+        assert_eq!(syscall_number(""), None);
+    }
+
+    #[test]
+    fn default_actions_and_errno_values() {
+        let p = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#)).unwrap();
+        assert_eq!(eval(&p, 39, [0; 6]), ERRNO | libc::EPERM as u32);
+        let p = compile(&oci(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}"#,
+        ))
+        .unwrap();
+        assert_eq!(eval(&p, 0, [0; 6]), ERRNO | 38);
+        for (name, want) in [
+            ("SCMP_ACT_ALLOW", SECCOMP_RET_ALLOW),
+            ("SCMP_ACT_LOG", SECCOMP_RET_LOG),
+            ("SCMP_ACT_KILL", SECCOMP_RET_KILL_THREAD),
+            ("SCMP_ACT_KILL_THREAD", SECCOMP_RET_KILL_THREAD),
+            ("SCMP_ACT_KILL_PROCESS", SECCOMP_RET_KILL_PROCESS),
+            ("SCMP_ACT_TRAP", SECCOMP_RET_TRAP),
+            ("SCMP_ACT_TRACE", SECCOMP_RET_TRACE | libc::EPERM as u32),
+        ] {
+            let p = compile(&oci(&format!(r#"{{"defaultAction": "{name}"}}"#))).unwrap();
+            assert_eq!(eval(&p, 1, [0; 6]), want, "{name}");
+        }
+        let e = compile(&oci(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 70000}"#,
+        ))
+        .unwrap_err();
+        assert!(e.contains("70000"), "{e}");
+    }
+
+    #[test]
+    fn rule_actions() {
+        let p = compile(&oci(r#"{
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["getppid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77},
+                {"names": ["getuid", "getgid"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["getsid"], "action": "SCMP_ACT_KILL"},
+                {"names": ["setsid"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["getpgid"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["getpgrp"], "action": "SCMP_ACT_TRACE", "errnoRet": 9},
+                {"names": ["sched_yield"], "action": "SCMP_ACT_LOG"},
+                {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}
+            ]}"#))
+        .unwrap();
+        assert_eq!(eval(&p, nr("getppid"), [0; 6]), ERRNO | 77);
+        assert_eq!(eval(&p, nr("getuid"), [0; 6]), ERRNO | 1);
+        assert_eq!(eval(&p, nr("getgid"), [0; 6]), ERRNO | 1);
+        assert_eq!(eval(&p, nr("getsid"), [0; 6]), SECCOMP_RET_KILL_THREAD);
+        assert_eq!(eval(&p, nr("setsid"), [0; 6]), SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(eval(&p, nr("getpgid"), [0; 6]), SECCOMP_RET_TRAP);
+        assert_eq!(eval(&p, nr("getpgrp"), [0; 6]), SECCOMP_RET_TRACE | 9);
+        assert_eq!(eval(&p, nr("sched_yield"), [0; 6]), SECCOMP_RET_LOG);
+        assert_eq!(eval(&p, nr("getpid"), [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval(&p, nr("read"), [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn notify_is_refused_clearly() {
+        let e = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}"#))
+        .unwrap_err();
+        assert!(e.contains("SCMP_ACT_NOTIFY cannot be enforced"), "{e}");
+        assert!(e.contains("mkdir"), "{e}");
+        let e = compile(&oci(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#)).unwrap_err();
+        assert!(e.contains("SCMP_ACT_NOTIFY"), "{e}");
+    }
+
+    #[test]
+    fn bad_rules_are_errors_and_unknown_names_are_skipped() {
+        let e = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["read", ""], "action": "SCMP_ACT_ERRNO"}]}"#))
+        .unwrap_err();
+        assert!(e.contains("empty syscall name"), "{e}");
+        let e = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["read"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#))
+        .unwrap_err();
+        assert!(e.contains("index 6"), "{e}");
+        let p = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["socketcall", "no_such_call", "read"], "action": "SCMP_ACT_ERRNO"}]}"#))
+        .unwrap();
+        assert_eq!(eval(&p, 0, [0; 6]), ERRNO | 1);
+    }
+
+    /// The argument rules of `op` on argument 1 against `value`.
+    fn one_cond(op: &str, value: u64, value_two: u64) -> Vec<SockFilter> {
+        compile(&oci(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5, "syscalls": [
+                {{"names": ["lseek"], "action": "SCMP_ACT_ALLOW",
+                  "args": [{{"index": 1, "value": {value}, "valueTwo": {value_two},
+                             "op": "{op}"}}]}}]}}"#
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn comparisons_are_64_bits_unsigned() {
+        let v: u64 = 0x0000_0001_0000_0010;
+        let probes: [u64; 10] = [
+            0,
+            0x10,
+            0x11,
+            0x0000_0001_0000_000f,
+            v,
+            0x0000_0001_0000_0011,
+            0x0000_0002_0000_0000,
+            0x0000_0000_ffff_ffff,
+            u64::MAX,
+            0x8000_0000_0000_0010,
+        ];
+        for (op, f) in [
+            ("SCMP_CMP_EQ", (|a, b| a == b) as fn(u64, u64) -> bool),
+            ("SCMP_CMP_NE", |a, b| a != b),
+            ("SCMP_CMP_LT", |a, b| a < b),
+            ("SCMP_CMP_LE", |a, b| a <= b),
+            ("SCMP_CMP_GT", |a, b| a > b),
+            ("SCMP_CMP_GE", |a, b| a >= b),
+        ] {
+            let p = one_cond(op, v, 0);
+            for a in probes {
+                let want = if f(a, v) {
+                    SECCOMP_RET_ALLOW
+                } else {
+                    ERRNO | 5
+                };
+                assert_eq!(eval(&p, 8, [3, a, 0, 0, 0, 0]), want, "{op} {a:#x}");
+            }
+            // Only argument 1 counts; other syscalls get the default.
+            assert_eq!(eval(&p, 0, [3, v, 0, 0, 0, 0]), ERRNO | 5);
+        }
+        // (arg & value) == valueTwo, both halves.
+        let p = one_cond(
+            "SCMP_CMP_MASKED_EQ",
+            0xff00_0000_0000_00f0,
+            0x1200_0000_0000_0030,
+        );
+        for (a, ok) in [
+            (0x1200_0000_0000_0030u64, true),
+            (0x12ff_ffff_ffff_ff3f, true),
+            (0x1300_0000_0000_0030, false),
+            (0x1200_0000_0000_0020, false),
+            (0, false),
+        ] {
+            let want = if ok { SECCOMP_RET_ALLOW } else { ERRNO | 5 };
+            assert_eq!(eval(&p, 8, [0, a, 0, 0, 0, 0]), want, "{a:#x}");
+        }
+    }
+
+    #[test]
+    fn conditions_of_a_rule_and_across_rules() {
+        let p = compile(&oci(r#"{
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 5,
+            "syscalls": [
+                {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": 101,
+                 "args": [{"index": 1, "value": 20, "op": "SCMP_CMP_EQ"},
+                          {"index": 2, "value": 1, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["lseek"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_LT"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
+                          {"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
+            ]}"#))
+        .unwrap();
+        // Both conditions of the first rule.
+        assert_eq!(eval(&p, 8, [0, 20, 1, 0, 0, 0]), ERRNO | 101);
+        assert_eq!(eval(&p, 8, [0, 20, 2, 0, 0, 0]), ERRNO | 5);
+        assert_eq!(eval(&p, 8, [0, 21, 1, 0, 0, 0]), ERRNO | 5);
+        assert_eq!(eval(&p, 8, [0, 9, 1, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        // Two conditions on one argument: either (runc's rule).
+        let pers = nr("personality");
+        assert_eq!(eval(&p, pers, [0, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval(&p, pers, [8, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval(&p, pers, [9, 0, 0, 0, 0, 0]), ERRNO | 5);
+        assert_eq!(eval(&p, pers, [1 << 32, 0, 0, 0, 0, 0]), ERRNO | 5);
+    }
+
+    #[test]
+    fn unconditional_rules_win_and_redundant_ones_are_skipped() {
+        let p = compile(&oci(r#"{
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 7,
+                 "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 8},
+                {"names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9,
+                 "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["close"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["close"], "action": "SCMP_ACT_TRAP",
+                 "args": [{"index": 0, "value": 3, "op": "SCMP_CMP_EQ"}]}
+            ]}"#))
+        .unwrap();
+        assert_eq!(eval(&p, 0, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval(&p, 1, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
+        // close's unconditional rule is the default action: skipped, so
+        // only its argument rule is left.
+        assert_eq!(eval(&p, 3, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_TRAP);
+        assert_eq!(eval(&p, 3, [4, 0, 0, 0, 0, 0]), ERRNO | 1);
+    }
+
+    #[test]
+    fn architectures() {
+        let restrictive = |arches: &str| {
+            compile(&oci(&format!(
+                r#"{{"defaultAction": "SCMP_ACT_ERRNO", "architectures": [{arches}],
+                    "syscalls": [{{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}}]}}"#
+            )))
+            .unwrap()
+        };
+        let permissive = |arches: &str| {
+            compile(&oci(&format!(
+                r#"{{"defaultAction": "SCMP_ACT_ALLOW", "architectures": [{arches}],
+                    "syscalls": [{{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}}]}}"#
+            )))
+            .unwrap()
+        };
+        let eperm = ERRNO | 1;
+        let kill = SECCOMP_RET_KILL_THREAD;
+        // Not listed: foreign calls and x32 calls are killed.
+        for p in [restrictive(""), permissive("")] {
+            assert_eq!(eval_arch(&p, AUDIT_ARCH_I386, 20, [0; 6]), kill);
+            assert_eq!(eval_arch(&p, AUDIT_ARCH_AARCH64, 39, [0; 6]), kill);
+            assert_eq!(eval(&p, 0x4000_0000 | 39, [0; 6]), kill);
+        }
+        // Listed: the default action when it denies, so that none of
+        // them gets through unchecked ...
+        let all = r#""SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32""#;
+        let p = restrictive(all);
+        assert_eq!(eval(&p, 39, [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval_arch(&p, AUDIT_ARCH_I386, 20, [0; 6]), eperm);
+        assert_eq!(eval_arch(&p, AUDIT_ARCH_I386, 39, [0; 6]), eperm);
+        assert_eq!(eval(&p, 0x4000_0000 | 39, [0; 6]), eperm);
+        assert_eq!(eval_arch(&p, AUDIT_ARCH_AARCH64, 39, [0; 6]), kill);
+        // ... and killed when it allows (their rules cannot be checked).
+        let p = permissive(all);
+        assert_eq!(eval(&p, 39, [0; 6]), eperm);
+        assert_eq!(eval(&p, 40, [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval_arch(&p, AUDIT_ARCH_I386, 20, [0; 6]), kill);
+        assert_eq!(eval(&p, 0x4000_0000 | 39, [0; 6]), kill);
+        // Syscall -1 gets the default action.
+        assert_eq!(eval(&restrictive(""), u32::MAX as u64, [0; 6]), eperm);
+        assert_eq!(
+            eval(&permissive(""), u32::MAX as u64, [0; 6]),
+            SECCOMP_RET_ALLOW
+        );
+        // The native architecture by its other name.
+        let p = restrictive(r#""SCMP_ARCH_NATIVE""#);
+        assert_eq!(eval(&p, 39, [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn syscalls_newer_than_the_profile_fail_with_enosys() {
+        let p = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO"}]}"#))
+        .unwrap();
+        assert_eq!(eval(&p, 39, [0; 6]), SECCOMP_RET_ALLOW);
+        assert_eq!(eval(&p, 434, [0; 6]), ERRNO | 1);
+        // clone3 (435) is named, even by a rule that was skipped.
+        assert_eq!(eval(&p, 435, [0; 6]), ERRNO | 1);
+        assert_eq!(eval(&p, 436, [0; 6]), ERRNO | libc::ENOSYS as u32);
+        assert_eq!(eval(&p, 1000, [0; 6]), ERRNO | libc::ENOSYS as u32);
+        // Not when unlisted calls are allowed.
+        let p = compile(&oci(r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}"#))
+        .unwrap();
+        assert_eq!(eval(&p, 1000, [0; 6]), SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn flags() {
+        let s = oci(r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                      "SECCOMP_FILTER_FLAG_TSYNC"]}"#);
+        let f = guest_filter(&s).unwrap();
+        assert_eq!(f.flags, FLAG_LOG | FLAG_SPEC_ALLOW | FLAG_TSYNC);
+        let p = Profile::parse(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW",
+                "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#,
+        )
+        .unwrap();
+        let e = p.resolve(&Conditions::sandbox(vec![])).unwrap_err();
+        assert!(
+            e.contains("refused") && e.contains("SCMP_ACT_NOTIFY"),
+            "{e}"
+        );
+        let p = Profile::parse(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]}"#,
+        )
+        .unwrap();
+        let e = p.resolve(&Conditions::sandbox(vec![])).unwrap_err();
+        assert!(e.contains("not known"), "{e}");
+    }
+
+    /// The filter as a plain reading of the profile: what the compiled
+    /// program must answer.
+    fn reference(s: &LinuxSeccomp, arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let da = s.default_action();
+        let default = action_value(da, s.default_errno_ret()).unwrap();
+        let denies = !matches!(da, Action::ScmpActAllow | Action::ScmpActLog);
+        let listed = |a: Arch| s.architectures().iter().flatten().any(|x| *x == a);
+        if arch != AUDIT_ARCH_X86_64 {
+            let foreign = s
+                .architectures()
+                .iter()
+                .flatten()
+                .any(|a| !matches!(a, Arch::ScmpArchX32) && *a as u32 == arch);
+            return if foreign && denies { default } else { BAD_ARCH };
+        }
+        if nr == u32::MAX {
+            return default;
+        }
+        if nr >= X32_SYSCALL_BIT {
+            return if listed(Arch::ScmpArchX32) && denies {
+                default
+            } else {
+                BAD_ARCH
+            };
+        }
+        let calls: Vec<&LinuxSyscall> = s.syscalls().iter().flatten().collect();
+        let named = |c: &LinuxSyscall| c.names().iter().any(|n| syscall_number(n) == Some(nr));
+        let max = calls
+            .iter()
+            .flat_map(|c| c.names().iter().filter_map(|n| syscall_number(n)))
+            .max();
+        if !is_allow_like(da) && max.is_some_and(|m| nr > m) {
+            return SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        }
+        let act = |c: &LinuxSyscall| action_value(c.action(), c.errno_ret()).unwrap();
+        let live: Vec<&&LinuxSyscall> = calls
+            .iter()
+            .filter(|c| named(c) && act(c) != default)
+            .collect();
+        if let Some(c) = live
+            .iter()
+            .find(|c| c.args().as_deref().unwrap_or(&[]).is_empty())
+        {
+            return act(c);
+        }
+        let holds = |a: &LinuxSeccompArg| {
+            let x = args[a.index()];
+            let v = a.value();
+            match a.op() {
+                Op::ScmpCmpEq => x == v,
+                Op::ScmpCmpNe => x != v,
+                Op::ScmpCmpLt => x < v,
+                Op::ScmpCmpLe => x <= v,
+                Op::ScmpCmpGt => x > v,
+                Op::ScmpCmpGe => x >= v,
+                Op::ScmpCmpMaskedEq => x & v == a.value_two().unwrap_or(0),
+            }
+        };
+        for c in live {
+            let a = c.args().as_deref().unwrap();
+            let mut idx: Vec<usize> = a.iter().map(|x| x.index()).collect();
+            idx.sort();
+            idx.dedup();
+            let ok = if idx.len() < a.len() {
+                a.iter().any(holds)
+            } else {
+                a.iter().all(holds)
+            };
+            if ok {
+                return act(c);
+            }
+        }
+        default
+    }
+
+    /// xorshift64*.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        /// A value near the interesting boundaries.
+        fn value(&mut self) -> u64 {
+            let base = [0, 1, 2, 0xffff_ffff, 1 << 32, u64::MAX, 1 << 63, 40];
+            let b = base[self.below(base.len() as u64) as usize];
+            b.wrapping_add(self.below(3)).wrapping_sub(1)
+        }
+    }
+
+    #[test]
+    fn random_profiles_agree_with_a_plain_reading() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let names = [
+            "read", "write", "lseek", "getpid", "mmap", "clone3", "ioctl", "rseq",
+        ];
+        let actions = [
+            r#""action": "SCMP_ACT_ALLOW""#,
+            r#""action": "SCMP_ACT_ERRNO", "errnoRet": 11"#,
+            r#""action": "SCMP_ACT_ERRNO""#,
+            r#""action": "SCMP_ACT_KILL_PROCESS""#,
+            r#""action": "SCMP_ACT_TRAP""#,
+            r#""action": "SCMP_ACT_LOG""#,
+        ];
+        let ops = [
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_NE",
+            "SCMP_CMP_LT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_GE",
+            "SCMP_CMP_MASKED_EQ",
+        ];
+        let defaults = [
+            r#""defaultAction": "SCMP_ACT_ERRNO""#,
+            r#""defaultAction": "SCMP_ACT_ALLOW""#,
+            r#""defaultAction": "SCMP_ACT_KILL_PROCESS""#,
+        ];
+        let arch_sets = [
+            "",
+            r#", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]"#,
+        ];
+        for round in 0..300 {
+            let mut rules = Vec::new();
+            for _ in 0..rng.below(8) {
+                let mut ns = Vec::new();
+                for _ in 0..1 + rng.below(3) {
+                    ns.push(format!(
+                        "\"{}\"",
+                        names[rng.below(names.len() as u64) as usize]
+                    ));
+                }
+                let mut args = Vec::new();
+                for _ in 0..rng.below(3) {
+                    args.push(format!(
+                        r#"{{"index": {}, "value": {}, "valueTwo": {}, "op": "{}"}}"#,
+                        rng.below(3),
+                        rng.value(),
+                        rng.value(),
+                        ops[rng.below(ops.len() as u64) as usize]
+                    ));
+                }
+                rules.push(format!(
+                    r#"{{"names": [{}], {}, "args": [{}]}}"#,
+                    ns.join(","),
+                    actions[rng.below(actions.len() as u64) as usize],
+                    args.join(",")
+                ));
+            }
+            let json = format!(
+                r#"{{{}{}, "syscalls": [{}]}}"#,
+                defaults[rng.below(3) as usize],
+                arch_sets[rng.below(2) as usize],
+                rules.join(",")
+            );
+            let s = oci(&json);
+            let p = compile(&s).unwrap();
+            for _ in 0..200 {
+                let arch =
+                    [AUDIT_ARCH_X86_64, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386][rng.below(3) as usize];
+                let nr = match rng.below(10) {
+                    0 => u32::MAX,
+                    1 => 0x4000_0000 | rng.below(20) as u32,
+                    2 => rng.below(500) as u32,
+                    _ => syscall_number(names[rng.below(names.len() as u64) as usize]).unwrap(),
+                };
+                let mut args = [0u64; 6];
+                for a in args.iter_mut().take(3) {
+                    *a = rng.value();
+                }
+                assert_eq!(
+                    eval_arch(&p, arch, nr as u64, args),
+                    reference(&s, arch, nr, args),
+                    "round {round}: {json}\narch {arch:#x} nr {nr} args {args:x?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn far_jumps_are_relaxed() {
+        // Hundreds of argument blocks: the search's jumps to the later
+        // ones, and across them, are far beyond 255 instructions.
+        let mut rules = Vec::new();
+        for n in sentry::syscalls::names::NAMES
+            .iter()
+            .filter(|n| !n.is_empty())
+        {
+            rules.push(format!(
+                r#"{{"names": ["{n}"], "action": "SCMP_ACT_ALLOW",
+                    "args": [{{"index": 0, "value": 7, "op": "SCMP_CMP_GE"}}]}}"#
+            ));
+        }
+        let s = oci(&format!(
+            r#"{{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{}]}}"#,
+            rules.join(",")
+        ));
+        let p = compile(&s).unwrap();
+        assert!(p.len() > 1000, "{}", p.len());
+        for nr in 0..470u32 {
+            for a in [0, 6, 7, 8, 1 << 40] {
+                let args = [a, 0, 0, 0, 0, 0];
+                assert_eq!(
+                    eval(&p, nr as u64, args),
+                    reference(&s, AUDIT_ARCH_X86_64, nr, args),
+                    "nr {nr} arg {a}"
+                );
+            }
+        }
+    }
+
+    fn docker_default() -> Profile {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/docker-default-seccomp.json"
+        );
+        Profile::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn dockers_default_profile() {
+        const CLONE_NEWUSER: u64 = 0x1000_0000;
+        let fork_flags = 0x0120_0011;
+        let eperm = ERRNO | 1;
+        for (caps, admin) in [
+            (vec![], false),
+            (
+                vec!["CAP_CHOWN".to_string(), "SYS_PTRACE".to_string()],
+                false,
+            ),
+            (ALL_CAPS.iter().map(|c| c.to_string()).collect(), true),
+        ] {
+            let s = docker_default()
+                .resolve(&Conditions::sandbox(caps.clone()))
+                .unwrap()
+                .unwrap();
+            let p = compile(&s).unwrap();
+            // Compact: far below BPF_MAXINSNS.
+            assert!(p.len() < 1000, "{} instructions", p.len());
+            assert_eq!(eval(&p, nr("getpid"), [0; 6]), SECCOMP_RET_ALLOW);
+            assert_eq!(eval(&p, nr("execve"), [0; 6]), SECCOMP_RET_ALLOW);
+            assert_eq!(eval(&p, nr("add_key"), [0; 6]), eperm);
+            assert_eq!(eval(&p, nr("kexec_load"), [0; 6]), eperm);
+            assert_eq!(
+                eval(&p, nr("clone"), [fork_flags, 0, 0, 0, 0, 0]),
+                SECCOMP_RET_ALLOW
+            );
+            // Namespaces and mounts need CAP_SYS_ADMIN.
+            let want = if admin { SECCOMP_RET_ALLOW } else { eperm };
+            assert_eq!(eval(&p, nr("clone"), [CLONE_NEWUSER, 0, 0, 0, 0, 0]), want);
+            assert_eq!(eval(&p, nr("mount"), [0; 6]), want);
+            assert_eq!(eval(&p, nr("unshare"), [0; 6]), want);
+            let clone3 = if admin {
+                SECCOMP_RET_ALLOW
+            } else {
+                ERRNO | libc::ENOSYS as u32
+            };
+            assert_eq!(eval(&p, nr("clone3"), [0; 6]), clone3);
+            // ptrace: with minKernel 4.8, which the sentry's 6.6 is past.
+            assert_eq!(eval(&p, nr("ptrace"), [0; 6]), SECCOMP_RET_ALLOW);
+            // x86-64's own; AF_VSOCK (40) sockets are denied.
+            assert_eq!(eval(&p, nr("arch_prctl"), [0; 6]), SECCOMP_RET_ALLOW);
+            assert_eq!(
+                eval(&p, nr("socket"), [1, 0, 0, 0, 0, 0]),
+                SECCOMP_RET_ALLOW
+            );
+            assert_eq!(eval(&p, nr("socket"), [40, 0, 0, 0, 0, 0]), eperm);
+            assert_eq!(
+                eval(&p, nr("socket"), [41, 0, 0, 0, 0, 0]),
+                SECCOMP_RET_ALLOW
+            );
+            assert_eq!(
+                eval(&p, nr("personality"), [8, 0, 0, 0, 0, 0]),
+                SECCOMP_RET_ALLOW
+            );
+            assert_eq!(eval(&p, nr("personality"), [1, 0, 0, 0, 0, 0]), eperm);
+            // i386 and x32 calls never get through unchecked.
+            assert_eq!(eval_arch(&p, AUDIT_ARCH_I386, 20, [0; 6]), eperm);
+            assert_eq!(eval(&p, 0x4000_0000 | 39, [0; 6]), eperm);
+            // Every number agrees with the plain reading.
+            for n in (0..500u32).chain([u32::MAX, 0x4000_0001]) {
+                for args in [[0; 6], [40, 0, 0, 0, 0, 0], [CLONE_NEWUSER, 1, 0, 0, 0, 0]] {
+                    assert_eq!(
+                        eval(&p, n as u64, args),
+                        reference(&s, AUDIT_ARCH_X86_64, n, args),
+                        "caps {caps:?} nr {n} args {args:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn profiles_resolve_as_moby_does() {
+        let p = Profile::parse(
+            r#"{
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "archMap": [
+                {"architecture": "SCMP_ARCH_X86_64",
+                 "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                {"architecture": "SCMP_ARCH_LOONGARCH64", "subArchitectures": null}
+            ],
+            "syscalls": [
+                {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
+                {"name": "getppid", "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ALLOW",
+                 "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"arches": ["amd64", "x32"]}},
+                {"names": ["set_tls"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"arches": ["arm"]}},
+                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"minKernel": "4.8"}},
+                {"names": ["kcmp"], "action": "SCMP_ACT_ALLOW",
+                 "includes": {"minKernel": "99.0"}},
+                {"names": ["uselib"], "action": "SCMP_ACT_ALLOW",
+                 "excludes": {"minKernel": "5.0"}}
+            ]}"#,
+        )
+        .unwrap();
+        let names = |caps: &[&str]| -> Vec<String> {
+            let c = Conditions::sandbox(caps.iter().map(|c| c.to_string()).collect());
+            let s = p.resolve(&c).unwrap().unwrap();
+            assert_eq!(
+                s.architectures().clone().unwrap(),
+                vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+            );
+            s.syscalls()
+                .iter()
+                .flatten()
+                .flat_map(|r| r.names().clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&[]),
+            ["getpid", "getppid", "chroot", "arch_prctl", "ptrace"]
+        );
+        assert_eq!(
+            names(&["sys_admin"]),
+            ["getpid", "getppid", "mount", "arch_prctl", "ptrace"]
+        );
+        // Both architectures forms, both name forms: refused.
+        let both = Profile::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+                "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}"#,
+        )
+        .unwrap();
+        assert!(both.resolve(&Conditions::sandbox(vec![])).is_err());
+        let both = Profile::parse(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"name": "read", "names": ["write"], "action": "SCMP_ACT_ALLOW"}]}"#,
+        )
+        .unwrap();
+        assert!(both.resolve(&Conditions::sandbox(vec![])).is_err());
+        // Nothing at all: no filter.
+        let none = Profile::parse("{}").unwrap();
+        assert!(none
+            .resolve(&Conditions::sandbox(vec![]))
+            .unwrap()
+            .is_none());
+        // A plain OCI object reads as a profile.
+        let plain = Profile::parse(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+                "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 3,
+                   "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}]}]}"#,
+        )
+        .unwrap()
+        .resolve(&Conditions::sandbox(vec![]))
+        .unwrap()
+        .unwrap();
+        let f = guest_filter(&plain).unwrap();
+        assert_eq!(f.flags, FLAG_LOG);
+        assert_eq!(eval(&f.program, 39, [0; 6]), ERRNO | 3);
+        assert_eq!(eval(&f.program, 39, [1, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
     }
 }
