@@ -27,7 +27,10 @@
 //!   all hold gives its action; conditions on the same argument index in
 //!   one rule become separate rules (runc's "multiple args" rule). Each
 //!   condition compares all 64 bits, unsigned; SCMP_CMP_MASKED_EQ is
-//!   `(arg & value) == valueTwo`.
+//!   `(arg & value) == valueTwo`. (libseccomp before 2.6.1 could merge
+//!   64-bit comparisons of different rules on one argument wrongly, and
+//!   let calls through that no rule allows; here each rule keeps its
+//!   meaning.)
 //! - Actions: ALLOW, ERRNO (`errnoRet`, default EPERM), KILL and
 //!   KILL_THREAD, KILL_PROCESS, TRAP (SIGSYS), LOG, and TRACE (no tracer
 //!   can attach to a guest, so the call fails with ENOSYS, as Linux fails
