@@ -1,5 +1,9 @@
 //! `runsc`: the OCI runtime whose containers run on the sentry.
 
+// The sandbox's cgroup, for the OCI lifecycle commands that create,
+// update, pause and delete it.
+#[allow(dead_code)]
+mod cgroup;
 mod cmd_do;
 mod cmd_gofer;
 mod confine;
