@@ -142,6 +142,19 @@ fn dockers_default_profile_runs_a_busybox_shell() {
         "stderr: {}",
         filtered.stderr
     );
+    // The filter is kept across fork and execve.
+    let script = format!("{} docker; echo $?", prog.display());
+    let execed = run_sandboxed(
+        Some(&profile),
+        Path::new("/bin/busybox"),
+        &["sh", "-c", &script],
+    );
+    assert_eq!(
+        execed.stdout,
+        format!("{}0\n", filtered.stdout),
+        "{}",
+        execed.stderr
+    );
     let open = run_sandboxed(None, &prog, &["docker"]);
     assert!(
         open.stdout.contains("personality(1): ok\n") && !open.stdout.contains("errno 1\n"),
