@@ -138,14 +138,19 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         exit_status: None,
     };
     state.save(root)?;
-    if spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .is_some()
-    {
-        tracing::warn!("linux.seccomp is not yet enforced on the container");
-    }
+    let guest_seccomp = container_seccomp(&bundle)?;
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let cgroup = crate::cgroup::Cgroup::create(
+        cgroups_path.as_deref(),
+        &args.id,
+        cli.systemd_cgroup,
+        linux.and_then(|l| l.resources().as_ref()),
+    )?;
+    state.cgroup = serde_json::to_value(&cgroup).ok();
+    state.save(root)?;
 
     // The container's terminal, or its standard streams.
     let mut stdio: Vec<Option<OwnedFd>> = Vec::new();
@@ -178,6 +183,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         gofer::spawn::start_gofer(&exe, &tree.root, !tree.root_readonly, &tree.binds)
             .map_err(|e| format!("starting the gofer: {e}"))?;
     state.gofer_pid = gofer_child.id() as i32;
+    cgroup.add(state.gofer_pid)?;
     let client = gofer::Client::connect(sock).map_err(|e| {
         format!("connecting to the gofer: {e:?} (its error, if any, is in the log above)")
     })?;
@@ -216,6 +222,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             listener,
             ready: ready_w,
         }),
+        guest_seccomp,
     };
     let boot = move || match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),
@@ -233,6 +240,8 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             detached: true,
             controlling_terminal: terminal.as_ref().map(|t| t.as_raw_fd()),
         },
+        // Into the cgroup before it makes its first stub.
+        |pid| cgroup.add(pid),
     )?;
     drop(terminal);
     state.pid = pid;
@@ -276,6 +285,19 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         state,
         gofer: Some(gofer_child),
     })
+}
+
+/// The compiled `linux.seccomp` of the bundle's config.json, if any.
+pub fn container_seccomp(
+    bundle: &Path,
+) -> Result<Option<sentry::syscalls::seccomp::GuestFilter>, String> {
+    let spec = crate::spec::load(bundle)?;
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => crate::oci_seccomp::guest_filter(s)
+            .map(Some)
+            .map_err(|e| format!("linux.seccomp cannot be enforced: {e}")),
+        None => Ok(None),
+    }
 }
 
 fn dup_fd(fd: i32) -> Option<OwnedFd> {

@@ -27,6 +27,13 @@ pub struct DoArgs {
     /// which must then be static, is handed in as an open file.
     #[arg(long = "empty-root", conflicts_with_all = ["root_dir", "volumes"])]
     pub empty_root: bool,
+    /// Run the program under this seccomp profile, enforced by the
+    /// sentry: a JSON file holding an OCI `linux.seccomp` object, or a
+    /// profile as Docker and podman take it (`--security-opt
+    /// seccomp=FILE`), whose conditional rules are resolved against the
+    /// program's capabilities (all for root, none otherwise).
+    #[arg(long = "seccomp-profile", value_name = "FILE")]
+    pub seccomp_profile: Option<PathBuf>,
     /// The program and its arguments.
     #[arg(
         trailing_var_arg = true,
@@ -156,8 +163,44 @@ fn raise_fd_limit() {
     }
 }
 
+/// The filter of `--seccomp-profile`, if given.
+fn seccomp_filter(args: &DoArgs) -> Result<Option<sentry::syscalls::seccomp::GuestFilter>, String> {
+    use crate::oci_seccomp::{guest_filter, Conditions, Profile, ALL_CAPS};
+    let Some(path) = &args.seccomp_profile else {
+        return Ok(None);
+    };
+    let what = |e: String| format!("seccomp profile {}: {e}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| what(e.to_string()))?;
+    let profile = Profile::parse(&text).map_err(what)?;
+    // The program runs as the caller, with every capability when root.
+    // SAFETY: getuid has no preconditions.
+    let caps = if unsafe { libc::getuid() } == 0 {
+        ALL_CAPS.iter().map(|c| c.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    match profile.resolve(&Conditions::sandbox(caps)).map_err(what)? {
+        Some(s) => guest_filter(&s).map(Some).map_err(what),
+        None => {
+            tracing::info!(
+                "seccomp profile {}: no default action and no rules: no filter",
+                path.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
 pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     raise_fd_limit();
+    let guest_seccomp = match seccomp_filter(args) {
+        Ok(f) => f,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            eprintln!("runsc: {msg}");
+            return 125;
+        }
+    };
     let prog = Path::new(&args.command[0]);
     let mut gofer_child = None;
     let (file, gofer, path) = if args.empty_root {
@@ -237,6 +280,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         capabilities: None,
         tree: sentry::Tree::Do,
         control: None,
+        guest_seccomp,
     };
     let code = crate::confine::run_confined(move || boot(cfg));
     if let Some(mut c) = gofer_child {

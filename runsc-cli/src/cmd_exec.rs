@@ -106,6 +106,7 @@ fn process_spec(st: &State, args: &ExecArgs) -> Result<ProcessSpec, String> {
         no_new_privileges: base.no_new_privileges || args.no_new_privs,
         capabilities: base.capabilities,
         terminal: args.tty,
+        seccomp: None,
     };
     if spec.cwd.is_empty() {
         spec.cwd = "/".into();
@@ -173,7 +174,9 @@ fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, String> {
             ))
         }
     }
-    let spec = process_spec(&st, args)?;
+    let mut spec = process_spec(&st, args)?;
+    // The container's filter binds every process of it.
+    spec.seccomp = crate::cmd_create::container_seccomp(&st.bundle)?;
     let mut fds: Vec<OwnedFd> = Vec::new();
     if spec.terminal {
         let sock = args

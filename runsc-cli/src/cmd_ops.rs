@@ -266,6 +266,12 @@ pub fn destroy(root: &Path, id: &str, hooks: bool) {
             }
         }
     }
+    if let Some(cg) = st.as_ref().and_then(|s| s.cgroup.as_ref()) {
+        match crate::cgroup::Cgroup::load(&cg.to_string()).and_then(|c| c.destroy()) {
+            Ok(()) => {}
+            Err(e) => tracing::warn!("removing the container's cgroup: {e}"),
+        }
+    }
     let _ = std::fs::remove_dir_all(container::dir(root, id));
 }
 

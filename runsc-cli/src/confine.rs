@@ -57,7 +57,7 @@ pub struct SpawnOptions {
 /// Runs `sentry` (which boots the sentry and returns the exit code) in a
 /// confined child process; returns the code `runsc` exits with.
 pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
-    let pid = match spawn_confined(sentry, SpawnOptions::default()) {
+    let pid = match spawn_confined(sentry, SpawnOptions::default(), |_| Ok(())) {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("runsc: {e}");
@@ -69,7 +69,13 @@ pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
 }
 
 /// Starts `sentry` in a confined child process; its pid.
-pub fn spawn_confined(sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> Result<i32, String> {
+/// `before_start` runs in the parent once the child exists, before it
+/// may go on (e.g. to put it into a cgroup).
+pub fn spawn_confined(
+    sentry: impl FnOnce() -> i32,
+    opts: SpawnOptions,
+    before_start: impl FnOnce(i32) -> Result<(), String>,
+) -> Result<i32, String> {
     // SAFETY: geteuid and getegid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let user_ns = uid != 0;
@@ -130,6 +136,15 @@ pub fn spawn_confined(sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> Resul
             wait_for(pid);
             return Err(format!("mapping the sentry's user namespace: {e}"));
         }
+    }
+    if let Err(e) = before_start(pid) {
+        // SAFETY: kills the child we just made, then closes our pipe end.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::close(ready_w);
+        }
+        wait_for(pid);
+        return Err(e);
     }
     // SAFETY: one byte from our buffer to our pipe: the child may go on.
     unsafe { libc::write(ready_w, b"g".as_ptr().cast(), 1) };

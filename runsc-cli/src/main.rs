@@ -1,5 +1,6 @@
 //! `runsc`: the OCI runtime whose containers run on the sentry.
 
+mod cgroup;
 mod cmd_create;
 mod cmd_do;
 mod cmd_exec;
@@ -10,6 +11,7 @@ mod console;
 mod container;
 mod hooks;
 mod logging;
+mod oci_seccomp;
 mod spec;
 
 use std::process::ExitCode;
@@ -145,19 +147,35 @@ pub fn fail(msg: &str) -> i32 {
     1
 }
 
-/// The cgroup statistics of a container (empty until cgroups are set up
-/// for sandboxes).
-pub fn cgroup_stats(_st: &container::State) -> serde_json::Map<String, serde_json::Value> {
-    serde_json::Map::new()
+/// The container's cgroup, from its state.
+fn cgroup_of(st: &container::State) -> Result<cgroup::Cgroup, String> {
+    let v = st
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| format!("container {} has no cgroup recorded", st.id))?;
+    cgroup::Cgroup::load(&v.to_string())
 }
 
-/// Applies new resource limits to a container's cgroup.
-pub fn cgroup_update(_st: &container::State, _res: &serde_json::Value) -> Result<(), String> {
-    Err(
-        "update: this runtime does not place sandboxes in cgroups yet, so their limits cannot \
-         change"
-            .into(),
-    )
+/// The cgroup statistics of a container, by name (empty if it has none).
+pub fn cgroup_stats(st: &container::State) -> serde_json::Map<String, serde_json::Value> {
+    match cgroup_of(st).and_then(|c| c.stats()) {
+        Ok(s) => match serde_json::to_value(s) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => Default::default(),
+        },
+        Err(e) => {
+            tracing::warn!("cgroup statistics: {e}");
+            Default::default()
+        }
+    }
+}
+
+/// Applies new resource limits (a runtime-spec `linux.resources`) to a
+/// container's cgroup.
+pub fn cgroup_update(st: &container::State, res: &serde_json::Value) -> Result<(), String> {
+    let r: oci_spec::runtime::LinuxResources =
+        serde_json::from_value(res.clone()).map_err(|e| format!("the resources: {e}"))?;
+    cgroup_of(st)?.update(&r)
 }
 
 fn print_version() {

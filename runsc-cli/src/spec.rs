@@ -145,6 +145,7 @@ pub fn process_spec(p: &Process) -> sentry::control::ProcessSpec {
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         capabilities: capabilities(p.capabilities().as_ref()),
         terminal: p.terminal().unwrap_or(false),
+        seccomp: None,
     }
 }
 

@@ -69,6 +69,9 @@ pub struct ProcessSpec {
     /// rather than three fds.
     #[serde(default)]
     pub terminal: bool,
+    /// The container's seccomp filter, put on the process before it runs.
+    #[serde(default)]
+    pub seccomp: Option<crate::syscalls::seccomp::GuestFilter>,
 }
 
 /// One process, as `runsc ps` shows it.

@@ -70,6 +70,9 @@ pub struct BootConfig {
     pub seccomp: bool,
     /// For tests: once the filter is in, make a host syscall it forbids.
     pub test_forbidden_syscall: bool,
+    /// The container's own seccomp filter (OCI `linux.seccomp`), put on
+    /// the first process before it runs ([`syscalls::seccomp::install`]).
+    pub guest_seccomp: Option<syscalls::seccomp::GuestFilter>,
     /// The sandbox's NIS domain name (`None`: "(none)").
     pub domainname: Option<String>,
     /// The first process's supplementary groups, umask, limits
@@ -162,6 +165,8 @@ pub enum BootError {
     UnknownPlatform(String),
     #[error("confining the sentry: {0}")]
     Confine(#[from] confine::ConfineError),
+    #[error("installing the container's seccomp filter: {0}")]
+    GuestSeccomp(errno::Errno),
 }
 
 /// Why execve of the first program failed, as a user reads it.
@@ -356,6 +361,12 @@ fn exec_process(
         };
         drop_unstarted(kernel, &task);
         return Err(format!("exec of {path} in the sandbox: {why}"));
+    }
+    if let Some(f) = &spec.seccomp {
+        if let Err(e) = syscalls::seccomp::install(&mut task, f) {
+            drop_unstarted(kernel, &task);
+            return Err(format!("installing the container's seccomp filter: {e:?}"));
+        }
     }
     syscalls::process::spawn(task).map_err(|e| format!("starting {path}: {e}"))?;
     Ok(pid)
@@ -559,6 +570,9 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
                 errno,
             }
         })?;
+    }
+    if let Some(f) = &cfg.guest_seccomp {
+        syscalls::seccomp::install(&mut task, f).map_err(BootError::GuestSeccomp)?;
     }
     Ok(task)
 }

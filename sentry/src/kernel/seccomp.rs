@@ -51,7 +51,7 @@ pub const MAX_INSNS_PER_PATH: usize = 32768;
 const MAX_ERRNO: u32 = 4095;
 
 /// One classic BPF instruction (`struct sock_filter`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SockFilter {
     pub code: u16,
     pub jt: u8,

@@ -70,8 +70,8 @@ pub fn seccomp(t: &mut Task, op: u32, flags: Hex, uargs: UserAddr) -> SysResult 
     }
 }
 
-/// seccomp(SECCOMP_SET_MODE_FILTER), with Linux's checks in Linux's order.
-fn set_mode_filter(t: &mut Task, flags: u64, uprog: u64) -> SysResult {
+/// The flag checks of seccomp(SECCOMP_SET_MODE_FILTER), in Linux's order.
+fn check_flags(t: &Task, flags: u64) -> Result<(), Errno> {
     if flags & !FLAG_MASK != 0 {
         return Err(Errno::EINVAL);
     }
@@ -84,11 +84,30 @@ fn set_mode_filter(t: &mut Task, flags: u64, uprog: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if flags & FLAG_NEW_LISTENER != 0 {
-        return unimplemented(
+        unimplemented(
             t,
             "seccomp SECCOMP_FILTER_FLAG_NEW_LISTENER (user notification)",
-        );
+        )?;
     }
+    Ok(())
+}
+
+/// Checks `insns` and puts it on top of the thread's filters: the end of
+/// seccomp(SECCOMP_SET_MODE_FILTER) once the flags and the caller's right
+/// to do it were checked.
+fn attach_program(t: &mut Task, flags: u64, insns: &[SockFilter]) -> SysResult {
+    let prog = Program::new(insns)?;
+    // SPEC_ALLOW: no speculation mitigation is forced on the guest here.
+    match sc::attach(t, prog, flags & FLAG_LOG != 0, flags & FLAG_TSYNC != 0)? {
+        Attached::Done => Ok(0),
+        Attached::Blocked(_) if flags & FLAG_TSYNC_ESRCH != 0 => Err(Errno::ESRCH),
+        Attached::Blocked(tid) => Ok(tid as u64),
+    }
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER), with Linux's checks in Linux's order.
+fn set_mode_filter(t: &mut Task, flags: u64, uprog: u64) -> SysResult {
+    check_flags(t, flags)?;
     // struct sock_fprog: len (u16), padding, filter pointer.
     let mut fprog = [0u8; 16];
     t.mm.copy_in(uprog, &mut fprog)?;
@@ -103,12 +122,38 @@ fn set_mode_filter(t: &mut Task, flags: u64, uprog: u64) -> SysResult {
     let mut raw = vec![0u8; len * 8];
     t.mm.copy_in(filter, &mut raw)?;
     let insns: Vec<SockFilter> = raw.chunks_exact(8).map(SockFilter::from_bytes).collect();
-    let prog = Program::new(&insns)?;
-    // SPEC_ALLOW: no speculation mitigation is forced on the guest here.
-    match sc::attach(t, prog, flags & FLAG_LOG != 0, flags & FLAG_TSYNC != 0)? {
-        Attached::Done => Ok(0),
-        Attached::Blocked(_) if flags & FLAG_TSYNC_ESRCH != 0 => Err(Errno::ESRCH),
-        Attached::Blocked(tid) => Ok(tid as u64),
+    attach_program(t, flags, &insns)
+}
+
+/// A container's seccomp filter as its runtime installs it on a process:
+/// a classic BPF program and its `SECCOMP_FILTER_FLAG_*` flags, as they
+/// would be passed to seccomp(SECCOMP_SET_MODE_FILTER). Serializable, for
+/// the runtime to send it to a running sandbox for the processes it
+/// execs there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GuestFilter {
+    pub program: Vec<SockFilter>,
+    pub flags: u64,
+}
+
+/// Installs a runtime's filter on a task that has not run yet (the
+/// sandbox's first process, or one exec'd into a running sandbox), as
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, program) made by the task
+/// would: the same checks of the flags and the program (EINVAL, ENOSYS
+/// for a user-notification listener), on top of any filter it has, and
+/// kept across its fork, clone and execve. Only the caller's right to
+/// filter (no_new_privs or CAP_SYS_ADMIN) is not asked: the runtime
+/// installs the filter with its own privilege, as runc does before it
+/// drops the container's capabilities.
+pub fn install(t: &mut Task, f: &GuestFilter) -> Result<(), Errno> {
+    check_flags(t, f.flags)?;
+    if f.program.is_empty() || f.program.len() > sc::BPF_MAXINSNS {
+        return Err(Errno::EINVAL);
+    }
+    match attach_program(t, f.flags, &f.program)? {
+        0 => Ok(()),
+        // Another thread's filters differ (TSYNC without TSYNC_ESRCH).
+        _ => Err(Errno::ESRCH),
     }
 }
 
