@@ -226,18 +226,20 @@ impl Credentials {
     }
 
     /// The credentials after exec of `file` (`bprm_fill_uid` and
-    /// `cap_bprm_creds_from_file`). The sandbox has no file capabilities
-    /// (no `security.capability` attributes), so every file is one
-    /// without: root (the effective uid, or the real uid, unless
-    /// SECBIT_NOROOT) gets the bounding and inheritable sets as its
-    /// permitted set, and all of it effective when the effective uid is
-    /// 0; others keep only their ambient set, which a set-user-ID or
-    /// set-group-ID exec clears. Under no_new_privs the set-id bits do
-    /// nothing, the effective ids fall back to the real ones, and
-    /// permitted cannot grow. (Linux's other reasons for that downgrade,
-    /// a ptracer and a file-system context shared with another process,
-    /// do not arise: the sandbox has no guest ptrace and does not track
-    /// the sharing.)
+    /// `cap_bprm_creds_from_file`, as in Linux 6.16 and later). The
+    /// sandbox has no file capabilities (no `security.capability`
+    /// attributes), so every file is one without: root (the effective
+    /// uid, or the real uid, unless SECBIT_NOROOT) gets the bounding and
+    /// inheritable sets as its permitted set, all of it effective when
+    /// the effective uid is 0; everyone keeps the ambient set on top,
+    /// unless the exec changes the effective uid, or the effective gid to
+    /// a group the caller is not in (a set-user-ID or set-group-ID
+    /// program), which clears it. Under no_new_privs the set-id bits do
+    /// nothing, and an exec that would still change the ids or add
+    /// permitted capabilities gets the real ids and no new capabilities.
+    /// (Linux's other reasons for that downgrade, a ptracer and a
+    /// file-system context shared with another process, do not arise:
+    /// the sandbox has no guest ptrace and does not track the sharing.)
     pub fn for_exec(&self, file: &ExecFile, no_new_privs: bool) -> ExecCreds {
         let old = self;
         let mut new = old.clone();
@@ -263,9 +265,12 @@ impl Credentials {
                 effective = true;
             }
         }
-        let is_setid = new.euid != old.uid || new.egid != old.gid;
+        // Whether the exec changes the ids (Linux 6.16 and later: the
+        // effective uid, or the effective gid to a group the caller is
+        // not in; before, any effective id other than the real one).
+        let id_changed = new.euid != old.euid || !crate::vfs::perm::in_group(old, new.egid);
         let gained = new.cap_permitted & !old.cap_permitted != 0;
-        if (is_setid || gained) && no_new_privs {
+        if (id_changed || gained) && no_new_privs {
             new.euid = new.uid;
             new.egid = new.gid;
             new.cap_permitted &= old.cap_permitted;
@@ -274,7 +279,7 @@ impl Credentials {
         new.fsuid = new.euid;
         new.sgid = new.egid;
         new.fsgid = new.egid;
-        if is_setid {
+        if id_changed {
             new.cap_ambient = 0;
         }
         new.cap_permitted |= new.cap_ambient;
@@ -284,8 +289,10 @@ impl Credentials {
             new.cap_ambient
         };
         new.keep_caps = false;
-        let secure =
-            is_setid || (new.uid != 0 && (effective || new.cap_permitted & !new.cap_ambient != 0));
+        let secure = id_changed
+            || new.euid != old.uid
+            || new.egid != old.gid
+            || (new.uid != 0 && (effective || new.cap_permitted & !new.cap_ambient != 0));
         ExecCreds { creds: new, secure }
     }
 }

@@ -124,6 +124,14 @@ pub fn setregid(t: &mut Task, rgid: u32, egid: u32) -> SysResult {
 }
 
 pub fn setresuid(t: &mut Task, r: u32, e: u32, s: u32) -> SysResult {
+    // A call that changes nothing (the fsuid included) does nothing.
+    let c = &t.creds;
+    if (r == KEEP || r == c.uid)
+        && (e == KEEP || (e == c.euid && e == c.fsuid))
+        && (s == KEEP || s == c.suid)
+    {
+        return Ok(0);
+    }
     update_uids(t, |c| {
         if !c.has_cap(CAP_SETUID) {
             let ok = |v: u32| v == KEEP || v == c.uid || v == c.euid || v == c.suid;
@@ -146,6 +154,13 @@ pub fn setresuid(t: &mut Task, r: u32, e: u32, s: u32) -> SysResult {
 }
 
 pub fn setresgid(t: &mut Task, r: u32, e: u32, s: u32) -> SysResult {
+    let c = &t.creds;
+    if (r == KEEP || r == c.gid)
+        && (e == KEEP || (e == c.egid && e == c.fsgid))
+        && (s == KEEP || s == c.sgid)
+    {
+        return Ok(0);
+    }
     update_gids(t, |c| {
         if !c.has_cap(CAP_SETGID) {
             let ok = |v: u32| v == KEEP || v == c.gid || v == c.egid || v == c.sgid;
