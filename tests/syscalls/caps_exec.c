@@ -11,7 +11,8 @@
  * and set-group-ID programs (root's and another user's, also on a
  * nosuid mount and under no_new_privs) with the ambient set cleared
  * (but not by a set-group-ID program of one's own group);
- * AT_SECURE, dumpability and the parent-death signal. The sandbox has
+ * AT_SECURE, dumpability (also of a program the caller cannot read)
+ * and the parent-death signal. The sandbox has
  * no file capabilities: no case sets them. */
 #include <fcntl.h>
 #include <grp.h>
@@ -158,6 +159,15 @@ static void sgid_member(void) {
   run("/tmp/caps_sgid", "show");
 }
 
+/* A program its caller cannot read leaves the process undumpable; root
+ * can read it. */
+static void execute_only(void) {
+  CHECK(setresuid(2000, 2000, 2000));
+  run("/tmp/caps_xonly", "show");
+}
+
+static void execute_only_root(void) { run("/tmp/caps_xonly", "show"); }
+
 /* A copy of this program at `path`, owned by uid:gid, mode `mode`. */
 static void copy_self(const char *path, uid_t uid, gid_t gid, mode_t mode) {
   int in = open(SELF, O_RDONLY);
@@ -193,6 +203,7 @@ int main(int argc, char **argv) {
   copy_self("/tmp/caps_suid0", 0, 0, 04755);
   copy_self("/tmp/caps_suid1000", 1000, 1000, 04755);
   copy_self("/tmp/caps_sgid", 0, 100, 02755);
+  copy_self("/tmp/caps_xonly", 0, 0, 0711);
   CHECK(mkdir("/tmp/nosuid", 0755));
   CHECK(mount("tmpfs", "/tmp/nosuid", "tmpfs", MS_NOSUID, "mode=755"));
   copy_self("/tmp/nosuid/caps_suid0", 0, 0, 04755);
@@ -213,5 +224,7 @@ int main(int argc, char **argv) {
   scenario("root runs set-user-ID other user", root_runs_suid_other);
   scenario("set-group-ID", sgid);
   scenario("set-group-ID of a group one is in", sgid_member);
+  scenario("execute-only program", execute_only);
+  scenario("execute-only program run by root", execute_only_root);
   return 0;
 }
