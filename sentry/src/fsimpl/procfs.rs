@@ -1086,7 +1086,6 @@ fn status(p: &ProcTask) -> String {
     let (ign, cgt) = signal_dispositions(p);
     let cpus = p.kernel.cpus.max(1);
     let sigpending = p.tg.limits.locked().cur(libc::RLIMIT_SIGPENDING);
-    let all_caps = (1u64 << (crate::kernel::creds::CAP_LAST_CAP + 1)) - 1;
     let mut s = String::new();
     let _ = writeln!(s, "Name:\t{}", escape_comm(&p.comm));
     let _ = writeln!(s, "Umask:\t{:04o}", *p.tg.umask.locked());
@@ -1136,11 +1135,11 @@ fn status(p: &ProcTask) -> String {
     let _ = writeln!(s, "SigBlk:\t{:016x}", p.signal_mask);
     let _ = writeln!(s, "SigIgn:\t{ign:016x}");
     let _ = writeln!(s, "SigCgt:\t{cgt:016x}");
-    s.push_str("CapInh:\t0000000000000000\n");
-    let _ = writeln!(s, "CapPrm:\t{:016x}", c.cap_effective);
+    let _ = writeln!(s, "CapInh:\t{:016x}", c.cap_inheritable);
+    let _ = writeln!(s, "CapPrm:\t{:016x}", c.cap_permitted);
     let _ = writeln!(s, "CapEff:\t{:016x}", c.cap_effective);
-    let _ = writeln!(s, "CapBnd:\t{all_caps:016x}");
-    s.push_str("CapAmb:\t0000000000000000\n");
+    let _ = writeln!(s, "CapBnd:\t{:016x}", c.cap_bounding);
+    let _ = writeln!(s, "CapAmb:\t{:016x}", c.cap_ambient);
     let _ = writeln!(s, "NoNewPrivs:\t{}", p.prctl.no_new_privs as u8);
     s.push_str("Seccomp:\t0\n");
     s.push_str("Seccomp_filters:\t0\n");

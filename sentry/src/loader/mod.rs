@@ -161,7 +161,7 @@ fn interpreter_path(file: &dyn ExecutableFile, elf: &Elf) -> Result<Option<Vec<u
 
 /// Loads `exe` into `mm` and builds the stack; `open_interp` opens the
 /// interpreter of a dynamically linked program (`None`: such programs
-/// cannot run, ENOENT).
+/// cannot run, ENOENT). AT_SECURE is 0: `load_secure` says otherwise.
 #[allow(clippy::too_many_arguments)]
 pub fn load(
     mm: &MemoryManager,
@@ -171,6 +171,33 @@ pub fn load(
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     creds: &Credentials,
+    limits: MmLimits,
+) -> Result<LoadedImage, LoadError> {
+    load_secure(
+        mm,
+        exe,
+        open_interp,
+        execfn,
+        argv,
+        envp,
+        creds,
+        false,
+        limits,
+    )
+}
+
+/// `load`, with `secure` as AT_SECURE (a privilege-raising exec, which
+/// tells the C library to distrust its environment).
+#[allow(clippy::too_many_arguments)]
+pub fn load_secure(
+    mm: &MemoryManager,
+    exe: Executable<'_>,
+    open_interp: Option<&mut OpenInterpreter<'_>>,
+    execfn: &str,
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+    creds: &Credentials,
+    secure: bool,
     limits: MmLimits,
 ) -> Result<LoadedImage, LoadError> {
     let file = exe.file;
@@ -355,7 +382,7 @@ pub fn load(
         (libc::AT_EUID, creds.euid as u64),
         (libc::AT_GID, creds.gid as u64),
         (libc::AT_EGID, creds.egid as u64),
-        (libc::AT_SECURE, 0),
+        (libc::AT_SECURE, secure as u64),
         (libc::AT_RANDOM, random_addr),
         (libc::AT_HWCAP2, hwcap2),
         (libc::AT_EXECFN, execfn_addr),

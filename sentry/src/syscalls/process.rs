@@ -496,6 +496,10 @@ fn interpreter(file: &FileDescription) -> Result<Option<Interpreter>, Errno> {
     Ok(Some((interp, arg)))
 }
 
+/// The stack limit a privilege-raising exec leaves at most (Linux's
+/// _STK_LIM).
+const SECURE_STACK_LIMIT: u64 = 8 << 20;
+
 fn do_execve(t: &mut Task, dirfd: i32, path: u64, argv: u64, envp: u64, flags: i32) -> SysResult {
     let name = read_path(t, path)?;
     if name.is_empty() && flags & libc::AT_EMPTY_PATH == 0 {
@@ -555,28 +559,26 @@ pub fn exec_with(
         loc = l;
         file = f;
     }
-    // Set-user-ID and set-group-ID executables, where allowed (Linux
-    // ignores the bits on scripts: they apply to the interpreter).
+    // The new credentials: set-user-ID and set-group-ID executables,
+    // where allowed, and the capabilities (Linux ignores the set-id bits
+    // on scripts: those of the interpreter count).
     let meta = loc.inode.meta();
-    let mut creds = t.creds.clone();
     let nosuid = loc
         .mount
         .flags
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .nosuid;
-    if !nosuid && !t.prctl.no_new_privs {
-        if meta.mode & libc::S_ISUID != 0 {
-            creds.euid = meta.uid;
-        }
-        if meta.mode & libc::S_ISGID != 0 && meta.mode & libc::S_IXGRP != 0 {
-            creds.egid = meta.gid;
-        }
-    }
-    creds.suid = creds.euid;
-    creds.sgid = creds.egid;
-    creds.fsuid = creds.euid;
-    creds.fsgid = creds.egid;
+    let exec_file = crate::kernel::creds::ExecFile {
+        mode: meta.mode,
+        uid: meta.uid,
+        gid: meta.gid,
+        nosuid,
+    };
+    let crate::kernel::creds::ExecCreds { creds, secure } =
+        t.creds.for_exec(&exec_file, t.prctl.no_new_privs);
+    let unreadable = perm::check(&t.creds, &meta, perm::MAY_READ).is_err()
+        || perm::check(&t.creds, &script_loc.inode.meta(), perm::MAY_READ).is_err();
     // An executable reached through a magic link to an open file without
     // a place in the tree (/proc/self/exe of the first program): the new
     // image is that file, and /proc/self/exe keeps its name.
@@ -605,7 +607,12 @@ pub fn exec_with(
         };
         Ok((f as Arc<dyn crate::loader::ExecutableFile>, pages))
     };
-    let image = crate::loader::load(
+    // A privilege-raising exec gets a stack limit of at most 8 MiB.
+    let mut limits = t.tg.mm_limits();
+    if secure {
+        limits.stack = limits.stack.min(SECURE_STACK_LIMIT);
+    }
+    let image = crate::loader::load_secure(
         &mm,
         crate::loader::Executable {
             file: &*file,
@@ -616,7 +623,8 @@ pub fn exec_with(
         &argv,
         &envp,
         &creds,
-        t.tg.mm_limits(),
+        secure,
+        limits,
     )
     .map_err(|e| e.errno())?;
     mm.set_exe(file.clone());
@@ -635,10 +643,30 @@ pub fn exec_with(
         flags: signal::SS_DISABLE,
         ..Default::default()
     };
-    if creds.euid != t.creds.euid || creds.egid != t.creds.egid {
+    // Dumpability: lost when the program (or its script) is not
+    // readable or the old effective ids were not the real ones, and by
+    // the new credentials' raising privilege (which also clears the
+    // parent-death signal, as does a privilege-raising exec).
+    if unreadable || t.creds.euid != t.creds.uid || t.creds.egid != t.creds.gid {
         crate::kernel::task::lock_prctl(&t.tg).dumpable = 0;
+    } else {
+        crate::kernel::task::lock_prctl(&t.tg).dumpable = 1;
     }
-    t.creds = creds;
+    if secure {
+        t.prctl.pdeath_signal = 0;
+        let mut l = crate::kernel::task::lock_limits(&t.tg);
+        if let Ok(stack) = l.get(libc::RLIMIT_STACK) {
+            if stack.cur > SECURE_STACK_LIMIT {
+                let lower = crate::kernel::limits::Limit {
+                    cur: SECURE_STACK_LIMIT,
+                    max: stack.max,
+                };
+                // Lowering the soft limit cannot fail.
+                let _ = l.set(libc::RLIMIT_STACK, lower, true);
+            }
+        }
+    }
+    super::creds::commit(t, creds);
     // The new name: the last component of the path, or of the file's own
     // path when it was named by an fd.
     let base = if name.is_empty() {

@@ -239,8 +239,14 @@ fn access_common(t: &mut Task, dirfd: i32, path: u64, mode: u32, flags: u64) -> 
     if flags & libc::AT_EACCESS as u64 == 0 {
         creds.fsuid = creds.uid;
         creds.fsgid = creds.gid;
-        if creds.uid != 0 {
-            creds.cap_effective = 0;
+        // Root's capabilities follow the real uid too, unless
+        // SECBIT_NO_SETUID_FIXUP.
+        if creds.securebits() & crate::kernel::creds::SECBIT_NO_SETUID_FIXUP == 0 {
+            creds.cap_effective = if creds.uid == 0 {
+                creds.cap_permitted
+            } else {
+                0
+            };
         }
     }
     let loc = lookup_at(t, dirfd, &p, follow, empty)?;
