@@ -212,6 +212,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         seccomp: true,
         test_forbidden_syscall: false,
         domainname: spec.domainname().clone(),
+        oom_score_adj: pspec.oom_score_adj,
         groups: pspec.groups.clone(),
         umask: pspec.umask,
         rlimits: pspec.rlimits.clone(),
@@ -259,8 +260,6 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             format!("starting the container: {msg}")
         });
     }
-    state.status = Status::Created;
-    state.save(root)?;
     let hooks = spec.hooks().clone().unwrap_or_default();
     let oci_state = state.to_oci();
     crate::hooks::run("prestart", hooks.prestart().as_ref(), &oci_state)
@@ -274,6 +273,8 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
                 &oci_state,
             )
         })?;
+    state.status = Status::Created;
+    state.save(root)?;
     if let Some(p) = &args.pid_file {
         write_atomic(p, pid.to_string().as_bytes())
             .map_err(|e| format!("writing the pid file {}: {e}", p.display()))?;

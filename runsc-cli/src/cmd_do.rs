@@ -273,6 +273,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         seccomp: true,
         test_forbidden_syscall,
         domainname: None,
+        oom_score_adj: None,
         groups: Vec::new(),
         umask: None,
         rlimits: Vec::new(),

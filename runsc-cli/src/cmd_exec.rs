@@ -106,6 +106,9 @@ fn process_spec(st: &State, args: &ExecArgs) -> Result<ProcessSpec, String> {
         no_new_privileges: base.no_new_privileges || args.no_new_privs,
         capabilities: base.capabilities,
         terminal: args.tty,
+        oom_score_adj: base.oom_score_adj,
+        path: None,
+        host_pid: None,
         seccomp: None,
     };
     if spec.cwd.is_empty() {
@@ -200,6 +203,7 @@ fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, String> {
     }
     let sock = container::control_socket(&root, &args.id);
     if !args.detach {
+        spec.host_pid = Some(std::process::id() as i32);
         let pid = start_process(&sock, &spec, &fds)?;
         drop(fds);
         return wait_process(&sock, pid);
@@ -223,6 +227,7 @@ fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, String> {
         drop(rd);
         // SAFETY: a session of its own, away from the caller's terminal.
         unsafe { libc::setsid() };
+        spec.host_pid = Some(std::process::id() as i32);
         let code = match start_process(&sock, &spec, &fds) {
             Ok(pid) => {
                 drop(fds);

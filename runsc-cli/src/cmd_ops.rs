@@ -45,11 +45,22 @@ pub fn start(cli: &Cli, id: &str) -> Result<(), String> {
     }
     let spec = crate::spec::load(&st.bundle).ok();
     let hooks = spec.and_then(|s| s.hooks().clone()).unwrap_or_default();
-    crate::hooks::run(
+    let sock = container::control_socket(&root, id);
+    let started = crate::hooks::run_in_sandbox(
         "startContainer",
         hooks.start_container().as_ref(),
         &st.to_oci(),
-    )?;
+        &sock,
+    );
+    if let Err(e) = started {
+        // The container's process must not run: the sandbox ends.
+        if st.process_alive() {
+            // SAFETY: the sandbox's host process, checked by start time.
+            unsafe { libc::kill(st.pid, libc::SIGKILL) };
+            wait_gone(st.pid, st.pid_start);
+        }
+        return Err(e);
+    }
     call(&root, id, &Request::Start)?;
     st.status = Status::Running;
     st.save(&root)?;
@@ -260,7 +271,7 @@ pub fn destroy(root: &Path, id: &str, hooks: bool) {
                 let h = spec.hooks().clone().unwrap_or_default();
                 let mut s = st.to_oci();
                 s["status"] = "stopped".into();
-                if let Err(e) = crate::hooks::run("poststop", h.poststop().as_ref(), &s) {
+                for e in crate::hooks::run_all("poststop", h.poststop().as_ref(), &s) {
                     tracing::warn!("{e}");
                 }
             }
@@ -364,7 +375,7 @@ pub struct PsArgs {
 pub fn run_ps(cli: &Cli, args: &PsArgs) -> i32 {
     let root = cli.state_root();
     let r = (|| {
-        load_in(
+        let st = load_in(
             &root,
             &args.id,
             &[Status::Created, Status::Running, Status::Paused],
@@ -376,7 +387,18 @@ pub fn run_ps(cli: &Cli, args: &PsArgs) -> i32 {
         };
         match args.format.as_str() {
             "json" => {
-                let pids: Vec<i32> = list.iter().map(|p| p.pid).collect();
+                // Host pids, as runc prints (containerd's shim matches its
+                // exec'd processes by them): the sandbox's process for the
+                // first process, the waiter for an exec'd one, else the
+                // sandbox's own pid.
+                let pids: Vec<i32> = list
+                    .iter()
+                    .map(|p| match (p.pid, p.host_pid) {
+                        (1, _) => st.pid,
+                        (_, Some(h)) => h,
+                        (g, None) => g,
+                    })
+                    .collect();
                 println!("{}", serde_json::to_string(&pids).unwrap_or_default());
             }
             "table" => {
@@ -681,17 +703,15 @@ pub struct SpecArgs {
     /// Where to write config.json.
     #[arg(short = 'b', long, default_value = ".")]
     pub bundle: PathBuf,
-    /// A spec for a container run by a non-root user.
-    #[arg(long)]
-    pub rootless: bool,
 }
 
-pub fn run_spec(args: &SpecArgs) -> i32 {
+/// `runsc spec [--rootless]`.
+pub fn run_spec(cli: &Cli, args: &SpecArgs) -> i32 {
     let p = args.bundle.join("config.json");
     if p.exists() {
         return crate::fail(&format!("File {} exists. Remove it first", p.display()));
     }
-    let spec = if args.rootless {
+    let spec = if cli.rootless.as_deref().is_some_and(|v| v != "false") {
         oci_spec::runtime::Spec::rootless(0, 0)
     } else {
         oci_spec::runtime::Spec::default()

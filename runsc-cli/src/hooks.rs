@@ -1,11 +1,14 @@
 //! OCI hooks: host programs run at points of the container's life, each
 //! given the container's state JSON on its standard input.
 //!
-//! The container's processes run on the sentry, not in host namespaces,
-//! so every hook runs on the host: `prestart`, `createRuntime` and
-//! `createContainer` at the end of `create` (in that order), then
-//! `startContainer` and `poststart` around `start`, and `poststop` at
-//! `delete` (as gVisor runs them).
+//! `prestart`, `createRuntime` and `createContainer` run on the host at
+//! the end of `create` (in that order; runc runs createContainer in the
+//! container's mount namespace before it pivots, where host paths still
+//! resolve); `startContainer` runs *in the sandbox*, as a process of the
+//! container (its path is the container's, and a program of the image
+//! never runs on the host), just before the first process is let go;
+//! `poststart` on the host after it; `poststop` on the host at `delete`,
+//! every one of them even when one fails (the spec's rule).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -19,6 +22,117 @@ pub fn run(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) -> 
         run_one(h, state).map_err(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display()))?;
     }
     Ok(())
+}
+
+/// Runs every hook, whatever happens to the others; the failures.
+pub fn run_all(kind: &str, hooks: Option<&Vec<Hook>>, state: &serde_json::Value) -> Vec<String> {
+    hooks
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            run_one(h, state)
+                .err()
+                .map(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display()))
+        })
+        .collect()
+}
+
+/// Runs `hooks` in order as processes of the sandbox behind the control
+/// socket `sock`; the first failure stops them and is returned.
+pub fn run_in_sandbox(
+    kind: &str,
+    hooks: Option<&Vec<Hook>>,
+    state: &serde_json::Value,
+    sock: &std::path::Path,
+) -> Result<(), String> {
+    for (i, h) in hooks.into_iter().flatten().enumerate() {
+        run_one_in_sandbox(h, state, sock)
+            .map_err(|e| format!("{kind} hook #{i} ({}): {e}", h.path().display()))?;
+    }
+    Ok(())
+}
+
+fn run_one_in_sandbox(h: &Hook, state: &serde_json::Value, sock: &std::path::Path) -> Result<(), String> {
+    use sentry::control::{ProcessSpec, Reply, Request};
+    use std::os::fd::AsFd;
+    let path = h.path().to_string_lossy().into_owned();
+    let mut args = h.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        args.push(path.clone());
+    }
+    let spec = ProcessSpec {
+        args,
+        env: h.env().clone().unwrap_or_default(),
+        cwd: "/".into(),
+        path: Some(path),
+        ..Default::default()
+    };
+    // Its input: the state; its output goes nowhere, its errors come back.
+    let (in_r, in_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = std::io::pipe().map_err(|e| format!("pipe: {e}"))?;
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))?;
+    let pid = match sentry::control::call(
+        sock,
+        &Request::Exec(spec),
+        &[in_r.as_fd(), null.as_fd(), err_w.as_fd()],
+    )? {
+        Reply::Started { pid } => pid,
+        Reply::Error { message } => return Err(format!("cannot run it: {message}")),
+        r => return Err(format!("unexpected reply {r:?}")),
+    };
+    drop((in_r, err_w, null));
+    let mut in_w = in_w;
+    let _ = in_w.write_all(state.to_string().as_bytes());
+    drop(in_w);
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut r = err_r;
+        let _ = std::io::Read::read_to_string(&mut r, &mut s);
+        s
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sock2 = sock.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(sentry::control::call(&sock2, &Request::Wait { pid }, &[]));
+    });
+    let limit = h
+        .timeout()
+        .filter(|&t| t > 0)
+        .map(|t| Duration::from_secs(t as u64))
+        .unwrap_or(Duration::from_secs(24 * 3600));
+    let status = match rx.recv_timeout(limit) {
+        Ok(Ok(Reply::Exited { status })) => status,
+        Ok(Ok(r)) => return Err(format!("unexpected reply {r:?}")),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            let _ = sentry::control::call(
+                sock,
+                &Request::Signal {
+                    pid,
+                    all: false,
+                    signal: libc::SIGKILL,
+                },
+                &[],
+            );
+            return Err(format!("timed out after {} s (its timeout)", limit.as_secs()));
+        }
+    };
+    if status == 0 {
+        return Ok(());
+    }
+    let err = errs.join().unwrap_or_default();
+    Err(format!(
+        "exit status {status}{}",
+        if err.trim().is_empty() {
+            String::new()
+        } else {
+            format!(": {}", err.trim())
+        }
+    ))
 }
 
 fn run_one(h: &Hook, state: &serde_json::Value) -> Result<(), String> {

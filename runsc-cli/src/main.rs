@@ -216,7 +216,7 @@ fn main() -> ExitCode {
         Command::Exec(args) => cmd_exec::run(&cli, args),
         Command::Ps(args) => cmd_ops::run_ps(&cli, args),
         Command::List(args) => cmd_ops::run_list(&cli, args),
-        Command::Spec(args) => cmd_ops::run_spec(args),
+        Command::Spec(args) => cmd_ops::run_spec(&cli, args),
         Command::Events(args) => cmd_ops::run_events(&cli, args),
         Command::Pause { id } => cmd_ops::run_pause(&cli, id, true),
         Command::Resume { id } => cmd_ops::run_pause(&cli, id, false),

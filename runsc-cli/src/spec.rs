@@ -145,6 +145,9 @@ pub fn process_spec(p: &Process) -> sentry::control::ProcessSpec {
         no_new_privileges: p.no_new_privileges().unwrap_or(false),
         capabilities: capabilities(p.capabilities().as_ref()),
         terminal: p.terminal().unwrap_or(false),
+        oom_score_adj: p.oom_score_adj(),
+        path: None,
+        host_pid: None,
         seccomp: None,
     }
 }

@@ -69,6 +69,16 @@ pub struct ProcessSpec {
     /// rather than three fds.
     #[serde(default)]
     pub terminal: bool,
+    /// `process.oomScoreAdj`.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// The program to exec, when it is not `args[0]` (a hook's `path`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The host process that waits for this one (`runsc ps --format json`
+    /// shows it, as containerd's shim matches exec'd processes by it).
+    #[serde(default)]
+    pub host_pid: Option<i32>,
     /// The container's seccomp filter, put on the process before it runs.
     #[serde(default)]
     pub seccomp: Option<crate::syscalls::seccomp::GuestFilter>,
@@ -87,6 +97,10 @@ pub struct ProcessInfo {
     pub comm: String,
     pub cmdline: Vec<String>,
     pub threads: usize,
+    /// The host process that stands for it, where one does (the waiter
+    /// of a process exec'd from outside).
+    #[serde(default)]
+    pub host_pid: Option<i32>,
 }
 
 /// The sandbox's accounting.
@@ -124,6 +138,8 @@ pub struct Server {
     init: std::sync::Mutex<Option<crate::kernel::task::Task>>,
     started: std::sync::Mutex<bool>,
     spawner: Box<Spawner>,
+    /// Guest pid -> the host process waiting for it.
+    host_pids: std::sync::Mutex<std::collections::HashMap<i32, i32>>,
 }
 
 impl Server {
@@ -139,6 +155,7 @@ impl Server {
             init: std::sync::Mutex::new(Some(init)),
             started: std::sync::Mutex::new(false),
             spawner,
+            host_pids: Default::default(),
         })
     }
 
@@ -194,13 +211,28 @@ impl Server {
             Request::Start => self.start(),
             Request::Signal { pid, all, signal } => self.signal(pid, all, signal),
             Request::Exec(spec) => match (self.spawner)(&self.kernel, &spec, fds) {
-                Ok(pid) => Reply::Started { pid },
+                Ok(pid) => {
+                    if let Some(h) = spec.host_pid {
+                        let mut m = self.host_pids.lock().unwrap_or_else(|e| e.into_inner());
+                        // Forget processes that have gone.
+                        let ts = self.kernel.tasks.lock();
+                        m.retain(|p, _| ts.procs.contains_key(p));
+                        drop(ts);
+                        m.insert(pid, h);
+                    }
+                    Reply::Started { pid }
+                }
                 Err(message) => Reply::Error { message },
             },
             Request::Wait { pid } => self.wait(if pid == 0 { 1 } else { pid }),
-            Request::Processes => Reply::Processes {
-                list: processes(&self.kernel),
-            },
+            Request::Processes => {
+                let mut list = processes(&self.kernel);
+                let m = self.host_pids.lock().unwrap_or_else(|e| e.into_inner());
+                for p in &mut list {
+                    p.host_pid = m.get(&p.pid).copied();
+                }
+                Reply::Processes { list }
+            }
             Request::Pause => {
                 self.kernel.freezer.freeze(&self.kernel);
                 Reply::Ok
@@ -381,6 +413,7 @@ pub fn processes(kernel: &Arc<Kernel>) -> Vec<ProcessInfo> {
                 comm: String::from_utf8_lossy(&snap.comm).into_owned(),
                 cmdline,
                 threads,
+                host_pid: None,
             }
         })
         .collect()

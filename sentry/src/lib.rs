@@ -73,6 +73,8 @@ pub struct BootConfig {
     /// The container's own seccomp filter (OCI `linux.seccomp`), put on
     /// the first process before it runs ([`syscalls::seccomp::install`]).
     pub guest_seccomp: Option<syscalls::seccomp::GuestFilter>,
+    /// The first process's `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<i32>,
     /// The sandbox's NIS domain name (`None`: "(none)").
     pub domainname: Option<String>,
     /// The first process's supplementary groups, umask, limits
@@ -275,10 +277,14 @@ fn report_ready(fd: &OwnedFd, msg: &str) {
 fn process_creds(uid: u32, gid: u32, groups: &[u32], caps: Option<[u64; 5]>) -> Credentials {
     let mut creds = Credentials::new(uid, gid);
     creds.groups = groups.to_vec();
-    if let Some([eff, perm, inh, _bounding, _ambient]) = caps {
-        creds.cap_effective = eff & perm;
-        creds.cap_permitted = perm;
-        creds.cap_inheritable = inh;
+    if let Some([effective, permitted, inheritable, bounding, ambient]) = caps {
+        creds.set_capabilities(kernel::creds::CapSets {
+            effective,
+            permitted,
+            inheritable,
+            bounding,
+            ambient,
+        });
     }
     creds
 }
@@ -332,11 +338,14 @@ fn exec_process(
     };
     let argv: Vec<Vec<u8>> = spec.args.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = spec.env.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let path = spec
-        .args
-        .first()
-        .cloned()
-        .ok_or("no program to run (empty args)")?;
+    let path = match &spec.path {
+        Some(p) => p.clone(),
+        None => spec
+            .args
+            .first()
+            .cloned()
+            .ok_or("no program to run (empty args)")?,
+    };
     let mut task = new_process(
         kernel.clone(),
         NewProcess {
@@ -348,6 +357,7 @@ fn exec_process(
             parent: 0,
             umask: spec.umask,
             no_new_privileges: spec.no_new_privileges,
+            oom_score_adj: spec.oom_score_adj,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -390,6 +400,7 @@ struct NewProcess<'a> {
     parent: i32,
     umask: Option<u32>,
     no_new_privileges: bool,
+    oom_score_adj: Option<i32>,
 }
 
 /// Makes a process with an empty address space, registered in the pid
@@ -411,6 +422,10 @@ fn new_process(kernel: Arc<Kernel>, np: NewProcess<'_>) -> Result<Task, BootErro
     let tg = Arc::new(ThreadGroup::new(tid, np.limits));
     if let Some(m) = np.umask {
         *tg.umask.lock().unwrap_or_else(|e| e.into_inner()) = m & 0o777;
+    }
+    if let Some(a) = np.oom_score_adj {
+        tg.oom_score_adj
+            .store(a.clamp(-1000, 1000), std::sync::atomic::Ordering::Relaxed);
     }
     kernel::watch_address_space(&kernel, &mm);
     let fds = Arc::new(FdTable::default());
@@ -520,6 +535,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
             parent: 0,
             umask: cfg.umask,
             no_new_privileges: cfg.no_new_privileges,
+            oom_score_adj: cfg.oom_score_adj,
         },
     )?;
     // A program handed in as an open host file: the sandbox's first open

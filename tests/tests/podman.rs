@@ -28,7 +28,7 @@ macro_rules! scenarios {
         mod ours {
             $(
                 #[test]
-                #[ignore = "needs the OCI runtime"]
+                
                 fn $name() {
                     super::$name(&tests::clients::Runtime::ours());
                 }

@@ -254,6 +254,8 @@ const TASK_FILES: &[&str] = &[
     "exe",
     "mounts",
     "mountinfo",
+    "oom_score_adj",
+    "oom_score",
 ];
 
 fn task_dir_node(t: &Task, pid: i32, tid: Option<i32>) -> Result<Node, Errno> {
@@ -337,6 +339,40 @@ impl TaskDir {
                             let end = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
                             let name: Vec<u8> = data[..end].iter().copied().take(15).collect();
                             shared.view.lock().comm = name;
+                            Ok(data.len())
+                        }))
+                    },
+                )))
+            }
+            "oom_score" => self.file(0o444, |_, p| {
+                let adj = p.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed);
+                Ok(format!("{}\n", (666 + adj).clamp(0, 2000)).into_bytes())
+            }),
+            "oom_score_adj" => {
+                let (pid, tid) = (self.pid, self.tid);
+                Node::file(0o644, move |t| {
+                    let p = task_of(t, pid, tid)?;
+                    let v = p.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed);
+                    Ok(format!("{v}\n").into_bytes())
+                })
+                .writes(Writes::To(Arc::new(
+                    move |t: &Task| -> Result<Sink, Errno> {
+                        let target = task_of(t, pid, tid)?;
+                        let tg = target.tg.clone();
+                        // Lowering it takes CAP_SYS_RESOURCE, as Linux's
+                        // __set_oom_adj checks.
+                        let privileged = t.creds.has_cap(crate::kernel::creds::CAP_SYS_RESOURCE);
+                        Ok(Box::new(move |data: &[u8], _off: u64| {
+                            let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
+                            let v: i32 = text.trim().parse().map_err(|_| Errno::EINVAL)?;
+                            if !(-1000..=1000).contains(&v) {
+                                return Err(Errno::EINVAL);
+                            }
+                            let old = tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed);
+                            if v < old && !privileged {
+                                return Err(Errno::EACCES);
+                            }
+                            tg.oom_score_adj.store(v, std::sync::atomic::Ordering::Relaxed);
                             Ok(data.len())
                         }))
                     },

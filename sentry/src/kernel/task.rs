@@ -46,6 +46,10 @@ pub struct ThreadGroup {
     /// `CLONE_SIGHAND` (until one of them execs).
     sighand: Mutex<Arc<Mutex<SignalHandlers>>>,
     pub umask: Mutex<u32>,
+    /// `/proc/PID/oom_score_adj` (the sandbox has no OOM killer of its
+    /// own: the host's acts on the whole sandbox; the value is kept and
+    /// inherited as Linux does).
+    pub oom_score_adj: std::sync::atomic::AtomicI32,
     /// Process-wide prctl state.
     pub prctl: Mutex<ProcessPrctl>,
     /// Process-wide signal state: shared pending signals, group exit and
@@ -124,6 +128,7 @@ impl ThreadGroup {
             limits: Mutex::new(limits),
             sighand: Mutex::new(Arc::new(Mutex::new(SignalHandlers::default()))),
             umask: Mutex::new(0o022),
+            oom_score_adj: std::sync::atomic::AtomicI32::new(0),
             prctl: Mutex::new(ProcessPrctl {
                 dumpable: 1,
                 child_subreaper: false,
@@ -143,6 +148,8 @@ impl ThreadGroup {
     pub fn fork(&self, tgid: i32, share_handlers: bool) -> ThreadGroup {
         let tg = ThreadGroup::new(tgid, self.limits.locked().clone());
         *tg.umask.locked() = *self.umask.locked();
+        tg.oom_score_adj
+            .store(self.oom_score_adj.load(Ordering::Relaxed), Ordering::Relaxed);
         tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
         let h = self.handlers();
         *tg.sighand.locked() = if share_handlers {
