@@ -505,18 +505,15 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     }
     let root_readonly = matches!(&cfg.tree, Tree::Oci(t) if t.root_readonly);
     let (root_fs, root_dir) = match &cfg.gofer {
-        Some(client) => root_of(&kernel, client, matches!(cfg.tree, Tree::Do))
+        // A read-only export always gets an in-memory upper layer: for
+        // `do`, the sandbox's own changes; for a read-only container root,
+        // the mount points its config.json needs (the root mount is made
+        // read-only once they are there).
+        Some(client) => root_of(&kernel, client)
             .map_err(|e| BootError::Tree(format!("the root file system: {e:?}")))?,
         None => fsimpl::tmpfs::new_tmpfs(&kernel.vfs, &kernel.memory_file, "none", 0o755, 0, 0),
     };
     let (mounts, root) = vfs::mount::MountNamespace::new(root_fs, root_dir);
-    if root_readonly {
-        root.mount
-            .flags
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .readonly = true;
-    }
     let fs_context = vfs::path::FsContext {
         mounts,
         root: root.clone(),
@@ -577,6 +574,10 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
             }
         }
         Tree::Oci(tree) => oci_tree(&task, cfg.gofer.as_ref(), tree).map_err(BootError::Tree)?,
+    }
+    if root_readonly {
+        let root = task.fs.lock().unwrap_or_else(|e| e.into_inner()).root.clone();
+        root.mount.flags.lock().unwrap_or_else(|e| e.into_inner()).readonly = true;
     }
     set_cwd(&task, &cfg.cwd);
     if !loaded {
@@ -700,7 +701,6 @@ fn oci_tree(t: &Task, gofer: Option<&Arc<gofer::Client>>, tree: &OciTree) -> Res
 fn root_of(
     kernel: &Arc<Kernel>,
     client: &Arc<gofer::Client>,
-    overlay_readonly: bool,
 ) -> Result<(Arc<vfs::inode::Filesystem>, Arc<vfs::inode::Inode>), errno::Errno> {
     let index = client
         .mounts()
@@ -709,7 +709,7 @@ fn root_of(
         .ok_or(errno::Errno::ENOENT)?;
     let (lower_fs, lower) =
         fsimpl::gofer::new_gofer_fs(&kernel.vfs, &kernel.memory_file, client, index, "none")?;
-    if !client.mounts()[index].read_only || !overlay_readonly {
+    if !client.mounts()[index].read_only {
         return Ok((lower_fs, lower));
     }
     let (_, upper) =
