@@ -53,7 +53,11 @@ pub fn run_in_sandbox(
     Ok(())
 }
 
-fn run_one_in_sandbox(h: &Hook, state: &serde_json::Value, sock: &std::path::Path) -> Result<(), String> {
+fn run_one_in_sandbox(
+    h: &Hook,
+    state: &serde_json::Value,
+    sock: &std::path::Path,
+) -> Result<(), String> {
     use sentry::control::{ProcessSpec, Reply, Request};
     use std::os::fd::AsFd;
     let path = h.path().to_string_lossy().into_owned();
@@ -118,7 +122,10 @@ fn run_one_in_sandbox(h: &Hook, state: &serde_json::Value, sock: &std::path::Pat
                 },
                 &[],
             );
-            return Err(format!("timed out after {} s (its timeout)", limit.as_secs()));
+            return Err(format!(
+                "timed out after {} s (its timeout)",
+                limit.as_secs()
+            ));
         }
     };
     if status == 0 {

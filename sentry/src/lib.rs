@@ -576,8 +576,17 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         Tree::Oci(tree) => oci_tree(&task, cfg.gofer.as_ref(), tree).map_err(BootError::Tree)?,
     }
     if root_readonly {
-        let root = task.fs.lock().unwrap_or_else(|e| e.into_inner()).root.clone();
-        root.mount.flags.lock().unwrap_or_else(|e| e.into_inner()).readonly = true;
+        let root = task
+            .fs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .root
+            .clone();
+        root.mount
+            .flags
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .readonly = true;
     }
     set_cwd(&task, &cfg.cwd);
     if !loaded {

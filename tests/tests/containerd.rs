@@ -29,7 +29,7 @@ macro_rules! scenarios {
         mod ours {
             $(
                 #[test]
-                
+
                 fn $name() {
                     super::$name(&tests::clients::Runtime::ours());
                 }

@@ -18,6 +18,7 @@
 
 use serde_json::{json, Value};
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tests::oci::{fact, facts, Container, Runtime, StateRoot};
 use tests::ScratchDir;
@@ -105,6 +106,8 @@ oci_cases! {
     delete_running_errors
     delete_force_running
     delete_force_missing
+    delete_leaves_nothing
+    delete_after_killed
     run_exit_zero
     run_exit_three
     run_killed
@@ -1327,6 +1330,70 @@ fn assert_no_helpers(c: &Container) {
     }
 }
 
+/// A container in a cgroup of its own (under a parent of this test
+/// process), sleeping; the cgroup's path.
+fn sleeping_in_cgroup(rt: &Runtime, tag: &str) -> (Container, String) {
+    let c = checker(rt, tag, &["sleep"]);
+    let path = format!("/runsc-oci-suite/{}", c.id);
+    c.edit(|cfg| cfg["linux"]["cgroupsPath"] = json!(path));
+    c.create_ok();
+    c.start_ok();
+    c.wait_status("running");
+    (c, path)
+}
+
+/// Nothing of container `c` is left on the host: no process, no state,
+/// no cgroup directory in any hierarchy, no mount.
+fn assert_nothing_left(c: &Container, cgroup: &str) {
+    assert_no_helpers(c);
+    assert!(
+        !c.state_root().path().join(&c.id).exists(),
+        "the state directory of {} is left",
+        c.id
+    );
+    let mut left = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in rd.flatten() {
+            let d = h.path().join(cgroup.trim_start_matches('/'));
+            if d.exists() {
+                left.push(d);
+            }
+        }
+    }
+    let d = Path::new("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'));
+    if d.exists() && !left.contains(&d) {
+        left.push(d);
+    }
+    assert!(left.is_empty(), "cgroup directories left: {left:?}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let bundle = c.bundle().to_string_lossy().into_owned();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&bundle)),
+        "mounts of the bundle left:\n{mounts}"
+    );
+}
+
+fn delete_leaves_nothing(rt: &Runtime) {
+    let (c, cgroup) = sleeping_in_cgroup(rt, "leaves-nothing");
+    let r = c.delete(true);
+    assert_eq!(r.code, 0, "delete --force: {r:?}");
+    assert_nothing_left(&c, &cgroup);
+}
+
+/// The container's host process killed from outside (SIGKILL): the
+/// container is stopped, and delete still removes all of it.
+fn delete_after_killed(rt: &Runtime) {
+    let (c, cgroup) = sleeping_in_cgroup(rt, "killed");
+    let pid = c.state()["pid"].as_i64().unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    c.wait_status("stopped");
+    let r = c.delete(false);
+    assert_eq!(r.code, 0, "delete: {r:?}");
+    assert_nothing_left(&c, &cgroup);
+}
+
 fn delete_force_missing(rt: &Runtime) {
     let c = checker(rt, "delete-missing", &["exit", "0"]);
     let r = c.delete(true);
@@ -1480,7 +1547,11 @@ fn ps(rt: &Runtime) {
     // The table is `ps -ef`'s: runc's shows host pids, a sandbox's its own
     // (as ps inside would); both show the two checker processes.
     assert_eq!(
-        table.lines().skip(1).filter(|l| l.contains("checker")).count(),
+        table
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains("checker"))
+            .count(),
         2,
         "{table}"
     );

@@ -345,14 +345,18 @@ impl TaskDir {
                 )))
             }
             "oom_score" => self.file(0o444, |_, p| {
-                let adj = p.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed);
+                let adj =
+                    p.tg.oom_score_adj
+                        .load(std::sync::atomic::Ordering::Relaxed);
                 Ok(format!("{}\n", (666 + adj).clamp(0, 2000)).into_bytes())
             }),
             "oom_score_adj" => {
                 let (pid, tid) = (self.pid, self.tid);
                 Node::file(0o644, move |t| {
                     let p = task_of(t, pid, tid)?;
-                    let v = p.tg.oom_score_adj.load(std::sync::atomic::Ordering::Relaxed);
+                    let v =
+                        p.tg.oom_score_adj
+                            .load(std::sync::atomic::Ordering::Relaxed);
                     Ok(format!("{v}\n").into_bytes())
                 })
                 .writes(Writes::To(Arc::new(
@@ -372,7 +376,8 @@ impl TaskDir {
                             if v < old && !privileged {
                                 return Err(Errno::EACCES);
                             }
-                            tg.oom_score_adj.store(v, std::sync::atomic::Ordering::Relaxed);
+                            tg.oom_score_adj
+                                .store(v, std::sync::atomic::Ordering::Relaxed);
                             Ok(data.len())
                         }))
                     },

@@ -148,8 +148,10 @@ impl ThreadGroup {
     pub fn fork(&self, tgid: i32, share_handlers: bool) -> ThreadGroup {
         let tg = ThreadGroup::new(tgid, self.limits.locked().clone());
         *tg.umask.locked() = *self.umask.locked();
-        tg.oom_score_adj
-            .store(self.oom_score_adj.load(Ordering::Relaxed), Ordering::Relaxed);
+        tg.oom_score_adj.store(
+            self.oom_score_adj.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
         let h = self.handlers();
         *tg.sighand.locked() = if share_handlers {
