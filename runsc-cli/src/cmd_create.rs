@@ -143,13 +143,25 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
     let cgroups_path = linux
         .and_then(|l| l.cgroups_path().as_ref())
         .map(|p| p.to_string_lossy().into_owned());
-    let cgroup = crate::cgroup::Cgroup::create(
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let cgroup = match crate::cgroup::Cgroup::create(
         cgroups_path.as_deref(),
         &args.id,
         cli.systemd_cgroup,
-        linux.and_then(|l| l.resources().as_ref()),
-    )?;
-    state.cgroup = serde_json::to_value(&cgroup).ok();
+        resources,
+    ) {
+        Ok(c) => Some(c),
+        // Without privilege over cgroups (a rootless container), a
+        // container that asks for no limits runs without a cgroup of its
+        // own, as runc's rootless mode does.
+        // SAFETY: geteuid has no preconditions.
+        Err(e) if unsafe { libc::geteuid() } != 0 && resources.is_none() => {
+            tracing::warn!("no cgroup for the container: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    state.cgroup = cgroup.as_ref().and_then(|c| serde_json::to_value(c).ok());
     state.save(root)?;
 
     // The container's terminal, or its standard streams.
@@ -183,7 +195,9 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         gofer::spawn::start_gofer(&exe, &tree.root, !tree.root_readonly, &tree.binds)
             .map_err(|e| format!("starting the gofer: {e}"))?;
     state.gofer_pid = gofer_child.id() as i32;
-    cgroup.add(state.gofer_pid)?;
+    if let Some(c) = &cgroup {
+        c.add(state.gofer_pid)?;
+    }
     let client = gofer::Client::connect(sock).map_err(|e| {
         format!("connecting to the gofer: {e:?} (its error, if any, is in the log above)")
     })?;
@@ -242,9 +256,12 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             controlling_terminal: terminal.as_ref().map(|t| t.as_raw_fd()),
         },
         // Into the cgroup before it makes its first stub.
-        |pid| cgroup.add(pid),
+        |pid| cgroup.as_ref().map_or(Ok(()), |c| c.add(pid)),
     )?;
     drop(terminal);
+    if let Some(adj) = pspec.oom_score_adj {
+        host_oom_score_adj(&[pid, state.gofer_pid], adj);
+    }
     state.pid = pid;
     state.pid_start = container::process_start(pid).map(|s| s.0).unwrap_or(0);
     state.save(root)?;
@@ -298,6 +315,19 @@ pub fn container_seccomp(
             .map(Some)
             .map_err(|e| format!("linux.seccomp cannot be enforced: {e}")),
         None => Ok(None),
+    }
+}
+
+/// The host's OOM killer sees the sandbox's processes with the
+/// container's `oomScoreAdj` (as gVisor sets it on its sandbox): raising
+/// it always works; lowering it needs CAP_SYS_RESOURCE, and is only
+/// logged when refused.
+fn host_oom_score_adj(pids: &[i32], adj: i32) {
+    for pid in pids {
+        let p = format!("/proc/{pid}/oom_score_adj");
+        if let Err(e) = std::fs::write(&p, adj.to_string()) {
+            tracing::warn!("setting the sandbox's oom_score_adj ({p}) to {adj}: {e}");
+        }
     }
 }
 

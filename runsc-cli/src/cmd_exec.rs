@@ -204,8 +204,10 @@ fn exec(cli: &Cli, args: &ExecArgs) -> Result<i32, String> {
     let sock = container::control_socket(&root, &args.id);
     if !args.detach {
         spec.host_pid = Some(std::process::id() as i32);
+        let forwarded = block_forwarded_signals();
         let pid = start_process(&sock, &spec, &fds)?;
         drop(fds);
+        forward_signals(forwarded, sock.clone(), pid);
         return wait_process(&sock, pid);
     }
     // Detached: a child of ours starts the process, says how it went on
@@ -271,7 +273,7 @@ fn start_process(
     fds: &[OwnedFd],
 ) -> Result<i32, String> {
     let b: Vec<BorrowedFd<'_>> = fds.iter().map(|f| f.as_fd()).collect();
-    match sentry::control::call(sock, &Request::Exec(spec.clone()), &b)? {
+    match sentry::control::call(sock, &Request::Exec(Box::new(spec.clone())), &b)? {
         Reply::Started { pid } => Ok(pid),
         Reply::Error { message } => Err(message),
         r => Err(format!("unexpected reply {r:?}")),
@@ -284,6 +286,52 @@ fn wait_process(sock: &std::path::Path, pid: i32) -> Result<i32, String> {
         Reply::Error { message } => Err(message),
         r => Err(format!("unexpected reply {r:?}")),
     }
+}
+
+/// Signals an attached `runsc exec` passes on to its process.
+const FORWARDED: [i32; 6] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+];
+
+/// Blocks the forwarded signals in this (still single-threaded) process,
+/// so that only the forwarding thread takes them.
+fn block_forwarded_signals() -> libc::sigset_t {
+    // SAFETY: sigset operations on our own set, then the process mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// A thread that sends each forwarded signal runsc gets to process `pid`
+/// of the sandbox.
+fn forward_signals(set: libc::sigset_t, sock: PathBuf, pid: i32) {
+    std::thread::spawn(move || loop {
+        let mut sig = 0;
+        // SAFETY: sigwait on a set of blocked signals, into our int.
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            return;
+        }
+        let _ = sentry::control::call(
+            &sock,
+            &Request::Signal {
+                pid,
+                all: false,
+                signal: sig,
+            },
+            &[],
+        );
+    });
 }
 
 fn write_fd(fd: BorrowedFd<'_>, b: &[u8]) {

@@ -81,7 +81,7 @@ fn run_one_in_sandbox(
         .map_err(|e| format!("/dev/null: {e}"))?;
     let pid = match sentry::control::call(
         sock,
-        &Request::Exec(spec),
+        &Request::Exec(Box::new(spec)),
         &[in_r.as_fd(), null.as_fd(), err_w.as_fd()],
     )? {
         Reply::Started { pid } => pid,

@@ -180,10 +180,7 @@ pub fn cgroup_update(st: &container::State, res: &serde_json::Value) -> Result<(
 
 fn print_version() {
     println!("runsc version {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "commit: {}",
-        option_env!("RUNSC_COMMIT").unwrap_or("unknown")
-    );
+    println!("commit: {}", env!("RUNSC_COMMIT"));
     println!("spec: {}", container::OCI_VERSION);
 }
 

@@ -32,7 +32,7 @@ pub enum Request {
     Signal { pid: i32, all: bool, signal: i32 },
     /// Start a new process in the sandbox; its standard streams (or its
     /// terminal) come as fds beside the request.
-    Exec(ProcessSpec),
+    Exec(Box<ProcessSpec>),
     /// Wait until process `pid` (0: the first process) exits; its status.
     Wait { pid: i32 },
     /// The sandbox's processes.

@@ -246,12 +246,8 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     match control {
         None => syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?,
         Some(c) => {
-            let server = control::Server::new(
-                kernel.clone(),
-                c.listener,
-                task,
-                Box::new(|k, spec, fds| exec_process(k, spec, fds)),
-            );
+            let server =
+                control::Server::new(kernel.clone(), c.listener, task, Box::new(exec_process));
             server
                 .serve()
                 .map_err(|e| BootError::Thread(e.to_string()))?;
