@@ -161,7 +161,7 @@ pub fn make_dir(root: &Path, id: &str) -> Result<PathBuf, String> {
         Err(e) => return Err(format!("making {}: {e}", d.display())),
     }
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o711));
+    let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
     Ok(d)
 }
 
