@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <termios.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -474,6 +476,27 @@ static void cmd_signal_wait(int want) {
 }
 
 /* Runs one command of argv[0..argc). */
+/* tty: the standard streams as a terminal: whether each is one, the
+ * name of fd 0's, the window size, and whether it is the controlling
+ * terminal of our session with our group in the foreground. */
+static void cmd_tty(void) {
+    printf("tty isatty %d %d %d\n", isatty(0), isatty(1), isatty(2));
+    const char *name = ttyname(0);
+    if (name && strncmp(name, "/dev/pts/", 9) == 0)
+        printf("tty name /dev/pts/N\n");
+    else
+        printf("tty name %s\n", name ? name : err_name(errno));
+    struct winsize ws;
+    if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+        printf("tty winsize %d %d\n", ws.ws_row, ws.ws_col);
+    else
+        printf("tty winsize %s\n", err_name(errno));
+    pid_t fg = tcgetpgrp(0);
+    printf("tty foreground %s\n", fg == getpgrp() ? "self" : fg < 0 ? err_name(errno) : "other");
+    pid_t sid = tcgetsid(0);
+    printf("tty session %s\n", sid == getsid(0) ? "self" : sid < 0 ? err_name(errno) : "other");
+}
+
 static int run(int argc, char **argv) {
     const char *cmd = argv[0];
     if (strcmp(cmd, "process") == 0) {
@@ -496,6 +519,8 @@ static int run(int argc, char **argv) {
         cmd_rlimits();
     } else if (strcmp(cmd, "hostname") == 0) {
         cmd_hostname();
+    } else if (strcmp(cmd, "tty") == 0) {
+        cmd_tty();
     } else if (strcmp(cmd, "mounts") == 0) {
         cmd_mounts();
     } else if (strcmp(cmd, "stat") == 0) {

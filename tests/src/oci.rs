@@ -521,3 +521,40 @@ pub fn facts(out: &str, key: &str) -> Vec<String> {
         .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
         .collect()
 }
+
+/// A unix socket at `path` that receives one terminal master (as
+/// `--console-socket` sends it: an `SCM_RIGHTS` fd beside the terminal's
+/// name); the thread's result is the master.
+pub fn console_socket(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        #[repr(C, align(8))]
+        struct Cmsg([u8; 64]);
+        let mut cbuf = Cmsg([0; 64]);
+        // SAFETY: an all-zero msghdr is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = cbuf.0.len();
+        // SAFETY: msg describes buf and cbuf, both live and writable.
+        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+        assert!(n > 0, "nothing came on the console socket");
+        // SAFETY: the kernel filled msg_controllen bytes of cbuf; the
+        // first header carries the fd.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            assert!(!c.is_null(), "no fd came on the console socket");
+            assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
+            let fd = libc::CMSG_DATA(c).cast::<i32>().read_unaligned();
+            OwnedFd::from_raw_fd(fd)
+        }
+    })
+}

@@ -76,6 +76,7 @@ oci_cases! {
     root_readonly
     root_writable
     hostname
+    terminal
     domainname = "runc 1.1 ignores domainname (runc PR 3600, in runc 1.2)"
     mount_bind_rw
     mount_bind_ro
@@ -643,6 +644,53 @@ fn mount_mqueue(rt: &Runtime) {
             assert!(opts.contains(&o.to_string()), "{point}: {opts:?}");
         }
     }
+}
+
+/// `process.terminal`: create sends a terminal's master over
+/// `--console-socket`; the process's streams are that terminal, of the
+/// size `consoleSize` says, its controlling terminal with the process in
+/// the foreground; what it writes is read from the master.
+fn terminal(rt: &Runtime) {
+    let c = checker(rt, "terminal", &["tty"]);
+    c.edit(|cfg| {
+        cfg["process"]["terminal"] = json!(true);
+        cfg["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+    });
+    let sock = c.bundle().join("console.sock");
+    let master = tests::oci::console_socket(&sock);
+    let b = c.bundle().to_string_lossy().into_owned();
+    let s = sock.to_string_lossy().into_owned();
+    let r = c.rt(&["create", "--bundle", &b, "--console-socket", &s, &c.id]);
+    assert_eq!(r.code, 0, "create: {r:?}");
+    let master = std::fs::File::from(master.join().unwrap());
+    c.start_ok();
+    // Read until the process has gone and the terminal hangs up.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut m = master;
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut m, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+            if String::from_utf8_lossy(&out).contains("tty session") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    });
+    let out = reader.join().unwrap();
+    for line in [
+        "tty isatty 1 1 1",
+        "tty name /dev/pts/N",
+        "tty winsize 30 100",
+        "tty foreground self",
+        "tty session self",
+    ] {
+        assert_has_line(&out, line);
+    }
+    c.wait_status("stopped");
 }
 
 fn mount_missing_destination(rt: &Runtime) {
