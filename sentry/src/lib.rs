@@ -7,6 +7,7 @@
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
 pub mod confine;
+pub mod console;
 pub mod errno;
 pub mod fsimpl;
 pub mod hostcall;
@@ -55,8 +56,17 @@ pub struct BootConfig {
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
     /// Host fds that become the guest's fds 0, 1, 2, ...
-    /// (`None`: that fd is closed in the guest).
+    /// (`None`: that fd is closed in the guest, or with a console, for
+    /// 0, 1 and 2, the console's terminal).
     pub stdio: Vec<Option<OwnedFd>>,
+    /// A host terminal for the sandbox's console: the replica of a pty the
+    /// runtime made for `--console-socket`, or the user's own terminal
+    /// (`runsc do`). The first process gets a terminal of the sandbox's
+    /// own, bridged to it ([`console`]), as its fds 0, 1 and 2 where
+    /// `stdio` has no host fd, and as the controlling terminal of its
+    /// session. The host terminal is raw until the sandbox ends. SIGWINCH
+    /// sent to the sentry resizes the sandbox's terminal to the host's.
+    pub console: Option<OwnedFd>,
     pub hostname: String,
     /// Log every guest syscall.
     pub strace: bool,
@@ -110,7 +120,18 @@ fn exec_reason(e: errno::Errno) -> String {
 }
 
 /// Boots a sandbox running one program and waits for it to exit.
-pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
+    // SIGWINCH stays pending for a signalfd (the console's size follows
+    // the host's): blocked before any other thread starts, so that every
+    // thread inherits the mask and none is interrupted by it.
+    hostcall::block_signal(libc::SIGWINCH);
+    let winch = match cfg.console {
+        Some(_) => Some(
+            hostcall::signalfd(libc::SIGWINCH)
+                .map_err(|e| BootError::Tree(format!("making the console's signalfd: {e}")))?,
+        ),
+        None => None,
+    };
     confine::prepare(cfg.cpus.unwrap_or(1));
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
@@ -155,16 +176,27 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
             confine::make_forbidden_syscall();
         }
     }
-    let task = start_init(kernel.clone(), cfg)?;
+    let console_fd = cfg.console.take();
+    let (task, console) = start_init(kernel.clone(), cfg, console_fd.map(|fd| (fd, winch)))?;
     syscalls::process::spawn(task).map_err(|e| BootError::Thread(e.to_string()))?;
     let status = kernel.wait_for_init();
+    if let Some(c) = console {
+        c.finish();
+    }
     for (what, n) in kernel.unimplemented_counts() {
         tracing::info!("unimplemented {what}: {n} calls");
     }
     Ok(status)
 }
 
-fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
+/// The host console and the signalfd of the sentry's SIGWINCH.
+type ConsoleFds = (OwnedFd, Option<OwnedFd>);
+
+fn start_init(
+    kernel: Arc<Kernel>,
+    cfg: BootConfig,
+    console: Option<ConsoleFds>,
+) -> Result<(Task, Option<console::Console>), BootError> {
     let platform = kernel.platform.clone();
     let aspace = platform.new_address_space()?;
     let mm = Arc::new(MemoryManager::new(
@@ -211,6 +243,10 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     }
     kernel::watch_address_space(&kernel, &mm);
     let fds = Arc::new(FdTable::default());
+    // With a console, the standard streams without a host fd are its.
+    let console_fds: Vec<i32> = (0..3)
+        .filter(|&i| cfg.stdio.get(i as usize).is_none_or(|f| f.is_none()))
+        .collect();
     for (i, fd) in cfg.stdio.into_iter().enumerate() {
         let Some(fd) = fd else { continue };
         let flags = hostcall::fd_status_flags(fd.as_raw_fd()).unwrap_or(libc::O_RDWR) as u32;
@@ -283,6 +319,21 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         );
     }
     build_tree(&task).map_err(|e| BootError::Tree(e.to_string()))?;
+    let console = match console {
+        Some((host, winch)) => {
+            let err = |e: errno::Errno| BootError::Tree(format!("making the console: {e}"));
+            let (console, replica) =
+                console::attach(&kernel, host, cfg.user.0, cfg.user.1, winch).map_err(err)?;
+            for &fd in &console_fds {
+                task.fds
+                    .install_at(fd, replica.clone(), false, u64::MAX)
+                    .map_err(err)?;
+            }
+            console.set_controlling(&kernel, tid).map_err(err)?;
+            Some(console)
+        }
+        None => None,
+    };
     if let Some(client) = &cfg.gofer {
         bind_mounts(&task, client).map_err(|e| BootError::Tree(e.to_string()))?;
     }
@@ -295,7 +346,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
             }
         })?;
     }
-    Ok(task)
+    Ok((task, console))
 }
 
 /// The root of a sandbox with a gofer: the gofer's export for `/`, read
@@ -454,8 +505,8 @@ fn exec_first(
     Err(err)
 }
 
-/// The sandbox's file tree: a tmpfs root with /dev (devfs, and a tmpfs on
-/// /dev/shm), /proc, /sys and a tmpfs on /tmp.
+/// The sandbox's file tree: a tmpfs root with /dev (devfs, a tmpfs on
+/// /dev/shm, a devpts on /dev/pts), /proc, /sys and a tmpfs on /tmp.
 fn build_tree(t: &Task) -> Result<(), errno::Errno> {
     use vfs::inode::NewNode;
     use vfs::mount::MountFlags;
@@ -498,6 +549,25 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
             ..Default::default()
         },
     )?;
+    // /dev/pts as runc's default spec mounts it; consoles get their
+    // terminals there.
+    let pts_dir = dev.inode.ops.lookup(t, &dev.inode, b"pts")?;
+    let (pts_fs, pts_root) =
+        fsimpl::devpts::new_devpts(&t.kernel.vfs, "devpts", fsimpl::devpts::Options::sandbox());
+    let pts = ctx.mounts.mount(
+        &vfs::mount::Location {
+            mount: dev.mount.clone(),
+            inode: pts_dir,
+        },
+        pts_fs,
+        pts_root,
+        MountFlags {
+            nosuid: true,
+            noexec: true,
+            ..Default::default()
+        },
+    )?;
+    t.kernel.ptys.set(&pts.mount);
     // /tmp is the sandbox's own, whatever the root (as a private /tmp
     // of systemd's PrivateTmp): what a program leaves there goes with it.
     let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "tmpfs", 0o1777, 0, 0);

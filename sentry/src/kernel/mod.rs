@@ -9,6 +9,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod task;
 pub mod timer;
+pub mod tty;
 pub mod waiter;
 
 use std::collections::HashMap;
@@ -79,6 +80,8 @@ pub struct Kernel {
     pub timers: timer::TimerQueue,
     /// The VFS's sandbox-wide state.
     pub vfs: crate::vfs::VfsState,
+    /// The sandbox's own /dev/pts, where consoles get their terminals.
+    pub ptys: crate::fsimpl::devpts::SandboxPts,
 }
 
 impl Kernel {
@@ -109,6 +112,7 @@ impl Kernel {
                 .expect("the host event loop needs an epoll instance"),
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
+            ptys: Default::default(),
         }
     }
 

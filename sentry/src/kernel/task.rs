@@ -64,6 +64,8 @@ pub struct ThreadGroup {
     pub dead_times: parking_lot::Mutex<ProcessTimes>,
     /// Its interval timers and POSIX timers.
     pub timers: super::timer::ProcessTimers,
+    /// Its controlling terminal (fork copies it, setsid clears it).
+    pub tty: parking_lot::Mutex<Option<Arc<super::tty::Terminal>>>,
 }
 
 /// Accumulated CPU times, in nanoseconds.
@@ -135,6 +137,7 @@ impl ThreadGroup {
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
             timers: super::timer::ProcessTimers::default(),
+            tty: parking_lot::Mutex::new(None),
         }
     }
 
@@ -144,6 +147,7 @@ impl ThreadGroup {
         let tg = ThreadGroup::new(tgid, self.limits.locked().clone());
         *tg.umask.locked() = *self.umask.locked();
         tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
+        *tg.tty.lock() = self.tty.lock().clone();
         let h = self.handlers();
         *tg.sighand.locked() = if share_handlers {
             h
