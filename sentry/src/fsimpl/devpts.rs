@@ -271,6 +271,10 @@ impl InodeOps for Root {
         self.0.node(index).ok_or(Errno::ENOENT)
     }
 
+    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+        Ok(Box::new(crate::vfs::DirFile::new()))
+    }
+
     fn entries(&self, _t: &Task, _dir: &Arc<Inode>) -> Result<Vec<DirEntry>, Errno> {
         let mut out = vec![DirEntry {
             name: b"ptmx".to_vec(),

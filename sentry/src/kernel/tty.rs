@@ -397,14 +397,29 @@ impl Ldisc {
 
     // ----- Output -----
 
-    /// Where output goes: the master's buffer (echo beyond the slack is
-    /// dropped).
+    /// Where output goes: the master's buffer; echo first to Linux's echo
+    /// buffer, which [`Ldisc::flush_echo`] empties.
     fn emit(&mut self, c: u8, echo: bool) {
-        if echo && self.stopped {
-            self.held_echo.push(c);
-        } else if !echo || self.output.len() < OUTPUT_MAX + ECHO_SLACK {
+        if echo {
+            if self.held_echo.len() < ECHO_SLACK {
+                self.held_echo.push(c);
+            }
+        } else {
             self.output.push_back(c);
         }
+    }
+
+    /// Sends the echo made so far, unless output is stopped (Linux's
+    /// process_echoes: at the end of each input batch, when output starts
+    /// again by VSTART, and before the replica's writes). Beyond the
+    /// slack past a full buffer, echo is dropped.
+    fn flush_echo(&mut self) {
+        if self.stopped || self.held_echo.is_empty() {
+            return;
+        }
+        let room = (OUTPUT_MAX + ECHO_SLACK).saturating_sub(self.output.len());
+        let n = room.min(self.held_echo.len());
+        self.output.extend(self.held_echo.drain(..).take(n));
     }
 
     /// Room the next output character needs, or None when it needs none.
@@ -480,6 +495,7 @@ impl Ldisc {
     /// The replica writes `src`: what fits in the master's buffer goes
     /// through output processing. The bytes taken.
     fn write_output(&mut self, src: &[u8]) -> usize {
+        self.flush_echo();
         if self.stopped {
             return 0;
         }
@@ -566,6 +582,7 @@ impl Ldisc {
     /// last character for each new one (Linux's overflow), so the line can
     /// still be ended or edited.
     fn process(&mut self, fx: &mut Effects) {
+        let mut received = false;
         while let Some(&c) = self.pending.front() {
             if self.input.len() >= N_TTY_BUF_SIZE - 1 {
                 let overflow = self.icanon() && self.canon_len == 0;
@@ -578,6 +595,10 @@ impl Ldisc {
             }
             self.pending.pop_front();
             self.receive(c, fx);
+            received = true;
+        }
+        if received && (self.l(libc::ECHO) || self.l(libc::ECHONL)) {
+            self.flush_echo();
         }
     }
 
@@ -635,18 +656,18 @@ impl Ldisc {
         self.l(ISIG) && [VINTR, VQUIT, VSUSP].iter().any(|&w| self.is_cc(c, w))
     }
 
+    /// Linux's __start_tty: output stopped by VSTOP goes on (TCOOFF's
+    /// stays until TCOON). Held echo waits for its next flush.
     fn start_output(&mut self) {
         if self.stopped && !self.tco_stopped {
             self.stopped = false;
-            for c in std::mem::take(&mut self.held_echo) {
-                self.emit(c, true);
-            }
         }
     }
 
     fn maybe_ixany(&mut self) {
         if self.stopped && !self.tco_stopped && self.i(libc::IXON) && self.i(libc::IXANY) {
             self.start_output();
+            self.flush_echo();
         }
     }
 
@@ -673,6 +694,7 @@ impl Ldisc {
         if self.i(IXON) && (self.is_cc(c, VSTART) || self.is_cc(c, VSTOP)) {
             if self.is_cc(c, VSTART) {
                 self.start_output();
+                self.flush_echo();
             } else {
                 self.stopped = true;
             }
@@ -773,6 +795,7 @@ impl Ldisc {
     fn signal_char(&mut self, sig: i32, c: u8, fx: &mut Effects) {
         fx.signals.push(sig);
         if !self.l(libc::NOFLSH) {
+            self.held_echo.clear();
             self.flush_input();
             self.flush_output_driver();
         }
@@ -1197,7 +1220,7 @@ impl Terminal {
         if let Some(leader) = ts.live(sid).filter(|p| p.sid == sid) {
             let tg = leader.tg.clone();
             for sig in [libc::SIGHUP, libc::SIGCONT] {
-                kernel.send_group_signal_locked(&ts, &tg, SigInfo::new(sig, signal::SI_KERNEL));
+                send_kernel_signal_locked(kernel, &ts, &tg, sig);
             }
         }
     }
@@ -1558,6 +1581,19 @@ fn is_controlling(tg: &ThreadGroup, term: &Terminal) -> bool {
         .is_some_and(|t| std::ptr::eq(Arc::as_ptr(t), term))
 }
 
+/// Sends `sig` from the kernel to process `tg`, with the init rule: pid 1
+/// gets only the signals it has a handler for (or blocks), as Linux's
+/// pid-namespace init ignores kernel-sent ones left at their default.
+fn send_kernel_signal_locked(kernel: &Kernel, ts: &TaskSet, tg: &Arc<ThreadGroup>, sig: i32) {
+    if tg.tgid == 1 && tg.action(sig).handler == signal::SIG_DFL {
+        let blocked = ts.threads_of(1).iter().any(|t| t.blocks(sig));
+        if !blocked {
+            return;
+        }
+    }
+    kernel.send_group_signal_locked(ts, tg, SigInfo::new(sig, signal::SI_KERNEL));
+}
+
 /// Sends `sig` to every live process of group `pgid` (Linux's kill_pgrp
 /// with a kernel sender).
 pub fn kill_pgrp_locked(kernel: &Kernel, ts: &TaskSet, pgid: i32, sig: i32) {
@@ -1568,7 +1604,7 @@ pub fn kill_pgrp_locked(kernel: &Kernel, ts: &TaskSet, pgid: i32, sig: i32) {
         .map(|p| p.tg.clone())
         .collect();
     for tg in members {
-        kernel.send_group_signal_locked(ts, &tg, SigInfo::new(sig, signal::SI_KERNEL));
+        send_kernel_signal_locked(kernel, ts, &tg, sig);
     }
 }
 
@@ -1839,7 +1875,7 @@ mod tests {
     fn signal_characters_flush_and_echo() {
         let mut ld = Ldisc::new();
         assert_eq!(feed(&mut ld, b"xy\x03z"), vec![libc::SIGINT]);
-        assert_eq!(out(&mut ld), "xy^Cz");
+        assert_eq!(out(&mut ld), "^Cz", "echo not yet sent goes with the flush");
         assert_eq!(ld.input.len(), 1);
     }
 
