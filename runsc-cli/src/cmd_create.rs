@@ -172,13 +172,8 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             "config.json asks for a terminal (process.terminal) but no --console-socket was given",
         )?;
         let replica = crate::console::new_pty(sock, process.console_size().as_ref())?;
-        for _ in 0..3 {
-            stdio.push(Some(
-                replica
-                    .try_clone()
-                    .map_err(|e| format!("dup of the terminal: {e}"))?,
-            ));
-        }
+        // fds 0-2 are the sandbox's own terminal, bridged to this one.
+        stdio.extend([None, None, None]);
         terminal = Some(replica);
     } else {
         for fd in 0..3 {
@@ -219,6 +214,11 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         argv: pspec.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         envp: pspec.env.iter().map(|a| a.as_bytes().to_vec()).collect(),
         stdio,
+        console: terminal
+            .as_ref()
+            .map(|t| t.try_clone())
+            .transpose()
+            .map_err(|e| format!("dup of the terminal: {e}"))?,
         hostname,
         strace: cli.strace,
         platform: cli.platform_name().to_string(),

@@ -1,7 +1,8 @@
-//! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, overlay, and
-//! pipes.
+//! The sandbox's file systems: tmpfs, devfs, devpts, procfs, sysfs,
+//! overlay, and pipes.
 
 pub mod devfs;
+pub mod devpts;
 pub mod gofer;
 pub mod overlay;
 pub mod pipe;

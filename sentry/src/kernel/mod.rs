@@ -9,6 +9,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod task;
 pub mod timer;
+pub mod tty;
 pub mod waiter;
 
 use std::collections::HashMap;
@@ -79,6 +80,8 @@ pub struct Kernel {
     pub timers: timer::TimerQueue,
     /// The VFS's sandbox-wide state.
     pub vfs: crate::vfs::VfsState,
+    /// The sandbox's own /dev/pts, where consoles get their terminals.
+    pub ptys: crate::fsimpl::devpts::SandboxPts,
     /// `runsc pause`: every task stops where it enters guest code.
     pub freezer: Freezer,
 }
@@ -154,6 +157,7 @@ impl Kernel {
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
             freezer: Freezer::default(),
+            ptys: Default::default(),
         }
     }
 

@@ -355,6 +355,8 @@ impl Kernel {
     }
 
     fn process_exited(&self, ts: &mut TaskSet, pid: i32, status: ExitStatus) {
+        // A session leader's controlling terminal goes with it.
+        super::tty::process_exiting_locked(self, ts, pid);
         let (children, parent, exit_signal, uid, tg) = {
             let Some(p) = ts.procs.get_mut(&pid) else {
                 return;

@@ -68,6 +68,8 @@ pub struct ThreadGroup {
     pub dead_times: parking_lot::Mutex<ProcessTimes>,
     /// Its interval timers and POSIX timers.
     pub timers: super::timer::ProcessTimers,
+    /// Its controlling terminal (fork copies it, setsid clears it).
+    pub tty: parking_lot::Mutex<Option<Arc<super::tty::Terminal>>>,
 }
 
 /// Accumulated CPU times, in nanoseconds.
@@ -140,6 +142,7 @@ impl ThreadGroup {
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
             timers: super::timer::ProcessTimers::default(),
+            tty: parking_lot::Mutex::new(None),
         }
     }
 
@@ -153,6 +156,7 @@ impl ThreadGroup {
             Ordering::Relaxed,
         );
         tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
+        *tg.tty.lock() = self.tty.lock().clone();
         let h = self.handlers();
         *tg.sighand.locked() = if share_handlers {
             h

@@ -294,6 +294,12 @@ pub trait FileImpl: Send + Sync {
         let _ = (file, mf);
         None
     }
+    /// Reads and writes that need the calling task (a terminal's job
+    /// control and its VMIN/VTIME timing): `read`, `readv`, `write` and
+    /// `writev` hand the whole call to it, through a sentry buffer.
+    fn task_io(&self) -> Option<&dyn TaskIo> {
+        None
+    }
     /// Directory entries, for getdents: the directory's listing with "."
     /// and "..", from entry index `pos` on.
     fn readdir(
@@ -304,6 +310,19 @@ pub trait FileImpl: Send + Sync {
         let _ = (file, t);
         Err(Errno::ENOTDIR)
     }
+}
+
+/// A file whose reads and writes block, signal and time out by rules of
+/// their own, with the caller at hand ([`FileImpl::task_io`]).
+pub trait TaskIo {
+    /// Reads into `dst` (the writable part of the caller's buffers),
+    /// waiting as the file's rules say unless the description is
+    /// non-blocking.
+    fn read(&self, file: &FileDescription, t: &mut Task, dst: &mut [u8]) -> Result<usize, Errno>;
+    /// Writes `src` (the readable part of the caller's buffers), waiting
+    /// for room unless non-blocking; a write interrupted after some bytes
+    /// returns their count.
+    fn write(&self, file: &FileDescription, t: &mut Task, src: &[u8]) -> Result<usize, Errno>;
 }
 
 /// Linux's generic llseek on a position kept in the file description:
