@@ -186,9 +186,30 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
 
     // The gofer.
     let exe = std::env::current_exe().map_err(|e| format!("finding runsc itself: {e}"))?;
-    let (gofer_child, sock) =
-        gofer::spawn::start_gofer(&exe, &tree.root, !tree.root_readonly, &tree.binds)
-            .map_err(|e| format!("starting the gofer: {e}"))?;
+    // The gofer outlives create: its log goes to runsc's log file, never
+    // to create's standard error (a caller reading that to its end would
+    // wait for the gofer).
+    let gofer_log = match cli.debug_log.as_ref().or(cli.log.as_ref()) {
+        Some(p) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null()),
+        None => std::process::Stdio::null(),
+    };
+    let (gofer_child, sock) = gofer::spawn::start_gofer_logging(
+        &exe,
+        &tree.root,
+        !tree.root_readonly,
+        &tree.binds,
+        gofer_log,
+        match cli.log_format {
+            crate::LogFormat::Json => &["--log-format", "json"],
+            crate::LogFormat::Text => &[],
+        },
+    )
+    .map_err(|e| format!("starting the gofer: {e}"))?;
     state.gofer_pid = gofer_child.id() as i32;
     if let Some(c) = &cgroup {
         c.add(state.gofer_pid)?;
