@@ -271,7 +271,12 @@ impl InodeOps for Root {
         self.0.node(index).ok_or(Errno::ENOENT)
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Ok(Box::new(crate::vfs::DirFile::new()))
     }
 
