@@ -1029,8 +1029,11 @@ pub struct Terminal {
     deferred: Mutex<Deferred>,
     timer_key: u64,
     /// Called with the index when the pair is gone (devpts frees it).
-    on_release: Mutex<Option<Box<dyn FnOnce(u32) + Send>>>,
+    on_release: Mutex<Option<OnRelease>>,
 }
+
+/// What a terminal calls with its index when the pair is gone.
+type OnRelease = Box<dyn FnOnce(u32) + Send>;
 
 impl Drop for Terminal {
     fn drop(&mut self) {
