@@ -271,7 +271,12 @@ impl InodeOps for Root {
         self.0.node(index).ok_or(Errno::ENOENT)
     }
 
-    fn open(&self, _t: &Task, _inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+    fn open(
+        &self,
+        _t: &Task,
+        _inode: &Arc<Inode>,
+        _flags: u32,
+    ) -> Result<Box<dyn FileImpl>, Errno> {
         Ok(Box::new(crate::vfs::DirFile::new()))
     }
 
@@ -879,8 +884,9 @@ fn tty_ioctl(
             crate::syscalls::unimplemented(t, "TIOCPKT packet mode")
         }
         libc::TIOCSIG => {
+            // Linux's pty_signal: a signal character's signal only.
             let sig = arg as i32;
-            if !(1..=64).contains(&sig) {
+            if ![libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP].contains(&sig) {
                 return Err(Errno::EINVAL);
             }
             term.signal_foreground(sig);
