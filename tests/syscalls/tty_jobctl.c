@@ -68,13 +68,35 @@ static void in_session(const char *what, void (*f)(void)) {
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) printf("session: status %#x\n", st);
 }
 
+/* Fields 7 and 8 of /proc/self/stat: tty_nr and tpgid. */
+static void stat_tty(unsigned *tty_nr, int *tpgid) {
+  char buf[1024] = "";
+  FILE *f = fopen("/proc/self/stat", "r");
+  if (f) {
+    fgets(buf, sizeof buf, f);
+    fclose(f);
+  }
+  char *p = strrchr(buf, ')');
+  *tty_nr = 0;
+  *tpgid = -2;
+  if (p) sscanf(p + 2, "%*c %*d %*d %*d %u %d", tty_nr, tpgid);
+}
+
 static void controlling(void) {
   int s;
   int m = pair(&s, O_NOCTTY);
   int v = -1;
   CHECK(ioctl(s, TIOCGSID, &v));
   CHECK(open("/dev/tty", O_RDWR));
+  unsigned nr;
+  int tpgid;
+  stat_tty(&nr, &tpgid);
+  printf("stat without a terminal: tty_nr=%u tpgid=%d\n", nr, tpgid);
   CHECK(ioctl(s, TIOCSCTTY, 0));
+  unsigned dev = 0;
+  ioctl(s, TIOCGDEV, &dev);
+  stat_tty(&nr, &tpgid);
+  EXPECT(nr == dev && tpgid == getpgrp());
   CHECK(ioctl(s, TIOCSCTTY, 0));
   CHECK(ioctl(s, TIOCGSID, &v));
   EXPECT(v == getsid(0) && v == getpid());

@@ -364,6 +364,7 @@ static void leader_exit(void) {
     if (g == 0) {
       setpgid(0, 0);
       char b;
+      close(p[1]);
       read(p[0], &b, 1); /* its leader is gone */
       await("foreground member", &set);
       struct timespec ts = {0, 200000000};

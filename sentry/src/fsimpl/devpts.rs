@@ -30,8 +30,7 @@ use crate::vfs::{FileDescription, FileImpl, TaskIo};
 
 /// statfs's f_type of devpts.
 pub const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
-/// The major number of replicas (Linux's UNIX98_PTY_SLAVE_MAJOR).
-pub const REPLICA_MAJOR: u32 = 136;
+pub use crate::kernel::tty::REPLICA_MAJOR;
 /// The most pairs an instance numbers (Linux's NR_UNIX98_PTY_MAX).
 const NR_PTY_MAX: u32 = 1 << 20;
 
@@ -669,11 +668,6 @@ impl TaskIo for ReplicaFile {
 
 // ----- ioctls -----
 
-/// Linux's new_encode_dev, as TIOCGDEV reports a device number.
-fn encode_dev(major: u32, minor: u32) -> u32 {
-    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
-}
-
 /// The ioctls of both ends (`inst` is the master's instance; None on the
 /// replica). Settings, size and job control act on the replica from
 /// either end, as Linux's `real_tty`; only the replica has job control.
@@ -820,7 +814,7 @@ fn tty_ioctl(
             crate::syscalls::unimplemented(t, &format!("TIOCSETD line discipline {ld}"))
         }
         libc::TIOCGDEV => {
-            t.mm.write_obj(arg, &encode_dev(REPLICA_MAJOR, term.index))?;
+            t.mm.write_obj(arg, &term.encoded_device())?;
             Ok(0)
         }
         libc::TIOCEXCL | libc::TIOCNXCL => {
