@@ -33,6 +33,11 @@ fn openpty(rows: u16, cols: u16) -> (OwnedFd, OwnedFd) {
         )
     };
     assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    for fd in [master, replica] {
+        // SAFETY: marks our own new fd close-on-exec: no runsc of this
+        // or another test may hold the master open.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     // SAFETY: both fds are new and ours alone.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(replica)) }
 }
@@ -276,4 +281,37 @@ fn canonical_input_echo_erase_and_eof() {
     s.expect("abc right\r\n");
     s.send("\x04");
     assert_eq!(finish(child, Duration::from_secs(20)), 0);
+}
+
+/// The host terminal goes away: the sandbox ends, it does not hang.
+#[test]
+fn closing_the_host_terminal_ends_the_sandbox() {
+    let (master, replica) = openpty(24, 80);
+    let child = start(&replica, &[BUSYBOX, "sh"], None);
+    // The prompt, read here (a Screen's thread would keep the master open).
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while !String::from_utf8_lossy(&seen).contains("$ ") {
+        assert!(start.elapsed() < Duration::from_secs(20), "no prompt");
+        let mut p = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd of ours.
+        if unsafe { libc::poll(&mut p, 1, 100) } == 1 {
+            let mut buf = [0u8; 1024];
+            // SAFETY: reads into our buffer from our fd.
+            let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                seen.extend_from_slice(&buf[..n as usize]);
+            }
+        }
+    }
+    drop(master);
+    drop(replica);
+    // Killed by the host's SIGHUP (runsc, the session leader of that
+    // terminal, dies of it), or ended by the guest's hangup.
+    let code = finish(child, Duration::from_secs(20));
+    assert!(code == 128 + libc::SIGHUP || code == 0, "exit {code}");
 }
