@@ -568,14 +568,10 @@ impl Drop for ReplicaFile {
 
 impl FileImpl for ReplicaFile {
     /// Without the caller (splice, sendfile): what is readable now.
-    fn read(&self, f: &FileDescription, dst: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
-        match self.term.replica_read(dst, Instant::now(), true) {
-            Ok(ReadAttempt::Done(n)) => Ok(n),
-            Ok(ReadAttempt::Wait(..)) => Err(Errno::EAGAIN),
-            Err(e) => {
-                let _ = f;
-                Err(e)
-            }
+    fn read(&self, _f: &FileDescription, dst: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
+        match self.term.replica_read(dst, Instant::now(), true)? {
+            ReadAttempt::Done(n) => Ok(n),
+            ReadAttempt::Wait(..) => Err(Errno::EAGAIN),
         }
     }
 
