@@ -30,8 +30,7 @@ use crate::vfs::{FileDescription, FileImpl, TaskIo};
 
 /// statfs's f_type of devpts.
 pub const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
-/// The major number of replicas (Linux's UNIX98_PTY_SLAVE_MAJOR).
-pub const REPLICA_MAJOR: u32 = 136;
+pub use crate::kernel::tty::REPLICA_MAJOR;
 /// The most pairs an instance numbers (Linux's NR_UNIX98_PTY_MAX).
 const NR_PTY_MAX: u32 = 1 << 20;
 
@@ -569,14 +568,10 @@ impl Drop for ReplicaFile {
 
 impl FileImpl for ReplicaFile {
     /// Without the caller (splice, sendfile): what is readable now.
-    fn read(&self, f: &FileDescription, dst: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
-        match self.term.replica_read(dst, Instant::now(), true) {
-            Ok(ReadAttempt::Done(n)) => Ok(n),
-            Ok(ReadAttempt::Wait(..)) => Err(Errno::EAGAIN),
-            Err(e) => {
-                let _ = f;
-                Err(e)
-            }
+    fn read(&self, _f: &FileDescription, dst: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
+        match self.term.replica_read(dst, Instant::now(), true)? {
+            ReadAttempt::Done(n) => Ok(n),
+            ReadAttempt::Wait(..) => Err(Errno::EAGAIN),
         }
     }
 
@@ -668,11 +663,6 @@ impl TaskIo for ReplicaFile {
 }
 
 // ----- ioctls -----
-
-/// Linux's new_encode_dev, as TIOCGDEV reports a device number.
-fn encode_dev(major: u32, minor: u32) -> u32 {
-    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
-}
 
 /// The ioctls of both ends (`inst` is the master's instance; None on the
 /// replica). Settings, size and job control act on the replica from
@@ -820,7 +810,7 @@ fn tty_ioctl(
             crate::syscalls::unimplemented(t, &format!("TIOCSETD line discipline {ld}"))
         }
         libc::TIOCGDEV => {
-            t.mm.write_obj(arg, &encode_dev(REPLICA_MAJOR, term.index))?;
+            t.mm.write_obj(arg, &term.encoded_device())?;
             Ok(0)
         }
         libc::TIOCEXCL | libc::TIOCNXCL => {
@@ -884,8 +874,9 @@ fn tty_ioctl(
             crate::syscalls::unimplemented(t, "TIOCPKT packet mode")
         }
         libc::TIOCSIG => {
+            // Linux's pty_signal: a signal character's signal only.
             let sig = arg as i32;
-            if !(1..=64).contains(&sig) {
+            if ![libc::SIGINT, libc::SIGQUIT, libc::SIGTSTP].contains(&sig) {
                 return Err(Errno::EINVAL);
             }
             term.signal_foreground(sig);

@@ -1225,17 +1225,18 @@ fn task_stat(p: &ProcTask) -> String {
     let info = p.mm.process_info();
     let (start_brk, _) = p.mm.brk_range();
     let rsslim = p.tg.limits.locked().cur(libc::RLIMIT_RSS);
+    let (tty_nr, tpgid) = crate::kernel::tty::stat_fields(&p.tg);
     let fields: Vec<String> = vec![
         relations(p).ppid.to_string(),
         pgrp.to_string(),
         sid.to_string(),
-        "0".into(),  // tty_nr
-        "-1".into(), // tpgid
-        "0".into(),  // flags
-        "0".into(),  // minflt
-        "0".into(),  // cminflt
-        "0".into(),  // majflt
-        "0".into(),  // cmajflt
+        tty_nr.to_string(),
+        tpgid.to_string(),
+        "0".into(), // flags
+        "0".into(), // minflt
+        "0".into(), // cminflt
+        "0".into(), // majflt
+        "0".into(), // cmajflt
         ticks(p.user_time).to_string(),
         ticks(p.sys_time).to_string(),
         "0".into(),                       // cutime

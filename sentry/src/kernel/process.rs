@@ -182,7 +182,7 @@ impl Kernel {
             }
         }
         let ignored = ignored_by(tg, sig);
-        let all_block = threads.iter().all(|t| t.blocks(sig));
+        let all_block = threads.iter().all(|t| t.blocks_or_awaits(sig));
         if ignored && !all_block {
             return;
         }
@@ -213,7 +213,7 @@ impl Kernel {
             }
         }
         let ignored = ignored_by(&tg, sig);
-        if ignored && !t.blocks(sig) {
+        if ignored && !t.blocks_or_awaits(sig) {
             return;
         }
         t.send(info);

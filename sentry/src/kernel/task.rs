@@ -216,6 +216,10 @@ pub struct TaskSignals {
     /// The thread must exit (its group is exiting, or another thread
     /// execs).
     pub exit_requested: bool,
+    /// Signals sigtimedwait waits for, unblocked meanwhile: they count as
+    /// blocked when deciding whether one is ignored (Linux's
+    /// real_blocked).
+    pub awaited: SigSet,
 }
 
 /// What other tasks and procfs see of a task, published by its runner.
@@ -308,6 +312,13 @@ impl TaskShared {
     /// Whether `sig` is blocked by this thread.
     pub fn blocks(&self, sig: i32) -> bool {
         self.sig.lock().mask & signal::sig_bit(sig) != 0
+    }
+
+    /// Whether `sig` is blocked, or awaited by sigtimedwait: such a
+    /// signal is queued even when its action ignores it.
+    pub fn blocks_or_awaits(&self, sig: i32) -> bool {
+        let s = self.sig.lock();
+        (s.mask | s.awaited) & signal::sig_bit(sig) != 0
     }
 
     /// Queues a signal for this thread only, and interrupts it unless it

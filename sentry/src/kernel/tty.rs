@@ -40,6 +40,8 @@ use super::waiter::WaitQueue;
 use super::Kernel;
 use crate::errno::Errno;
 
+/// The major number of pty replicas (Linux's UNIX98_PTY_SLAVE_MAJOR).
+pub const REPLICA_MAJOR: u32 = 136;
 /// `NCCS` of the kernel's `struct termios`.
 pub const NCCS: usize = 19;
 /// The line discipline's read buffer (Linux's N_TTY_BUF_SIZE).
@@ -1017,6 +1019,9 @@ struct Deferred {
     clear_session: bool,
 }
 
+/// What a pair's owner does when the pair is gone: free its number.
+pub type Release = Box<dyn FnOnce(u32) + Send>;
+
 /// A pseudo-terminal pair.
 pub struct Terminal {
     /// Its number in its devpts instance (`/dev/pts/N`).
@@ -1029,11 +1034,8 @@ pub struct Terminal {
     deferred: Mutex<Deferred>,
     timer_key: u64,
     /// Called with the index when the pair is gone (devpts frees it).
-    on_release: Mutex<Option<OnRelease>>,
+    on_release: Mutex<Option<Release>>,
 }
-
-/// What a terminal calls with its index when the pair is gone.
-type OnRelease = Box<dyn FnOnce(u32) + Send>;
 
 impl Drop for Terminal {
     fn drop(&mut self) {
@@ -1062,11 +1064,7 @@ impl Expire for Terminal {
 
 impl Terminal {
     /// A new pair, locked (its replica opens once TIOCSPTLCK unlocks it).
-    pub fn new(
-        index: u32,
-        kernel: &Arc<Kernel>,
-        on_release: Box<dyn FnOnce(u32) + Send>,
-    ) -> Arc<Terminal> {
+    pub fn new(index: u32, kernel: &Arc<Kernel>, on_release: Release) -> Arc<Terminal> {
         Arc::new(Terminal {
             index,
             kernel: Arc::downgrade(kernel),
@@ -1546,6 +1544,13 @@ impl Terminal {
         self.ld.lock().exclusive = on;
     }
 
+    /// The replica's device number as Linux's new_encode_dev packs it
+    /// (TIOCGDEV, procfs's tty_nr).
+    pub fn encoded_device(&self) -> u32 {
+        let (major, minor) = (REPLICA_MAJOR, self.index);
+        (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+    }
+
     /// The foreground process group (0: none), for TIOCGPGRP and procfs.
     pub fn foreground(&self) -> i32 {
         self.job.lock().pgrp.unwrap_or(0)
@@ -1575,6 +1580,15 @@ impl Terminal {
 /// The controlling terminal of a process.
 pub fn controlling(tg: &ThreadGroup) -> Option<Arc<Terminal>> {
     tg.tty.lock().clone()
+}
+
+/// `[pid]/stat`'s tty_nr and tpgid: the controlling terminal's device
+/// number and foreground group (0, -1 without one).
+pub fn stat_fields(tg: &ThreadGroup) -> (u32, i32) {
+    match controlling(tg) {
+        Some(t) => (t.encoded_device(), t.foreground()),
+        None => (0, -1),
+    }
 }
 
 fn is_controlling(tg: &ThreadGroup, term: &Terminal) -> bool {
