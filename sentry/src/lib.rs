@@ -418,7 +418,10 @@ fn exec_process(
     }
     syscalls::process::spawn(task).map_err(|e| format!("starting {path}: {e}"))?;
     if let Some(c) = console {
-        // The bridge lives as long as the process.
+        // The bridge lives as long as the process. Nothing tells the
+        // sentry when the client resizes an exec's terminal (containerd's
+        // shim and conmon resize the host pty's master themselves): its
+        // size is followed by looking.
         let k = kernel.clone();
         let _ = std::thread::Builder::new()
             .name("console-exec".into())
@@ -430,7 +433,8 @@ fn exec_process(
                     .get(&pid)
                     .is_some_and(|p| p.zombie.is_none())
                 {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    c.resync_size();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 c.finish();
             });
