@@ -87,11 +87,7 @@ fn bash_job_control_in_tmux() {
     let bash = "env -i PS1='$ ' TERM=xterm PATH=/usr/bin:/bin bash --norc --noprofile -i";
     let native = tmux_session("native", bash, keys);
     let runsc = tests::runsc();
-    let sandboxed = tmux_session(
-        "sandbox",
-        &format!("{} do {bash}", runsc.display()),
-        keys,
-    );
+    let sandboxed = tmux_session("sandbox", &format!("{} do {bash}", runsc.display()), keys);
     assert!(
         native.contains("Stopped") && native.contains("done"),
         "the native run did not go as planned:\n{native}"
