@@ -1,11 +1,12 @@
 //! The sandbox's file systems: tmpfs, devfs, procfs, sysfs, overlay, and
-//! pipes.
+//! pipes, sockets.
 
 pub mod devfs;
 pub mod gofer;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;
+pub mod socket;
 pub mod synthetic;
 pub mod sysfs;
 pub mod tmpfs;

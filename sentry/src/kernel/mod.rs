@@ -81,6 +81,8 @@ pub struct Kernel {
     pub vfs: crate::vfs::VfsState,
     /// `runsc pause`: every task stops where it enters guest code.
     pub freezer: Freezer,
+    /// Sockets: the socket file system and each family's namespaces.
+    pub sockets: crate::fsimpl::socket::SocketState,
 }
 
 /// Stops every task of the sandbox (as the cgroup freezer stops a
@@ -154,6 +156,7 @@ impl Kernel {
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
             freezer: Freezer::default(),
+            sockets: Default::default(),
         }
     }
 

@@ -217,6 +217,9 @@ pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
     }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
+    }
     blocking(t, &f, libc::POLLIN, |t| {
         read_into(t, &f, buf.0, count, None)
     })
@@ -226,6 +229,9 @@ pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     let f = writable_file(t, fd)?;
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
     }
     write_blocking(t, &f, buf.0, count)
 }
@@ -381,12 +387,18 @@ pub(crate) fn writev_from(
 pub fn readv(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = readable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, iovs);
+    }
     blocking(t, &f, libc::POLLIN, |t| readv_into(t, &f, &iovs, None))
 }
 
 pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = writable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, iovs);
+    }
     blocking(t, &f, libc::POLLOUT, |t| writev_from(t, &f, &iovs, None))
 }
 
