@@ -51,10 +51,13 @@ pub const SCM_MAX_FD: usize = 253;
 const SUN_PATH: usize = 2;
 const SOCKADDR_UN: usize = 110;
 
-/// Linux's SKB_MAX_HEAD(0) and UNIX_SKB_FRAGS_SZ: a stream message holds
-/// at most this much in its head and in its pages.
+/// Linux's SKB_MAX_HEAD(0): a stream message's head, past which its bytes
+/// are in pages.
 const SKB_MAX_HEAD0: usize = 4096 - 320;
-const UNIX_SKB_FRAGS_SZ: usize = 32768;
+/// The most one stream message holds. Linux's is its head and 32 KiB of
+/// pages (36544 bytes); the sentry takes a 64 KiB write as one message, so
+/// a 64 KiB read is one syscall on the other side (each costs a trap).
+const STREAM_MSG_MAX: usize = 65536;
 /// SKB_MAX_ALLOC: a datagram's head.
 const SKB_MAX_ALLOC: usize = (4096 << 2) - 320;
 
@@ -210,13 +213,20 @@ struct Inflight {
     per_user: HashMap<u32, usize>,
 }
 
+/// An abstract name: the socket type and the address bytes (Linux keeps
+/// one namespace a type).
+type AbstractName = (i32, Vec<u8>);
+
+/// Two connected sockets.
+type Pair = (Arc<dyn Socket>, Arc<dyn Socket>);
+
 /// State every unix socket of the sandbox shares.
 #[derive(Default)]
 pub struct UnixShared {
     /// Sockets bound to a file-system node, by the node's (device, inode).
     bound: Mutex<HashMap<(u64, u64), Weak<UnixSocket>>>,
     /// The abstract namespace, by socket type and address bytes.
-    abstract_names: Mutex<HashMap<(i32, Vec<u8>), Weak<UnixSocket>>>,
+    abstract_names: Mutex<HashMap<AbstractName, Weak<UnixSocket>>>,
     /// Every socket not yet released, by inode number (/proc/net/unix).
     all: Mutex<BTreeMap<u64, Weak<UnixSocket>>>,
     inflight: Mutex<Inflight>,
@@ -533,11 +543,7 @@ impl UnixSocket {
     }
 
     /// Two connected sockets (socketpair).
-    pub fn pair(
-        t: &mut Task,
-        ty: i32,
-        protocol: i32,
-    ) -> Result<(Arc<dyn Socket>, Arc<dyn Socket>), Errno> {
+    pub fn pair(t: &mut Task, ty: i32, protocol: i32) -> Result<Pair, Errno> {
         let a = Self::create(t, ty, protocol)?;
         let b = Self::create(t, ty, protocol)?;
         let cred = peer_cred_of(t);
@@ -1199,7 +1205,7 @@ impl UnixSocket {
             let sndbuf = self.st.lock().sndbuf as usize;
             let size = (len - sent)
                 .min((sndbuf >> 1).saturating_sub(64).max(1))
-                .min(SKB_MAX_HEAD0 + UNIX_SKB_FRAGS_SZ);
+                .min(STREAM_MSG_MAX);
             if let Err(e) = self.wait_wmem(cx, timeo, dl) {
                 return if sent > 0 { Ok(sent) } else { Err(e) };
             }
