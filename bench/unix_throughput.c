@@ -1,6 +1,6 @@
 /* Unix stream throughput: a child writes MIB mebibytes in 64 KiB writes
  * to a socketpair, the parent reads them in 64 KiB reads. Prints
- * nanoseconds per 64 KiB moved. Usage: unix_stream MIB (1024: 1 GiB) */
+ * nanoseconds per 64 KiB moved. Usage: unix_throughput MIB (1024: 1 GiB) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
