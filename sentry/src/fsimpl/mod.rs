@@ -1,5 +1,5 @@
-//! The sandbox's file systems: tmpfs, devfs, devpts, procfs, sysfs,
-//! overlay, and pipes.
+//! The sandbox's file systems: tmpfs, devfs, devpts, procfs, sysfs, overlay,
+//! pipes and sockets.
 
 pub mod devfs;
 pub mod devpts;
@@ -7,6 +7,7 @@ pub mod gofer;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;
+pub mod socket;
 pub mod synthetic;
 pub mod sysfs;
 pub mod tmpfs;

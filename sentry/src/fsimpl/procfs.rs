@@ -163,6 +163,19 @@ pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
         ),
         entry("sys", sys_dir()),
         entry(
+            "net",
+            Node::dir(
+                0o555,
+                Arc::new(Fixed {
+                    entries: vec![entry(
+                        "unix",
+                        top_file(|t| Ok(t.kernel.sockets.unix.proc_net_unix().into_bytes())),
+                    )],
+                    absent_error: Some(Errno::ENOENT),
+                }),
+            ),
+        ),
+        entry(
             "self",
             Node::symlink(|t| Ok(t.tg.tgid.to_string().into_bytes())),
         ),

@@ -84,6 +84,8 @@ pub struct Kernel {
     pub ptys: crate::fsimpl::devpts::SandboxPts,
     /// `runsc pause`: every task stops where it enters guest code.
     pub freezer: Freezer,
+    /// Sockets: the socket file system and each family's namespaces.
+    pub sockets: crate::fsimpl::socket::SocketState,
 }
 
 /// Stops every task of the sandbox (as the cgroup freezer stops a
@@ -158,6 +160,7 @@ impl Kernel {
             vfs: Default::default(),
             freezer: Freezer::default(),
             ptys: Default::default(),
+            sockets: Default::default(),
         }
     }
 

@@ -280,6 +280,9 @@ pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
     if f.imp.task_io().is_some() {
         return task_read(t, &f, &[(buf.0, count.min(MAX_RW_COUNT))]);
     }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
+    }
     blocking(t, &f, libc::POLLIN, |t| {
         read_into(t, &f, buf.0, count, None)
     })
@@ -292,6 +295,9 @@ pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     }
     if f.imp.task_io().is_some() {
         return task_write(t, &f, &[(buf.0, count.min(MAX_RW_COUNT))]);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
     }
     write_blocking(t, &f, buf.0, count)
 }
@@ -450,6 +456,9 @@ pub fn readv(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     if f.imp.task_io().is_some() {
         return task_read(t, &f, &iovs);
     }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, iovs);
+    }
     blocking(t, &f, libc::POLLIN, |t| readv_into(t, &f, &iovs, None))
 }
 
@@ -458,6 +467,9 @@ pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let iovs = read_iovecs(t, iov.0, cnt)?;
     if f.imp.task_io().is_some() {
         return task_write(t, &f, &iovs);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, iovs);
     }
     blocking(t, &f, libc::POLLOUT, |t| writev_from(t, &f, &iovs, None))
 }

@@ -24,6 +24,7 @@ pub mod rw;
 pub mod sched;
 pub mod seccomp;
 pub mod signal;
+pub mod socket;
 pub mod splice;
 pub mod stat;
 pub mod sys;
@@ -463,6 +464,25 @@ fn build_table() -> Vec<SyscallEntry> {
         handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32),
     );
     set(449, handler!(futex::futex_waitv, UserAddr, u32, u32, UserAddr, i32));
+    // Sockets (socket.rs).
+    set(SYS_socket, handler!(socket::socket, i32, i32, i32));
+    set(SYS_socketpair, handler!(socket::socketpair, i32, i32, i32, UserAddr));
+    set(SYS_bind, handler!(socket::bind, Fd, UserAddr, i32));
+    set(SYS_listen, handler!(socket::listen, Fd, i32));
+    set(SYS_connect, handler!(socket::connect, Fd, UserAddr, i32));
+    set(SYS_accept, handler!(socket::accept, Fd, UserAddr, UserAddr));
+    set(SYS_accept4, handler!(socket::accept4, Fd, UserAddr, UserAddr, Hex));
+    set(SYS_shutdown, handler!(socket::shutdown, Fd, i32));
+    set(SYS_getsockname, handler!(socket::getsockname, Fd, UserAddr, UserAddr));
+    set(SYS_getpeername, handler!(socket::getpeername, Fd, UserAddr, UserAddr));
+    set(SYS_sendto, handler!(socket::sendto, Fd, UserAddr, usize, i32, UserAddr, i32));
+    set(SYS_recvfrom, handler!(socket::recvfrom, Fd, UserAddr, usize, i32, UserAddr, UserAddr));
+    set(SYS_sendmsg, handler!(socket::sendmsg, Fd, UserAddr, i32));
+    set(SYS_recvmsg, handler!(socket::recvmsg, Fd, UserAddr, i32));
+    set(SYS_sendmmsg, handler!(socket::sendmmsg, Fd, UserAddr, u32, i32));
+    set(SYS_recvmmsg, handler!(socket::recvmmsg, Fd, UserAddr, u32, i32, UserAddr));
+    set(SYS_getsockopt, handler!(socket::getsockopt, Fd, i32, i32, UserAddr, UserAddr));
+    set(SYS_setsockopt, handler!(socket::setsockopt, Fd, i32, i32, UserAddr, i32));
     t
 }
 
@@ -503,9 +523,11 @@ pub fn dispatch(t: &mut Task) {
             Err(Errno::ENOSYS)
         }
     };
-    // Writing to a pipe with no reader raises SIGPIPE, as Linux's pipe and
-    // socket write paths do.
+    // Writing to a pipe with no reader raises SIGPIPE, as Linux's pipe
+    // write path does (a socket's family raises it itself, by its rules).
     if result == Err(Errno::EPIPE)
+        && !(matches!(nr as i64, libc::SYS_write | libc::SYS_writev)
+            && socket::is_socket(t, args[0] as i32))
         && matches!(
             nr as i64,
             libc::SYS_write

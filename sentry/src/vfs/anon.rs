@@ -54,6 +54,10 @@ impl InodeOps for OpenFile {
         _inode: &Arc<Inode>,
         _flags: u32,
     ) -> Result<Box<dyn FileImpl>, Errno> {
+        // A socket cannot be opened, as Linux's sockfs inodes cannot.
+        if self.file.imp.socket().is_some() {
+            return Err(Errno::ENXIO);
+        }
         Ok(Box::new(Shared(self.file.clone())))
     }
 }

@@ -261,6 +261,10 @@ pub trait FileImpl: Send + Sync {
     fn status_flags_changed(&self, flags: u32) {
         let _ = flags;
     }
+    /// The socket behind a socket file (what the socket syscalls work on).
+    fn socket(&self) -> Option<Arc<dyn crate::fsimpl::socket::Socket>> {
+        None
+    }
     /// The pipe behind a pipe or FIFO end (for splice and tee).
     fn pipe(&self) -> Option<Arc<crate::fsimpl::pipe::Pipe>> {
         None
