@@ -2,10 +2,14 @@
 //! pipes.
 
 pub mod devfs;
+pub mod epoll;
+pub mod eventfd;
 pub mod gofer;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;
+pub mod signalfd;
 pub mod synthetic;
 pub mod sysfs;
+pub mod timerfd;
 pub mod tmpfs;

@@ -167,9 +167,28 @@ pub fn block_waiter<T>(
     }
 }
 
+/// What a queue calls in place of waking a waiter when it is notified:
+/// epoll's hook that puts a file on its ready list (Linux's
+/// `ep_poll_callback`). It runs with the queue's lock held, so it must
+/// not register on or leave this queue; it may notify other queues.
+pub trait WaitCallback: Send + Sync {
+    /// The queue was notified of `events` ([`ALL_EVENTS`] when the
+    /// notifier did not say which). For an exclusive entry, true if the
+    /// notification was taken: no later exclusive entry is called.
+    fn notify(&self, events: Events) -> bool;
+}
+
+enum Target {
+    Waiter(Arc<Waiter>),
+    Callback {
+        cb: Arc<dyn WaitCallback>,
+        exclusive: bool,
+    },
+}
+
 struct Entry {
     id: u64,
-    waiter: Arc<Waiter>,
+    target: Target,
     mask: Events,
 }
 
@@ -188,18 +207,63 @@ impl WaitQueue {
         let id = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
         self.entries.lock().push(Entry {
             id,
-            waiter: waiter.clone(),
+            target: Target::Waiter(waiter.clone()),
             mask,
         });
         Registration { queue: self, id }
     }
 
-    /// Wakes every waiter interested in one of `events`.
+    /// Registers a callback for the events in `mask` until the returned
+    /// guard is dropped. An exclusive callback is called after every
+    /// other entry, and only until one exclusive callback takes the
+    /// notification (Linux's `add_wait_queue_exclusive`, woken one at a
+    /// time).
+    pub fn register_callback(
+        self: &Arc<Self>,
+        cb: Arc<dyn WaitCallback>,
+        mask: Events,
+        exclusive: bool,
+    ) -> ArcRegistration {
+        let id = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
+        self.entries.lock().push(Entry {
+            id,
+            target: Target::Callback { cb, exclusive },
+            mask,
+        });
+        ArcRegistration {
+            queue: self.clone(),
+            id,
+        }
+    }
+
+    /// Wakes every waiter interested in one of `events`, and calls the
+    /// callbacks interested in them.
     pub fn notify(&self, events: Events) {
         let e = self.entries.lock();
-        for w in e.iter() {
-            if w.mask & events != 0 {
-                w.waiter.wake();
+        let mut exclusive = false;
+        for w in e.iter().filter(|w| w.mask & events != 0) {
+            match &w.target {
+                Target::Waiter(waiter) => waiter.wake(),
+                Target::Callback {
+                    cb,
+                    exclusive: false,
+                } => {
+                    cb.notify(events);
+                }
+                Target::Callback { exclusive: true, .. } => exclusive = true,
+            }
+        }
+        if exclusive {
+            for w in e.iter().filter(|w| w.mask & events != 0) {
+                if let Target::Callback {
+                    cb,
+                    exclusive: true,
+                } = &w.target
+                {
+                    if cb.notify(events) {
+                        break;
+                    }
+                }
             }
         }
     }

@@ -104,6 +104,12 @@ impl FileImpl for Shared {
     fn name(&self) -> String {
         self.0.imp.name()
     }
+    fn empty_io_reaches_file(&self) -> bool {
+        self.0.imp.empty_io_reaches_file()
+    }
+    fn writes_once(&self) -> bool {
+        self.0.imp.writes_once()
+    }
     fn mappable(
         &self,
         _f: &FileDescription,
