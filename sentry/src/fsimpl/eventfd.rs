@@ -49,6 +49,25 @@ impl FileImpl for EventFd {
         Ok(8)
     }
 
+    /// A read whose buffer faults: the count is taken, then the copy
+    /// fails (Linux copies after taking it).
+    fn read_short(
+        &self,
+        f: &FileDescription,
+        dst: &mut [u8],
+        want: usize,
+        o: Option<u64>,
+    ) -> Result<usize, Errno> {
+        if want < 8 {
+            return Err(Errno::EINVAL);
+        }
+        let mut v = [0u8; 8];
+        self.read(f, &mut v, o)?;
+        let k = dst.len().min(8);
+        dst[..k].copy_from_slice(&v[..k]);
+        Err(Errno::EFAULT)
+    }
+
     /// Adds an 8-byte value; EINVAL for u64::MAX or another size, EAGAIN
     /// while the sum would pass [`MAX_COUNT`].
     fn write(&self, _f: &FileDescription, src: &[u8], _o: Option<u64>) -> Result<usize, Errno> {

@@ -253,6 +253,24 @@ impl FileImpl for TimerFd {
         Ok(8)
     }
 
+    /// A read whose buffer faults: the expirations are taken, then the
+    /// copy fails (as Linux's put_user after taking them).
+    fn read_short(
+        &self,
+        f: &FileDescription,
+        dst: &mut [u8],
+        want: usize,
+        o: Option<u64>,
+    ) -> Result<usize, Errno> {
+        if want < 8 {
+            return Err(Errno::EINVAL);
+        }
+        let mut v = [0u8; 8];
+        self.read(f, &mut v, o)?;
+        let _ = dst;
+        Err(Errno::EFAULT)
+    }
+
     fn write(&self, _f: &FileDescription, _src: &[u8], _o: Option<u64>) -> Result<usize, Errno> {
         Err(Errno::EINVAL)
     }
