@@ -3,7 +3,6 @@
  * process exits, hung up once it is reaped), epoll itself, the standard
  * streams (a pipe is watched, /dev/null is not), files that cannot be
  * polled; a few thousand registered files with one active. */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>

@@ -4,7 +4,6 @@
  * wakeup paths of a length than Linux allows are EINVAL; closing an
  * inner instance removes it from the outer one; an edge-triggered outer
  * registration sees each change of an inner one. */
-#define _GNU_SOURCE
 #include <poll.h>
 #include <stdint.h>
 #include <sys/epoll.h>

@@ -4,7 +4,6 @@
  * eventfd read through epoll, a blocked writer woken by a reader, two
  * threads waiting on one edge-triggered event (one gets it),
  * EPOLLEXCLUSIVE waking only the first instance with a waiter. */
-#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/epoll.h>

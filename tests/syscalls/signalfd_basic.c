@@ -6,7 +6,6 @@
  * an existing signalfd; readiness for poll and epoll when a signal
  * becomes pending, from another process too; a blocking read; after
  * fork, the child reads its own signals. */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>

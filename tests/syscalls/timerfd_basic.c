@@ -5,7 +5,6 @@
  * the past), expirations counted across reads, the old setting,
  * disarming, TFD_TIMER_CANCEL_ON_SET accepted, TFD_IOC_SET_TICKS, reads
  * (8 bytes, EAGAIN, blocking), poll and epoll readiness. */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
