@@ -778,3 +778,118 @@ impl FileImpl for EventPoll {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A file whose readiness the test sets, counting the looks at it.
+    struct Probe {
+        ready: Arc<AtomicBool>,
+        looks: Arc<AtomicUsize>,
+        queue: Arc<WaitQueue>,
+    }
+
+    impl FileImpl for Probe {
+        fn read(&self, _f: &FileDescription, _d: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
+            Err(Errno::EINVAL)
+        }
+        fn write(&self, _f: &FileDescription, _s: &[u8], _o: Option<u64>) -> Result<usize, Errno> {
+            Err(Errno::EINVAL)
+        }
+        fn seek(&self, _f: &FileDescription, _o: i64, _w: i32) -> Result<u64, Errno> {
+            Ok(0)
+        }
+        fn readiness(&self, _f: &FileDescription, events: i16) -> i16 {
+            self.looks.fetch_add(1, Ordering::Relaxed);
+            if self.ready.load(Ordering::Relaxed) {
+                events & libc::POLLIN
+            } else {
+                0
+            }
+        }
+        fn waitq(&self, _f: &FileDescription) -> Option<Arc<WaitQueue>> {
+            Some(self.queue.clone())
+        }
+    }
+
+    struct File {
+        desc: Arc<FileDescription>,
+        ready: Arc<AtomicBool>,
+        queue: Arc<WaitQueue>,
+    }
+
+    fn probe(looks: &Arc<AtomicUsize>) -> File {
+        let queue = Arc::new(WaitQueue::default());
+        let ready = Arc::new(AtomicBool::new(false));
+        let desc = FileDescription::new(
+            libc::O_RDWR as u32,
+            Box::new(Probe {
+                ready: ready.clone(),
+                looks: looks.clone(),
+                queue: queue.clone(),
+            }),
+        );
+        File { desc, ready, queue }
+    }
+
+    /// A wait looks only at the files that were notified: 10,000
+    /// registered, one active, one look a wait (and one more that finds
+    /// a level-triggered file no longer ready).
+    #[test]
+    fn a_wait_costs_what_is_ready_not_what_is_registered() {
+        let looks = Arc::new(AtomicUsize::new(0));
+        let epf = EventPoll::new_file();
+        let ep = epoll_of(&epf).unwrap();
+        let files: Vec<File> = (0..10_000).map(|_| probe(&looks)).collect();
+        for (i, f) in files.iter().enumerate() {
+            let ev = Event {
+                events: EPOLLIN,
+                data: i as u64,
+            };
+            ep.ctl(Op::Add, i as i32, &f.desc, ev).unwrap();
+        }
+        // Each add looked once.
+        assert_eq!(looks.swap(0, Ordering::Relaxed), 10_000);
+        assert!(ep.send_events(16).0.is_empty());
+        assert_eq!(looks.load(Ordering::Relaxed), 0, "nothing was notified");
+        for round in 0..100usize {
+            let k = (round * 37) % files.len();
+            files[k].ready.store(true, Ordering::Relaxed);
+            files[k].queue.notify(libc::POLLIN as u32);
+            let (got, _) = ep.send_events(16);
+            let want = Event {
+                events: EPOLLIN,
+                data: k as u64,
+            };
+            assert_eq!(got, vec![want]);
+            files[k].ready.store(false, Ordering::Relaxed);
+            assert!(ep.send_events(16).0.is_empty());
+        }
+        assert_eq!(looks.load(Ordering::Relaxed), 200);
+        // The registrations go with their descriptions.
+        drop(files);
+        assert!(ep.items.locked().is_empty());
+    }
+
+    /// Instances nest up to four links; a loop or a fifth link is refused.
+    #[test]
+    fn nesting_limits() {
+        let eps: Vec<_> = (0..6).map(|_| EventPoll::new_file()).collect();
+        let ev = Event {
+            events: EPOLLIN,
+            data: 0,
+        };
+        let ep = |i: usize| epoll_of(&eps[i]).unwrap();
+        for i in 0..4 {
+            ep(i).ctl(Op::Add, i as i32 + 1, &eps[i + 1], ev).unwrap();
+        }
+        assert_eq!(ep(4).ctl(Op::Add, 5, &eps[5], ev), Err(Errno::ELOOP));
+        assert_eq!(ep(3).ctl(Op::Add, 0, &eps[0], ev), Err(Errno::ELOOP));
+        assert_eq!(ep(0).ctl(Op::Add, 1, &eps[1], ev), Err(Errno::EEXIST));
+        assert_eq!(ep(0).ctl(Op::Del, 2, &eps[2], ev), Err(Errno::ENOENT));
+        ep(0).ctl(Op::Del, 1, &eps[1], ev).unwrap();
+        ep(4).ctl(Op::Add, 5, &eps[5], ev).unwrap();
+    }
+}

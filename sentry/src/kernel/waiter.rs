@@ -318,7 +318,55 @@ impl Drop for ArcRegistration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
+
+    /// Counts its calls; takes (for exclusive entries) when `take`.
+    struct Counter {
+        calls: AtomicUsize,
+        take: bool,
+    }
+
+    impl WaitCallback for Counter {
+        fn notify(&self, _events: Events) -> bool {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.take
+        }
+    }
+
+    fn counter(take: bool) -> Arc<Counter> {
+        Arc::new(Counter {
+            calls: AtomicUsize::new(0),
+            take,
+        })
+    }
+
+    #[test]
+    fn callbacks_by_mask_exclusive_ones_until_one_takes() {
+        let q = Arc::new(WaitQueue::default());
+        let (a, b, x, y, z) = (
+            counter(false),
+            counter(false),
+            counter(false),
+            counter(true),
+            counter(true),
+        );
+        let _ra = q.register_callback(a.clone(), 1, false);
+        let _rb = q.register_callback(b.clone(), 2, false);
+        // Exclusive entries: x declines, y takes, z is not called.
+        let _rx = q.register_callback(x.clone(), ALL_EVENTS, true);
+        let ry = q.register_callback(y.clone(), ALL_EVENTS, true);
+        let _rz = q.register_callback(z.clone(), ALL_EVENTS, true);
+        let w = Waiter::new();
+        let _rw = q.register(&w, 1);
+        q.notify(1);
+        let n = |c: &Arc<Counter>| c.calls.load(Ordering::Relaxed);
+        assert_eq!((n(&a), n(&b), n(&x), n(&y), n(&z)), (1, 0, 1, 1, 0));
+        assert_eq!(w.wait(Some(Instant::now())), Wake::Woken);
+        drop(ry);
+        q.notify_all();
+        assert_eq!((n(&a), n(&b), n(&x), n(&y), n(&z)), (2, 1, 2, 1, 1));
+    }
 
     #[test]
     fn notify_wakes_and_interrupt_sticks() {
