@@ -22,6 +22,10 @@ fn python_asyncio_runs_as_natively() {
     let r = compare(Path::new("/usr/bin/python3"), &[s.to_str().unwrap()], None);
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The loop waits in epoll, and got to the end.
-    assert!(r.stdout.starts_with("selector EpollSelector\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("selector EpollSelector\n"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.ends_with("queue 4950\n"), "{}", r.stdout);
 }

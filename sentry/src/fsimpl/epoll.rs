@@ -373,7 +373,8 @@ impl Ep {
                 let events = item.events();
                 let mut requeued = false;
                 if events & EPOLLONESHOT != 0 {
-                    item.events.store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
+                    item.events
+                        .store(events & EP_PRIVATE_BITS, Ordering::Relaxed);
                 } else if events & EPOLLET == 0 {
                     // Level-triggered: looked at again by the next wait.
                     let mut r = self.ready.lock();
@@ -427,8 +428,7 @@ impl Ep {
             let mut tx = self.start_scan();
             let mut rest = VecDeque::new();
             while let Some(item) = tx.pop_front() {
-                if !item.removed.load(Ordering::Relaxed) && Self::item_poll(&item, &mut keep) != 0
-                {
+                if !item.removed.load(Ordering::Relaxed) && Self::item_poll(&item, &mut keep) != 0 {
                     rest.push_back(item);
                     ready = true;
                     break;
@@ -542,8 +542,8 @@ impl Ep {
         }
         items.insert(key, item.clone());
         if let Some(files) = check_files {
-            if tep.is_none() && !files.iter().any(|l| Arc::ptr_eq(l, &item.file_watchers)) {
-                files.push(item.file_watchers.clone());
+            if tep.is_none() {
+                list_file(files, &item.file_watchers);
             }
             if !reverse_path_check(files) {
                 self.remove_locked(items, &item);
@@ -581,6 +581,14 @@ impl Ep {
         let mut r = self.ready.lock();
         r.list.clear();
         r.ovf.clear();
+    }
+}
+
+/// Adds a file to those whose wakeup paths are checked (Linux's
+/// `list_file`), once.
+fn list_file(files: &mut Vec<Arc<WatchList>>, list: &Arc<WatchList>) {
+    if !files.iter().any(|l| Arc::ptr_eq(l, list)) {
+        files.push(list.clone());
     }
 }
 
@@ -626,11 +634,7 @@ fn loop_check_down(
                     break;
                 }
             }
-            None if item.target.is_none() => {
-                if !files.iter().any(|l| Arc::ptr_eq(l, &item.file_watchers)) {
-                    files.push(item.file_watchers.clone());
-                }
-            }
+            None if item.target.is_none() => list_file(files, &item.file_watchers),
             None => {}
         }
     }
@@ -699,10 +703,7 @@ impl EventPoll {
     /// A new instance's file, installed by the caller.
     pub fn new_file() -> Arc<FileDescription> {
         let ep = Arc::new(Ep::default());
-        let f = FileDescription::new(
-            libc::O_RDWR as u32,
-            Box::new(EventPoll { ep: ep.clone() }),
-        );
+        let f = FileDescription::new(libc::O_RDWR as u32, Box::new(EventPoll { ep: ep.clone() }));
         let _ = ep.refs.set(f.epoll_watchers.list());
         f
     }
@@ -792,7 +793,12 @@ mod tests {
     }
 
     impl FileImpl for Probe {
-        fn read(&self, _f: &FileDescription, _d: &mut [u8], _o: Option<u64>) -> Result<usize, Errno> {
+        fn read(
+            &self,
+            _f: &FileDescription,
+            _d: &mut [u8],
+            _o: Option<u64>,
+        ) -> Result<usize, Errno> {
             Err(Errno::EINVAL)
         }
         fn write(&self, _f: &FileDescription, _s: &[u8], _o: Option<u64>) -> Result<usize, Errno> {

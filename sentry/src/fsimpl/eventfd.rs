@@ -133,5 +133,4 @@ impl FileImpl for EventFd {
     fn name(&self) -> String {
         "anon_inode:[eventfd]".to_string()
     }
-
 }

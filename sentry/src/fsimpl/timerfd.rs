@@ -148,11 +148,7 @@ pub struct TimerFd {
 }
 
 impl TimerFd {
-    pub fn new(
-        clock: i32,
-        timers: TimerHandle,
-        vdso: Option<Arc<crate::vdso::Vdso>>,
-    ) -> TimerFd {
+    pub fn new(clock: i32, timers: TimerHandle, vdso: Option<Arc<crate::vdso::Vdso>>) -> TimerFd {
         TimerFd {
             inner: Arc::new_cyclic(|me| Inner {
                 clock,

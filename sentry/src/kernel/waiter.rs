@@ -250,7 +250,9 @@ impl WaitQueue {
                 } => {
                     cb.notify(events);
                 }
-                Target::Callback { exclusive: true, .. } => exclusive = true,
+                Target::Callback {
+                    exclusive: true, ..
+                } => exclusive = true,
             }
         }
         if exclusive {

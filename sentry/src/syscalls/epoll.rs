@@ -21,10 +21,13 @@ const CAP_BLOCK_SUSPEND: u32 = 36;
 fn create(t: &mut Task, cloexec: bool) -> SysResult {
     let f = EventPoll::new_file();
     let limit = crate::kernel::task::lock_limits(&t.tg).cur(libc::RLIMIT_NOFILE);
-    let fd = t
-        .fds
-        .install(f, cloexec, 0, limit)
-        .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })?;
+    let fd = t.fds.install(f, cloexec, 0, limit).map_err(|e| {
+        if e == Errno::EINVAL {
+            Errno::EMFILE
+        } else {
+            e
+        }
+    })?;
     Ok(fd as u64)
 }
 
@@ -73,8 +76,7 @@ pub fn epoll_ctl(t: &mut Task, epfd: Fd, op: i32, fd: Fd, event: UserAddr) -> Sy
     if tf.imp.waitq(&tf).is_none() {
         return Err(Errno::EPERM);
     }
-    if op != Op::Del && ev.events & epoll::EPOLLWAKEUP != 0 && !t.creds.has_cap(CAP_BLOCK_SUSPEND)
-    {
+    if op != Op::Del && ev.events & epoll::EPOLLWAKEUP != 0 && !t.creds.has_cap(CAP_BLOCK_SUSPEND) {
         ev.events &= !epoll::EPOLLWAKEUP;
     }
     if std::sync::Arc::ptr_eq(&f, &tf) {
@@ -184,7 +186,13 @@ fn ms_timeout(ms: i32) -> Option<Duration> {
     (ms >= 0).then(|| Duration::from_millis(ms as u64))
 }
 
-pub fn epoll_wait(t: &mut Task, epfd: Fd, events: UserAddr, maxevents: i32, timeout: i32) -> SysResult {
+pub fn epoll_wait(
+    t: &mut Task,
+    epfd: Fd,
+    events: UserAddr,
+    maxevents: i32,
+    timeout: i32,
+) -> SysResult {
     do_wait(t, epfd, events.0, maxevents, ms_timeout(timeout))
 }
 

@@ -57,7 +57,11 @@ pub fn timerfd_create(t: &mut Task, clock: i32, flags: Hex) -> SysResult {
 /// another kind of file.
 fn timerfd(t: &Task, fd: Fd) -> Result<Arc<FileDescription>, Errno> {
     let f = super::attr::get_file(t, fd.0)?;
-    if f.imp.as_any().and_then(|a| a.downcast_ref::<TimerFd>()).is_none() {
+    if f.imp
+        .as_any()
+        .and_then(|a| a.downcast_ref::<TimerFd>())
+        .is_none()
+    {
         return Err(Errno::EINVAL);
     }
     Ok(f)
@@ -75,7 +79,11 @@ fn ts_ns(ts: &libc::timespec) -> Option<u64> {
     if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
         return None;
     }
-    Some((ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64))
+    Some(
+        (ts.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(ts.tv_nsec as u64),
+    )
 }
 
 fn write_setting(t: &Task, addr: u64, s: Setting) -> Result<(), Errno> {
@@ -89,7 +97,13 @@ fn write_setting(t: &Task, addr: u64, s: Setting) -> Result<(), Errno> {
     t.mm.write_obj(addr, &v)
 }
 
-pub fn timerfd_settime(t: &mut Task, fd: Fd, flags: Hex, new: UserAddr, old: UserAddr) -> SysResult {
+pub fn timerfd_settime(
+    t: &mut Task,
+    fd: Fd,
+    flags: Hex,
+    new: UserAddr,
+    old: UserAddr,
+) -> SysResult {
     let raw: [u64; 4] = t.mm.read_obj(new.0)?;
     let ts = |sec: u64, nsec: u64| libc::timespec {
         tv_sec: sec as i64,
