@@ -29,3 +29,54 @@ fn python_asyncio_runs_as_natively() {
     );
     assert!(r.stdout.ends_with("queue 4950\n"), "{}", r.stdout);
 }
+
+/// Runs `prog` natively or sandboxed with standard input a pipe that
+/// gets `pieces` one at a time (each once the program has read the one
+/// before), then is closed.
+fn run_fed(prog: &Path, sandboxed: bool, pieces: &[&'static str]) -> tests::RunResult {
+    use std::io::Write;
+    let (r, w) = std::io::pipe().unwrap();
+    let mut cmd = tests::command(prog, &[], sandboxed, &[]);
+    cmd.stdin(r);
+    let pieces = pieces.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let mut w = w;
+        for p in pieces {
+            w.write_all(p.as_bytes()).unwrap();
+            // Until the program has read it (FIONREAD on a pipe's write
+            // end counts what waits in the pipe).
+            for _ in 0..2000 {
+                let mut n: libc::c_int = 0;
+                use std::os::fd::AsRawFd;
+                // SAFETY: FIONREAD writes one int to &mut n.
+                unsafe { libc::ioctl(w.as_raw_fd(), libc::FIONREAD, &mut n) };
+                if n == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let (res, _) = tests::run_command(cmd, std::time::Duration::from_secs(120));
+    feeder.join().unwrap();
+    res
+}
+
+#[test]
+fn epoll_on_a_host_pipe_as_natively() {
+    let prog = tests::build_c(&workspace().join("tests/events/epoll_stdin.c"), &[]);
+    let pieces = ["first\n", "second piece\n", "third\n"];
+    let native = run_fed(&prog, false, &pieces);
+    let sandbox = run_fed(&prog, true, &pieces);
+    assert_eq!(native.code, 0, "{}", native.stderr);
+    assert_eq!(
+        native.stdout,
+        sandbox.stdout,
+        "{}\nsandbox stderr: {}",
+        tests::diff(&native.stdout, &sandbox.stdout),
+        sandbox.stderr
+    );
+    assert_eq!(sandbox.code, 0);
+    assert!(native.stdout.ends_with("read 0: (eof)\n"), "{}", native.stdout);
+}

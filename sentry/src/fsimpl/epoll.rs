@@ -73,11 +73,16 @@ impl Watchers {
 }
 
 impl Drop for Watchers {
+    /// The description is going: its registrations stop at once and
+    /// leave their instances' interest sets at the instances' next use.
+    /// (A description's last reference may go where locks are held that
+    /// a scan, holding its instance's `items`, waits for: the task list,
+    /// which a pidfd's readiness takes. So this never takes `items`.)
     fn drop(&mut self) {
         let items = std::mem::take(&mut *self.0.locked());
         for item in items.iter().filter_map(Weak::upgrade) {
             if let Some(ep) = item.ep.upgrade() {
-                ep.remove(&item);
+                ep.release(&item);
             }
         }
     }
@@ -182,6 +187,8 @@ struct Ready {
     /// A scan has taken the list: callbacks note items in `ovf`.
     scanning: bool,
     ovf: Vec<Arc<Item>>,
+    /// Items whose descriptions went, still in the interest set.
+    released: Vec<Arc<Item>>,
 }
 
 /// An epoll instance.
@@ -255,11 +262,29 @@ impl Ep {
         &self.wq
     }
 
-    /// Takes an item off the instance (Linux's `ep_remove`): it leaves
-    /// its file's queue and watch list and the ready list.
-    fn remove(&self, item: &Arc<Item>) {
+    /// An item whose description went (Linux's `eventpoll_release_file`):
+    /// it leaves its queue and the ready list now, the interest set at
+    /// the next [`Ep::lock_items`].
+    fn release(&self, item: &Arc<Item>) {
+        item.unregister();
+        let mut r = self.ready.lock();
+        item.removed.store(true, Ordering::Relaxed);
+        if item.linked.swap(false, Ordering::Relaxed) {
+            r.list.retain(|i| !Arc::ptr_eq(i, item));
+        }
+        r.released.push(item.clone());
+    }
+
+    /// The interest set, without the items released since its last use.
+    fn lock_items(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, i32), Arc<Item>>> {
         let mut items = self.items.locked();
-        self.remove_locked(&mut items, item);
+        let released = std::mem::take(&mut self.ready.lock().released);
+        for item in released {
+            if items.get(&item.key).is_some_and(|i| Arc::ptr_eq(i, &item)) {
+                items.remove(&item.key);
+            }
+        }
+        items
     }
 
     fn remove_locked(&self, items: &mut HashMap<(usize, i32), Arc<Item>>, item: &Arc<Item>) {
@@ -354,7 +379,7 @@ impl Ep {
         let mut out = Vec::new();
         let mut reported = Vec::new();
         {
-            let _items = self.items.locked();
+            let _items = self.lock_items();
             let mut tx = self.start_scan();
             while out.len() < max {
                 let Some(item) = tx.pop_front() else { break };
@@ -398,7 +423,7 @@ impl Ep {
     /// they stay ready, as Linux puts an item back on the list when its
     /// copy faults.
     pub fn unreport(&self, reported: &[Reported]) {
-        let _items = self.items.locked();
+        let _items = self.lock_items();
         let mut r = self.ready.lock();
         for rep in reported.iter().rev() {
             if rep.item.removed.load(Ordering::Relaxed) {
@@ -424,7 +449,7 @@ impl Ep {
         let mut keep = Vec::new();
         let mut ready = false;
         {
-            let _items = self.items.locked();
+            let _items = self.lock_items();
             let mut tx = self.start_scan();
             let mut rest = VecDeque::new();
             while let Some(item) = tx.pop_front() {
@@ -468,7 +493,7 @@ impl Ep {
         }
         let mut keep = Vec::new();
         let r = {
-            let mut items = self.items.locked();
+            let mut items = self.lock_items();
             let key = key_of(target, fd);
             let found = items.get(&key).cloned();
             match (op, found) {
@@ -581,6 +606,7 @@ impl Ep {
         let mut r = self.ready.lock();
         r.list.clear();
         r.ovf.clear();
+        r.released.clear();
     }
 }
 
@@ -621,7 +647,7 @@ fn loop_check_down(
     }
     seen.insert(id, 0);
     let mut result = 0;
-    let children: Vec<Arc<Item>> = e.items.locked().values().cloned().collect();
+    let children: Vec<Arc<Item>> = e.lock_items().values().cloned().collect();
     for item in children {
         match item.target.as_ref().and_then(Weak::upgrade) {
             Some(t) => {
@@ -876,7 +902,7 @@ mod tests {
         assert_eq!(looks.load(Ordering::Relaxed), 200);
         // The registrations go with their descriptions.
         drop(files);
-        assert!(ep.items.locked().is_empty());
+        assert!(ep.lock_items().is_empty());
     }
 
     /// Instances nest up to four links; a loop or a fifth link is refused.
