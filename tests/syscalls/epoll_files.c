@@ -4,6 +4,7 @@
  * streams (a pipe is watched, /dev/null is not), files that cannot be
  * polled; a few thousand registered files with one active. */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -50,9 +51,15 @@ int main(void) {
   f = open("/proc/self/status", O_RDONLY);
   one("procfs file", f, EPOLLIN);
   close(f);
-  f = open("/dev/zero", O_RDONLY);
-  one("/dev/zero", f, EPOLLIN);
-  close(f);
+  const char *devs[] = {"/dev/zero", "/dev/null", "/dev/full", "/dev/urandom", "/dev/random"};
+  for (int i = 0; i < 5; i++) {
+    f = open(devs[i], O_RDWR);
+    one(devs[i], f, EPOLLIN | EPOLLOUT);
+    struct pollfd pf = {f, POLLIN | POLLOUT, 0};
+    poll(&pf, 1, 0);
+    printf("  poll revents %#x\n", pf.revents);
+    close(f);
+  }
 
   printf("-- pipes and FIFOs\n");
   int p[2];
