@@ -21,6 +21,27 @@ static void show_poll(int fd) {
   printf("  poll revents %#x\n", p.revents);
 }
 
+/* Prints the lines of /proc/self/fdinfo/FD after the common ones (pos,
+ * flags, mnt_id and ino legitimately differ), each cut at " ino:". */
+static void fdinfo(int fd) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    printf("  fdinfo: %s\n", strerrorname_np(errno));
+    return;
+  }
+  while (fgets(buf, sizeof buf, f)) {
+    if (!strncmp(buf, "pos:", 4) || !strncmp(buf, "flags:", 6) || !strncmp(buf, "mnt_id:", 7) ||
+        !strncmp(buf, "ino:", 4) || !strncmp(buf, "eventfd-id:", 11))
+      continue;
+    char *cut = strstr(buf, " ino:");
+    if (cut) strcpy(cut, "\n");
+    printf("  fdinfo %s", buf);
+  }
+  fclose(f);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   printf("-- flags\n");
@@ -100,9 +121,14 @@ int main(void) {
   v = 2;
   write(s, &v, 8);
   show_poll(s);
+  fdinfo(s);
   read(s, &v, 8);
   read(s, &v, 8);
   show_poll(s);
+  fdinfo(s);
+  v = 0x123456789;
+  write(b, &v, 8);
+  fdinfo(b);
 
   printf("-- a blocking read woken by another process\n");
   int c = eventfd(0, 0);

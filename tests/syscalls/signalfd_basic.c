@@ -68,6 +68,27 @@ static void *other(void *arg) {
   return NULL;
 }
 
+/* Prints the lines of /proc/self/fdinfo/FD after the common ones (pos,
+ * flags, mnt_id and ino legitimately differ), each cut at " ino:". */
+static void fdinfo(int fd) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    printf("  fdinfo: %s\n", strerrorname_np(errno));
+    return;
+  }
+  while (fgets(buf, sizeof buf, f)) {
+    if (!strncmp(buf, "pos:", 4) || !strncmp(buf, "flags:", 6) || !strncmp(buf, "mnt_id:", 7) ||
+        !strncmp(buf, "ino:", 4) || !strncmp(buf, "eventfd-id:", 11))
+      continue;
+    char *cut = strstr(buf, " ino:");
+    if (cut) strcpy(cut, "\n");
+    printf("  fdinfo %s", buf);
+  }
+  fclose(f);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   sigset_t m;
@@ -140,6 +161,7 @@ int main(void) {
   CHECK(syscall(SYS_signalfd4, fd, &usr2, 8, 0) == fd);
   CHECK(syscall(SYS_signalfd4, fd, &usr2, 8, 1));
   readiness(fd);
+  fdinfo(fd);
   read_one(fd);
   sigpending(&pend);
   printf("  SIGUSR2 pending %d\n", sigismember(&pend, SIGUSR2));

@@ -46,6 +46,29 @@ static void drop_wake_alarm(void) {
   printf("capset without CAP_WAKE_ALARM: %ld\n", syscall(SYS_capset, &h, d));
 }
 
+/* Prints the lines of /proc/self/fdinfo/FD after the common ones (pos,
+ * flags, mnt_id and ino legitimately differ), each cut at " ino:". */
+static void fdinfo(int fd) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    printf("  fdinfo: %s\n", strerrorname_np(errno));
+    return;
+  }
+  while (fgets(buf, sizeof buf, f)) {
+    if (!strncmp(buf, "pos:", 4) || !strncmp(buf, "flags:", 6) || !strncmp(buf, "mnt_id:", 7) ||
+        !strncmp(buf, "ino:", 4) || !strncmp(buf, "eventfd-id:", 11))
+      continue;
+    char *cut = strstr(buf, " ino:");
+    if (cut) strcpy(cut, "\n");
+    /* The time left moves. */
+    if (!strncmp(buf, "it_value:", 9) && strcmp(buf, "it_value: (0, 0)\n")) strcpy(buf, "it_value: not zero\n");
+    printf("  fdinfo %s", buf);
+  }
+  fclose(f);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   printf("-- create\n");
@@ -181,6 +204,7 @@ int main(void) {
   CHECK(timerfd_settime(b, TFD_TIMER_ABSTIME, &s, NULL));
   timerfd_gettime(b, &old);
   printf("disarmed: value %lld interval %lld\n", ns(old.it_value), ns(old.it_interval));
+  fdinfo(b);
   /* Setting a timer drops the expirations not read. */
   s = spec(1 * MS, 0);
   timerfd_settime(b, 0, &s, NULL);
@@ -195,6 +219,7 @@ int main(void) {
   v = 7;
   CHECK(ioctl(b, TFD_IOC_SET_TICKS, &v));
   CHECK(ioctl(b, TFD_IOC_SET_TICKS, NULL));
+  fdinfo(b);
   CHECK(read(b, &v, 8));
   printf("read %llu\n", (unsigned long long)v);
   CHECK(ioctl(b, FIONREAD, &v));

@@ -78,5 +78,9 @@ fn epoll_on_a_host_pipe_as_natively() {
         sandbox.stderr
     );
     assert_eq!(sandbox.code, 0);
-    assert!(native.stdout.ends_with("read 0: (eof)\n"), "{}", native.stdout);
+    assert!(
+        native.stdout.ends_with("read 0: (eof)\n"),
+        "{}",
+        native.stdout
+    );
 }

@@ -801,6 +801,43 @@ impl FileImpl for EventPoll {
     fn name(&self) -> String {
         "anon_inode:[eventpoll]".to_string()
     }
+
+    /// A line a registration, as Linux's `ep_show_fdinfo`.
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        use std::fmt::Write;
+        let mut keep = Vec::new();
+        let mut out = String::new();
+        {
+            let items = self.ep.lock_items();
+            let mut list: Vec<&Arc<Item>> = items.values().collect();
+            list.sort_by_key(|i| i.key);
+            for item in list {
+                let Some(f) = item.file.upgrade() else {
+                    continue;
+                };
+                let pos = f.imp.seek(&f, 0, libc::SEEK_CUR).unwrap_or(0);
+                let st = f.stat().ok();
+                let ino = st.map_or(0, |s| s.st_ino);
+                // The kernel's dev_t: major in the high 12 bits.
+                let dev = st.map_or(0, |s| {
+                    (libc::major(s.st_dev) as u64) << 20 | libc::minor(s.st_dev) as u64
+                });
+                let _ = writeln!(
+                    out,
+                    "tfd: {:8} events: {:8x} data: {:16x}  pos:{} ino:{:x} sdev:{:x}",
+                    item.key.1,
+                    item.events(),
+                    item.data.load(Ordering::Relaxed),
+                    pos,
+                    ino,
+                    dev
+                );
+                keep.push(f);
+            }
+        }
+        drop(keep);
+        out
+    }
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

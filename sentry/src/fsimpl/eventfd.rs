@@ -16,15 +16,36 @@ pub struct EventFd {
     count: Mutex<u64>,
     semaphore: bool,
     queue: Arc<WaitQueue>,
+    /// fdinfo's eventfd-id: the smallest number no other eventfd has.
+    id: u32,
 }
+
+/// The ids of the eventfds that exist.
+static IDS: Mutex<std::collections::BTreeSet<u32>> = Mutex::new(std::collections::BTreeSet::new());
 
 impl EventFd {
     pub fn new(initval: u32, semaphore: bool) -> EventFd {
+        let id = {
+            let mut ids = IDS.lock();
+            let id = (0..)
+                .zip(ids.iter())
+                .find(|(i, u)| i != *u)
+                .map_or(ids.len() as u32, |(i, _)| i);
+            ids.insert(id);
+            id
+        };
         EventFd {
             count: Mutex::new(initval as u64),
             semaphore,
             queue: Arc::new(WaitQueue::default()),
+            id,
         }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        IDS.lock().remove(&self.id);
     }
 }
 
@@ -132,5 +153,14 @@ impl FileImpl for EventFd {
 
     fn name(&self) -> String {
         "anon_inode:[eventfd]".to_string()
+    }
+
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        format!(
+            "eventfd-count: {:16x}\neventfd-id: {}\neventfd-semaphore: {}\n",
+            *self.count.lock(),
+            self.id,
+            self.semaphore as u8
+        )
     }
 }

@@ -280,6 +280,10 @@ impl FileImpl for SignalFd {
         "anon_inode:[signalfd]".to_string()
     }
 
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        format!("sigmask:\t{:016x}\n", *self.mask.lock())
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

@@ -57,6 +57,8 @@ struct State {
     expired: bool,
     /// Armed on the timer thread.
     armed: bool,
+    /// The flags of the last timerfd_settime, for fdinfo.
+    flags: u32,
 }
 
 struct Inner {
@@ -187,7 +189,8 @@ impl TimerFd {
 
     /// timerfd_settime: expires after `value` ns (at `value` on the clock
     /// if `abs`; never if 0), then every `interval` ns. The old setting.
-    pub fn set(&self, value: u64, interval: u64, abs: bool) -> Setting {
+    pub fn set(&self, value: u64, interval: u64, flags: u32) -> Setting {
+        let abs = flags & 1 != 0;
         let inner = &self.inner;
         let mut st = inner.state.lock();
         inner.timers.cancel(inner.key);
@@ -208,6 +211,7 @@ impl TimerFd {
         let old = self.setting(&st, now);
         st.expired = false;
         st.ticks = 0;
+        st.flags = flags;
         st.interval = interval as i128;
         st.armed = false;
         st.expires = if value == 0 {
@@ -322,6 +326,22 @@ impl FileImpl for TimerFd {
 
     fn name(&self) -> String {
         "anon_inode:[timerfd]".to_string()
+    }
+
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        let st = self.inner.state.lock();
+        let s = self.setting(&st, self.inner.now());
+        let nsec = 1_000_000_000;
+        format!(
+            "clockid: {}\nticks: {}\nsettime flags: 0{:o}\nit_value: ({}, {})\nit_interval: ({}, {})\n",
+            self.inner.clock,
+            st.ticks,
+            st.flags,
+            s.value / nsec,
+            s.value % nsec,
+            s.interval / nsec,
+            s.interval % nsec
+        )
     }
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {

@@ -122,7 +122,7 @@ pub fn timerfd_settime(
     if is_alarm(tfd.clock()) && !t.creds.has_cap(CAP_WAKE_ALARM) {
         return Err(Errno::EPERM);
     }
-    let prev = tfd.set(value, interval, flags & TFD_TIMER_ABSTIME != 0);
+    let prev = tfd.set(value, interval, flags);
     if old.0 != 0 {
         write_setting(t, old.0, prev)?;
     }

@@ -110,6 +110,9 @@ impl FileImpl for Shared {
     fn writes_once(&self) -> bool {
         self.0.imp.writes_once()
     }
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        self.0.imp.fdinfo(&self.0)
+    }
     fn mappable(
         &self,
         _f: &FileDescription,

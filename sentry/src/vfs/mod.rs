@@ -216,6 +216,12 @@ pub trait FileImpl: Send + Sync {
     fn name(&self) -> String {
         String::new()
     }
+    /// Lines of /proc/[pid]/fdinfo/N after the common ones (an eventfd's
+    /// count, an epoll instance's registrations).
+    fn fdinfo(&self, file: &FileDescription) -> String {
+        let _ = file;
+        String::new()
+    }
     /// Whether reads and writes may work directly on guest memory, with
     /// [`read_to_memory`](Self::read_to_memory) and
     /// [`write_from_memory`](Self::write_from_memory): they never block and
