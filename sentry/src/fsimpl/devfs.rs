@@ -71,7 +71,8 @@ pub fn open_device(t: &Task, inode: &Arc<Inode>, flags: u32) -> Result<Box<dyn F
         (1, 3) => Kind::Null,
         (1, 5) => Kind::Zero,
         (1, 7) => Kind::Full,
-        (1, 8) | (1, 9) => Kind::Random,
+        (1, 8) => Kind::Random,
+        (1, 9) => Kind::URandom,
         // /dev/tty: the caller's controlling terminal.
         (5, 0) => return super::devpts::open_controlling(t, flags),
         // /dev/ptmx: a new pair in the devpts beside it.
@@ -90,6 +91,7 @@ enum Kind {
     Zero,
     Full,
     Random,
+    URandom,
 }
 
 struct Device {
@@ -110,7 +112,7 @@ impl FileImpl for Device {
                 dst.fill(0);
                 Ok(dst.len())
             }
-            Kind::Random => {
+            Kind::Random | Kind::URandom => {
                 crate::hostcall::fill_random(dst)?;
                 let done = dst.len();
                 Ok(done)
@@ -172,5 +174,22 @@ impl FileImpl for Device {
 
     fn inode(&self) -> Option<Arc<Inode>> {
         Some(self.inode.clone())
+    }
+
+    /// /dev/random can be polled (epoll takes it): readable, as Linux's
+    /// once its generator is ready. The other devices cannot (epoll
+    /// refuses them) and poll reports them ready for both.
+    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
+        match self.kind {
+            Kind::Random => events & (libc::POLLIN | libc::POLLRDNORM),
+            _ => events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM),
+        }
+    }
+
+    fn waitq(&self, _file: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
+        // Never notified: its readiness never changes.
+        static RANDOM: std::sync::OnceLock<Arc<crate::kernel::waiter::WaitQueue>> =
+            std::sync::OnceLock::new();
+        (self.kind == Kind::Random).then(|| RANDOM.get_or_init(Default::default).clone())
     }
 }

@@ -3,11 +3,15 @@
 
 pub mod devfs;
 pub mod devpts;
+pub mod epoll;
+pub mod eventfd;
 pub mod gofer;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;
 pub mod socket;
+pub mod signalfd;
 pub mod synthetic;
 pub mod sysfs;
+pub mod timerfd;
 pub mod tmpfs;

@@ -721,7 +721,8 @@ fn fdinfo(p: &ProcTask, fd: i32, f: &FileDescription) -> String {
         Some(i) => i.ino,
         None => f.stat().map(|s| s.st_ino).unwrap_or(0),
     };
-    format!("pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n")
+    let extra = f.imp.fdinfo(f);
+    format!("pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n{extra}")
 }
 
 // ----- Memory: maps, statm, and the numbers of status and stat -----

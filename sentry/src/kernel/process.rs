@@ -189,6 +189,7 @@ impl Kernel {
         if !tg.sig.lock().pending.push(info) {
             return;
         }
+        tg.signal_queue.notify(libc::POLLIN as u32);
         if let Some(t) = threads.iter().find(|t| !t.blocks(sig)) {
             t.interrupt();
         }

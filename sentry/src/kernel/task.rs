@@ -61,6 +61,9 @@ pub struct ThreadGroup {
     pub thread_exits: WaitQueue,
     /// Notified when the process exits (pidfds).
     pub exit_queue: Arc<WaitQueue>,
+    /// Notified when a signal is queued for the process or one of its
+    /// threads (Linux's `signalfd_wqh`: signalfds report it readable).
+    pub signal_queue: Arc<WaitQueue>,
     /// When the process started.
     pub start: Instant,
     /// CPU time of its threads that exited, and of its waited-for
@@ -139,6 +142,7 @@ impl ThreadGroup {
             child_events: WaitQueue::default(),
             thread_exits: WaitQueue::default(),
             exit_queue: Arc::new(WaitQueue::default()),
+            signal_queue: Arc::new(WaitQueue::default()),
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
             timers: super::timer::ProcessTimers::default(),
@@ -328,6 +332,7 @@ impl TaskShared {
         s.pending.push(info);
         let blocked = s.mask & signal::sig_bit(info.signo) != 0;
         drop(s);
+        self.tg.signal_queue.notify(libc::POLLIN as u32);
         if !blocked || info.signo == libc::SIGKILL {
             self.interrupt();
         }
@@ -383,6 +388,20 @@ pub enum RestartBlock {
     /// A sleep until this deadline; the remaining time goes to `rem`
     /// (a guest `timespec`, 0 for none) if interrupted again.
     Sleep { deadline: Instant, rem: u64 },
+}
+
+thread_local! {
+    /// The task this sentry thread runs (Linux's `current`), for files
+    /// whose answers depend on who asks: a signalfd reads its caller's
+    /// signals.
+    static CURRENT: std::cell::RefCell<Option<Arc<TaskShared>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the task of the calling sentry thread (None on the
+/// sentry's own threads).
+pub fn with_current<R>(f: impl FnOnce(Option<&Arc<TaskShared>>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
 }
 
 /// A thread.
@@ -654,6 +673,7 @@ impl Task {
 
     /// Runs the task until it exits.
     pub fn run(mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.shared.clone()));
         let mut aspace = self.mm.address_space().clone();
         loop {
             if self.kernel.freezer.frozen() {

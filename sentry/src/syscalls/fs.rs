@@ -63,7 +63,7 @@ fn read_into(
     offset: Option<u64>,
 ) -> SysResult {
     let count = count.min(MAX_RW_COUNT);
-    if count == 0 {
+    if count == 0 && !f.imp.empty_io_reaches_file() {
         return Ok(0);
     }
     if f.imp.direct_io() {
@@ -140,7 +140,7 @@ fn write_from(
     offset: Option<u64>,
 ) -> SysResult {
     let count = count.min(MAX_RW_COUNT);
-    if count == 0 {
+    if count == 0 && !f.imp.empty_io_reaches_file() {
         return Ok(0);
     }
     let count = fsize_allows(t, f, offset, count)?;
@@ -198,7 +198,12 @@ fn write_blocking(t: &mut Task, f: &Arc<FileDescription>, buf: u64, count: usize
         match write_from(t, f, buf + done as u64, count - done, None) {
             Ok(n) => {
                 done += n as usize;
-                if done >= count || f.nonblocking() || f.imp.waitq(f).is_none() || n == 0 {
+                if done >= count
+                    || f.nonblocking()
+                    || f.imp.waitq(f).is_none()
+                    || n == 0
+                    || f.imp.writes_once()
+                {
                     return Ok(done as u64);
                 }
             }

@@ -8,6 +8,8 @@
 
 pub mod attr;
 pub mod creds;
+pub mod epoll;
+pub mod eventfd;
 pub mod file;
 pub mod fs;
 pub mod futex;
@@ -25,12 +27,14 @@ pub mod sched;
 pub mod seccomp;
 pub mod signal;
 pub mod socket;
+pub mod signalfd;
 pub mod splice;
 pub mod stat;
 pub mod sys;
 pub mod thread;
 pub mod time;
 pub mod timer;
+pub mod timerfd;
 pub mod xattr;
 
 use std::sync::OnceLock;
@@ -458,6 +462,21 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_rt_sigtimedwait, handler!(signal::rt_sigtimedwait, UserAddr, UserAddr, UserAddr, usize));
     set(SYS_rt_sigreturn, handler!(signal::rt_sigreturn));
     set(SYS_restart_syscall, handler!(signal::restart_syscall));
+    // epoll (epoll.rs).
+    set(SYS_epoll_create, handler!(epoll::epoll_create, i32));
+    set(SYS_epoll_create1, handler!(epoll::epoll_create1, Hex));
+    set(SYS_epoll_ctl, handler!(epoll::epoll_ctl, Fd, i32, Fd, UserAddr));
+    set(SYS_epoll_wait, handler!(epoll::epoll_wait, Fd, UserAddr, i32, i32));
+    set(SYS_epoll_pwait, handler!(epoll::epoll_pwait, Fd, UserAddr, i32, i32, UserAddr, usize));
+    set(SYS_epoll_pwait2, handler!(epoll::epoll_pwait2, Fd, UserAddr, i32, UserAddr, UserAddr, usize));
+    // Event files: eventfd.rs, timerfd.rs, signalfd.rs.
+    set(SYS_eventfd, handler!(eventfd::eventfd, u32));
+    set(SYS_eventfd2, handler!(eventfd::eventfd2, u32, Hex));
+    set(SYS_timerfd_create, handler!(timerfd::timerfd_create, i32, Hex));
+    set(SYS_timerfd_settime, handler!(timerfd::timerfd_settime, Fd, Hex, UserAddr, UserAddr));
+    set(SYS_timerfd_gettime, handler!(timerfd::timerfd_gettime, Fd, UserAddr));
+    set(SYS_signalfd, handler!(signalfd::signalfd, Fd, UserAddr, usize));
+    set(SYS_signalfd4, handler!(signalfd::signalfd4, Fd, UserAddr, usize, Hex));
     // Futexes (futex.rs).
     set(
         SYS_futex,

@@ -108,6 +108,15 @@ impl FileImpl for Shared {
     fn name(&self) -> String {
         self.0.imp.name()
     }
+    fn empty_io_reaches_file(&self) -> bool {
+        self.0.imp.empty_io_reaches_file()
+    }
+    fn writes_once(&self) -> bool {
+        self.0.imp.writes_once()
+    }
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        self.0.imp.fdinfo(&self.0)
+    }
     fn mappable(
         &self,
         _f: &FileDescription,

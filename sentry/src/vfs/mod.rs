@@ -177,6 +177,11 @@ pub trait FileImpl: Send + Sync {
     fn pidfd(&self) -> Option<i32> {
         None
     }
+    /// The implementation itself, for calls that act on one kind of file
+    /// (epoll_ctl on an epoll instance, timerfd_settime on a timerfd).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
     /// The queue notified when the file's readiness changes; None for
     /// files that are always ready (and never block).
     fn waitq(&self, file: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
@@ -209,6 +214,12 @@ pub trait FileImpl: Send + Sync {
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String {
+        String::new()
+    }
+    /// Lines of /proc/[pid]/fdinfo/N after the common ones (an eventfd's
+    /// count, an epoll instance's registrations).
+    fn fdinfo(&self, file: &FileDescription) -> String {
+        let _ = file;
         String::new()
     }
     /// Whether reads and writes may work directly on guest memory, with
@@ -256,6 +267,18 @@ pub trait FileImpl: Send + Sync {
     fn fsync(&self, file: &FileDescription, data_only: bool) -> Option<Result<(), Errno>> {
         let _ = (file, data_only);
         None
+    }
+    /// Whether a read or write of zero bytes reaches the file (eventfds,
+    /// timerfds and signalfds answer EINVAL), rather than returning 0 at
+    /// once as Linux's regular files and pipes do.
+    fn empty_io_reaches_file(&self) -> bool {
+        false
+    }
+    /// Whether a blocking write returns with what one call to `write`
+    /// took (an eventfd's counter), rather than waiting to write the rest
+    /// (pipes, terminals).
+    fn writes_once(&self) -> bool {
+        false
     }
     /// Told when F_SETFL (or FIONBIO) changed the status flags.
     fn status_flags_changed(&self, flags: u32) {
@@ -369,6 +392,9 @@ pub struct FileDescription {
     pub location: Option<mount::Location>,
     /// Lock state of a file without an inode, once a lock call needs it.
     locks: std::sync::OnceLock<Arc<lock::FileLocks>>,
+    /// The epoll registrations of this description (Linux's `f_ep`):
+    /// they go when the description goes.
+    pub epoll_watchers: crate::fsimpl::epoll::Watchers,
 }
 
 impl FileDescription {
@@ -390,6 +416,7 @@ impl FileDescription {
             signal: std::sync::atomic::AtomicI32::new(0),
             location,
             locks: std::sync::OnceLock::new(),
+            epoll_watchers: Default::default(),
         })
     }
 
