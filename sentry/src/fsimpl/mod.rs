@@ -3,6 +3,7 @@
 
 pub mod devfs;
 pub mod gofer;
+pub mod mqueue;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;

@@ -3,6 +3,7 @@
 
 pub mod creds;
 pub mod futex;
+pub mod ipc;
 pub mod limits;
 pub mod process;
 pub mod seccomp;
@@ -81,6 +82,8 @@ pub struct Kernel {
     pub vfs: crate::vfs::VfsState,
     /// `runsc pause`: every task stops where it enters guest code.
     pub freezer: Freezer,
+    /// The sandbox's IPC namespace (System V IPC, POSIX message queues).
+    pub ipc: ipc::IpcNamespace,
 }
 
 /// Stops every task of the sandbox (as the cgroup freezer stops a
@@ -154,6 +157,7 @@ impl Kernel {
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
             freezer: Freezer::default(),
+            ipc: Default::default(),
         }
     }
 

@@ -355,6 +355,8 @@ impl Kernel {
     }
 
     fn process_exited(&self, ts: &mut TaskSet, pid: i32, status: ExitStatus) {
+        // Before anyone can see the exit: SEM_UNDO, mq_notify owners.
+        self.ipc.process_exited(pid);
         let (children, parent, exit_signal, uid, tg) = {
             let Some(p) = ts.procs.get_mut(&pid) else {
                 return;

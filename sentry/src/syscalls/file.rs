@@ -173,6 +173,7 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
                     NewNode::Node { mode, rdev: 0 },
                 )?;
                 created = true;
+                crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &inode);
                 Location {
                     mount: pn.parent.mount.clone(),
                     inode,
@@ -222,6 +223,7 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     // O_TRUNC truncates whatever the access mode (O_RDONLY too).
     if o(libc::O_TRUNC) && ft == libc::S_IFREG && !created {
         loc.inode.ops.truncate(&loc.inode, 0)?;
+        crate::vfs::inotify::notify(&loc.inode, crate::vfs::inotify::IN_MODIFY);
     }
     let desc_flags = if o(libc::O_PATH) {
         // O_PATH drops every other flag, O_LARGEFILE too.
@@ -234,8 +236,9 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     let limit = nofile(t);
     let fd = t
         .fds
-        .install(file, o(libc::O_CLOEXEC), 0, limit)
+        .install(file.clone(), o(libc::O_CLOEXEC), 0, limit)
         .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })?;
+    crate::vfs::inotify::opened(&file);
     Ok(fd as u64)
 }
 
@@ -264,7 +267,8 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         let limit = nofile(t);
         let fd = t
             .fds
-            .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+            .install(file.clone(), flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+        crate::vfs::inotify::opened(&file);
         return Ok(fd as u64);
     }
     // Create it under a name no one can guess, then take the name away.
@@ -298,7 +302,8 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     let limit = nofile(t);
     let fd = t
         .fds
-        .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+        .install(file.clone(), flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+    crate::vfs::inotify::opened(&file);
     Ok(fd as u64)
 }
 
@@ -511,10 +516,12 @@ fn mknod_common(t: &mut Task, dirfd: i32, path: &[u8], node: NewNode) -> SysResu
         Err(e) => return Err(e),
     }
     may_modify_dir(t, &pn.parent)?;
-    pn.parent
+    let made = pn
+        .parent
         .inode
         .ops
         .create(t, &pn.parent.inode, &pn.name, node)?;
+    crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &made);
     Ok(0)
 }
 
@@ -644,6 +651,7 @@ pub fn linkat(
         m.ctime = crate::vfs::inode::Timespec::now();
     }
     src.inode.ops.changed(&src.inode);
+    crate::vfs::inotify::linked(&pn.parent.inode, &pn.name, &src.inode);
     Ok(0)
 }
 
@@ -707,6 +715,7 @@ fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult 
     }
     let removed = pn.parent.inode.ops.remove(&pn.parent.inode, &pn.name)?;
     drop_link(&removed);
+    crate::vfs::inotify::removed(&pn.parent.inode, &pn.name, &removed);
     Ok(0)
 }
 
@@ -875,6 +884,25 @@ pub fn renameat2(
             drop_link(&tl.inode);
         }
         victim.inode.touch(false, false, true);
+        let replaced = target.as_ref().filter(|_| !exchanging).map(|l| &l.inode);
+        crate::vfs::inotify::renamed(
+            &src.parent.inode,
+            &src.name,
+            &dst.parent.inode,
+            &dst.name,
+            &victim.inode,
+            replaced,
+        );
+        if let (Some(tl), true) = (&target, exchanging) {
+            crate::vfs::inotify::renamed(
+                &dst.parent.inode,
+                &dst.name,
+                &src.parent.inode,
+                &src.name,
+                &tl.inode,
+                None,
+            );
+        }
         return Ok(0);
     }
     if let (Some(tl), true) = (&target, flags.0 & exchange != 0) {
@@ -888,6 +916,22 @@ pub fn renameat2(
             .inode
             .ops
             .insert(&dst.parent.inode, &dst.name, &victim.inode, false)?;
+        crate::vfs::inotify::renamed(
+            &src.parent.inode,
+            &src.name,
+            &dst.parent.inode,
+            &dst.name,
+            &victim.inode,
+            None,
+        );
+        crate::vfs::inotify::renamed(
+            &dst.parent.inode,
+            &dst.name,
+            &src.parent.inode,
+            &src.name,
+            &tl.inode,
+            None,
+        );
         return Ok(0);
     }
     src.parent.inode.ops.remove(&src.parent.inode, &src.name)?;
@@ -896,10 +940,18 @@ pub fn renameat2(
             .inode
             .ops
             .insert(&dst.parent.inode, &dst.name, &victim.inode, true)?;
-    if let Some(r) = replaced {
-        drop_link(&r);
+    if let Some(r) = &replaced {
+        drop_link(r);
     }
     victim.inode.touch(false, false, true);
+    crate::vfs::inotify::renamed(
+        &src.parent.inode,
+        &src.name,
+        &dst.parent.inode,
+        &dst.name,
+        &victim.inode,
+        replaced.as_ref(),
+    );
     Ok(0)
 }
 

@@ -232,6 +232,11 @@ pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Res
             Ok((fs, root, None))
         }
         b"overlay" => new_overlay_fs(t, source, data),
+        // The IPC namespace's queues: every mount shows the same ones.
+        b"mqueue" => {
+            let (fs, root, _) = crate::fsimpl::mqueue::mqueue_fs(t);
+            Ok((fs, root, None))
+        }
         _ => Err(Errno::ENODEV),
     }
 }

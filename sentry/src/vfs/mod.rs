@@ -10,6 +10,7 @@ pub mod anon;
 pub mod dir;
 pub mod host;
 pub mod inode;
+pub mod inotify;
 pub mod lock;
 pub mod mount;
 pub mod path;
@@ -39,6 +40,8 @@ pub struct VfsState {
     pub lock_graph: lock::LockGraph,
     /// Lock state of files without an inode.
     pub anon_locks: lock::AnonLocks,
+    /// inotify's limits and per-user counts.
+    pub inotify: inotify::InotifyState,
 }
 
 impl VfsState {
@@ -175,6 +178,10 @@ pub trait FileImpl: Send + Sync {
     }
     /// The process a pidfd stands for.
     fn pidfd(&self) -> Option<i32> {
+        None
+    }
+    /// The instance an inotify file is.
+    fn inotify(&self) -> Option<Arc<inotify::Instance>> {
         None
     }
     /// The queue notified when the file's readiness changes; None for
@@ -359,7 +366,7 @@ impl FileDescription {
         imp: Box<dyn FileImpl>,
         location: Option<mount::Location>,
     ) -> Arc<FileDescription> {
-        Arc::new(FileDescription {
+        let f = Arc::new(FileDescription {
             flags: AtomicU32::new(flags & !(libc::O_CLOEXEC as u32)),
             imp,
             pos: Mutex::new(0),
@@ -367,7 +374,9 @@ impl FileDescription {
             signal: std::sync::atomic::AtomicI32::new(0),
             location,
             locks: std::sync::OnceLock::new(),
-        })
+        });
+        inotify::description_opened(&f);
+        f
     }
 
     /// The inode behind the file, if it lives in a file system.
@@ -429,6 +438,7 @@ impl Drop for FileDescription {
     /// its OFD record locks go with it (Linux's `locks_remove_file`).
     fn drop(&mut self) {
         lock::description_gone(self);
+        inotify::description_closed(self);
     }
 }
 
