@@ -13,6 +13,7 @@ use crate::kernel::ipc::shm::{
 use crate::kernel::ipc::{self, Limits, CAP_IPC_LOCK, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT};
 use crate::kernel::task::Task;
 use crate::mm::{FileMap, MappableFile, MmapOpts, Placement, VmaKind};
+use crate::sync::LockExt;
 
 const SHM_RDONLY: i32 = 0o10000;
 const SHM_RND: i32 = 0o20000;
@@ -139,11 +140,10 @@ pub fn shmat(t: &mut Task, shmid: i32, addr: UserAddr, flags: Hex) -> SysResult 
             e
         }
     })?;
-    let mut st = ns.shm.lock();
-    if let Ok(seg) = st.ids.get_mut(shmid) {
-        seg.atime = ipc::now();
-        seg.lpid = t.tg.tgid;
-    }
+    // Linux's shm_open: the attach time and process.
+    let mut tm = mapping.times().locked();
+    tm.atime = ipc::now();
+    tm.lpid = t.tg.tgid;
     Ok(at)
 }
 
@@ -204,12 +204,9 @@ pub fn shmdt(t: &mut Task, addr: UserAddr) -> SysResult {
     for (s, e) in unmap {
         let _ = t.mm.munmap(s, e - s);
     }
-    let mut st = ns.shm.lock();
-    if let Ok(seg) = st.ids.get_mut(shmid) {
-        seg.dtime = ipc::now();
-        seg.lpid = t.tg.tgid;
-    }
-    st.reap();
+    // Each unmapped VMA recorded the detach.
+    let _ = shmid;
+    ns.shm.lock().reap();
     Ok(0)
 }
 

@@ -34,6 +34,8 @@ pub const IPC_INFO: i32 = 3;
 
 /// Linux's IPCMNI: an identifier is `seq * IPCMNI + index`.
 pub const IPCMNI: i32 = 32768;
+/// The smallest range indexes cycle through (`ipc_min_cycle`).
+const MIN_CYCLE: usize = 64;
 /// The sequence numbers an identifier can carry (`ipcid_seq_max`).
 const SEQ_MAX: i32 = i32::MAX / IPCMNI;
 
@@ -151,6 +153,8 @@ pub struct Ids<T> {
     objs: BTreeMap<i32, T>,
     seq: i32,
     last_idx: i32,
+    /// Where the cyclic search for a free index starts.
+    next_idx: i32,
     /// Tells objects apart across the table's whole life (an object and
     /// a later one that got its identifier back).
     next_serial: u64,
@@ -162,6 +166,7 @@ impl<T> Default for Ids<T> {
             objs: BTreeMap::new(),
             seq: 0,
             last_idx: -1,
+            next_idx: 0,
             next_serial: 1,
         }
     }
@@ -169,23 +174,21 @@ impl<T> Default for Ids<T> {
 
 impl<T: IpcObject> Ids<T> {
     /// Adds the object `make` builds for its identifier and serial
-    /// (`ipc_addid`): the lowest free index, the sequence moving on when
-    /// the index does not grow. ENOSPC with `limit` objects already.
+    /// (`ipc_addid`, `ipc_idr_alloc`): the next free index after the last
+    /// one given, cycling through [0, max(1.5 * in use, 64)); the sequence
+    /// moves on when the index does not grow. ENOSPC with `limit` objects
+    /// already.
     pub fn add(&mut self, limit: usize, make: impl FnOnce(i32, u64) -> T) -> Result<i32, Errno> {
         let limit = limit.min(IPCMNI as usize);
         if self.objs.len() >= limit {
             return Err(Errno::ENOSPC);
         }
-        let mut idx = 0;
-        for &k in self.objs.keys() {
-            if k != idx {
-                break;
-            }
-            idx += 1;
-        }
-        if idx >= IPCMNI {
-            return Err(Errno::ENOSPC);
-        }
+        let max_idx = ((self.objs.len() * 3 / 2).max(MIN_CYCLE) as i32).min(IPCMNI);
+        let free = |from: i32| (from..max_idx).find(|i| !self.objs.contains_key(i));
+        let idx = free(self.next_idx.max(0))
+            .or_else(|| free(0))
+            .ok_or(Errno::ENOSPC)?;
+        self.next_idx = idx + 1;
         if idx <= self.last_idx {
             self.seq += 1;
             if self.seq >= SEQ_MAX {
@@ -386,22 +389,28 @@ mod tests {
         }
     }
 
-    /// Identifiers are Linux's: the lowest free index, and a new
-    /// sequence number whenever the index does not grow.
+    /// Identifiers are Linux's: indexes given cyclically through the
+    /// first 64, a new sequence number whenever the cycle wraps.
     #[test]
     fn identifiers_follow_linux() {
         let c = Credentials::root();
         let mut ids: Ids<O> = Ids::default();
-        let mk = |ids: &mut Ids<O>| ids.add(10, |_, _| O(Perm::new(0, 0o600, &c))).unwrap();
+        let mk = |ids: &mut Ids<O>| ids.add(100, |_, _| O(Perm::new(0, 0o600, &c))).unwrap();
         assert_eq!(mk(&mut ids), 0);
         assert_eq!(mk(&mut ids), 1);
         ids.remove(1);
-        assert_eq!(mk(&mut ids), IPCMNI + 1);
+        assert_eq!(mk(&mut ids), 2);
         ids.remove(0);
-        assert_eq!(mk(&mut ids), 2 * IPCMNI);
-        assert_eq!(mk(&mut ids), 2 * IPCMNI + 2);
+        ids.remove(2);
+        for i in 3..64 {
+            assert_eq!(mk(&mut ids), i);
+            ids.remove(i);
+        }
+        // Wrapped: index 0 again, with the next sequence number.
+        assert_eq!(mk(&mut ids), IPCMNI);
+        assert_eq!(mk(&mut ids), IPCMNI + 1);
         assert_eq!(ids.get(1).err(), Some(Errno::EINVAL));
         assert!(ids.get(IPCMNI + 1).is_ok());
-        assert_eq!(ids.max_idx(), 2);
+        assert_eq!(ids.max_idx(), 1);
     }
 }

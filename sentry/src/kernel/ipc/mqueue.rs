@@ -38,7 +38,7 @@ pub struct Notification {
 }
 
 /// A signal a send must deliver, once the queue is unlocked.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
     pub tgid: i32,
     pub signo: i32,

@@ -39,6 +39,7 @@ fn shm_listing(ns: &IpcNamespace) -> String {
     );
     for g in st.ids.iter() {
         let p = &g.perm;
+        let tm = *g.times.lock().unwrap_or_else(|e| e.into_inner());
         s.push_str(&format!(
             "{:>10} {:>10}  {:>4o} {:>21} {:>5} {:>5}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>10} {:>10} {:>10} {:>21} {:>21}\n",
             p.key,
@@ -46,14 +47,14 @@ fn shm_listing(ns: &IpcNamespace) -> String {
             p.mode,
             g.size,
             g.cpid,
-            g.lpid,
+            tm.lpid,
             g.nattch(),
             p.uid,
             p.gid,
             p.cuid,
             p.cgid,
-            g.atime,
-            g.dtime,
+            tm.atime,
+            tm.dtime,
             g.ctime,
             g.resident_pages() * super::shm::PAGE,
             0

@@ -41,15 +41,23 @@ pub const PAGE: u64 = 4096;
 pub struct Segment {
     pub perm: Perm,
     pub size: u64,
-    pub atime: i64,
-    pub dtime: i64,
     pub ctime: i64,
     pub cpid: i32,
-    pub lpid: i32,
+    /// The attach and detach times and the last process that did either,
+    /// which VMAs going away change (under no lock of the table).
+    pub times: Arc<Mutex<Times>>,
     /// The tmpfs file holding the pages.
     pub inode: Arc<Inode>,
     /// Address spaces that mapped it.
     mappers: Arc<Mutex<Vec<Weak<MemoryManager>>>>,
+}
+
+/// `shm_atime`, `shm_dtime`, `shm_lpid`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Times {
+    pub atime: i64,
+    pub dtime: i64,
+    pub lpid: i32,
 }
 
 impl IpcObject for Segment {
@@ -109,6 +117,7 @@ impl Segment {
             shmid: self.perm.id,
             name: format!("/SYSV{:08x} (deleted)", self.perm.key as u32),
             mappers: self.mappers.clone(),
+            times: self.times.clone(),
         })
     }
 
@@ -116,12 +125,13 @@ impl Segment {
     pub fn to_bytes(&self) -> [u8; 112] {
         let mut b = [0u8; 112];
         b[0..48].copy_from_slice(&self.perm.to_bytes());
+        let tm = *self.times.locked();
         b[48..56].copy_from_slice(&self.size.to_le_bytes());
-        b[56..64].copy_from_slice(&self.atime.to_le_bytes());
-        b[64..72].copy_from_slice(&self.dtime.to_le_bytes());
+        b[56..64].copy_from_slice(&tm.atime.to_le_bytes());
+        b[64..72].copy_from_slice(&tm.dtime.to_le_bytes());
         b[72..80].copy_from_slice(&self.ctime.to_le_bytes());
         b[80..84].copy_from_slice(&self.cpid.to_le_bytes());
-        b[84..88].copy_from_slice(&self.lpid.to_le_bytes());
+        b[84..88].copy_from_slice(&tm.lpid.to_le_bytes());
         b[88..96].copy_from_slice(&self.nattch().to_le_bytes());
         b
     }
@@ -133,6 +143,13 @@ pub struct ShmMapping {
     pub shmid: i32,
     name: String,
     mappers: Arc<Mutex<Vec<Weak<MemoryManager>>>>,
+    times: Arc<Mutex<Times>>,
+}
+
+impl ShmMapping {
+    pub fn times(&self) -> &Mutex<Times> {
+        &self.times
+    }
 }
 
 impl MappableFile for ShmMapping {
@@ -156,6 +173,12 @@ impl MappableFile for ShmMapping {
     fn identity(&self) -> (u64, u64, String) {
         let (dev, _, _) = self.inner.identity();
         (dev, self.shmid as u64, self.name.clone())
+    }
+    /// A VMA of the attach went: a detach (Linux's `shm_close`).
+    fn unmapped(&self, owner: i32) {
+        let mut t = self.times.locked();
+        t.dtime = now();
+        t.lpid = owner;
     }
 }
 
@@ -233,11 +256,9 @@ pub fn new_segment(ids: &mut Ids<Segment>, n: NewSegment<'_>) -> Result<i32, Err
         Segment {
             perm,
             size,
-            atime: 0,
-            dtime: 0,
             ctime: now(),
             cpid: tgid,
-            lpid: 0,
+            times: Arc::new(Mutex::new(Times::default())),
             inode,
             mappers: Arc::new(Mutex::new(Vec::new())),
         }
