@@ -36,10 +36,13 @@ fn attr_field(b: &[u8; 64], i: usize) -> i64 {
     i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap())
 }
 
-/// Checks a queue name as Linux's `lookup_noperm` does: no slash, not
-/// empty, not "." or "..", at most NAME_MAX.
+/// Checks a queue name as Linux's `getname` and `lookup_noperm` do: not
+/// empty (ENOENT), no slash, not "." or "..", at most NAME_MAX.
 fn check_name(name: &[u8]) -> Result<(), Errno> {
-    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if name.contains(&b'/') || name == b"." || name == b".." {
         return Err(Errno::EACCES);
     }
     if name.len() > NAME_MAX {
@@ -66,6 +69,9 @@ pub fn mq_open(t: &mut Task, name: UserPath, oflag: Hex, mode: Mode, attr: UserA
         None
     };
     let name = super::file::read_path(t, name.0)?;
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
     let limit = t.tg.limits.lock().unwrap().cur(libc::RLIMIT_NOFILE);
     if t.fds.open_fds().len() as u64 >= limit {
         return Err(Errno::EMFILE);
