@@ -221,9 +221,9 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         loc.inode.ops.open(t, &loc.inode, flags)?
     };
     // O_TRUNC truncates whatever the access mode (O_RDONLY too).
-    if o(libc::O_TRUNC) && ft == libc::S_IFREG && !created {
+    let truncated = o(libc::O_TRUNC) && ft == libc::S_IFREG && !created;
+    if truncated {
         loc.inode.ops.truncate(&loc.inode, 0)?;
-        crate::vfs::inotify::notify(&loc.inode, crate::vfs::inotify::IN_MODIFY);
     }
     let desc_flags = if o(libc::O_PATH) {
         // O_PATH drops every other flag, O_LARGEFILE too.
@@ -239,6 +239,11 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         .install(file.clone(), o(libc::O_CLOEXEC), 0, limit)
         .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })?;
     crate::vfs::inotify::opened(&file);
+    if truncated {
+        // After IN_OPEN, as Linux's do_dentry_open comes before
+        // handle_truncate.
+        crate::vfs::inotify::notify_file(&file, crate::vfs::inotify::IN_MODIFY);
+    }
     Ok(fd as u64)
 }
 
@@ -666,6 +671,34 @@ fn drop_link(inode: &Arc<Inode>) {
     m.ctime = crate::vfs::inode::Timespec::now();
 }
 
+/// `name` in `dir` was removed and `inode`, which remembered that name
+/// as its place, still has links: it remembers another of its names in
+/// `dir`, if it has one there (for the names inotify and /proc show).
+fn other_link(t: &Task, dir: &Arc<Inode>, name: &[u8], inode: &Arc<Inode>) {
+    if inode.is_dir() || inode.meta().nlink == 0 {
+        return;
+    }
+    let here = inode
+        .parent()
+        .is_some_and(|(d, n)| Arc::ptr_eq(&d, dir) && n == name);
+    if !here {
+        return;
+    }
+    let Ok(entries) = dir.ops.entries(t, dir) else {
+        return;
+    };
+    for e in entries.iter().filter(|e| e.ino == inode.ino) {
+        if dir
+            .ops
+            .lookup(t, dir, &e.name)
+            .is_ok_and(|i| Arc::ptr_eq(&i, inode))
+        {
+            inode.set_parent(dir, &e.name);
+            return;
+        }
+    }
+}
+
 fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult {
     let pn = parent_at(t, dirfd, path)?;
     if dir {
@@ -715,6 +748,7 @@ fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult 
     }
     let removed = pn.parent.inode.ops.remove(&pn.parent.inode, &pn.name)?;
     drop_link(&removed);
+    other_link(t, &pn.parent.inode, &pn.name, &removed);
     crate::vfs::inotify::removed(&pn.parent.inode, &pn.name, &removed);
     Ok(0)
 }
