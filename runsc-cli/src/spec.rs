@@ -276,10 +276,9 @@ fn mount_spec(
             flags,
         }));
     }
-    let supported = ["tmpfs", "proc", "sysfs", "devpts", "overlay"];
+    let supported = ["tmpfs", "proc", "sysfs", "devpts", "overlay", "mqueue"];
     if !supported.contains(&typ.as_str()) {
         let why = match typ.as_str() {
-            "mqueue" => "POSIX message queues are not implemented yet",
             "cgroup" | "cgroup2" => "the sandbox has no cgroup file system yet",
             _ => "the sandbox does not implement this file system",
         };

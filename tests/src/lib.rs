@@ -167,7 +167,10 @@ fn private_tmp(cmd: &mut Command) {
 }
 
 /// Runs a native program in a private mount namespace with `source`
-/// mounted on /tmp (`fstype` None with `MS_BIND`: a bind mount).
+/// mounted on /tmp (`fstype` None with `MS_BIND`: a bind mount), and in
+/// a fresh IPC namespace, as the sandbox's is (System V objects and
+/// message queues of the host are not there, and identifiers start
+/// afresh).
 fn mount_on_tmp(
     cmd: &mut Command,
     source: std::ffi::CString,
@@ -180,7 +183,7 @@ fn mount_on_tmp(
     // strings are made before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWIPC) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::mount(

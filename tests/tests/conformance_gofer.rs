@@ -28,6 +28,7 @@ cases! {
     vfs_fcntl_locks
     vfs_fcntl_misc
     vfs_flock
+    vfs_inotify
     vfs_memfd
     vfs_mmap
     vfs_mmap_seals

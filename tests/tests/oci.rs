@@ -82,7 +82,7 @@ oci_cases! {
     mount_bind_ro
     mount_tmpfs_size_mode
     mount_kernel_filesystems
-    mount_mqueue / "the sandbox has no mqueue file system yet (POSIX message queues come with the IPC work)"
+    mount_mqueue
     mount_missing_destination
     mount_nosuid
     mount_nodev

@@ -163,6 +163,7 @@ pub fn new_devpts(
             ops,
             parent: std::sync::Mutex::new(None),
             locks: Default::default(),
+            watches: Default::default(),
         })
     };
     let root = node(1, libc::S_IFDIR | 0o755, 0, Box::new(Root(inst.clone())));
@@ -220,6 +221,7 @@ impl Instance {
             ops: Box::new(Pts(Arc::downgrade(&term))),
             parent: std::sync::Mutex::new(None),
             locks: Default::default(),
+            watches: Default::default(),
         });
         if let Some(root) = self.root.get().and_then(|w| w.upgrade()) {
             inode.set_parent(&root, index.to_string().as_bytes());

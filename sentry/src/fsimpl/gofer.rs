@@ -142,6 +142,7 @@ impl GoferMount {
             ops: Box::new(node),
             parent: Mutex::new(None),
             locks: Default::default(),
+            watches: Default::default(),
         });
         if let Some((dir, name)) = parent {
             inode.set_parent(dir, name);

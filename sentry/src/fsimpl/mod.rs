@@ -6,6 +6,7 @@ pub mod devpts;
 pub mod epoll;
 pub mod eventfd;
 pub mod gofer;
+pub mod mqueue;
 pub mod overlay;
 pub mod pipe;
 pub mod procfs;

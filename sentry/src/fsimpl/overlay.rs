@@ -218,6 +218,7 @@ fn make_node(
         }),
         parent: Mutex::new(None),
         locks: Default::default(),
+        watches: Default::default(),
     })
 }
 

@@ -155,13 +155,19 @@ pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
         ),
         entry(
             "filesystems",
-            top_file(|_| Ok(b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tpipefs\n".to_vec())),
+            top_file(|_| {
+                Ok(
+                    b"nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tpipefs\nnodev\tmqueue\n"
+                        .to_vec(),
+                )
+            }),
         ),
         entry(
             "mounts",
             Node::symlink(|_| Ok(b"self/mounts".to_vec())).size(11),
         ),
         entry("sys", sys_dir()),
+        entry("sysvipc", crate::kernel::ipc::proc::sysvipc_dir()),
         entry(
             "net",
             Node::dir(
@@ -1940,6 +1946,13 @@ fn sysctl_dir(entries: Vec<Entry>) -> Node {
     .nlink(1)
 }
 
+/// `ours` and `more` in one list, sorted as Linux lists sysctl names.
+fn sorted(mut ours: Vec<Entry>, more: Vec<Entry>) -> Vec<Entry> {
+    ours.extend(more);
+    ours.sort_by(|a, b| a.name.cmp(&b.name));
+    ours
+}
+
 /// `random/boot_id`: made once per sandbox (a sentry runs one).
 fn boot_id() -> &'static str {
     static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -1947,36 +1960,48 @@ fn boot_id() -> &'static str {
 }
 
 fn sys_dir() -> Node {
-    let kernel = sysctl_dir(vec![
-        entry(
-            "cap_last_cap",
-            sysctl(crate::kernel::creds::CAP_LAST_CAP.to_string()),
-        ),
-        entry("domainname", uts_sysctl(|u| &mut u.domainname)),
-        entry("hostname", uts_sysctl(|u| &mut u.hostname)),
-        entry("ngroups_max", sysctl(NGROUPS_MAX.to_string())),
-        entry("osrelease", sysctl(RELEASE)),
-        entry("ostype", sysctl("Linux")),
-        entry("pid_max", sysctl(PID_MAX.to_string())),
-        entry(
-            "random",
-            sysctl_dir(vec![
-                entry("boot_id", sysctl(boot_id())),
-                entry(
-                    "uuid",
-                    Node::file(0o444, |_| Ok(format!("{}\n", uuid()).into_bytes())).seek_end(),
-                ),
-            ]),
-        ),
-        entry("tainted", sysctl("0")),
-        entry("threads-max", sysctl(THREADS_MAX.to_string())),
-        entry("version", sysctl(VERSION)),
-    ]);
+    let kernel = sysctl_dir(sorted(
+        vec![
+            entry(
+                "cap_last_cap",
+                sysctl(crate::kernel::creds::CAP_LAST_CAP.to_string()),
+            ),
+            entry("domainname", uts_sysctl(|u| &mut u.domainname)),
+            entry("hostname", uts_sysctl(|u| &mut u.hostname)),
+            entry("ngroups_max", sysctl(NGROUPS_MAX.to_string())),
+            entry("osrelease", sysctl(RELEASE)),
+            entry("ostype", sysctl("Linux")),
+            entry("pid_max", sysctl(PID_MAX.to_string())),
+            entry(
+                "random",
+                sysctl_dir(vec![
+                    entry("boot_id", sysctl(boot_id())),
+                    entry(
+                        "uuid",
+                        Node::file(0o444, |_| Ok(format!("{}\n", uuid()).into_bytes())).seek_end(),
+                    ),
+                ]),
+            ),
+            entry("tainted", sysctl("0")),
+            entry("threads-max", sysctl(THREADS_MAX.to_string())),
+            entry("version", sysctl(VERSION)),
+        ],
+        crate::kernel::ipc::proc::kernel_sysctls(),
+    ));
     let vm = sysctl_dir(vec![entry("overcommit_memory", sysctl("0"))]);
-    let fs = sysctl_dir(vec![
-        entry("file-max", sysctl(i64::MAX.to_string())),
-        entry("nr_open", sysctl(crate::kernel::NR_OPEN.to_string())),
-    ]);
+    let fs = sysctl_dir(sorted(
+        vec![
+            entry("file-max", sysctl(i64::MAX.to_string())),
+            entry("nr_open", sysctl(crate::kernel::NR_OPEN.to_string())),
+        ],
+        vec![
+            entry(
+                "mqueue",
+                sysctl_dir(crate::kernel::ipc::proc::mqueue_sysctls()),
+            ),
+            entry("inotify", sysctl_dir(crate::vfs::inotify::sysctls())),
+        ],
+    ));
     sysctl_dir(vec![
         entry("fs", fs),
         entry("kernel", kernel),

@@ -3,6 +3,7 @@
 
 pub mod creds;
 pub mod futex;
+pub mod ipc;
 pub mod limits;
 pub mod process;
 pub mod seccomp;
@@ -86,6 +87,8 @@ pub struct Kernel {
     pub freezer: Freezer,
     /// Sockets: the socket file system and each family's namespaces.
     pub sockets: crate::fsimpl::socket::SocketState,
+    /// The sandbox's IPC namespace (System V IPC, POSIX message queues).
+    pub ipc: ipc::IpcNamespace,
 }
 
 /// Stops every task of the sandbox (as the cgroup freezer stops a
@@ -161,6 +164,7 @@ impl Kernel {
             freezer: Freezer::default(),
             ptys: Default::default(),
             sockets: Default::default(),
+            ipc: Default::default(),
         }
     }
 

@@ -358,6 +358,8 @@ impl Kernel {
     fn process_exited(&self, ts: &mut TaskSet, pid: i32, status: ExitStatus) {
         // A session leader's controlling terminal goes with it.
         super::tty::process_exiting_locked(self, ts, pid);
+        // Before anyone can see the exit: SEM_UNDO, mq_notify owners.
+        self.ipc.process_exited(pid);
         let (children, parent, exit_signal, uid, tg) = {
             let Some(p) = ts.procs.get_mut(&pid) else {
                 return;

@@ -1163,6 +1163,7 @@ impl Task {
         if let Some(v) = self.vfork_done.take() {
             v.release();
         }
+        self.release_mm(self.mm.clone());
         *self.shared.interrupter.lock() = None;
         let status = self.exit_code.unwrap_or(ExitStatus::Exited(0));
         let kernel = self.kernel.clone();
@@ -1177,6 +1178,20 @@ impl Task {
         self.publish();
         kernel.thread_exited(&shared, status, times);
         drop(self);
+    }
+
+    /// The task lets go of `mm` (it exits, or exec replaced it): when no
+    /// other task uses it, its mappings go now (Linux's `exit_mmap`).
+    pub fn release_mm(&self, mm: Arc<crate::mm::MemoryManager>) {
+        let shared = {
+            let ts = self.kernel.tasks.lock();
+            ts.tasks
+                .values()
+                .any(|s| !Arc::ptr_eq(s, &self.shared) && Arc::ptr_eq(&s.view.lock().mm, &mm))
+        };
+        if !shared {
+            mm.exit_mmap();
+        }
     }
 
     /// Walks the robust futex list: every lock the thread still holds is

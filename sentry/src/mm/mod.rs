@@ -165,6 +165,12 @@ pub trait MappableFile: Send + Sync {
     fn write_back(&self) -> Result<(), Errno> {
         Ok(())
     }
+    /// A VMA that mapped the file went (munmap, exit, exec, a mapping
+    /// over it), in the address space of process `owner` (Linux's
+    /// `vm_ops->close`).
+    fn unmapped(&self, owner: i32) {
+        let _ = owner;
+    }
 }
 
 /// A VMA's file: shared mappings write to the file's pages; private ones
@@ -378,6 +384,8 @@ pub struct MemoryManager {
     /// Names the address space for as long as the sandbox lives (futex
     /// keys).
     pub id: u64,
+    /// The process whose address space it is.
+    owner: std::sync::atomic::AtomicI32,
     mf: Arc<MemoryFile>,
     info: Mutex<ProcessInfo>,
     exe: Mutex<Option<Arc<crate::vfs::FileDescription>>>,
@@ -408,6 +416,7 @@ impl MemoryManager {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         MemoryManager {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            owner: std::sync::atomic::AtomicI32::new(0),
             mf,
             info: Mutex::new(ProcessInfo::default()),
             exe: Mutex::new(None),
@@ -428,6 +437,11 @@ impl MemoryManager {
 
     pub fn address_space(&self) -> &Arc<dyn AddressSpace> {
         &self.aspace
+    }
+
+    /// Records the process the address space is for (fork, exec, boot).
+    pub fn set_owner(&self, tgid: i32) {
+        self.owner.store(tgid, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn max_addr(&self) -> u64 {
@@ -601,6 +615,24 @@ impl MemoryManager {
         st.find_free_top_down(len, MMAP_MIN_ADDR, top)
             .or_else(|| st.find_free_bottom_up(len, page_down(self.max_addr / 3), self.max_addr))
             .ok_or(Errno::ENOMEM)
+    }
+
+    /// The last task using the address space exited (Linux's
+    /// `exit_mmap`): every mapping goes now, not when the process is
+    /// reaped, so what it mapped shared (a System V segment's attach) is
+    /// let go at exit, as on Linux.
+    pub fn exit_mmap(&self) {
+        let mut st = self.lock();
+        let end = self.max_addr;
+        // One platform call for all of it; a stub that died has nothing
+        // mapped any more, so its error means nothing here.
+        if st.pmas.values().any(|p| p.mapped.is_some()) {
+            let _ = self.aspace.unmap(0, end);
+            for p in st.pmas.values_mut() {
+                p.mapped = None;
+            }
+        }
+        self.remove_range(&mut st, 0, end);
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
@@ -1626,6 +1658,12 @@ impl MemoryManager {
             removed.push(v);
         }
         self.drop_pmas(st, start, end);
+        let owner = self.owner.load(std::sync::atomic::Ordering::Relaxed);
+        for v in &removed {
+            if let Some(f) = &v.file {
+                f.file.unmapped(owner);
+            }
+        }
         // Only now, with the platform's mappings gone, may shared memory
         // that no VMA maps any more be freed.
         drop(removed);

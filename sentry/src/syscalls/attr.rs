@@ -10,6 +10,7 @@ use crate::sync::LockExt;
 use std::sync::Arc;
 
 use crate::errno::Errno;
+use crate::vfs::inotify;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, Mode, SysResult, UserAddr, UserPath};
@@ -125,6 +126,7 @@ fn chmod_common(t: &Task, tg: &Target, mode: u32) -> SysResult {
         m.ctime = Timespec::now();
     }
     inode.ops.changed(inode);
+    inotify::notify(inode, inotify::IN_ATTRIB);
     Ok(0)
 }
 
@@ -219,6 +221,9 @@ fn chown_common(t: &Task, tg: &Target, uid: u32, gid: u32) -> SysResult {
         m.ctime = Timespec::now();
     }
     inode.ops.changed(inode);
+    if set_uid || set_gid {
+        inotify::notify(inode, inotify::IN_ATTRIB);
+    }
     Ok(0)
 }
 
@@ -328,6 +333,14 @@ fn utimes_common(t: &Task, tg: &Target, times: Option<[SetTime; 2]>) -> SysResul
         md.ctime = now;
     }
     inode.ops.changed(inode);
+    // Linux's fsnotify_change: both times are IN_ATTRIB, one alone
+    // IN_ACCESS or IN_MODIFY.
+    match (a != SetTime::Omit, m != SetTime::Omit) {
+        (true, true) => inotify::notify(inode, inotify::IN_ATTRIB),
+        (true, false) => inotify::notify(inode, inotify::IN_ACCESS),
+        (false, true) => inotify::notify(inode, inotify::IN_MODIFY),
+        (false, false) => {}
+    }
     Ok(0)
 }
 
@@ -488,6 +501,7 @@ fn set_size(t: &Task, inode: &Arc<Inode>, size: i64, touch: bool) -> SysResult {
         inode.touch(false, true, true);
     }
     inode.ops.changed(inode);
+    inotify::notify(inode, inotify::IN_MODIFY);
     Ok(0)
 }
 
@@ -542,6 +556,16 @@ const FALLOC_FL_MODE_MASK: i32 = FALLOC_FL_PUNCH_HOLE
     | FALLOC_FL_WRITE_ZEROES;
 
 pub fn fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysResult {
+    let r = do_fallocate(t, fd, mode, offset, len);
+    if r.is_ok() {
+        if let Ok(f) = t.fds.get(fd.0) {
+            inotify::notify_file(&f, inotify::IN_MODIFY);
+        }
+    }
+    r
+}
+
+fn do_fallocate(t: &mut Task, fd: Fd, mode: i32, offset: i64, len: i64) -> SysResult {
     let f = get_file(t, fd.0)?;
     if offset < 0 || len <= 0 {
         return Err(Errno::EINVAL);

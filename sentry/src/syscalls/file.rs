@@ -173,6 +173,7 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
                     NewNode::Node { mode, rdev: 0 },
                 )?;
                 created = true;
+                crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &inode);
                 Location {
                     mount: pn.parent.mount.clone(),
                     inode,
@@ -220,7 +221,8 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
         loc.inode.ops.open(t, &loc.inode, flags)?
     };
     // O_TRUNC truncates whatever the access mode (O_RDONLY too).
-    if o(libc::O_TRUNC) && ft == libc::S_IFREG && !created {
+    let truncated = o(libc::O_TRUNC) && ft == libc::S_IFREG && !created;
+    if truncated {
         loc.inode.ops.truncate(&loc.inode, 0)?;
     }
     let desc_flags = if o(libc::O_PATH) {
@@ -234,8 +236,14 @@ pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> 
     let limit = nofile(t);
     let fd = t
         .fds
-        .install(file, o(libc::O_CLOEXEC), 0, limit)
+        .install(file.clone(), o(libc::O_CLOEXEC), 0, limit)
         .map_err(|e| if e == Errno::EINVAL { Errno::EMFILE } else { e })?;
+    crate::vfs::inotify::opened(&file);
+    if truncated {
+        // After IN_OPEN, as Linux's do_dentry_open comes before
+        // handle_truncate.
+        crate::vfs::inotify::notify_file(&file, crate::vfs::inotify::IN_MODIFY);
+    }
     Ok(fd as u64)
 }
 
@@ -264,7 +272,8 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
         let limit = nofile(t);
         let fd = t
             .fds
-            .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+            .install(file.clone(), flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+        crate::vfs::inotify::opened(&file);
         return Ok(fd as u64);
     }
     // Create it under a name no one can guess, then take the name away.
@@ -298,7 +307,8 @@ fn open_tmpfile(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) ->
     let limit = nofile(t);
     let fd = t
         .fds
-        .install(file, flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+        .install(file.clone(), flags & libc::O_CLOEXEC as u32 != 0, 0, limit)?;
+    crate::vfs::inotify::opened(&file);
     Ok(fd as u64)
 }
 
@@ -527,6 +537,7 @@ pub(crate) fn create_node(
         .inode
         .ops
         .create(t, &pn.parent.inode, &pn.name, node)?;
+    crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &inode);
     Ok(Location {
         mount: pn.parent.mount.clone(),
         inode,
@@ -659,6 +670,7 @@ pub fn linkat(
         m.ctime = crate::vfs::inode::Timespec::now();
     }
     src.inode.ops.changed(&src.inode);
+    crate::vfs::inotify::linked(&pn.parent.inode, &pn.name, &src.inode);
     Ok(0)
 }
 
@@ -671,6 +683,34 @@ fn drop_link(inode: &Arc<Inode>) {
         m.nlink = m.nlink.saturating_sub(1);
     }
     m.ctime = crate::vfs::inode::Timespec::now();
+}
+
+/// `name` in `dir` was removed and `inode`, which remembered that name
+/// as its place, still has links: it remembers another of its names in
+/// `dir`, if it has one there (for the names inotify and /proc show).
+fn other_link(t: &Task, dir: &Arc<Inode>, name: &[u8], inode: &Arc<Inode>) {
+    if inode.is_dir() || inode.meta().nlink == 0 {
+        return;
+    }
+    let here = inode
+        .parent()
+        .is_some_and(|(d, n)| Arc::ptr_eq(&d, dir) && n == name);
+    if !here {
+        return;
+    }
+    let Ok(entries) = dir.ops.entries(t, dir) else {
+        return;
+    };
+    for e in entries.iter().filter(|e| e.ino == inode.ino) {
+        if dir
+            .ops
+            .lookup(t, dir, &e.name)
+            .is_ok_and(|i| Arc::ptr_eq(&i, inode))
+        {
+            inode.set_parent(dir, &e.name);
+            return;
+        }
+    }
 }
 
 fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult {
@@ -722,6 +762,8 @@ fn remove_common(t: &mut Task, dirfd: i32, path: &[u8], dir: bool) -> SysResult 
     }
     let removed = pn.parent.inode.ops.remove(&pn.parent.inode, &pn.name)?;
     drop_link(&removed);
+    other_link(t, &pn.parent.inode, &pn.name, &removed);
+    crate::vfs::inotify::removed(&pn.parent.inode, &pn.name, &removed);
     Ok(0)
 }
 
@@ -890,6 +932,25 @@ pub fn renameat2(
             drop_link(&tl.inode);
         }
         victim.inode.touch(false, false, true);
+        let replaced = target.as_ref().filter(|_| !exchanging).map(|l| &l.inode);
+        crate::vfs::inotify::renamed(
+            &src.parent.inode,
+            &src.name,
+            &dst.parent.inode,
+            &dst.name,
+            &victim.inode,
+            replaced,
+        );
+        if let (Some(tl), true) = (&target, exchanging) {
+            crate::vfs::inotify::renamed(
+                &dst.parent.inode,
+                &dst.name,
+                &src.parent.inode,
+                &src.name,
+                &tl.inode,
+                None,
+            );
+        }
         return Ok(0);
     }
     if let (Some(tl), true) = (&target, flags.0 & exchange != 0) {
@@ -903,6 +964,22 @@ pub fn renameat2(
             .inode
             .ops
             .insert(&dst.parent.inode, &dst.name, &victim.inode, false)?;
+        crate::vfs::inotify::renamed(
+            &src.parent.inode,
+            &src.name,
+            &dst.parent.inode,
+            &dst.name,
+            &victim.inode,
+            None,
+        );
+        crate::vfs::inotify::renamed(
+            &dst.parent.inode,
+            &dst.name,
+            &src.parent.inode,
+            &src.name,
+            &tl.inode,
+            None,
+        );
         return Ok(0);
     }
     src.parent.inode.ops.remove(&src.parent.inode, &src.name)?;
@@ -911,10 +988,18 @@ pub fn renameat2(
             .inode
             .ops
             .insert(&dst.parent.inode, &dst.name, &victim.inode, true)?;
-    if let Some(r) = replaced {
-        drop_link(&r);
+    if let Some(r) = &replaced {
+        drop_link(r);
     }
     victim.inode.touch(false, false, true);
+    crate::vfs::inotify::renamed(
+        &src.parent.inode,
+        &src.name,
+        &dst.parent.inode,
+        &dst.name,
+        &victim.inode,
+        replaced.as_ref(),
+    );
     Ok(0)
 }
 

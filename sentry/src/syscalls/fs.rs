@@ -53,9 +53,29 @@ pub fn access_ok(addr: u64, len: u64) -> bool {
     addr.checked_add(len).is_some_and(|end| end <= TASK_SIZE)
 }
 
+/// What an I/O call did, for inotify: IN_ACCESS or IN_MODIFY when it
+/// moved bytes.
+fn notified(f: &FileDescription, r: SysResult, event: u32) -> SysResult {
+    if matches!(r, Ok(n) if n > 0) {
+        crate::vfs::inotify::notify_file(f, event);
+    }
+    r
+}
+
 /// Reads from `f` into guest memory at `buf`. The caller has checked the
 /// range with [`access_ok`].
 fn read_into(
+    t: &Task,
+    f: &FileDescription,
+    buf: u64,
+    count: usize,
+    offset: Option<u64>,
+) -> SysResult {
+    let r = read_into_file(t, f, buf, count, offset);
+    notified(f, r, crate::vfs::inotify::IN_ACCESS)
+}
+
+fn read_into_file(
     t: &Task,
     f: &FileDescription,
     buf: u64,
@@ -133,6 +153,17 @@ fn fsize_allows(
 /// Writes guest memory at `buf` to `f`. The caller has checked the range
 /// with [`access_ok`].
 fn write_from(
+    t: &Task,
+    f: &FileDescription,
+    buf: u64,
+    count: usize,
+    offset: Option<u64>,
+) -> SysResult {
+    let r = write_from_file(t, f, buf, count, offset);
+    notified(f, r, crate::vfs::inotify::IN_MODIFY)
+}
+
+fn write_from_file(
     t: &Task,
     f: &FileDescription,
     buf: u64,
@@ -386,6 +417,16 @@ pub(crate) fn readv_into(
     iovs: &[(u64, usize)],
     offset: Option<u64>,
 ) -> SysResult {
+    let r = readv_into_file(t, f, iovs, offset);
+    notified(f, r, crate::vfs::inotify::IN_ACCESS)
+}
+
+fn readv_into_file(
+    t: &Task,
+    f: &FileDescription,
+    iovs: &[(u64, usize)],
+    offset: Option<u64>,
+) -> SysResult {
     let total: usize = iovs.iter().map(|v| v.1).sum();
     if total == 0 {
         return Ok(0);
@@ -424,6 +465,16 @@ pub(crate) fn readv_into(
 }
 
 pub(crate) fn writev_from(
+    t: &Task,
+    f: &FileDescription,
+    iovs: &[(u64, usize)],
+    offset: Option<u64>,
+) -> SysResult {
+    let r = writev_from_file(t, f, iovs, offset);
+    notified(f, r, crate::vfs::inotify::IN_MODIFY)
+}
+
+fn writev_from_file(
     t: &Task,
     f: &FileDescription,
     iovs: &[(u64, usize)],

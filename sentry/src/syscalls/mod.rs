@@ -13,10 +13,13 @@ pub mod eventfd;
 pub mod file;
 pub mod fs;
 pub mod futex;
+pub mod inotify;
 pub mod lock;
 pub mod memfd;
 pub mod mm;
 pub mod mount;
+pub mod mqueue;
+pub mod msg;
 pub mod names;
 pub mod pidfd;
 pub mod pipe;
@@ -25,6 +28,8 @@ pub mod process;
 pub mod rw;
 pub mod sched;
 pub mod seccomp;
+pub mod sem;
+pub mod shm;
 pub mod signal;
 pub mod socket;
 pub mod signalfd;
@@ -502,6 +507,31 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_recvmmsg, handler!(socket::recvmmsg, Fd, UserAddr, u32, i32, UserAddr));
     set(SYS_getsockopt, handler!(socket::getsockopt, Fd, i32, i32, UserAddr, UserAddr));
     set(SYS_setsockopt, handler!(socket::setsockopt, Fd, i32, i32, UserAddr, i32));
+    // System V IPC (shm.rs, sem.rs, msg.rs) and POSIX message queues
+    // (mqueue.rs).
+    set(SYS_shmget, handler!(shm::shmget, i32, u64, Hex));
+    set(SYS_shmat, handler!(shm::shmat, i32, UserAddr, Hex));
+    set(SYS_shmdt, handler!(shm::shmdt, UserAddr));
+    set(SYS_shmctl, handler!(shm::shmctl, i32, i32, UserAddr));
+    set(SYS_semget, handler!(sem::semget, i32, i32, Hex));
+    set(SYS_semop, handler!(sem::semop, i32, UserAddr, u64));
+    set(SYS_semtimedop, handler!(sem::semtimedop, i32, UserAddr, u64, UserAddr));
+    set(SYS_semctl, handler!(sem::semctl, i32, i32, i32, Hex));
+    set(SYS_msgget, handler!(msg::msgget, i32, Hex));
+    set(SYS_msgsnd, handler!(msg::msgsnd, i32, UserAddr, u64, Hex));
+    set(SYS_msgrcv, handler!(msg::msgrcv, i32, UserAddr, u64, i64, Hex));
+    set(SYS_msgctl, handler!(msg::msgctl, i32, i32, UserAddr));
+    set(SYS_mq_open, handler!(mqueue::mq_open, UserPath, Hex, Mode, UserAddr));
+    set(SYS_mq_unlink, handler!(mqueue::mq_unlink, UserPath));
+    set(SYS_mq_timedsend, handler!(mqueue::mq_timedsend, Fd, UserAddr, usize, u32, UserAddr));
+    set(SYS_mq_timedreceive, handler!(mqueue::mq_timedreceive, Fd, UserAddr, usize, UserAddr, UserAddr));
+    set(SYS_mq_notify, handler!(mqueue::mq_notify, Fd, UserAddr));
+    set(SYS_mq_getsetattr, handler!(mqueue::mq_getsetattr, Fd, UserAddr, UserAddr));
+    // inotify (inotify.rs).
+    set(SYS_inotify_init, handler!(inotify::inotify_init));
+    set(SYS_inotify_init1, handler!(inotify::inotify_init1, Hex));
+    set(SYS_inotify_add_watch, handler!(inotify::inotify_add_watch, Fd, UserPath, u32));
+    set(SYS_inotify_rm_watch, handler!(inotify::inotify_rm_watch, Fd, i32));
     t
 }
 

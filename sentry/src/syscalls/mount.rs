@@ -239,6 +239,11 @@ pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Res
             let (fs, root) = crate::fsimpl::devpts::new_devpts(&t.kernel.vfs, &source, opts);
             Ok((fs, root, None))
         }
+        // The IPC namespace's queues: every mount shows the same ones.
+        b"mqueue" => {
+            let (fs, root, _) = crate::fsimpl::mqueue::mqueue_fs(t);
+            Ok((fs, root, None))
+        }
         _ => Err(Errno::ENODEV),
     }
 }

@@ -192,6 +192,7 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
             Errno::EAGAIN
         })?;
         let mm = t.mm.fork(aspace)?;
+        mm.set_owner(tid);
         crate::kernel::watch_address_space(&kernel, &mm);
         mm
     };
@@ -628,10 +629,12 @@ pub fn exec_with(
     )
     .map_err(|e| e.errno())?;
     mm.set_exe(file.clone());
+    mm.set_owner(t.tg.tgid);
     crate::kernel::watch_address_space(&kernel, &mm);
     // The point of no return: the other threads go.
     kill_other_threads(t)?;
-    t.mm = mm;
+    let old = std::mem::replace(&mut t.mm, mm);
+    t.release_mm(old);
     if Arc::strong_count(&t.fds) > 2 {
         // Shared with another process (CLONE_FILES): exec gets its own.
         t.fds = Arc::new(t.fds.duplicate());

@@ -195,7 +195,27 @@ fn file_to_file(
     Ok(done as u64)
 }
 
+/// inotify's view of a copy that moved bytes: the source was read, the
+/// destination written.
+fn moved(t: &Task, r: SysResult, fd_in: Fd, fd_out: Fd) -> SysResult {
+    if matches!(r, Ok(n) if n > 0) {
+        use crate::vfs::inotify::{notify_file, IN_ACCESS, IN_MODIFY};
+        if let Ok(f) = t.fds.get(fd_in.0) {
+            notify_file(&f, IN_ACCESS);
+        }
+        if let Ok(f) = t.fds.get(fd_out.0) {
+            notify_file(&f, IN_MODIFY);
+        }
+    }
+    r
+}
+
 pub fn sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: usize) -> SysResult {
+    let r = do_sendfile(t, out_fd, in_fd, offset, count);
+    moved(t, r, in_fd, out_fd)
+}
+
+fn do_sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: usize) -> SysResult {
     let user_pos = if offset.0 != 0 {
         Some(t.mm.read_obj::<i64>(offset.0)?)
     } else {
@@ -237,6 +257,19 @@ pub fn sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: us
 }
 
 pub fn copy_file_range(
+    t: &mut Task,
+    fd_in: Fd,
+    off_in: UserAddr,
+    fd_out: Fd,
+    off_out: UserAddr,
+    len: usize,
+    flags: u32,
+) -> SysResult {
+    let r = do_copy_file_range(t, fd_in, off_in, fd_out, off_out, len, flags);
+    moved(t, r, fd_in, fd_out)
+}
+
+fn do_copy_file_range(
     t: &mut Task,
     fd_in: Fd,
     off_in: UserAddr,
@@ -325,6 +358,19 @@ pub fn copy_file_range(
 }
 
 pub fn splice(
+    t: &mut Task,
+    fd_in: Fd,
+    off_in: UserAddr,
+    fd_out: Fd,
+    off_out: UserAddr,
+    len: usize,
+    flags: Hex,
+) -> SysResult {
+    let r = do_splice(t, fd_in, off_in, fd_out, off_out, len, flags);
+    moved(t, r, fd_in, fd_out)
+}
+
+fn do_splice(
     t: &mut Task,
     fd_in: Fd,
     off_in: UserAddr,

@@ -377,6 +377,7 @@ fn getdents_common(t: &mut Task, fd: Fd, buf: u64, count: usize, wide: bool) -> 
         return Err(Errno::ENOTDIR);
     }
     let entries = f.imp.readdir(&f, t)?;
+    crate::vfs::inotify::notify_file(&f, crate::vfs::inotify::IN_ACCESS);
     let mut pos = f.pos.locked();
     let mut out: Vec<u8> = Vec::new();
     let mut i = *pos as usize;

@@ -196,6 +196,7 @@ fn set_common(
             r.set(&name, &data, flags)?;
             inode.meta.locked().ctime = Timespec::now();
             inode.ops.changed(inode);
+            crate::vfs::inotify::notify(inode, crate::vfs::inotify::IN_ATTRIB);
             return Ok(0);
         }
     };
@@ -213,6 +214,7 @@ fn set_common(
     }
     inode.meta.locked().ctime = Timespec::now();
     inode.ops.changed(inode);
+    crate::vfs::inotify::notify(inode, crate::vfs::inotify::IN_ATTRIB);
     Ok(0)
 }
 
@@ -406,6 +408,7 @@ fn remove_common(t: &Task, fd: i32, path: Option<u64>, follow: bool, name: u64) 
             r.remove(&name)?;
             inode.meta.locked().ctime = Timespec::now();
             inode.ops.changed(inode);
+            crate::vfs::inotify::notify(inode, crate::vfs::inotify::IN_ATTRIB);
             return Ok(0);
         }
     };
@@ -416,6 +419,7 @@ fn remove_common(t: &Task, fd: i32, path: Option<u64>, follow: bool, name: u64) 
     map.locked().remove(&name).ok_or(Errno::ENODATA)?;
     inode.meta.locked().ctime = Timespec::now();
     inode.ops.changed(inode);
+    crate::vfs::inotify::notify(inode, crate::vfs::inotify::IN_ATTRIB);
     Ok(0)
 }
 

@@ -407,6 +407,8 @@ pub struct Inode {
     pub parent: Mutex<Option<(Weak<Inode>, Vec<u8>)>>,
     /// Advisory locks (flock and record locks) on the file.
     pub locks: super::lock::FileLocks,
+    /// inotify watches on the file.
+    pub watches: super::inotify::Watches,
 }
 
 impl Inode {
@@ -418,6 +420,7 @@ impl Inode {
             ops,
             parent: Mutex::new(None),
             locks: Default::default(),
+            watches: Default::default(),
         })
     }
 

@@ -10,6 +10,7 @@ pub mod anon;
 pub mod dir;
 pub mod host;
 pub mod inode;
+pub mod inotify;
 pub mod lock;
 pub mod mount;
 pub mod path;
@@ -39,6 +40,8 @@ pub struct VfsState {
     pub lock_graph: lock::LockGraph,
     /// Lock state of files without an inode.
     pub anon_locks: lock::AnonLocks,
+    /// inotify's limits and per-user counts.
+    pub inotify: inotify::InotifyState,
 }
 
 impl VfsState {
@@ -180,6 +183,10 @@ pub trait FileImpl: Send + Sync {
     /// The implementation itself, for calls that act on one kind of file
     /// (epoll_ctl on an epoll instance, timerfd_settime on a timerfd).
     fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+    /// The instance an inotify file is.
+    fn inotify(&self) -> Option<Arc<inotify::Instance>> {
         None
     }
     /// The queue notified when the file's readiness changes; None for
@@ -408,7 +415,7 @@ impl FileDescription {
         imp: Box<dyn FileImpl>,
         location: Option<mount::Location>,
     ) -> Arc<FileDescription> {
-        Arc::new(FileDescription {
+        let f = Arc::new(FileDescription {
             flags: AtomicU32::new(flags & !(libc::O_CLOEXEC as u32)),
             imp,
             pos: Mutex::new(0),
@@ -417,7 +424,9 @@ impl FileDescription {
             location,
             locks: std::sync::OnceLock::new(),
             epoll_watchers: Default::default(),
-        })
+        });
+        inotify::description_opened(&f);
+        f
     }
 
     /// The inode behind the file, if it lives in a file system.
@@ -479,6 +488,7 @@ impl Drop for FileDescription {
     /// its OFD record locks go with it (Linux's `locks_remove_file`).
     fn drop(&mut self) {
         lock::description_gone(self);
+        inotify::description_closed(self);
     }
 }
 
