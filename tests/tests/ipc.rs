@@ -118,6 +118,9 @@ wait_for close_write "echo data > $d/new"
 wait_for moved_to "mv $d/new $d/renamed"
 wait_for delete "rm $d/renamed"
 wait_for create,isdir "mkdir $d/sub"
+cp /bin/true $d/prog
+wait_for open "$d/prog"
+wait_for access "$d/prog"
 inotifywait -t 1 -e create "$d" 2>/dev/null
 echo "timeout status $?"
 "#;
