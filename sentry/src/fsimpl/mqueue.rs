@@ -47,10 +47,13 @@ pub fn mqueue_fs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>, Arc<Mount>) {
         .clone()
 }
 
+/// Queue files by creation order: name and inode.
+type Entries = BTreeMap<u64, (Vec<u8>, Arc<Inode>)>;
+
 /// The directory of queues (newest listed first, as Linux's libfs does).
 #[derive(Default)]
 pub struct MqDir {
-    entries: Mutex<BTreeMap<u64, (Vec<u8>, Arc<Inode>)>>,
+    entries: Mutex<Entries>,
     next: Mutex<u64>,
 }
 

@@ -633,6 +633,9 @@ impl MemoryManager {
             }
         }
         self.remove_range(&mut st, 0, end);
+        drop(st);
+        // The executable goes with the mappings (a zombie has none).
+        *self.exe.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     pub fn munmap(&self, addr: u64, len: u64) -> Result<(), Errno> {

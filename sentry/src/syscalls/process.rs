@@ -463,6 +463,9 @@ fn open_executable(
     perm::check(&t.creds, &meta, perm::MAY_EXEC)?;
     let imp = loc.inode.ops.open(t, &loc.inode, libc::O_RDONLY as u32)?;
     let file = FileDescription::new_at(libc::O_RDONLY as u32, imp, Some(loc.clone()));
+    // Opened, and its head read (Linux's do_open_execat, prepare_binprm).
+    crate::vfs::inotify::opened(&file);
+    crate::vfs::inotify::notify_file(&file, crate::vfs::inotify::IN_ACCESS);
     Ok((loc, file))
 }
 

@@ -546,7 +546,7 @@ pub fn add_watch(
     // idr_alloc_cyclic).
     let mut wd = s.last_wd;
     loop {
-        wd = if wd >= i32::MAX { 1 } else { wd + 1 };
+        wd = if wd == i32::MAX { 1 } else { wd + 1 };
         if !s.wds.contains_key(&wd) {
             break;
         }

@@ -93,7 +93,7 @@ impl MsgQueue {
 
     /// Whether a message of `len` bytes fits (`msg_fits_inqueue`).
     pub fn fits(&self, len: u64) -> bool {
-        len + self.cbytes <= self.qbytes && 1 + self.msgs.len() as u64 <= self.qbytes
+        len + self.cbytes <= self.qbytes && (self.msgs.len() as u64) < self.qbytes
     }
 
     /// The index of the message `search` picks (`find_msg`).
@@ -106,11 +106,7 @@ impl MsgQueue {
         for (i, m) in self.msgs.iter().enumerate() {
             match search {
                 Search::Any => return Some(i),
-                Search::Number(n) => {
-                    if n == i as i64 {
-                        return Some(i);
-                    }
-                }
+                Search::Number(n) if n == i as i64 => return Some(i),
                 Search::Equal(t) if m.mtype == t => return Some(i),
                 Search::NotEqual(t) if m.mtype != t => return Some(i),
                 Search::LessEqual(_) if m.mtype <= lowest => {
