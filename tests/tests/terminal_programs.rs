@@ -27,7 +27,7 @@ fn tmux_session(tag: &str, cmd: &str, keys: &[&[&str]]) -> String {
             .expect("running tmux")
     };
     let _ = tmux(&["kill-server"]);
-    let r = tmux(&["new-session", "-d", "-x", "100", "-y", "40", cmd]);
+    let r = tmux(&["new-session", "-d", "-c", "/", "-x", "100", "-y", "40", cmd]);
     assert!(r.status.success(), "tmux new-session: {r:?}");
     std::thread::sleep(Duration::from_millis(1500));
     for k in keys {
