@@ -100,6 +100,8 @@ int main(int argc, char **argv) {
           case SYS_kill: case SYS_tkill: case SYS_tgkill: case SYS_shmat:
           case SYS_io_uring_enter: case SYS_set_tid_address: case SYS_rseq:
           case SYS_close: case SYS_close_range: case SYS_dup2: case SYS_dup3:
+          case SYS_msgrcv: case SYS_msgsnd: case SYS_semop: case SYS_semtimedop:
+          case SYS_mq_timedsend: case SYS_mq_timedreceive:
             continue;
         }
         syscall(nr, garbage(buf), garbage(buf), garbage(buf), garbage(buf),

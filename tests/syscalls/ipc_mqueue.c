@@ -17,6 +17,20 @@
 #include <unistd.h>
 #include "check.h"
 
+/* As CHECK, for a call that wakes the child `pid`, which prints too: the
+ * result is printed once the child has exited, so the order is fixed. */
+#define WAKE(expr, pid)                                                    \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _r = (long)(expr);                                                \
+    int _e = errno;                                                        \
+    waitpid(pid, NULL, 0);                                                 \
+    if (_r < 0)                                                            \
+      printf("%s = %ld %s\n", #expr, _r, strerrorname_np(_e));             \
+    else                                                                   \
+      printf("%s = %ld\n", #expr, _r);                                     \
+  } while (0)
+
 static void attr(mqd_t q) {
   struct mq_attr a;
   if (mq_getattr(q, &a) != 0) {
@@ -155,8 +169,7 @@ int main(void) {
     _exit(0);
   }
   usleep(100000);
-  CHECK(mq_send(q, "hello", 5, 7));
-  waitpid(pid, NULL, 0);
+  WAKE(mq_send(q, "hello", 5, 7), pid);
   for (int i = 0; i < 3; i++)
     mq_send(q, "full", 4, 0);
   pid = fork();
@@ -166,8 +179,7 @@ int main(void) {
     _exit(0);
   }
   usleep(100000);
-  recv1(q, 16);
-  waitpid(pid, NULL, 0);
+  WAKE(mq_receive(q, (char[16]){0}, 16, NULL), pid);
   recv1(q, 16);
   recv1(q, 16);
   recv1(q, 16);

@@ -10,6 +10,20 @@
 #include <unistd.h>
 #include "check.h"
 
+/* As CHECK, for a call that wakes the child `pid`, which prints too: the
+ * result is printed once the child has exited, so the order is fixed. */
+#define WAKE(expr, pid)                                                    \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _r = (long)(expr);                                                \
+    int _e = errno;                                                        \
+    waitpid(pid, NULL, 0);                                                 \
+    if (_r < 0)                                                            \
+      printf("%s = %ld %s\n", #expr, _r, strerrorname_np(_e));             \
+    else                                                                   \
+      printf("%s = %ld\n", #expr, _r);                                     \
+  } while (0)
+
 #ifndef MSG_COPY
 #define MSG_COPY 040000
 #endif
@@ -116,8 +130,7 @@ int main(void) {
     _exit(0);
   }
   usleep(100000);
-  CHECK(msgrcv(q, big, 100, 0, 0));
-  waitpid(pid, NULL, 0);
+  WAKE(msgrcv(q, big, 100, 0, 0), pid);
   stat_q();
   CHECK(msgrcv(q, big, 100, 0, 0));
 
@@ -179,8 +192,7 @@ int main(void) {
     _exit(0);
   }
   usleep(100000);
-  CHECK(msgctl(q, IPC_RMID, NULL));
-  waitpid(pid, NULL, 0);
+  WAKE(msgctl(q, IPC_RMID, NULL), pid);
   CHECK(msgctl(q, IPC_STAT, &ds));
   CHECK(msgget(0x77, 0));
   return 0;

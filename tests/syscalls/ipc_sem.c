@@ -11,6 +11,20 @@
 #include <unistd.h>
 #include "check.h"
 
+/* As CHECK, for a call that wakes the child `pid`, which prints too: the
+ * result is printed once the child has exited, so the order is fixed. */
+#define WAKE(expr, pid)                                                    \
+  do {                                                                     \
+    errno = 0;                                                             \
+    long _r = (long)(expr);                                                \
+    int _e = errno;                                                        \
+    waitpid(pid, NULL, 0);                                                 \
+    if (_r < 0)                                                            \
+      printf("%s = %ld %s\n", #expr, _r, strerrorname_np(_e));             \
+    else                                                                   \
+      printf("%s = %ld\n", #expr, _r);                                     \
+  } while (0)
+
 union semun {
   int val;
   struct semid_ds *buf;
@@ -114,8 +128,7 @@ int main(void) {
     _exit(0);
   }
   wait_count(GETNCNT, 1, 1);
-  CHECK(op(1, 1, 0));
-  waitpid(pid, NULL, 0);
+  WAKE(op(1, 1, 0), pid);
   CHECK(semctl(id, 1, GETPID) == pid);
   CHECK(semctl(id, 1, GETNCNT));
   show("after the child");
@@ -128,8 +141,7 @@ int main(void) {
     _exit(0);
   }
   wait_count(GETZCNT, 2, 1);
-  CHECK(semctl(id, 2, SETVAL, 0));
-  waitpid(pid, NULL, 0);
+  WAKE(semctl(id, 2, SETVAL, 0), pid);
 
   /* SEM_UNDO: the child's adjustments go when it exits. */
   CHECK(semctl(id, 0, SETVAL, 3));
@@ -209,8 +221,7 @@ int main(void) {
     _exit(0);
   }
   wait_count(GETNCNT, 1, 1);
-  CHECK(semctl(id, 0, IPC_RMID));
-  waitpid(pid, NULL, 0);
+  WAKE(semctl(id, 0, IPC_RMID), pid);
   CHECK(semctl(id, 0, GETVAL));
   CHECK(semctl(priv, 0, IPC_RMID));
   CHECK(semctl(0, 0, SEM_INFO, u));

@@ -182,7 +182,7 @@ pub fn mq_timedsend(
     if !f.writable() {
         return Err(Errno::EBADF);
     }
-    if len as i64 > q.msgsize {
+    if len as u64 > q.msgsize as u64 {
         return Err(Errno::EMSGSIZE);
     }
     let mut data = vec![0u8; len];
@@ -229,7 +229,7 @@ pub fn mq_timedreceive(
     if !f.readable() {
         return Err(Errno::EBADF);
     }
-    if (len as i64) < q.msgsize {
+    if (len as u64) < q.msgsize as u64 {
         return Err(Errno::EMSGSIZE);
     }
     let nonblock = f.nonblocking();

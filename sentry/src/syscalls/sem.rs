@@ -87,7 +87,8 @@ fn do_semtimedop(
     if nsops < 1 || semid < 0 {
         return Err(Errno::EINVAL);
     }
-    if nsops as i64 > Limits::get(&ns.limits.semopm) {
+    // Unsigned, as Linux compares the size_t.
+    if nsops > Limits::get(&ns.limits.semopm).max(0) as u64 {
         return Err(Errno::E2BIG);
     }
     let mut raw = vec![0u8; nsops as usize * 6];

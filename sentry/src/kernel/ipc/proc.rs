@@ -120,9 +120,11 @@ pub type Fields = fn(&Kernel) -> Vec<(&AtomicI64, i64, i64)>;
 
 /// A sysctl of one or more integers (tab-separated, as Linux's
 /// `proc_dointvec` prints arrays). A write at offset 0 sets the values it
-/// gives, all or none (EINVAL for one out of bounds or not a number);
-/// writes elsewhere are taken and ignored, as with
-/// `kernel.sysctl_writes_strict`.
+/// gives (values past the last are ignored): EINVAL for one that is not a
+/// number or out of its bounds, nothing set then. `kernel.sem` is the
+/// exception, as Linux's `proc_ipc_sem_dointvec`: its SEMMNI out of
+/// bounds is ERANGE, with the other values set. Writes elsewhere are
+/// taken and ignored, as with `kernel.sysctl_writes_strict`.
 pub fn int_sysctl(fields: Fields) -> Node {
     Node::file(0o644, move |t: &Task| {
         let v: Vec<String> = fields(&t.kernel)
@@ -151,8 +153,15 @@ pub fn int_sysctl(fields: Fields) -> Node {
                 let text = text.trim_end_matches('\0');
                 let f = fields(&kernel);
                 let mut vals = Vec::new();
-                for w in text.split_whitespace() {
-                    let (_, lo, hi) = f.get(vals.len()).ok_or(Errno::EINVAL)?;
+                let mut range = None;
+                // The words, with where each ends.
+                let words: Vec<(&str, usize)> = text
+                    .split_whitespace()
+                    .map(|w| (w, w.as_ptr() as usize - text.as_ptr() as usize + w.len()))
+                    .collect();
+                let mut consumed = 0;
+                for (&(w, end), (_, lo, hi)) in words.iter().zip(f.iter()) {
+                    consumed = end;
                     let v: i64 = match w.parse::<i64>() {
                         Ok(v) => v,
                         // The unsigned long sysctls take any u64.
@@ -162,17 +171,29 @@ pub fn int_sysctl(fields: Fields) -> Node {
                         Err(_) => return Err(Errno::EINVAL),
                     };
                     if v < *lo || v > *hi {
+                        if f.len() == 4 && vals.len() == 3 {
+                            range = Some(Errno::ERANGE);
+                            break;
+                        }
                         return Err(Errno::EINVAL);
                     }
                     vals.push(v);
                 }
-                if vals.is_empty() {
+                if vals.is_empty() && range.is_none() {
                     return Err(Errno::EINVAL);
                 }
                 for (i, v) in vals.into_iter().enumerate() {
                     f[i].0.store(v, Ordering::Relaxed);
                 }
-                Ok(data.len())
+                // What was consumed: up to the last value taken and the
+                // blanks after it (a longer write is cut short there).
+                let rest = &text.as_bytes()[consumed..];
+                consumed += rest.iter().take_while(|c| c.is_ascii_whitespace()).count();
+                match range {
+                    Some(e) => Err(e),
+                    None if words.len() > f.len() => Ok(consumed),
+                    None => Ok(data.len()),
+                }
             }))
         },
     )))
