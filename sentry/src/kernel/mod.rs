@@ -168,13 +168,19 @@ impl Kernel {
         }
     }
 
-    /// Records a guest request the sentry does not implement; logs it the
-    /// first time per name.
+    /// Records a guest request the sentry does not implement (answered
+    /// ENOSYS); logs it the first time per name.
     pub fn note_unimplemented(&self, what: &str) {
+        self.note_unsupported(what, "ENOSYS");
+    }
+
+    /// As [`Kernel::note_unimplemented`], for a request answered with
+    /// another error (`answer`, e.g. EAFNOSUPPORT for a socket family).
+    pub fn note_unsupported(&self, what: &str, answer: &str) {
         let mut m = self.unimplemented.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(what.to_string()).or_insert(0);
         if *n == 0 {
-            tracing::info!("unimplemented: {what} (answered ENOSYS)");
+            tracing::info!("unimplemented: {what} (answered {answer})");
         }
         *n += 1;
     }

@@ -549,8 +549,10 @@ pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<d
     match family {
         libc::AF_UNIX => unix::UnixSocket::create(t, ty, protocol),
         _ => {
-            t.kernel
-                .note_unimplemented(&format!("socket family {}", family_name(family)));
+            t.kernel.note_unsupported(
+                &format!("socket family {}", family_name(family)),
+                "EAFNOSUPPORT",
+            );
             Err(Errno::EAFNOSUPPORT)
         }
     }
