@@ -38,10 +38,25 @@ pub fn start_gofer(
     root_rw: bool,
     mounts: &[BindMount],
 ) -> io::Result<(Child, OwnedFd)> {
+    start_gofer_logging(runsc_exe, root, root_rw, mounts, Stdio::inherit(), &[])
+}
+
+/// As [`start_gofer`], with the gofer's standard error (its log) going
+/// to `log`, in the format the global flags `log_flags` (e.g.
+/// `--log-format json`) ask for: a gofer that outlives its starter must
+/// not hold the starter's standard error open.
+pub fn start_gofer_logging(
+    runsc_exe: &Path,
+    root: &Path,
+    root_rw: bool,
+    mounts: &[BindMount],
+    log: Stdio,
+    log_flags: &[&str],
+) -> io::Result<(Child, OwnedFd)> {
     let (ours, theirs) = crate::wire::socketpair()?;
     let fd = theirs.as_raw_fd();
     let mut cmd = Command::new(runsc_exe);
-    cmd.arg("gofer").arg("--root").arg(root);
+    cmd.args(log_flags).arg("gofer").arg("--root").arg(root);
     if root_rw {
         cmd.arg("--root-rw");
     }
@@ -49,7 +64,7 @@ pub fn start_gofer(
         cmd.arg("--mount").arg(m.to_arg());
     }
     cmd.arg("--fd").arg(fd.to_string());
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     // SAFETY: between fork and exec only fcntl, which is async-signal-safe,
     // on an fd the parent keeps open until spawn returns.
     unsafe {

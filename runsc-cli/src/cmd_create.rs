@@ -172,13 +172,8 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             "config.json asks for a terminal (process.terminal) but no --console-socket was given",
         )?;
         let replica = crate::console::new_pty(sock, process.console_size().as_ref())?;
-        for _ in 0..3 {
-            stdio.push(Some(
-                replica
-                    .try_clone()
-                    .map_err(|e| format!("dup of the terminal: {e}"))?,
-            ));
-        }
+        // fds 0-2 are the sandbox's own terminal, bridged to this one.
+        stdio.extend([None, None, None]);
         terminal = Some(replica);
     } else {
         for fd in 0..3 {
@@ -191,9 +186,30 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
 
     // The gofer.
     let exe = std::env::current_exe().map_err(|e| format!("finding runsc itself: {e}"))?;
-    let (gofer_child, sock) =
-        gofer::spawn::start_gofer(&exe, &tree.root, !tree.root_readonly, &tree.binds)
-            .map_err(|e| format!("starting the gofer: {e}"))?;
+    // The gofer outlives create: its log goes to runsc's log file, never
+    // to create's standard error (a caller reading that to its end would
+    // wait for the gofer).
+    let gofer_log = match cli.debug_log.as_ref().or(cli.log.as_ref()) {
+        Some(p) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(|_| std::process::Stdio::null()),
+        None => std::process::Stdio::null(),
+    };
+    let (gofer_child, sock) = gofer::spawn::start_gofer_logging(
+        &exe,
+        &tree.root,
+        !tree.root_readonly,
+        &tree.binds,
+        gofer_log,
+        match cli.log_format {
+            crate::LogFormat::Json => &["--log-format", "json"],
+            crate::LogFormat::Text => &[],
+        },
+    )
+    .map_err(|e| format!("starting the gofer: {e}"))?;
     state.gofer_pid = gofer_child.id() as i32;
     if let Some(c) = &cgroup {
         c.add(state.gofer_pid)?;
@@ -219,6 +235,11 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         argv: pspec.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
         envp: pspec.env.iter().map(|a| a.as_bytes().to_vec()).collect(),
         stdio,
+        console: terminal
+            .as_ref()
+            .map(|t| t.try_clone())
+            .transpose()
+            .map_err(|e| format!("dup of the terminal: {e}"))?,
         hostname,
         strace: cli.strace,
         platform: cli.platform_name().to_string(),

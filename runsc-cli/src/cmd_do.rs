@@ -234,13 +234,19 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     let cwd = std::env::current_dir()
         .map(|d| d.as_os_str().as_bytes().to_vec())
         .unwrap_or_else(|_| b"/".to_vec());
+    // A terminal on stdin, with runsc in its foreground: the sandbox gets
+    // a terminal of its own bridged to it, and the standard streams that
+    // are that terminal are the sandbox's terminal (others stay host fds).
+    let console = foreground_terminal().then(|| dup_fd(0)).flatten();
     let mut stdio = Vec::new();
     for fd in 0..3 {
-        // SAFETY: dup of one of our standard fds; the new fd is ours alone.
-        let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
-        // SAFETY: `d` is a fresh fd from F_DUPFD_CLOEXEC.
-        stdio.push((d >= 0).then(|| unsafe { OwnedFd::from_raw_fd(d) }));
+        if console.is_some() && same_file(0, fd) {
+            stdio.push(None);
+        } else {
+            stdio.push(dup_fd(fd));
+        }
     }
+    let saved_termios = console.as_ref().and_then(|_| termios_of(0));
     let argv: Vec<Vec<u8>> = args.command.iter().map(|a| a.as_bytes().to_vec()).collect();
     let envp: Vec<Vec<u8>> = std::env::vars_os()
         .map(|(k, v)| {
@@ -266,6 +272,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         argv,
         envp,
         stdio,
+        console,
         hostname: args.hostname.clone(),
         strace: cli.strace,
         platform: cli.platform_name().to_string(),
@@ -284,11 +291,51 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         guest_seccomp,
     };
     let code = crate::confine::run_confined(move || boot(cfg));
+    if let Some(t) = saved_termios {
+        // The sentry restores the terminal; this covers a sentry that
+        // could not (killed, or crashed).
+        // SAFETY: sets fd 0's settings from a termios tcgetattr filled.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
+    }
     if let Some(mut c) = gofer_child {
         // The sentry's end of the socket is closed: the gofer exits.
         let _ = c.wait();
     }
     code
+}
+
+/// A copy of one of our fds, ours alone (None if it is not open).
+fn dup_fd(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: dup of one of our fds; the new fd is ours alone.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: `d` is a fresh fd from F_DUPFD_CLOEXEC.
+    (d >= 0).then(|| unsafe { OwnedFd::from_raw_fd(d) })
+}
+
+/// Whether stdin is a terminal whose foreground process group is ours (a
+/// background `runsc do` reading its terminal would be stopped).
+fn foreground_terminal() -> bool {
+    // SAFETY: isatty, tcgetpgrp and getpgrp only inspect fd 0 and us.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
+/// Whether fds `a` and `b` are the same file.
+fn same_file(a: i32, b: i32) -> bool {
+    let stat = |fd: i32| {
+        // SAFETY: all-zero is a valid stat; fstat writes one.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino, st.st_rdev))
+    };
+    matches!((stat(a), stat(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The terminal settings of `fd`.
+fn termios_of(fd: i32) -> Option<libc::termios> {
+    // SAFETY: all-zero is a valid termios; tcgetattr writes one.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    (unsafe { libc::tcgetattr(fd, &mut t) } == 0).then_some(t)
 }
 
 /// Boots the sentry (in its confined process); returns the exit code.

@@ -20,7 +20,8 @@
 //! The parent waits and passes the sentry's exit status through; it
 //! forwards SIGINT, SIGTERM, SIGHUP and SIGQUIT, and dies of the signal
 //! itself when the sentry ended because of it (as runsc did when the
-//! sentry ran in its own process). A sentry killed by a signal is reported
+//! sentry ran in its own process). It forwards SIGWINCH too, which the
+//! sentry takes as "the console's size changed". A sentry killed by a signal is reported
 //! on standard error and answered 128+N; SIGSYS means its seccomp filter
 //! stopped a host syscall.
 
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The name the sentry process goes by (`/proc/PID/comm`).
 pub const SENTRY_NAME: &CStr = c"runsc-sentry";
 
-/// Signals the parent passes on to the sentry.
+/// Signals the parent passes on to the sentry, which ends with them.
 const FORWARDED: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// The sentry's pid (for the parent's signal handler).
@@ -213,7 +214,10 @@ fn die_of(sig: i32) -> ! {
 }
 
 extern "C" fn forward(sig: libc::c_int) {
-    FORWARDED_SIGNAL.store(sig, Ordering::SeqCst);
+    // SIGWINCH only resizes the sandbox's console.
+    if sig != libc::SIGWINCH {
+        FORWARDED_SIGNAL.store(sig, Ordering::SeqCst);
+    }
     let pid = SENTRY_PID.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe; it signals our child.
@@ -222,7 +226,9 @@ extern "C" fn forward(sig: libc::c_int) {
 }
 
 fn install_forwarders() {
-    for sig in FORWARDED {
+    // SIGWINCH from the user's terminal (the sandbox's console): the
+    // sentry, which reads it from a signalfd, resizes its own terminal.
+    for sig in FORWARDED.into_iter().chain([libc::SIGWINCH]) {
         // SAFETY: all-zero is a valid sigaction (empty mask, no flags).
         let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
         sa.sa_sigaction = forward as *const () as usize;

@@ -91,9 +91,10 @@ pub enum PlatformKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Network {
-    /// Loopback only.
+    /// No network.
     None,
-    /// The sandbox's own network stack (today: loopback only).
+    /// The sandbox's own network stack (not built yet: IP sockets answer
+    /// EAFNOSUPPORT, as with `none`).
     Sandbox,
 }
 

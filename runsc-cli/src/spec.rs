@@ -276,10 +276,9 @@ fn mount_spec(
             flags,
         }));
     }
-    let supported = ["tmpfs", "proc", "sysfs", "overlay", "mqueue"];
+    let supported = ["tmpfs", "proc", "sysfs", "devpts", "overlay", "mqueue"];
     if !supported.contains(&typ.as_str()) {
         let why = match typ.as_str() {
-            "devpts" => "the sandbox has no pseudo-terminals yet",
             "cgroup" | "cgroup2" => "the sandbox has no cgroup file system yet",
             _ => "the sandbox does not implement this file system",
         };

@@ -151,10 +151,12 @@ const STUB_PROCESS_CLONE: u64 = (CLONE_PARENT | CLONE_UNTRACED) as u64;
 /// The host syscalls of the sentry and of its stub processes after boot.
 pub static ALLOWED: &[Allowed] = &[
     // read: guest reads of host-backed fds (vfs::host), the stub owners'
-    // request eventfds (platform::ptrace).
+    // request eventfds (platform::ptrace), the console's host terminal
+    // and its SIGWINCH signalfd (console).
     any(SYS_read),
     // write: guest writes to host-backed fds, the owners' eventfds, the
-    // sentry's log, this module's SIGSYS message.
+    // sentry's log, this module's SIGSYS message, the console's host
+    // terminal and wake-up eventfd.
     any(SYS_write),
     // readv, writev: vectored guest I/O on host-backed fds (vfs::host).
     any(SYS_readv),
@@ -207,27 +209,33 @@ pub static ALLOWED: &[Allowed] = &[
     // path (std::path::absolute); the sentry's cwd is its empty root.
     any(SYS_getcwd),
     // poll: the stub owners' wait on their eventfd and pidfds
-    // (platform::ptrace), readiness checks of host fds (vfs::host).
+    // (platform::ptrace), readiness checks of host fds (vfs::host), the
+    // console's wait for host input and SIGWINCH (console).
     any(SYS_poll),
     // epoll_wait, epoll_ctl: the host event loop (vfs::host::HostEvents).
     any(SYS_epoll_wait),
     any(SYS_epoll_pwait),
     any(SYS_epoll_ctl),
-    // eventfd2: a new address space's owner wake-up fd (platform::ptrace).
+    // eventfd2: a new address space's owner wake-up fd (platform::ptrace),
+    // a console's wake-up fd (console).
     any(SYS_eventfd2),
     // pidfd_open: the owner watches each stub process and thread.
     any(SYS_pidfd_open),
-    // ioctl: only what vfs::host passes on for host-backed streams.
+    // ioctl: only what vfs::host passes on for host-backed streams, and
+    // what the console bridge asks of its host terminal.
     when(
         SYS_ioctl,
         &[
-            // TCGETS: tcgetattr / isatty of a host terminal.
+            // TCGETS: tcgetattr / isatty of a host terminal; the console's
+            // settings to restore.
             &[eq32(1, TCGETS)],
-            // TCSETS, TCSETSW, TCSETSF: tcsetattr of a host terminal.
+            // TCSETS, TCSETSW, TCSETSF: tcsetattr of a host terminal (the
+            // console made raw and restored with TCSETS).
             &[eq32(1, TCSETS)],
             &[eq32(1, TCSETSW)],
             &[eq32(1, TCSETSF)],
-            // TIOCGWINSZ: the terminal's size.
+            // TIOCGWINSZ: the terminal's size (the console's, copied to
+            // the sandbox's terminal).
             &[eq32(1, TIOCGWINSZ)],
             // FIONREAD: bytes ready on a host fd.
             &[eq32(1, FIONREAD)],
@@ -409,7 +417,8 @@ pub static ALLOWED: &[Allowed] = &[
     // close_range: a new stub closes every fd but the memory file.
     any(SYS_close_range),
     // rt_sigprocmask: glibc masks signals around thread creation; a new
-    // stub unblocks every signal before it runs guest code.
+    // stub unblocks every signal before it runs guest code. (SIGWINCH is
+    // blocked, and its signalfd made, before the filter.)
     any(SYS_rt_sigprocmask),
     // rt_sigreturn: the return of a signal handler.
     any(SYS_rt_sigreturn),

@@ -160,3 +160,119 @@ pub fn rdtsc_after_stores() -> u64 {
     unsafe { std::arch::x86_64::_mm_mfence() };
     rdtsc_ordered()
 }
+
+// ----- Host terminals (the console bridge) -----
+
+/// The settings of a host terminal: its `struct termios` (TCGETS).
+pub fn host_tcgets(fd: i32) -> Result<[u8; 36], Errno> {
+    let mut b = [0u8; 36];
+    // SAFETY: TCGETS writes one 36-byte kernel termios to our buffer.
+    if unsafe { libc::ioctl(fd, libc::TCGETS, b.as_mut_ptr()) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(b)
+}
+
+/// Sets a host terminal's settings at once (TCSETS).
+pub fn host_tcsets(fd: i32, t: &[u8; 36]) -> Result<(), Errno> {
+    // SAFETY: TCSETS reads one 36-byte kernel termios from our buffer.
+    if unsafe { libc::ioctl(fd, libc::TCSETS, t.as_ptr()) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// A host terminal's window size (TIOCGWINSZ): rows, columns, pixels.
+pub fn host_winsize(fd: i32) -> Result<[u16; 4], Errno> {
+    let mut w = [0u16; 4];
+    // SAFETY: TIOCGWINSZ writes one 8-byte struct winsize to our array.
+    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, w.as_mut_ptr()) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(w)
+}
+
+/// Reads from a host fd the sentry owns (EINTR retried).
+pub fn read_fd(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+    }
+}
+
+/// Writes to a host fd the sentry owns (EINTR retried).
+pub fn write_fd(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: writes at most buf.len() bytes from buf.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+    }
+}
+
+/// Waits until one of `fds` is ready or `timeout_ms` passes (<0: no
+/// limit); EINTR retried. The number ready.
+pub fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: fds is a valid array of fds.len() pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+    }
+}
+
+/// A new non-blocking eventfd.
+pub fn eventfd() -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: creates a new fd that we own.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` is new and nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Blocks `sig` in the calling thread (and so in every thread it starts
+/// later).
+pub fn block_signal(sig: i32) {
+    // SAFETY: an empty set with one signal added; pthread_sigmask only
+    // changes the calling thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// A non-blocking signalfd for `sig` (which every thread must block, so
+/// that it stays pending for the fd): made before the seccomp filter,
+/// which has no signalfd4.
+pub fn signalfd(sig: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: an empty set with one signal added; signalfd makes a new fd.
+    let fd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK)
+    };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `fd` is new and nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}

@@ -7,6 +7,7 @@
 //! tables, file kinds), `syscalls` (the table and one file per family).
 
 pub mod confine;
+pub mod console;
 pub mod control;
 pub mod errno;
 pub mod fsimpl;
@@ -56,8 +57,17 @@ pub struct BootConfig {
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
     /// Host fds that become the guest's fds 0, 1, 2, ...
-    /// (`None`: that fd is closed in the guest).
+    /// (`None`: that fd is closed in the guest, or with a console, for
+    /// 0, 1 and 2, the console's terminal).
     pub stdio: Vec<Option<OwnedFd>>,
+    /// A host terminal for the sandbox's console: the replica of a pty the
+    /// runtime made for `--console-socket`, or the user's own terminal
+    /// (`runsc do`). The first process gets a terminal of the sandbox's
+    /// own, bridged to it ([`console`]), as its fds 0, 1 and 2 where
+    /// `stdio` has no host fd, and as the controlling terminal of its
+    /// session. The host terminal is raw until the sandbox ends. SIGWINCH
+    /// sent to the sentry resizes the sandbox's terminal to the host's.
+    pub console: Option<OwnedFd>,
     pub hostname: String,
     /// Log every guest syscall.
     pub strace: bool,
@@ -188,6 +198,17 @@ fn exec_reason(e: errno::Errno) -> String {
 
 /// Boots a sandbox running one program and waits for it to exit.
 pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+    // SIGWINCH stays pending for a signalfd (the console's size follows
+    // the host's): blocked before any other thread starts, so that every
+    // thread inherits the mask and none is interrupted by it.
+    hostcall::block_signal(libc::SIGWINCH);
+    let winch = match cfg.console {
+        Some(_) => Some(
+            hostcall::signalfd(libc::SIGWINCH)
+                .map_err(|e| BootError::Tree(format!("making the console's signalfd: {e}")))?,
+        ),
+        None => None,
+    };
     confine::prepare(cfg.cpus.unwrap_or(1));
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
@@ -234,7 +255,8 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     }
     let mut cfg = cfg;
     let control = cfg.control.take();
-    let task = match start_init(kernel.clone(), cfg) {
+    let console_fd = cfg.console.take();
+    let (task, console) = match start_init(kernel.clone(), cfg, console_fd.map(|fd| (fd, winch))) {
         Ok(t) => t,
         Err(e) => {
             if let Some(c) = &control {
@@ -255,6 +277,9 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
         }
     }
     let status = kernel.wait_for_init();
+    if let Some(c) = console {
+        c.finish();
+    }
     for (what, n) in kernel.unimplemented_counts() {
         tracing::info!("unimplemented {what}: {n} calls");
     }
@@ -315,20 +340,14 @@ fn exec_process(
     let fs_context = init_fs.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let creds = process_creds(spec.uid, spec.gid, &spec.groups, spec.capabilities);
     let limits = process_limits(&spec.rlimits)?;
+    let mut host_terminal = None;
     let stdio: Vec<Option<OwnedFd>> = if spec.terminal {
-        let fd = fds
-            .into_iter()
-            .next()
-            .ok_or("no terminal came with the request")?;
-        let mut v = Vec::new();
-        for _ in 0..2 {
-            v.push(Some(
-                fd.try_clone()
-                    .map_err(|e| format!("dup of the terminal: {e}"))?,
-            ));
-        }
-        v.push(Some(fd));
-        v
+        host_terminal = Some(
+            fds.into_iter()
+                .next()
+                .ok_or("no terminal came with the request")?,
+        );
+        Vec::new()
     } else {
         fds.into_iter().map(Some).collect()
     };
@@ -358,6 +377,29 @@ fn exec_process(
     )
     .map_err(|e| e.to_string())?;
     let pid = task.tid;
+    // A terminal of the sandbox's own, bridged to the host's, as the
+    // process's streams and the controlling terminal of its session.
+    let console = match host_terminal {
+        Some(host) => {
+            let made = console::attach_console(kernel, host, spec.uid, spec.gid).and_then(
+                |(console, replica)| {
+                    for fd in 0..3 {
+                        task.fds.install_at(fd, replica.clone(), false, u64::MAX)?;
+                    }
+                    console.set_controlling(kernel, pid)?;
+                    Ok(console)
+                },
+            );
+            match made {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    drop_unstarted(kernel, &task);
+                    return Err(format!("making the process's terminal: {e:?}"));
+                }
+            }
+        }
+        None => None,
+    };
     set_cwd(&task, spec.cwd.as_bytes());
     if let Err(errno) = exec_first(&mut task, &path, argv, envp) {
         let why = match errno {
@@ -375,6 +417,28 @@ fn exec_process(
         }
     }
     syscalls::process::spawn(task).map_err(|e| format!("starting {path}: {e}"))?;
+    if let Some(c) = console {
+        // The bridge lives as long as the process. Nothing tells the
+        // sentry when the client resizes an exec's terminal (containerd's
+        // shim and conmon resize the host pty's master themselves): its
+        // size is followed by looking.
+        let k = kernel.clone();
+        let _ = std::thread::Builder::new()
+            .name("console-exec".into())
+            .spawn(move || {
+                while k
+                    .tasks
+                    .lock()
+                    .procs
+                    .get(&pid)
+                    .is_some_and(|p| p.zombie.is_none())
+                {
+                    c.resync_size();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                c.finish();
+            });
+    }
     Ok(pid)
 }
 
@@ -491,7 +555,14 @@ fn install_stdio(kernel: &Arc<Kernel>, fds: &FdTable, stdio: Vec<Option<OwnedFd>
     }
 }
 
-fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
+/// The host console and the signalfd of the sentry's SIGWINCH.
+type ConsoleFds = (OwnedFd, Option<OwnedFd>);
+
+fn start_init(
+    kernel: Arc<Kernel>,
+    cfg: BootConfig,
+    console: Option<ConsoleFds>,
+) -> Result<(Task, Option<console::Console>), BootError> {
     if let Some(d) = &cfg.domainname {
         kernel
             .uts
@@ -516,6 +587,10 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         cwd: root,
     };
     let limits = process_limits(&cfg.rlimits).map_err(BootError::Tree)?;
+    // With a console, the standard streams without a host fd are its.
+    let console_fds: Vec<i32> = (0..3)
+        .filter(|&i| cfg.stdio.get(i as usize).is_none_or(|f| f.is_none()))
+        .collect();
     let creds = process_creds(cfg.user.0, cfg.user.1, &cfg.groups, cfg.capabilities);
     let mut task = new_process(
         kernel.clone(),
@@ -571,6 +646,21 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
         }
         Tree::Oci(tree) => oci_tree(&task, cfg.gofer.as_ref(), tree).map_err(BootError::Tree)?,
     }
+    let console = match console {
+        Some((host, winch)) => {
+            let err = |e: errno::Errno| BootError::Tree(format!("making the console: {e:?}"));
+            let (console, replica) =
+                console::attach(&kernel, host, cfg.user.0, cfg.user.1, winch).map_err(err)?;
+            for &fd in &console_fds {
+                task.fds
+                    .install_at(fd, replica.clone(), false, u64::MAX)
+                    .map_err(err)?;
+            }
+            console.set_controlling(&kernel, task.tid).map_err(err)?;
+            Some(console)
+        }
+        None => None,
+    };
     if root_readonly {
         let root = task
             .fs
@@ -596,7 +686,7 @@ fn start_init(kernel: Arc<Kernel>, cfg: BootConfig) -> Result<Task, BootError> {
     if let Some(f) = &cfg.guest_seccomp {
         syscalls::seccomp::install(&mut task, f).map_err(BootError::GuestSeccomp)?;
     }
-    Ok(task)
+    Ok((task, console))
 }
 
 /// An OCI container's tree (see [`Tree::Oci`]).
@@ -654,7 +744,12 @@ fn oci_tree(t: &Task, gofer: Option<&Arc<gofer::Client>>, tree: &OciTree) -> Res
                 if let Some(ro) = ro {
                     flags.readonly |= ro;
                 }
-                ctx.mounts.mount(&at, fs, root, flags).map_err(what)?;
+                let mounted = ctx.mounts.mount(&at, fs, root, flags).map_err(what)?;
+                // The container's /dev/pts is where its consoles get
+                // their terminals.
+                if fstype == "devpts" && m.destination.trim_end_matches('/') == "/dev/pts" {
+                    t.kernel.ptys.set(&mounted.mount);
+                }
             }
         }
     }
@@ -856,8 +951,8 @@ fn exec_first(
     Err(err)
 }
 
-/// The sandbox's file tree: a tmpfs root with /dev (devfs, and a tmpfs on
-/// /dev/shm), /proc, /sys and a tmpfs on /tmp.
+/// The sandbox's file tree: a tmpfs root with /dev (devfs, a tmpfs on
+/// /dev/shm, a devpts on /dev/pts), /proc, /sys and a tmpfs on /tmp.
 fn build_tree(t: &Task) -> Result<(), errno::Errno> {
     use vfs::inode::NewNode;
     use vfs::mount::MountFlags;
@@ -900,6 +995,25 @@ fn build_tree(t: &Task) -> Result<(), errno::Errno> {
             ..Default::default()
         },
     )?;
+    // /dev/pts as runc's default spec mounts it; consoles get their
+    // terminals there.
+    let pts_dir = dev.inode.ops.lookup(t, &dev.inode, b"pts")?;
+    let (pts_fs, pts_root) =
+        fsimpl::devpts::new_devpts(&t.kernel.vfs, "devpts", fsimpl::devpts::Options::sandbox());
+    let pts = ctx.mounts.mount(
+        &vfs::mount::Location {
+            mount: dev.mount.clone(),
+            inode: pts_dir,
+        },
+        pts_fs,
+        pts_root,
+        MountFlags {
+            nosuid: true,
+            noexec: true,
+            ..Default::default()
+        },
+    )?;
+    t.kernel.ptys.set(&pts.mount);
     // /tmp is the sandbox's own, whatever the root (as a private /tmp
     // of systemd's PrivateTmp): what a program leaves there goes with it.
     let (tmp_fs, tmp_root) = fsimpl::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "tmpfs", 0o1777, 0, 0);

@@ -874,3 +874,31 @@ impl Drop for Containerd {
         reap_orphans();
     }
 }
+
+/// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
+/// each calling `NAME(&runtime)`. `NAME / "why"` marks a scenario our
+/// runtime cannot pass, with the reason: its `ours` test is ignored.
+#[macro_export]
+macro_rules! client_scenarios {
+    ($($name:ident $(/ $ours_gap:literal)?)*) => {
+        mod runc {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(rt) = tests::clients::Runtime::runc() {
+                        super::$name(&rt);
+                    }
+                }
+            )*
+        }
+        mod ours {
+            $(
+                #[test]
+                $(#[ignore = $ours_gap])?
+                fn $name() {
+                    super::$name(&tests::clients::Runtime::ours());
+                }
+            )*
+        }
+    };
+}

@@ -76,6 +76,7 @@ fn find_lists_the_tree() {
         "/dev/null",
         "/dev/ptmx",
         "/dev/pts",
+        "/dev/pts/ptmx",
         "/dev/random",
         "/dev/shm",
         "/dev/stderr",
@@ -92,12 +93,18 @@ fn find_lists_the_tree() {
 #[test]
 fn cp_a_mv_rm_r() {
     ok(&["cp", "-a", "/dev", "/tmp/devcopy"]);
-    ok(&["mv", "/dev/pts", "/dev/pts2"]);
-    ok(&["rm", "-r", "/dev/pts"]);
+    ok(&[
+        "sh",
+        "-c",
+        "mkdir -p /dev/d/e && mv /dev/d /dev/d2 && rm -r /dev/d2",
+    ]);
+    ok(&["rm", "-r", "/dev/fd"]);
     // A mount point cannot be moved or removed.
-    let (code, _, err) = bb(&["mv", "/tmp", "/tmp2"], b"");
-    assert_eq!(code, 1);
-    assert!(err.contains("busy"), "{err}");
+    for m in ["/tmp", "/dev/pts"] {
+        let (code, _, err) = bb(&["mv", m, "/dev/moved"], b"");
+        assert_eq!(code, 1);
+        assert!(err.contains("busy"), "{err}");
+    }
 }
 
 #[test]

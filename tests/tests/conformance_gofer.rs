@@ -43,6 +43,13 @@ cases! {
     vfs_utimes
 }
 
+// Unix sockets bound on a host directory: the socket node is made on the
+// host through the gofer (a socket-type mknod), and the socket stays in
+// the sandbox (connect finds it by that node).
+cases! {
+    unix_listen
+}
+
 /// O_TMPFILE included: the gofer makes the unnamed host file itself
 /// (`CreateTmpfile`) and names it on `linkat`.
 #[test]

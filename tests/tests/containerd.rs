@@ -12,31 +12,7 @@ use std::time::{Duration, Instant};
 use tests::clients::{expect, wait_until, Containerd, Counter, Runtime, LIMIT};
 use tests::RunResult;
 
-/// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
-/// each calling `NAME(&runtime)`.
-macro_rules! scenarios {
-    ($($name:ident)*) => {
-        mod runc {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(rt) = tests::clients::Runtime::runc() {
-                        super::$name(&rt);
-                    }
-                }
-            )*
-        }
-        mod ours {
-            $(
-                #[test]
-
-                fn $name() {
-                    super::$name(&tests::clients::Runtime::ours());
-                }
-            )*
-        }
-    };
-}
+use tests::client_scenarios as scenarios;
 
 scenarios! {
     run_output

@@ -11,32 +11,7 @@ use std::time::{Duration, Instant};
 use tests::clients::{expect, wait_until, Counter, Podman, Runtime};
 use tests::{rootfs, RunResult};
 
-/// One `#[test]` per scenario and runtime: `runc::NAME` and `ours::NAME`,
-/// each calling `NAME(&runtime)`. `NAME / "why"` marks a scenario our
-/// runtime cannot pass, with the reason: its `ours` test is ignored.
-macro_rules! scenarios {
-    ($($name:ident $(/ $ours_gap:literal)?)*) => {
-        mod runc {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(rt) = tests::clients::Runtime::runc() {
-                        super::$name(&rt);
-                    }
-                }
-            )*
-        }
-        mod ours {
-            $(
-                #[test]
-                $(#[ignore = $ours_gap])?
-                fn $name() {
-                    super::$name(&tests::clients::Runtime::ours());
-                }
-            )*
-        }
-    };
-}
+use tests::client_scenarios as scenarios;
 
 scenarios! {
     echo

@@ -102,7 +102,7 @@ fn mounts_are_the_sandboxs() {
         .map(|l| format!("{}\n", l.strip_prefix("mounts: ").unwrap_or(l)))
         .collect();
     let points = mount_points(&mounts);
-    let want: BTreeSet<String> = ["/", "/dev", "/dev/shm", "/tmp", "/proc", "/sys"]
+    let want: BTreeSet<String> = ["/", "/dev", "/dev/shm", "/dev/pts", "/tmp", "/proc", "/sys"]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -18,10 +18,11 @@ const DEVICES: &[(&str, u32, u32, u32)] = &[
     ("random", 0o666, 1, 8),
     ("urandom", 0o666, 1, 9),
     ("tty", 0o666, 5, 0),
+    ("ptmx", 0o666, 5, 2),
 ];
 
 /// Builds /dev: device nodes, the fd symlinks, and `shm` and `pts`
-/// directories (a tmpfs is mounted on `shm` by the caller).
+/// directories (the caller mounts a tmpfs on `shm` and a devpts on `pts`).
 pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc<Inode>), Errno> {
     let (fs, root) = super::tmpfs::new_tmpfs(&t.kernel.vfs, mf, "none", 0o755, 0, 0);
     let ops = &root.ops;
@@ -41,7 +42,6 @@ pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc
         ("stdin", "/proc/self/fd/0"),
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
     ] {
         ops.create(
             t,
@@ -65,15 +65,18 @@ pub fn new_devfs(t: &Task, mf: &Arc<MemoryFile>) -> Result<(Arc<Filesystem>, Arc
 }
 
 /// Opens the device `inode` refers to.
-pub fn open_device(_t: &Task, inode: &Arc<Inode>, _flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
+pub fn open_device(t: &Task, inode: &Arc<Inode>, flags: u32) -> Result<Box<dyn FileImpl>, Errno> {
     let rdev = inode.meta().rdev;
     let kind = match (major(rdev), minor(rdev)) {
         (1, 3) => Kind::Null,
         (1, 5) => Kind::Zero,
         (1, 7) => Kind::Full,
-        (1, 8) | (1, 9) => Kind::Random,
-        // The sandbox has no controlling terminal yet.
-        (5, 0) => return Err(Errno::ENXIO),
+        (1, 8) => Kind::Random,
+        (1, 9) => Kind::URandom,
+        // /dev/tty: the caller's controlling terminal.
+        (5, 0) => return super::devpts::open_controlling(t, flags),
+        // /dev/ptmx: a new pair in the devpts beside it.
+        (5, 2) => return super::devpts::open_ptmx_beside(t, inode),
         _ => return Err(Errno::ENXIO),
     };
     Ok(Box::new(Device {
@@ -88,6 +91,7 @@ enum Kind {
     Zero,
     Full,
     Random,
+    URandom,
 }
 
 struct Device {
@@ -108,7 +112,7 @@ impl FileImpl for Device {
                 dst.fill(0);
                 Ok(dst.len())
             }
-            Kind::Random => {
+            Kind::Random | Kind::URandom => {
                 crate::hostcall::fill_random(dst)?;
                 let done = dst.len();
                 Ok(done)
@@ -170,5 +174,22 @@ impl FileImpl for Device {
 
     fn inode(&self) -> Option<Arc<Inode>> {
         Some(self.inode.clone())
+    }
+
+    /// /dev/random can be polled (epoll takes it): readable, as Linux's
+    /// once its generator is ready. The other devices cannot (epoll
+    /// refuses them) and poll reports them ready for both.
+    fn readiness(&self, _file: &FileDescription, events: i16) -> i16 {
+        match self.kind {
+            Kind::Random => events & (libc::POLLIN | libc::POLLRDNORM),
+            _ => events & (libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM | libc::POLLWRNORM),
+        }
+    }
+
+    fn waitq(&self, _file: &FileDescription) -> Option<Arc<crate::kernel::waiter::WaitQueue>> {
+        // Never notified: its readiness never changes.
+        static RANDOM: std::sync::OnceLock<Arc<crate::kernel::waiter::WaitQueue>> =
+            std::sync::OnceLock::new();
+        (self.kind == Kind::Random).then(|| RANDOM.get_or_init(Default::default).clone())
     }
 }

@@ -169,6 +169,19 @@ pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
         entry("sys", sys_dir()),
         entry("sysvipc", crate::kernel::ipc::proc::sysvipc_dir()),
         entry(
+            "net",
+            Node::dir(
+                0o555,
+                Arc::new(Fixed {
+                    entries: vec![entry(
+                        "unix",
+                        top_file(|t| Ok(t.kernel.sockets.unix.proc_net_unix().into_bytes())),
+                    )],
+                    absent_error: Some(Errno::ENOENT),
+                }),
+            ),
+        ),
+        entry(
             "self",
             Node::symlink(|t| Ok(t.tg.tgid.to_string().into_bytes())),
         ),
@@ -714,7 +727,8 @@ fn fdinfo(p: &ProcTask, fd: i32, f: &FileDescription) -> String {
         Some(i) => i.ino,
         None => f.stat().map(|s| s.st_ino).unwrap_or(0),
     };
-    format!("pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n")
+    let extra = f.imp.fdinfo(f);
+    format!("pos:\t{pos}\nflags:\t0{flags:o}\nmnt_id:\t{mnt_id}\nino:\t{ino}\n{extra}")
 }
 
 // ----- Memory: maps, statm, and the numbers of status and stat -----
@@ -1231,17 +1245,18 @@ fn task_stat(p: &ProcTask) -> String {
     let info = p.mm.process_info();
     let (start_brk, _) = p.mm.brk_range();
     let rsslim = p.tg.limits.locked().cur(libc::RLIMIT_RSS);
+    let (tty_nr, tpgid) = crate::kernel::tty::stat_fields(&p.tg);
     let fields: Vec<String> = vec![
         relations(p).ppid.to_string(),
         pgrp.to_string(),
         sid.to_string(),
-        "0".into(),  // tty_nr
-        "-1".into(), // tpgid
-        "0".into(),  // flags
-        "0".into(),  // minflt
-        "0".into(),  // cminflt
-        "0".into(),  // majflt
-        "0".into(),  // cmajflt
+        tty_nr.to_string(),
+        tpgid.to_string(),
+        "0".into(), // flags
+        "0".into(), // minflt
+        "0".into(), // cminflt
+        "0".into(), // majflt
+        "0".into(), // cmajflt
         ticks(p.user_time).to_string(),
         ticks(p.sys_time).to_string(),
         "0".into(),                       // cutime

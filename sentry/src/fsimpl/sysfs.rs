@@ -47,6 +47,24 @@ pub fn new_sysfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
             dir(vec![entry("system", dir(vec![entry("cpu", dir(cpu))]))]),
         ),
         entry("fs", dir(vec![entry("cgroup", dir(Vec::new()))])),
+        // What allocators and runtimes read (jemalloc, Go, the JVM): the
+        // sandbox's memory is never backed by transparent huge pages.
+        entry(
+            "kernel",
+            dir(vec![entry(
+                "mm",
+                dir(vec![entry(
+                    "transparent_hugepage",
+                    dir(vec![
+                        entry("enabled", attr("always madvise [never]\n".into())),
+                        entry(
+                            "defrag",
+                            attr("always defer defer+madvise madvise [never]\n".into()),
+                        ),
+                    ]),
+                )]),
+            )]),
+        ),
     ]);
     // The root of sysfs is `dr-xr-xr-x`.
     root.perm = 0o555;

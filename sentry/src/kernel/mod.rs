@@ -10,6 +10,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod task;
 pub mod timer;
+pub mod tty;
 pub mod waiter;
 
 use std::collections::HashMap;
@@ -80,8 +81,12 @@ pub struct Kernel {
     pub timers: timer::TimerQueue,
     /// The VFS's sandbox-wide state.
     pub vfs: crate::vfs::VfsState,
+    /// The sandbox's own /dev/pts, where consoles get their terminals.
+    pub ptys: crate::fsimpl::devpts::SandboxPts,
     /// `runsc pause`: every task stops where it enters guest code.
     pub freezer: Freezer,
+    /// Sockets: the socket file system and each family's namespaces.
+    pub sockets: crate::fsimpl::socket::SocketState,
     /// The sandbox's IPC namespace (System V IPC, POSIX message queues).
     pub ipc: ipc::IpcNamespace,
 }
@@ -157,6 +162,8 @@ impl Kernel {
             timers: timer::TimerQueue::new(),
             vfs: Default::default(),
             freezer: Freezer::default(),
+            ptys: Default::default(),
+            sockets: Default::default(),
             ipc: Default::default(),
         }
     }

@@ -182,13 +182,14 @@ impl Kernel {
             }
         }
         let ignored = ignored_by(tg, sig);
-        let all_block = threads.iter().all(|t| t.blocks(sig));
+        let all_block = threads.iter().all(|t| t.blocks_or_awaits(sig));
         if ignored && !all_block {
             return;
         }
         if !tg.sig.lock().pending.push(info) {
             return;
         }
+        tg.signal_queue.notify(libc::POLLIN as u32);
         if let Some(t) = threads.iter().find(|t| !t.blocks(sig)) {
             t.interrupt();
         }
@@ -213,7 +214,7 @@ impl Kernel {
             }
         }
         let ignored = ignored_by(&tg, sig);
-        if ignored && !t.blocks(sig) {
+        if ignored && !t.blocks_or_awaits(sig) {
             return;
         }
         t.send(info);
@@ -355,6 +356,8 @@ impl Kernel {
     }
 
     fn process_exited(&self, ts: &mut TaskSet, pid: i32, status: ExitStatus) {
+        // A session leader's controlling terminal goes with it.
+        super::tty::process_exiting_locked(self, ts, pid);
         // Before anyone can see the exit: SEM_UNDO, mq_notify owners.
         self.ipc.process_exited(pid);
         let (children, parent, exit_signal, uid, tg) = {

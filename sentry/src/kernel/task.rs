@@ -61,6 +61,9 @@ pub struct ThreadGroup {
     pub thread_exits: WaitQueue,
     /// Notified when the process exits (pidfds).
     pub exit_queue: Arc<WaitQueue>,
+    /// Notified when a signal is queued for the process or one of its
+    /// threads (Linux's `signalfd_wqh`: signalfds report it readable).
+    pub signal_queue: Arc<WaitQueue>,
     /// When the process started.
     pub start: Instant,
     /// CPU time of its threads that exited, and of its waited-for
@@ -68,6 +71,8 @@ pub struct ThreadGroup {
     pub dead_times: parking_lot::Mutex<ProcessTimes>,
     /// Its interval timers and POSIX timers.
     pub timers: super::timer::ProcessTimers,
+    /// Its controlling terminal (fork copies it, setsid clears it).
+    pub tty: parking_lot::Mutex<Option<Arc<super::tty::Terminal>>>,
 }
 
 /// Accumulated CPU times, in nanoseconds.
@@ -137,9 +142,11 @@ impl ThreadGroup {
             child_events: WaitQueue::default(),
             thread_exits: WaitQueue::default(),
             exit_queue: Arc::new(WaitQueue::default()),
+            signal_queue: Arc::new(WaitQueue::default()),
             start: Instant::now(),
             dead_times: parking_lot::Mutex::new(ProcessTimes::default()),
             timers: super::timer::ProcessTimers::default(),
+            tty: parking_lot::Mutex::new(None),
         }
     }
 
@@ -153,6 +160,7 @@ impl ThreadGroup {
             Ordering::Relaxed,
         );
         tg.prctl.locked().dumpable = self.prctl.locked().dumpable;
+        *tg.tty.lock() = self.tty.lock().clone();
         let h = self.handlers();
         *tg.sighand.locked() = if share_handlers {
             h
@@ -212,6 +220,10 @@ pub struct TaskSignals {
     /// The thread must exit (its group is exiting, or another thread
     /// execs).
     pub exit_requested: bool,
+    /// Signals sigtimedwait waits for, unblocked meanwhile: they count as
+    /// blocked when deciding whether one is ignored (Linux's
+    /// real_blocked).
+    pub awaited: SigSet,
 }
 
 /// What other tasks and procfs see of a task, published by its runner.
@@ -306,6 +318,13 @@ impl TaskShared {
         self.sig.lock().mask & signal::sig_bit(sig) != 0
     }
 
+    /// Whether `sig` is blocked, or awaited by sigtimedwait: such a
+    /// signal is queued even when its action ignores it.
+    pub fn blocks_or_awaits(&self, sig: i32) -> bool {
+        let s = self.sig.lock();
+        (s.mask | s.awaited) & signal::sig_bit(sig) != 0
+    }
+
     /// Queues a signal for this thread only, and interrupts it unless it
     /// blocks the signal.
     pub fn send(&self, info: SigInfo) {
@@ -313,6 +332,7 @@ impl TaskShared {
         s.pending.push(info);
         let blocked = s.mask & signal::sig_bit(info.signo) != 0;
         drop(s);
+        self.tg.signal_queue.notify(libc::POLLIN as u32);
         if !blocked || info.signo == libc::SIGKILL {
             self.interrupt();
         }
@@ -368,6 +388,20 @@ pub enum RestartBlock {
     /// A sleep until this deadline; the remaining time goes to `rem`
     /// (a guest `timespec`, 0 for none) if interrupted again.
     Sleep { deadline: Instant, rem: u64 },
+}
+
+thread_local! {
+    /// The task this sentry thread runs (Linux's `current`), for files
+    /// whose answers depend on who asks: a signalfd reads its caller's
+    /// signals.
+    static CURRENT: std::cell::RefCell<Option<Arc<TaskShared>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with the task of the calling sentry thread (None on the
+/// sentry's own threads).
+pub fn with_current<R>(f: impl FnOnce(Option<&Arc<TaskShared>>) -> R) -> R {
+    CURRENT.with(|c| f(c.borrow().as_ref()))
 }
 
 /// A thread.
@@ -639,6 +673,7 @@ impl Task {
 
     /// Runs the task until it exits.
     pub fn run(mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = Some(self.shared.clone()));
         let mut aspace = self.mm.address_space().clone();
         loop {
             if self.kernel.freezer.frozen() {

@@ -167,9 +167,28 @@ pub fn block_waiter<T>(
     }
 }
 
+/// What a queue calls in place of waking a waiter when it is notified:
+/// epoll's hook that puts a file on its ready list (Linux's
+/// `ep_poll_callback`). It runs with the queue's lock held, so it must
+/// not register on or leave this queue; it may notify other queues.
+pub trait WaitCallback: Send + Sync {
+    /// The queue was notified of `events` ([`ALL_EVENTS`] when the
+    /// notifier did not say which). For an exclusive entry, true if the
+    /// notification was taken: no later exclusive entry is called.
+    fn notify(&self, events: Events) -> bool;
+}
+
+enum Target {
+    Waiter(Arc<Waiter>),
+    Callback {
+        cb: Arc<dyn WaitCallback>,
+        exclusive: bool,
+    },
+}
+
 struct Entry {
     id: u64,
-    waiter: Arc<Waiter>,
+    target: Target,
     mask: Events,
 }
 
@@ -188,18 +207,65 @@ impl WaitQueue {
         let id = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
         self.entries.lock().push(Entry {
             id,
-            waiter: waiter.clone(),
+            target: Target::Waiter(waiter.clone()),
             mask,
         });
         Registration { queue: self, id }
     }
 
-    /// Wakes every waiter interested in one of `events`.
+    /// Registers a callback for the events in `mask` until the returned
+    /// guard is dropped. An exclusive callback is called after every
+    /// other entry, and only until one exclusive callback takes the
+    /// notification (Linux's `add_wait_queue_exclusive`, woken one at a
+    /// time).
+    pub fn register_callback(
+        self: &Arc<Self>,
+        cb: Arc<dyn WaitCallback>,
+        mask: Events,
+        exclusive: bool,
+    ) -> ArcRegistration {
+        let id = NEXT_ENTRY.fetch_add(1, Ordering::Relaxed);
+        self.entries.lock().push(Entry {
+            id,
+            target: Target::Callback { cb, exclusive },
+            mask,
+        });
+        ArcRegistration {
+            queue: self.clone(),
+            id,
+        }
+    }
+
+    /// Wakes every waiter interested in one of `events`, and calls the
+    /// callbacks interested in them.
     pub fn notify(&self, events: Events) {
         let e = self.entries.lock();
-        for w in e.iter() {
-            if w.mask & events != 0 {
-                w.waiter.wake();
+        let mut exclusive = false;
+        for w in e.iter().filter(|w| w.mask & events != 0) {
+            match &w.target {
+                Target::Waiter(waiter) => waiter.wake(),
+                Target::Callback {
+                    cb,
+                    exclusive: false,
+                } => {
+                    cb.notify(events);
+                }
+                Target::Callback {
+                    exclusive: true, ..
+                } => exclusive = true,
+            }
+        }
+        if exclusive {
+            for w in e.iter().filter(|w| w.mask & events != 0) {
+                if let Target::Callback {
+                    cb,
+                    exclusive: true,
+                } = &w.target
+                {
+                    if cb.notify(events) {
+                        break;
+                    }
+                }
             }
         }
     }
@@ -254,7 +320,55 @@ impl Drop for ArcRegistration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
+
+    /// Counts its calls; takes (for exclusive entries) when `take`.
+    struct Counter {
+        calls: AtomicUsize,
+        take: bool,
+    }
+
+    impl WaitCallback for Counter {
+        fn notify(&self, _events: Events) -> bool {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.take
+        }
+    }
+
+    fn counter(take: bool) -> Arc<Counter> {
+        Arc::new(Counter {
+            calls: AtomicUsize::new(0),
+            take,
+        })
+    }
+
+    #[test]
+    fn callbacks_by_mask_exclusive_ones_until_one_takes() {
+        let q = Arc::new(WaitQueue::default());
+        let (a, b, x, y, z) = (
+            counter(false),
+            counter(false),
+            counter(false),
+            counter(true),
+            counter(true),
+        );
+        let _ra = q.register_callback(a.clone(), 1, false);
+        let _rb = q.register_callback(b.clone(), 2, false);
+        // Exclusive entries: x declines, y takes, z is not called.
+        let _rx = q.register_callback(x.clone(), ALL_EVENTS, true);
+        let ry = q.register_callback(y.clone(), ALL_EVENTS, true);
+        let _rz = q.register_callback(z.clone(), ALL_EVENTS, true);
+        let w = Waiter::new();
+        let _rw = q.register(&w, 1);
+        q.notify(1);
+        let n = |c: &Arc<Counter>| c.calls.load(Ordering::Relaxed);
+        assert_eq!((n(&a), n(&b), n(&x), n(&y), n(&z)), (1, 0, 1, 1, 0));
+        assert_eq!(w.wait(Some(Instant::now())), Wake::Woken);
+        drop(ry);
+        q.notify_all();
+        assert_eq!((n(&a), n(&b), n(&x), n(&y), n(&z)), (2, 1, 2, 1, 1));
+    }
 
     #[test]
     fn notify_wakes_and_interrupt_sticks() {

@@ -503,6 +503,17 @@ fn check_resolve(t: &Task, dirfd: i32, path: &[u8], resolve: u64, flags: u32) ->
 }
 
 fn mknod_common(t: &mut Task, dirfd: i32, path: &[u8], node: NewNode) -> SysResult {
+    create_node(t, dirfd, path, node).map(|_| 0)
+}
+
+/// Creates `path` as mknod(2) does (a socket's bind makes its node
+/// through it): where the new node is.
+pub(crate) fn create_node(
+    t: &mut Task,
+    dirfd: i32,
+    path: &[u8],
+    node: NewNode,
+) -> Result<Location, Errno> {
     let pn = parent_at(t, dirfd, path)?;
     if pn.name.is_empty() || pn.name == b"." || pn.name == b".." {
         return Err(Errno::EEXIST);
@@ -521,13 +532,16 @@ fn mknod_common(t: &mut Task, dirfd: i32, path: &[u8], node: NewNode) -> SysResu
         Err(e) => return Err(e),
     }
     may_modify_dir(t, &pn.parent)?;
-    let made = pn
+    let inode = pn
         .parent
         .inode
         .ops
         .create(t, &pn.parent.inode, &pn.name, node)?;
-    crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &made);
-    Ok(0)
+    crate::vfs::inotify::created(&pn.parent.inode, &pn.name, &inode);
+    Ok(Location {
+        mount: pn.parent.mount.clone(),
+        inode,
+    })
 }
 
 pub fn mkdir(t: &mut Task, path: UserPath, mode: Mode) -> SysResult {

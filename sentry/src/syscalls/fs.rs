@@ -83,7 +83,7 @@ fn read_into_file(
     offset: Option<u64>,
 ) -> SysResult {
     let count = count.min(MAX_RW_COUNT);
-    if count == 0 {
+    if count == 0 && !f.imp.empty_io_reaches_file() {
         return Ok(0);
     }
     if f.imp.direct_io() {
@@ -171,7 +171,7 @@ fn write_from_file(
     offset: Option<u64>,
 ) -> SysResult {
     let count = count.min(MAX_RW_COUNT);
-    if count == 0 {
+    if count == 0 && !f.imp.empty_io_reaches_file() {
         return Ok(0);
     }
     let count = fsize_allows(t, f, offset, count)?;
@@ -229,7 +229,12 @@ fn write_blocking(t: &mut Task, f: &Arc<FileDescription>, buf: u64, count: usize
         match write_from(t, f, buf + done as u64, count - done, None) {
             Ok(n) => {
                 done += n as usize;
-                if done >= count || f.nonblocking() || f.imp.waitq(f).is_none() || n == 0 {
+                if done >= count
+                    || f.nonblocking()
+                    || f.imp.waitq(f).is_none()
+                    || n == 0
+                    || f.imp.writes_once()
+                {
                     return Ok(done as u64);
                 }
             }
@@ -243,10 +248,76 @@ fn write_blocking(t: &mut Task, f: &Arc<FileDescription>, buf: u64, count: usize
     }
 }
 
+/// A read of a file that does its own waiting ([`crate::vfs::TaskIo`]):
+/// into a buffer as large as the writable part of `iovs` (EFAULT when
+/// none is), then out to them.
+fn task_read(t: &mut Task, f: &Arc<FileDescription>, iovs: &[(u64, usize)]) -> SysResult {
+    let total: usize = iovs.iter().map(|v| v.1).sum::<usize>().min(MAX_CHUNK);
+    if total == 0 {
+        return Ok(0);
+    }
+    let mut room = 0usize;
+    for &(base, len) in iovs {
+        let w = t.mm.writable_len(base, len as u64) as usize;
+        room += w;
+        if w < len {
+            break;
+        }
+    }
+    let room = room.min(total);
+    if room == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let io = f.imp.task_io().ok_or(Errno::EINVAL)?;
+    let mut data = vec![0u8; room];
+    let n = io.read(f, t, &mut data)?;
+    let mut pos = 0;
+    for &(base, len) in iovs {
+        if pos >= n {
+            break;
+        }
+        let k = len.min(n - pos);
+        t.mm.copy_out(base, &data[pos..pos + k])?;
+        pos += k;
+    }
+    Ok(n as u64)
+}
+
+/// A write to a file that does its own waiting: the readable part of
+/// `iovs` (EFAULT when none is).
+fn task_write(t: &mut Task, f: &Arc<FileDescription>, iovs: &[(u64, usize)]) -> SysResult {
+    let total: usize = iovs.iter().map(|v| v.1).sum::<usize>().min(MAX_CHUNK);
+    if total == 0 {
+        return Ok(0);
+    }
+    let mut data = Vec::with_capacity(total);
+    for &(base, len) in iovs {
+        let want = len.min(total - data.len());
+        let start = data.len();
+        data.resize(start + want, 0);
+        let n = t.mm.copy_in_partial(base, &mut data[start..]);
+        data.truncate(start + n);
+        if n < want || data.len() >= total {
+            break;
+        }
+    }
+    if data.is_empty() {
+        return Err(Errno::EFAULT);
+    }
+    let io = f.imp.task_io().ok_or(Errno::EINVAL)?;
+    Ok(io.write(f, t, &data)? as u64)
+}
+
 pub fn read(t: &mut Task, fd: Fd, buf: OutBuf, count: usize) -> SysResult {
     let f = readable_file(t, fd)?;
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
+    }
+    if f.imp.task_io().is_some() {
+        return task_read(t, &f, &[(buf.0, count.min(MAX_RW_COUNT))]);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
     }
     blocking(t, &f, libc::POLLIN, |t| {
         read_into(t, &f, buf.0, count, None)
@@ -257,6 +328,12 @@ pub fn write(t: &mut Task, fd: Fd, buf: InBuf, count: usize) -> SysResult {
     let f = writable_file(t, fd)?;
     if !access_ok(buf.0, count as u64) {
         return Err(Errno::EFAULT);
+    }
+    if f.imp.task_io().is_some() {
+        return task_write(t, &f, &[(buf.0, count.min(MAX_RW_COUNT))]);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, vec![(buf.0, count.min(MAX_RW_COUNT))]);
     }
     write_blocking(t, &f, buf.0, count)
 }
@@ -432,12 +509,24 @@ fn writev_from_file(
 pub fn readv(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = readable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
+    if f.imp.task_io().is_some() {
+        return task_read(t, &f, &iovs);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::read(t, &f, &s, iovs);
+    }
     blocking(t, &f, libc::POLLIN, |t| readv_into(t, &f, &iovs, None))
 }
 
 pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
     let f = writable_file(t, fd)?;
     let iovs = read_iovecs(t, iov.0, cnt)?;
+    if f.imp.task_io().is_some() {
+        return task_write(t, &f, &iovs);
+    }
+    if let Some(s) = f.imp.socket() {
+        return super::socket::write(t, &f, &s, iovs);
+    }
     blocking(t, &f, libc::POLLOUT, |t| writev_from(t, &f, &iovs, None))
 }
 

@@ -8,6 +8,8 @@
 
 pub mod attr;
 pub mod creds;
+pub mod epoll;
+pub mod eventfd;
 pub mod file;
 pub mod fs;
 pub mod futex;
@@ -29,12 +31,15 @@ pub mod seccomp;
 pub mod sem;
 pub mod shm;
 pub mod signal;
+pub mod signalfd;
+pub mod socket;
 pub mod splice;
 pub mod stat;
 pub mod sys;
 pub mod thread;
 pub mod time;
 pub mod timer;
+pub mod timerfd;
 pub mod xattr;
 
 use std::sync::OnceLock;
@@ -462,12 +467,46 @@ fn build_table() -> Vec<SyscallEntry> {
     set(SYS_rt_sigtimedwait, handler!(signal::rt_sigtimedwait, UserAddr, UserAddr, UserAddr, usize));
     set(SYS_rt_sigreturn, handler!(signal::rt_sigreturn));
     set(SYS_restart_syscall, handler!(signal::restart_syscall));
+    // epoll (epoll.rs).
+    set(SYS_epoll_create, handler!(epoll::epoll_create, i32));
+    set(SYS_epoll_create1, handler!(epoll::epoll_create1, Hex));
+    set(SYS_epoll_ctl, handler!(epoll::epoll_ctl, Fd, i32, Fd, UserAddr));
+    set(SYS_epoll_wait, handler!(epoll::epoll_wait, Fd, UserAddr, i32, i32));
+    set(SYS_epoll_pwait, handler!(epoll::epoll_pwait, Fd, UserAddr, i32, i32, UserAddr, usize));
+    set(SYS_epoll_pwait2, handler!(epoll::epoll_pwait2, Fd, UserAddr, i32, UserAddr, UserAddr, usize));
+    // Event files: eventfd.rs, timerfd.rs, signalfd.rs.
+    set(SYS_eventfd, handler!(eventfd::eventfd, u32));
+    set(SYS_eventfd2, handler!(eventfd::eventfd2, u32, Hex));
+    set(SYS_timerfd_create, handler!(timerfd::timerfd_create, i32, Hex));
+    set(SYS_timerfd_settime, handler!(timerfd::timerfd_settime, Fd, Hex, UserAddr, UserAddr));
+    set(SYS_timerfd_gettime, handler!(timerfd::timerfd_gettime, Fd, UserAddr));
+    set(SYS_signalfd, handler!(signalfd::signalfd, Fd, UserAddr, usize));
+    set(SYS_signalfd4, handler!(signalfd::signalfd4, Fd, UserAddr, usize, Hex));
     // Futexes (futex.rs).
     set(
         SYS_futex,
         handler!(futex::futex, UserAddr, i32, u32, UserAddr, UserAddr, u32),
     );
     set(449, handler!(futex::futex_waitv, UserAddr, u32, u32, UserAddr, i32));
+    // Sockets (socket.rs).
+    set(SYS_socket, handler!(socket::socket, i32, i32, i32));
+    set(SYS_socketpair, handler!(socket::socketpair, i32, i32, i32, UserAddr));
+    set(SYS_bind, handler!(socket::bind, Fd, UserAddr, i32));
+    set(SYS_listen, handler!(socket::listen, Fd, i32));
+    set(SYS_connect, handler!(socket::connect, Fd, UserAddr, i32));
+    set(SYS_accept, handler!(socket::accept, Fd, UserAddr, UserAddr));
+    set(SYS_accept4, handler!(socket::accept4, Fd, UserAddr, UserAddr, Hex));
+    set(SYS_shutdown, handler!(socket::shutdown, Fd, i32));
+    set(SYS_getsockname, handler!(socket::getsockname, Fd, UserAddr, UserAddr));
+    set(SYS_getpeername, handler!(socket::getpeername, Fd, UserAddr, UserAddr));
+    set(SYS_sendto, handler!(socket::sendto, Fd, UserAddr, usize, i32, UserAddr, i32));
+    set(SYS_recvfrom, handler!(socket::recvfrom, Fd, UserAddr, usize, i32, UserAddr, UserAddr));
+    set(SYS_sendmsg, handler!(socket::sendmsg, Fd, UserAddr, i32));
+    set(SYS_recvmsg, handler!(socket::recvmsg, Fd, UserAddr, i32));
+    set(SYS_sendmmsg, handler!(socket::sendmmsg, Fd, UserAddr, u32, i32));
+    set(SYS_recvmmsg, handler!(socket::recvmmsg, Fd, UserAddr, u32, i32, UserAddr));
+    set(SYS_getsockopt, handler!(socket::getsockopt, Fd, i32, i32, UserAddr, UserAddr));
+    set(SYS_setsockopt, handler!(socket::setsockopt, Fd, i32, i32, UserAddr, i32));
     // System V IPC (shm.rs, sem.rs, msg.rs) and POSIX message queues
     // (mqueue.rs).
     set(SYS_shmget, handler!(shm::shmget, i32, u64, Hex));
@@ -533,9 +572,11 @@ pub fn dispatch(t: &mut Task) {
             Err(Errno::ENOSYS)
         }
     };
-    // Writing to a pipe with no reader raises SIGPIPE, as Linux's pipe and
-    // socket write paths do.
+    // Writing to a pipe with no reader raises SIGPIPE, as Linux's pipe
+    // write path does (a socket's family raises it itself, by its rules).
     if result == Err(Errno::EPIPE)
+        && !(matches!(nr as i64, libc::SYS_write | libc::SYS_writev)
+            && socket::is_socket(t, args[0] as i32))
         && matches!(
             nr as i64,
             libc::SYS_write

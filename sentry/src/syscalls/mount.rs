@@ -1,6 +1,7 @@
-//! mount and umount2 inside the sandbox's mount table: new tmpfs and proc
-//! instances, bind mounts, remounts that change a mount's flags, and
-//! propagation changes (every mount is private, so they change nothing).
+//! mount and umount2 inside the sandbox's mount table: new tmpfs, proc
+//! and devpts instances, bind mounts, remounts that change a mount's
+//! flags, and propagation changes (every mount is private, so they change
+//! nothing).
 
 use crate::sync::LockExt;
 use std::sync::Arc;
@@ -232,6 +233,12 @@ pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Res
             Ok((fs, root, None))
         }
         b"overlay" => new_overlay_fs(t, source, data),
+        b"devpts" => {
+            let opts = crate::fsimpl::devpts::Options::parse(data)?;
+            let source = String::from_utf8_lossy(source);
+            let (fs, root) = crate::fsimpl::devpts::new_devpts(&t.kernel.vfs, &source, opts);
+            Ok((fs, root, None))
+        }
         // The IPC namespace's queues: every mount shows the same ones.
         b"mqueue" => {
             let (fs, root, _) = crate::fsimpl::mqueue::mqueue_fs(t);

@@ -1058,6 +1058,8 @@ pub fn setsid(t: &mut Task) -> SysResult {
     let p = ts.procs.get_mut(&me).ok_or(Errno::ESRCH)?;
     p.sid = me;
     p.pgid = me;
+    // A new session has no controlling terminal.
+    *t.tg.tty.lock() = None;
     Ok(me as u64)
 }
 

@@ -417,6 +417,7 @@ pub fn rt_sigtimedwait(
             // Wait with the awaited signals unblocked, so that they wake
             // the task; they are taken here, not delivered.
             let old = t.signal_mask();
+            t.shared.sig.lock().awaited = want;
             t.set_signal_mask(old & !want);
             t.shared.waiter.reset();
             let r = loop {
@@ -436,6 +437,7 @@ pub fn rt_sigtimedwait(
                 }
             };
             t.set_signal_mask(old);
+            t.shared.sig.lock().awaited = 0;
             Some(r?)
         }
     };

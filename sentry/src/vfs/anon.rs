@@ -54,6 +54,10 @@ impl InodeOps for OpenFile {
         _inode: &Arc<Inode>,
         _flags: u32,
     ) -> Result<Box<dyn FileImpl>, Errno> {
+        // A socket cannot be opened, as Linux's sockfs inodes cannot.
+        if self.file.imp.socket().is_some() {
+            return Err(Errno::ENXIO);
+        }
         Ok(Box::new(Shared(self.file.clone())))
     }
 }
@@ -103,6 +107,15 @@ impl FileImpl for Shared {
     }
     fn name(&self) -> String {
         self.0.imp.name()
+    }
+    fn empty_io_reaches_file(&self) -> bool {
+        self.0.imp.empty_io_reaches_file()
+    }
+    fn writes_once(&self) -> bool {
+        self.0.imp.writes_once()
+    }
+    fn fdinfo(&self, _f: &FileDescription) -> String {
+        self.0.imp.fdinfo(&self.0)
     }
     fn mappable(
         &self,

@@ -180,6 +180,11 @@ pub trait FileImpl: Send + Sync {
     fn pidfd(&self) -> Option<i32> {
         None
     }
+    /// The implementation itself, for calls that act on one kind of file
+    /// (epoll_ctl on an epoll instance, timerfd_settime on a timerfd).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
     /// The instance an inotify file is.
     fn inotify(&self) -> Option<Arc<inotify::Instance>> {
         None
@@ -216,6 +221,12 @@ pub trait FileImpl: Send + Sync {
     }
     /// A name for /proc/[pid]/fd and strace.
     fn name(&self) -> String {
+        String::new()
+    }
+    /// Lines of /proc/[pid]/fdinfo/N after the common ones (an eventfd's
+    /// count, an epoll instance's registrations).
+    fn fdinfo(&self, file: &FileDescription) -> String {
+        let _ = file;
         String::new()
     }
     /// Whether reads and writes may work directly on guest memory, with
@@ -264,9 +275,25 @@ pub trait FileImpl: Send + Sync {
         let _ = (file, data_only);
         None
     }
+    /// Whether a read or write of zero bytes reaches the file (eventfds,
+    /// timerfds and signalfds answer EINVAL), rather than returning 0 at
+    /// once as Linux's regular files and pipes do.
+    fn empty_io_reaches_file(&self) -> bool {
+        false
+    }
+    /// Whether a blocking write returns with what one call to `write`
+    /// took (an eventfd's counter), rather than waiting to write the rest
+    /// (pipes, terminals).
+    fn writes_once(&self) -> bool {
+        false
+    }
     /// Told when F_SETFL (or FIONBIO) changed the status flags.
     fn status_flags_changed(&self, flags: u32) {
         let _ = flags;
+    }
+    /// The socket behind a socket file (what the socket syscalls work on).
+    fn socket(&self) -> Option<Arc<dyn crate::fsimpl::socket::Socket>> {
+        None
     }
     /// The pipe behind a pipe or FIFO end (for splice and tee).
     fn pipe(&self) -> Option<Arc<crate::fsimpl::pipe::Pipe>> {
@@ -301,6 +328,12 @@ pub trait FileImpl: Send + Sync {
         let _ = (file, mf);
         None
     }
+    /// Reads and writes that need the calling task (a terminal's job
+    /// control and its VMIN/VTIME timing): `read`, `readv`, `write` and
+    /// `writev` hand the whole call to it, through a sentry buffer.
+    fn task_io(&self) -> Option<&dyn TaskIo> {
+        None
+    }
     /// Directory entries, for getdents: the directory's listing with "."
     /// and "..", from entry index `pos` on.
     fn readdir(
@@ -311,6 +344,19 @@ pub trait FileImpl: Send + Sync {
         let _ = (file, t);
         Err(Errno::ENOTDIR)
     }
+}
+
+/// A file whose reads and writes block, signal and time out by rules of
+/// their own, with the caller at hand ([`FileImpl::task_io`]).
+pub trait TaskIo {
+    /// Reads into `dst` (the writable part of the caller's buffers),
+    /// waiting as the file's rules say unless the description is
+    /// non-blocking.
+    fn read(&self, file: &FileDescription, t: &mut Task, dst: &mut [u8]) -> Result<usize, Errno>;
+    /// Writes `src` (the readable part of the caller's buffers), waiting
+    /// for room unless non-blocking; a write interrupted after some bytes
+    /// returns their count.
+    fn write(&self, file: &FileDescription, t: &mut Task, src: &[u8]) -> Result<usize, Errno>;
 }
 
 /// Linux's generic llseek on a position kept in the file description:
@@ -353,6 +399,9 @@ pub struct FileDescription {
     pub location: Option<mount::Location>,
     /// Lock state of a file without an inode, once a lock call needs it.
     locks: std::sync::OnceLock<Arc<lock::FileLocks>>,
+    /// The epoll registrations of this description (Linux's `f_ep`):
+    /// they go when the description goes.
+    pub epoll_watchers: crate::fsimpl::epoll::Watchers,
 }
 
 impl FileDescription {
@@ -374,6 +423,7 @@ impl FileDescription {
             signal: std::sync::atomic::AtomicI32::new(0),
             location,
             locks: std::sync::OnceLock::new(),
+            epoll_watchers: Default::default(),
         });
         inotify::description_opened(&f);
         f

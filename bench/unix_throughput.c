@@ -1,0 +1,48 @@
+/* Unix stream throughput: a child writes MIB mebibytes in 64 KiB writes
+ * to a socketpair, the parent reads them in 64 KiB reads. Prints
+ * nanoseconds per 64 KiB moved. Usage: unix_throughput MIB (1024: 1 GiB) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+
+int main(int argc, char **argv) {
+  long mib = argc > 1 ? atol(argv[1]) : 1024;
+  long total = mib << 20;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) return 1;
+  static char buf[CHUNK];
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  pid_t c = fork();
+  if (c < 0) return 1;
+  if (c == 0) {
+    close(sv[0]);
+    memset(buf, 'u', sizeof buf);
+    for (long sent = 0; sent < total;) {
+      ssize_t w = write(sv[1], buf, CHUNK);
+      if (w <= 0) _exit(1);
+      sent += w;
+    }
+    _exit(0);
+  }
+  close(sv[1]);
+  long got = 0;
+  while (got < total) {
+    ssize_t r = read(sv[0], buf, CHUNK);
+    if (r <= 0) return 1;
+    got += r;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  int st;
+  waitpid(c, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st)) return 1;
+  double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+  printf("%.0f\n", ns / (total / CHUNK));
+  return 0;
+}
