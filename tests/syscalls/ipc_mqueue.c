@@ -9,7 +9,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -229,8 +231,25 @@ int main(void) {
   CHECK(syscall(SYS_mq_notify, q, &th));
   th.sigev_signo = 99;
   CHECK(syscall(SYS_mq_notify, q, &th));
+  int sp[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+  th.sigev_signo = sp[0];
+  CHECK(syscall(SYS_mq_notify, q, &th));
   th.sigev_value.sival_ptr = (void *)8;
   CHECK(syscall(SYS_mq_notify, q, &th));
+
+  /* epoll sees a queue's readiness. */
+  int ep = epoll_create1(0);
+  struct epoll_event ee = {.events = EPOLLIN | EPOLLOUT, .data.u32 = 7};
+  CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee));
+  struct epoll_event got_ev;
+  CHECK(epoll_wait(ep, &got_ev, 1, 0));
+  printf("events=%#x\n", got_ev.events);
+  CHECK(mq_send(q, "e", 1, 0));
+  CHECK(epoll_wait(ep, &got_ev, 1, 0));
+  printf("events=%#x\n", got_ev.events);
+  recv1(q, 16);
+  close(ep);
 
   /* The file system: mounted, listed, read, and a queue made and removed
    * through it. */

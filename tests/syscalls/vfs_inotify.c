@@ -7,6 +7,7 @@
  * reads, and the errors. */
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -280,7 +281,14 @@ int main(void) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
   CHECK(poll(&p, 1, 0));
   printf("revents=%#x\n", p.revents);
+  int ep = epoll_create1(0);
+  struct epoll_event ee = {.events = EPOLLIN, .data.u32 = 5}, got;
+  CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ee));
+  CHECK(epoll_wait(ep, &got, 1, 0));
+  printf("epoll events=%#x data=%u\n", got.events, got.data.u32);
   drain(fd, "the rest");
+  CHECK(epoll_wait(ep, &got, 1, 0));
+  close(ep);
   CHECK(poll(&p, 1, 0));
   CHECK(read(fd, one, sizeof one));
 

@@ -223,6 +223,15 @@ pub fn queue_of(f: &FileDescription) -> Option<Arc<Queue>> {
         .map(|q| q.queue.clone())
 }
 
+/// close(2) of a descriptor of `f` by process `tgid`: a queue's
+/// notification that process registered goes (Linux's
+/// `mqueue_flush_file`).
+pub fn flushed(f: &FileDescription, tgid: i32) {
+    if let Some(q) = queue_of(f) {
+        q.forget(tgid);
+    }
+}
+
 /// An open queue: a message queue descriptor, and a file whose contents
 /// are the status line.
 pub struct MqFile {

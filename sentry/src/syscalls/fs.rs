@@ -531,7 +531,8 @@ pub fn writev(t: &mut Task, fd: Fd, iov: UserAddr, cnt: i32) -> SysResult {
 }
 
 pub fn close(t: &mut Task, fd: Fd) -> SysResult {
-    t.fds.remove(fd.0)?;
+    let f = t.fds.remove(fd.0)?;
+    crate::fsimpl::mqueue::flushed(&f, t.tg.tgid);
     Ok(0)
 }
 

@@ -88,7 +88,9 @@ pub fn mq_open(t: &mut Task, name: UserPath, oflag: Hex, mode: Mode, attr: UserA
             perm::check(&t.creds, &root.meta(), MAY_WRITE | MAY_EXEC)?;
             let umask = *t.tg.umask.lock().unwrap();
             let attr = attr.map(|b| (attr_field(&b, 1), attr_field(&b, 2)));
-            dir.create_queue(t, &root, &name, mode.0 & !umask & 0o7777, attr)?
+            let q = dir.create_queue(t, &root, &name, mode.0 & !umask & 0o7777, attr)?;
+            crate::vfs::inotify::created(&root, &name, &q);
+            q
         }
         Some(inode) => {
             if o(libc::O_CREAT) && o(libc::O_EXCL) {
@@ -111,7 +113,8 @@ pub fn mq_open(t: &mut Task, name: UserPath, oflag: Hex, mode: Mode, attr: UserA
     let flags = (oflag & !dropped) | super::file::O_LARGEFILE;
     let desc = FileDescription::new_at(flags, imp, Some(location(t, inode)));
     // Queue descriptors are always close-on-exec (Linux's do_mq_open).
-    let fd = t.fds.install(desc, true, 0, limit)?;
+    let fd = t.fds.install(desc.clone(), true, 0, limit)?;
+    crate::vfs::inotify::opened(&desc);
     Ok(fd as u64)
 }
 
@@ -129,9 +132,12 @@ pub fn mq_unlink(t: &mut Task, name: UserPath) -> SysResult {
     }
     use crate::vfs::inode::InodeOps;
     let removed = dir.remove(&root, &name)?;
-    let mut m = removed.meta.lock().unwrap();
-    m.nlink = 0;
-    m.ctime = crate::vfs::inode::Timespec::now();
+    {
+        let mut m = removed.meta.lock().unwrap();
+        m.nlink = 0;
+        m.ctime = crate::vfs::inode::Timespec::now();
+    }
+    crate::vfs::inotify::removed(&root, &name, &removed);
     Ok(0)
 }
 

@@ -155,25 +155,23 @@ pub fn shmdt(t: &mut Task, addr: UserAddr) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let ns = &t.kernel.ipc;
-    let segs: Vec<(usize, i32, u64)> = {
+    // Each segment's pages, by what identifies them, and its size.
+    let segs: Vec<(usize, u64)> = {
         let mut st = ns.shm.lock();
         st.reap();
-        st.ids
-            .iter()
-            .map(|s| (s.file_id(), s.perm.id, s.size))
-            .collect()
+        st.ids.iter().map(|s| (s.file_id(), s.size)).collect()
     };
     let vmas = t.mm.vmas();
     let shm_of = |v: &crate::mm::Vma| {
         let f = v.file.as_ref()?;
         segs.iter()
             .find(|s| s.0 == f.file.id())
-            .map(|s| (f.file.clone(), s.1, s.2))
+            .map(|s| (f.file.clone(), s.1))
     };
     // The offset of the VMA's start from `addr` must be its offset in
     // the segment.
     let lines_up = |start: u64, v: &crate::mm::Vma| start >= addr && start - addr == v.off;
-    let mut found: Option<(Arc<dyn crate::mm::MappableFile>, i32, u64)> = None;
+    let mut found: Option<(Arc<dyn crate::mm::MappableFile>, u64)> = None;
     let mut unmap = Vec::new();
     let mut rest = vmas.iter().filter(|(_, v)| v.end > addr);
     for (start, v) in rest.by_ref() {
@@ -185,7 +183,7 @@ pub fn shmdt(t: &mut Task, addr: UserAddr) -> SysResult {
             }
         }
     }
-    let Some((file, shmid, size)) = found else {
+    let Some((file, size)) = found else {
         return Err(Errno::EINVAL);
     };
     let size = crate::mm::page_up(size).unwrap_or(u64::MAX);
@@ -204,8 +202,7 @@ pub fn shmdt(t: &mut Task, addr: UserAddr) -> SysResult {
     for (s, e) in unmap {
         let _ = t.mm.munmap(s, e - s);
     }
-    // Each unmapped VMA recorded the detach.
-    let _ = shmid;
+    // Each unmapped VMA recorded the detach (`ShmMapping::unmapped`).
     ns.shm.lock().reap();
     Ok(0)
 }
