@@ -466,11 +466,14 @@ fn host_dir(tag: &str) -> ScratchDir {
     d
 }
 
-fn mount_bind_rw(rt: &Runtime) {
-    let dir = host_dir("bind-rw");
+/// A container that reads `/data/hello`, writes `/data/new` and reports
+/// its mounts, with a host directory bind-mounted on `/data` with
+/// `options`; the directory and the report.
+fn bind_checker(rt: &Runtime, tag: &str, options: Value) -> (ScratchDir, String) {
+    let dir = host_dir(tag);
     let c = checker(
         rt,
-        "bind-rw",
+        tag,
         &[
             "read",
             "/data/hello",
@@ -483,9 +486,14 @@ fn mount_bind_rw(rt: &Runtime) {
     );
     add_mount(
         &c,
-        json!({"destination": "/data", "type": "bind", "source": dir.0, "options": ["rbind", "rw"]}),
+        json!({"destination": "/data", "type": "bind", "source": dir.0, "options": options}),
     );
     let out = report(&c);
+    (dir, out)
+}
+
+fn mount_bind_rw(rt: &Runtime) {
+    let (dir, out) = bind_checker(rt, "bind-rw", json!(["rbind", "rw"]));
     assert_has_line(&out, "read /data/hello ok from the host");
     assert_has_line(&out, "write /data/new ok");
     assert_eq!(
@@ -498,25 +506,7 @@ fn mount_bind_rw(rt: &Runtime) {
 }
 
 fn mount_bind_ro(rt: &Runtime) {
-    let dir = host_dir("bind-ro");
-    let c = checker(
-        rt,
-        "bind-ro",
-        &[
-            "read",
-            "/data/hello",
-            ";",
-            "write",
-            "/data/new",
-            ";",
-            "mounts",
-        ],
-    );
-    add_mount(
-        &c,
-        json!({"destination": "/data", "type": "bind", "source": dir.0, "options": ["bind", "ro"]}),
-    );
-    let out = report(&c);
+    let (dir, out) = bind_checker(rt, "bind-ro", json!(["bind", "ro"]));
     assert_has_line(&out, "read /data/hello ok from the host");
     assert_has_line(&out, "write /data/new EROFS");
     assert!(!dir.0.join("new").exists());
