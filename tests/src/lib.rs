@@ -56,6 +56,11 @@ pub fn build_dir() -> PathBuf {
 pub fn build_c(src: &Path, extra: &[&str]) -> PathBuf {
     let name = src.file_stem().unwrap().to_string_lossy().into_owned();
     let out = build_dir().join(&name);
+    // One builder at a time per program, across threads and processes:
+    // a second rename over a binary another test is already running
+    // would replace the file under it (the gofer then reports ESTALE).
+    let lock = std::fs::File::create(build_dir().join(format!("{name}.lock"))).unwrap();
+    lock.lock().unwrap();
     let header = src.parent().unwrap().join("check.h");
     let newest_src = [src, header.as_path()]
         .iter()
