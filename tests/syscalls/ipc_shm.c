@@ -1,7 +1,9 @@
+/* cflags: -pthread */
 /* System V shared memory: shmget, shmat, shmdt, shmctl. Segments shared
  * across fork, attach counts, IPC_RMID of an attached segment, read-only
  * attaches, permissions by credentials, and the errors. Both runs are in
  * a fresh IPC namespace, so identifiers are printed as they are. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -39,6 +41,13 @@ static void maps_name(void *p) {
   }
   if (f)
     fclose(f);
+}
+
+static void *sleeper(void *arg) {
+  (void)arg;
+  for (;;)
+    pause();
+  return NULL;
 }
 
 static sigjmp_buf jb;
@@ -168,6 +177,22 @@ int main(void) {
   CHECK(shmctl(d, IPC_RMID, NULL));
   CHECK(shmctl(0, SHM_INFO, (struct shmid_ds *)&si));
   printf("used_ids=%d shm_tot=%lu\n", si.used_ids, si.shm_tot);
+  /* A process whose threads are all still running when it exits lets go
+   * of its attach before its parent hears of the exit. */
+  int t = shmget(IPC_PRIVATE, 4096, 0600);
+  pid = fork();
+  if (pid == 0) {
+    shmat(t, NULL, 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+      pthread_create(&th[i], NULL, sleeper, NULL);
+    usleep(20000);
+    exit(0);
+  }
+  waitpid(pid, NULL, 0);
+  stat_of(t);
+  CHECK(shmctl(t, IPC_RMID, NULL));
+
   /* Identifiers move on. */
   int e = shmget(IPC_PRIVATE, 4096, 0600);
   printf("e = %d\n", e);

@@ -1182,12 +1182,17 @@ impl Task {
 
     /// The task lets go of `mm` (it exits, or exec replaced it): when no
     /// other task uses it, its mappings go now (Linux's `exit_mmap`).
+    /// Threads of this process that exit with it (exit_group, a fatal
+    /// signal) do not count: the first of them out lets go.
     pub fn release_mm(&self, mm: Arc<crate::mm::MemoryManager>) {
+        let group_exit = self.tg.exiting();
         let shared = {
             let ts = self.kernel.tasks.lock();
-            ts.tasks
-                .values()
-                .any(|s| !Arc::ptr_eq(s, &self.shared) && Arc::ptr_eq(&s.view.lock().mm, &mm))
+            ts.tasks.values().any(|s| {
+                !Arc::ptr_eq(s, &self.shared)
+                    && Arc::ptr_eq(&s.view.lock().mm, &mm)
+                    && !(group_exit && Arc::ptr_eq(&s.tg, &self.tg))
+            })
         };
         if !shared {
             mm.exit_mmap();
