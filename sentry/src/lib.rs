@@ -15,6 +15,7 @@ pub mod hostcall;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod net;
 pub mod sync;
 pub mod syscalls;
 pub mod vdso;

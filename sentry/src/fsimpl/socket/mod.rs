@@ -417,6 +417,8 @@ pub struct SocketState {
     /// AF_UNIX: bound names (file system and abstract), every socket for
     /// /proc/net/unix, in-flight files and their collection.
     pub unix: unix::UnixState,
+    /// The TCP/IP stack (AF_INET, AF_INET6), made at boot or at first use.
+    net: OnceLock<Arc<crate::net::NetStack>>,
 }
 
 /// The inode of a socket: it has no operations (opening a socket through
@@ -433,6 +435,17 @@ impl InodeOps for SockInode {
 const SOCKFS_MAGIC: i64 = 0x534F_434B;
 
 impl SocketState {
+    /// The sandbox's TCP/IP stack.
+    pub fn net(&self) -> &Arc<crate::net::NetStack> {
+        self.net
+            .get_or_init(|| crate::net::NetStack::new(crate::net::NetworkMode::None))
+    }
+
+    /// Makes the stack for `mode` (at boot, before any socket).
+    pub fn init_net(&self, mode: crate::net::NetworkMode) {
+        let _ = self.net.set(crate::net::NetStack::new(mode));
+    }
+
     /// A new socket's inode: S_IFSOCK|0777, owned by the caller's fs ids.
     pub fn new_inode(&self, vfs: &VfsState, uid: u32, gid: u32) -> Arc<Inode> {
         let fs = self

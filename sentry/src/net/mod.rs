@@ -1,0 +1,1084 @@
+//! The sandbox's TCP/IP stack: smoltcp's interfaces and sockets, and what
+//! a Linux program needs around them.
+//!
+//! smoltcp does the protocols (IPv4, IPv6, TCP with its congestion
+//! control, UDP, ICMP). Around it, this module keeps what Linux has and
+//! smoltcp does not:
+//!
+//! * a port table (`bind` conflicts, SO_REUSEADDR/SO_REUSEPORT, ephemeral
+//!   ports from `ip_local_port_range`, ports held through TIME_WAIT);
+//! * listen backlogs: a listener is a queue of smoltcp sockets, one spare
+//!   socket always waiting in LISTEN while the queue has room, so a SYN
+//!   finds a socket; with the queue full a SYN is dropped (the client
+//!   retries), never answered with a reset;
+//! * sockets the program closed ("orphans") live on until smoltcp is done
+//!   with them (FIN exchange, TIME_WAIT), still holding their ports;
+//! * readiness: after every poll the wait queue of each socket whose state
+//!   moved is notified, which is what poll, epoll and blocked calls wait on.
+//!
+//! One lock (`NetStack::inner`) covers the stack. Socket calls take it,
+//! act, poll the interfaces until no packet is left in flight (loopback
+//! traffic is delivered within the call that sent it), and notify after
+//! letting it go. A timer thread polls at smoltcp's deadlines
+//! (retransmissions, keep-alives, TIME_WAIT).
+
+pub mod device;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
+
+use crate::errno::Errno;
+use crate::kernel::waiter::{WaitQueue, ALL_EVENTS};
+use device::Loopback;
+
+/// How the sandbox is networked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// Loopback only, in the sentry.
+    #[default]
+    None,
+    /// The sentry's stack on the container's interfaces.
+    Sandbox,
+}
+
+/// `IFF_*` bits of a link.
+pub const IFF_UP: u32 = 0x1;
+pub const IFF_BROADCAST: u32 = 0x2;
+pub const IFF_LOOPBACK: u32 = 0x8;
+pub const IFF_RUNNING: u32 = 0x40;
+pub const IFF_MULTICAST: u32 = 0x1000;
+pub const IFF_LOWER_UP: u32 = 0x10000;
+
+/// ARPHRD_* link types.
+pub const ARPHRD_ETHER: u16 = 1;
+pub const ARPHRD_LOOPBACK: u16 = 772;
+
+/// Counters of a link, as /proc/net/dev and netlink's IFLA_STATS show.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+}
+
+/// A network interface of the sandbox.
+#[derive(Clone, Debug)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    /// IFF_* bits.
+    pub flags: u32,
+    /// ARPHRD_*.
+    pub kind: u16,
+    pub stats: LinkStats,
+}
+
+/// An address on an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrInfo {
+    pub index: u32,
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+/// A route of the sandbox's main table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub dst: IpAddr,
+    pub prefix: u8,
+    pub gateway: Option<IpAddr>,
+    pub index: u32,
+    /// The preferred source (the interface's address).
+    pub src: Option<IpAddr>,
+}
+
+/// Which protocol a port belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One socket's claim on a port.
+#[derive(Clone, Debug)]
+struct Binding {
+    owner: u64,
+    addr: IpAddr,
+    /// An IPv6 socket with IPV6_V6ONLY: its unspecified address does not
+    /// cover IPv4.
+    v6only: bool,
+    reuseaddr: bool,
+    reuseport: bool,
+    listening: bool,
+    uid: u32,
+}
+
+/// What a socket asks of `bind`.
+#[derive(Clone, Copy, Debug)]
+pub struct BindRequest {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub v6only: bool,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub uid: u32,
+}
+
+/// Linux's TCP states (`TCP_ESTABLISHED` = 1, ...), for TCP_INFO,
+/// /proc/net/tcp and sock_diag.
+pub fn linux_tcp_state(s: tcp::State) -> u8 {
+    match s {
+        tcp::State::Established => 1,
+        tcp::State::SynSent => 2,
+        tcp::State::SynReceived => 3,
+        tcp::State::FinWait1 => 4,
+        tcp::State::FinWait2 => 5,
+        tcp::State::TimeWait => 6,
+        tcp::State::Closed => 7,
+        tcp::State::CloseWait => 8,
+        tcp::State::LastAck => 9,
+        tcp::State::Listen => 10,
+        tcp::State::Closing => 11,
+    }
+}
+
+/// A socket as /proc/net/{tcp,udp}{,6} lists it.
+#[derive(Clone, Debug)]
+pub struct SocketInfo {
+    pub proto: Proto,
+    /// AF_INET or AF_INET6 (which file lists it).
+    pub family: i32,
+    pub local: (IpAddr, u16),
+    pub remote: (IpAddr, u16),
+    /// Linux's TCP state number; 7 (CLOSE) for an unconnected UDP socket,
+    /// 1 for a connected one.
+    pub state: u8,
+    pub tx_queue: usize,
+    pub rx_queue: usize,
+    pub uid: u32,
+    pub inode: u64,
+}
+
+/// What the socket layer tells the stack about one of its sockets, for
+/// listings.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    pub family: i32,
+    pub uid: u32,
+    pub inode: u64,
+    /// For a UDP socket: the peer it connected to.
+    pub peer: Option<(IpAddr, u16)>,
+}
+
+/// A listener's queue of connections.
+pub struct ListenQueue {
+    pub endpoint: IpListenEndpoint,
+    /// The most connections, complete or not, the queue holds
+    /// (`backlog + 1`, as Linux's `sk_acceptq_is_full` allows).
+    pub limit: usize,
+    /// smoltcp sockets in LISTEN, SYN-RECEIVED or past it, not yet
+    /// accepted, in the order they took their SYN.
+    pub pending: Vec<SocketHandle>,
+    /// Where the listener waits.
+    pub queue: Weak<WaitQueue>,
+    /// Buffer sizes of new connections.
+    pub rx_size: usize,
+    pub tx_size: usize,
+    pub nodelay: bool,
+    /// The listener's binding owner; its connections get copies.
+    pub owner: u64,
+    /// IPv4-only (an AF_INET listener on the unspecified address).
+    pub v4_only: bool,
+    /// IPv6-only (IPV6_V6ONLY).
+    pub v6_only: bool,
+}
+
+/// A socket's wait queue and what it looked like at the last poll.
+struct Watch {
+    queue: Weak<WaitQueue>,
+    last: (tcp::State, usize, usize, bool, bool),
+}
+
+/// The stack's state, under one lock.
+pub struct Inner {
+    pub iface: Interface,
+    pub dev: Loopback,
+    pub sockets: SocketSet<'static>,
+    watches: HashMap<SocketHandle, Watch>,
+    /// Sockets the program closed, kept until smoltcp is done, with the
+    /// binding owner to release then.
+    orphans: Vec<(SocketHandle, Option<u64>)>,
+    ports: HashMap<(Proto, u16), Vec<Binding>>,
+    next_ephemeral: u16,
+    pub listeners: HashMap<u64, ListenQueue>,
+    registered: HashMap<SocketHandle, Registered>,
+    /// Owner ids of bindings, for sockets that have none yet.
+    next_owner: u64,
+    links: Vec<LinkInfo>,
+    addrs: Vec<AddrInfo>,
+    /// Where the timer thread must poll next.
+    pub next_poll: Option<std::time::Instant>,
+}
+
+/// The sandbox's network stack.
+pub struct NetStack {
+    inner: Mutex<Inner>,
+    /// Kicks the timer thread when a deadline moved earlier.
+    timer_cv: Condvar,
+    start: std::time::Instant,
+    pub mode: NetworkMode,
+    /// net.ipv4.ip_local_port_range.
+    pub port_range: Mutex<(u16, u16)>,
+}
+
+/// The guard of the stack's lock: dropping it polls, lets the lock go
+/// and notifies the sockets whose state moved.
+pub struct Locked<'a> {
+    stack: &'a NetStack,
+    guard: Option<MutexGuard<'a, Inner>>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.guard.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.guard.as_mut().unwrap()
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let mut g = self.guard.take().unwrap();
+        let now = self.stack.now();
+        g.poll(now);
+        let wake = g.changed();
+        let g2 = &mut *g;
+        let delay = g2.iface.poll_delay(now, &g2.sockets);
+        let earlier = self.stack.set_deadline(&mut g, delay);
+        drop(g);
+        if earlier {
+            self.stack.timer_cv.notify_one();
+        }
+        for q in wake {
+            q.notify(ALL_EVENTS);
+        }
+    }
+}
+
+/// TCP buffer sizes: Linux's tcp_rmem and tcp_wmem defaults are 128 KiB
+/// and 16 KiB and grow with the connection; a smoltcp buffer is fixed,
+/// so a connection gets what Linux would grow to on a fast path.
+pub const TCP_RX_DEFAULT: usize = 256 * 1024;
+pub const TCP_TX_DEFAULT: usize = 256 * 1024;
+/// How long a connection attempt lasts without an answer (Linux: six SYN
+/// retries, 127 seconds).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
+
+impl NetStack {
+    /// A stack with the loopback interface `lo` (127.0.0.1/8 and ::1) and
+    /// its timer thread.
+    pub fn new(mode: NetworkMode) -> Arc<NetStack> {
+        let start = std::time::Instant::now();
+        let mut dev = Loopback::new();
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = random_seed();
+        let mut iface = Interface::new(config, &mut dev, smoltcp::time::Instant::ZERO);
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8));
+            let _ = a.push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128));
+        });
+        let links = vec![LinkInfo {
+            index: 1,
+            name: "lo".into(),
+            mac: [0; 6],
+            mtu: 65536,
+            flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING | IFF_LOWER_UP,
+            kind: ARPHRD_LOOPBACK,
+            stats: LinkStats::default(),
+        }];
+        let addrs = vec![
+            AddrInfo {
+                index: 1,
+                addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                prefix: 8,
+            },
+            AddrInfo {
+                index: 1,
+                addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+                prefix: 128,
+            },
+        ];
+        let seed = random_seed();
+        let stack = Arc::new(NetStack {
+            inner: Mutex::new(Inner {
+                iface,
+                dev,
+                sockets: SocketSet::new(vec![]),
+                watches: HashMap::new(),
+                orphans: Vec::new(),
+                ports: HashMap::new(),
+                next_ephemeral: 32768 + (seed % 28232) as u16,
+                listeners: HashMap::new(),
+                registered: HashMap::new(),
+                next_owner: 1,
+                links,
+                addrs,
+                next_poll: None,
+            }),
+            timer_cv: Condvar::new(),
+            start,
+            mode,
+            port_range: Mutex::new((32768, 60999)),
+        });
+        let weak = Arc::downgrade(&stack);
+        let _ = std::thread::Builder::new()
+            .name("netstack-timer".into())
+            .spawn(move || timer_loop(weak));
+        stack
+    }
+
+    /// smoltcp's clock: time since the stack began.
+    pub fn now(&self) -> smoltcp::time::Instant {
+        smoltcp::time::Instant::from_micros(self.start.elapsed().as_micros() as i64)
+    }
+
+    /// Takes the stack's lock (see [`Locked`]).
+    pub fn lock(&self) -> Locked<'_> {
+        Locked {
+            stack: self,
+            guard: Some(self.inner.lock()),
+        }
+    }
+
+    /// Records when the timer must poll next; whether that is earlier
+    /// than it was.
+    fn set_deadline(&self, g: &mut Inner, delay: Option<smoltcp::time::Duration>) -> bool {
+        let at = delay.map(|d| std::time::Instant::now() + Duration::from_micros(d.total_micros()));
+        let earlier = match (at, g.next_poll) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        g.next_poll = at;
+        earlier
+    }
+
+    // ----- What listings read -----
+
+    pub fn links(&self) -> Vec<LinkInfo> {
+        let g = self.inner.lock();
+        let mut v = g.links.clone();
+        if let Some(lo) = v.iter_mut().find(|l| l.index == 1) {
+            lo.stats = g.dev.stats;
+        }
+        v
+    }
+
+    pub fn addrs(&self) -> Vec<AddrInfo> {
+        self.inner.lock().addrs.clone()
+    }
+
+    /// The main table's routes: each address's prefix on its link.
+    pub fn routes(&self) -> Vec<RouteInfo> {
+        let g = self.inner.lock();
+        g.addrs
+            .iter()
+            .map(|a| RouteInfo {
+                dst: mask_addr(a.addr, a.prefix),
+                prefix: a.prefix,
+                gateway: None,
+                index: a.index,
+                src: Some(a.addr),
+            })
+            .collect()
+    }
+
+    /// Sets a link up or down (`ip link set lo up`): EPERM without
+    /// CAP_NET_ADMIN is the caller's check. Loopback is always up.
+    pub fn set_link_flags(&self, index: u32, flags: u32) -> Result<(), Errno> {
+        let mut g = self.inner.lock();
+        let l = g
+            .links
+            .iter_mut()
+            .find(|l| l.index == index)
+            .ok_or(Errno::ENODEV)?;
+        let changeable = IFF_UP;
+        l.flags = (l.flags & !changeable) | (flags & changeable);
+        if l.flags & IFF_UP != 0 {
+            l.flags |= IFF_RUNNING | IFF_LOWER_UP;
+        } else {
+            l.flags &= !(IFF_RUNNING | IFF_LOWER_UP);
+        }
+        Ok(())
+    }
+
+    /// Every TCP or UDP socket, for /proc/net and sock_diag.
+    pub fn sockets(&self, proto: Proto) -> Vec<SocketInfo> {
+        let g = self.inner.lock();
+        let mut out = Vec::new();
+        for (h, r) in &g.registered {
+            match proto {
+                Proto::Tcp => {
+                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
+                        match s {
+                            smoltcp::socket::Socket::Tcp(t) => Some(t),
+                            _ => None,
+                        }
+                    }) else {
+                        continue;
+                    };
+                    let le = s.listen_endpoint();
+                    let local = s
+                        .local_endpoint()
+                        .map(|e| (from_ip(e.addr), e.port))
+                        .unwrap_or((
+                            le.addr.map(from_ip).unwrap_or(unspecified(r.family)),
+                            le.port,
+                        ));
+                    let remote = s
+                        .remote_endpoint()
+                        .map(|e| (from_ip(e.addr), e.port))
+                        .unwrap_or((unspecified(r.family), 0));
+                    out.push(SocketInfo {
+                        proto,
+                        family: r.family,
+                        local,
+                        remote,
+                        state: linux_tcp_state(s.state()),
+                        tx_queue: s.send_queue(),
+                        rx_queue: s.recv_queue(),
+                        uid: r.uid,
+                        inode: r.inode,
+                    });
+                }
+                Proto::Udp => {
+                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
+                        match s {
+                            smoltcp::socket::Socket::Udp(u) => Some(u),
+                            _ => None,
+                        }
+                    }) else {
+                        continue;
+                    };
+                    let e = s.endpoint();
+                    out.push(SocketInfo {
+                        proto,
+                        family: r.family,
+                        local: (e.addr.map(from_ip).unwrap_or(unspecified(r.family)), e.port),
+                        remote: r.peer.unwrap_or((unspecified(r.family), 0)),
+                        state: if r.peer.is_some() { 1 } else { 7 },
+                        tx_queue: s.send_queue(),
+                        rx_queue: s.recv_queue(),
+                        uid: r.uid,
+                        inode: r.inode,
+                    });
+                }
+            }
+        }
+        out.sort_by_key(|s| s.inode);
+        out
+    }
+}
+
+/// The timer thread: polls at smoltcp's deadlines until the stack is
+/// gone.
+fn timer_loop(stack: Weak<NetStack>) {
+    loop {
+        let Some(s) = stack.upgrade() else {
+            return;
+        };
+        let mut g = s.inner.lock();
+        let due = g
+            .next_poll
+            .is_some_and(|at| at <= std::time::Instant::now());
+        if due {
+            g.next_poll = None;
+            drop(g);
+            // Polls, notifies and sets the next deadline.
+            drop(s.lock());
+            continue;
+        }
+        match g.next_poll {
+            Some(at) => {
+                let _ = s.timer_cv.wait_until(&mut g, at);
+            }
+            None => {
+                // Wake now and then to notice the stack is gone.
+                let _ = s.timer_cv.wait_for(&mut g, Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = crate::hostcall::fill_random(&mut b);
+    u64::from_ne_bytes(b)
+}
+
+/// An address as std has it.
+pub fn from_ip(a: IpAddress) -> IpAddr {
+    match a {
+        IpAddress::Ipv4(a) => IpAddr::V4(a),
+        IpAddress::Ipv6(a) => IpAddr::V6(a),
+    }
+}
+
+/// An address as smoltcp has it.
+pub fn to_ip(a: IpAddr) -> IpAddress {
+    match a {
+        IpAddr::V4(a) => IpAddress::Ipv4(a),
+        IpAddr::V6(a) => IpAddress::Ipv6(a),
+    }
+}
+
+/// The unspecified address of a family.
+pub fn unspecified(family: i32) -> IpAddr {
+    if family == libc::AF_INET6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+/// `a` with the bits past `prefix` cleared.
+pub fn mask_addr(a: IpAddr, prefix: u8) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix as u32)
+            };
+            IpAddr::V4(Ipv4Addr::from(u32::from(v) & m))
+        }
+        IpAddr::V6(v) => {
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix as u32)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(v) & m))
+        }
+    }
+}
+
+/// Whether two bound addresses overlap (one covers the other).
+fn overlaps(a: &Binding, b_addr: IpAddr, b_v6only: bool) -> bool {
+    let covers = |x: IpAddr, x_v6only: bool, y: IpAddr| -> bool {
+        if x.is_unspecified() {
+            match (x, y) {
+                (IpAddr::V4(_), IpAddr::V4(_)) => true,
+                (IpAddr::V6(_), IpAddr::V6(_)) => true,
+                (IpAddr::V6(_), IpAddr::V4(_)) => !x_v6only,
+                (IpAddr::V4(_), IpAddr::V6(y6)) => y6.is_unspecified() || y6.to_ipv4_mapped().is_some(),
+            }
+        } else {
+            x == y
+        }
+    };
+    covers(a.addr, a.v6only, b_addr) || covers(b_addr, b_v6only, a.addr)
+}
+
+impl Inner {
+    /// Polls until nothing is left in flight: every packet sent on
+    /// loopback is received within the same call. Before each SYN
+    /// reaches smoltcp, its listener gets a spare socket in LISTEN if its
+    /// queue has room; with the queue full the SYN is dropped.
+    pub fn poll(&mut self, now: smoltcp::time::Instant) {
+        for _ in 0..10_000 {
+            while let Some(syn) = self.dev.front_syn() {
+                if !self.prepare_listener(syn) {
+                    self.dev.drop_front();
+                    continue;
+                }
+                self.iface
+                    .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
+            }
+            let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
+            if self.dev.is_empty() && r == smoltcp::iface::PollResult::None {
+                break;
+            }
+        }
+        self.reap();
+    }
+
+    /// Makes sure a listener for the SYN's destination has a socket in
+    /// LISTEN; false when its queue is full (the SYN is dropped). A SYN
+    /// no listener wants passes (smoltcp answers it with a reset).
+    fn prepare_listener(&mut self, (dst, port): (IpAddr, u16)) -> bool {
+        let ids: Vec<u64> = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| {
+                l.endpoint.port == port
+                    && match l.endpoint.addr {
+                        Some(a) => from_ip(a) == dst,
+                        None => {
+                            !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4())
+                        }
+                    }
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
+            return true;
+        }
+        let mut any_room = false;
+        for id in ids {
+            let l = self.listeners.get(&id).unwrap();
+            let spare = l
+                .pending
+                .iter()
+                .any(|h| self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen);
+            if spare {
+                return true;
+            }
+            if l.pending.len() < l.limit {
+                any_room = true;
+                let (ep, rx, tx, nodelay, q) =
+                    (l.endpoint, l.rx_size, l.tx_size, l.nodelay, l.queue.clone());
+                let mut s = new_tcp(rx, tx);
+                s.set_nagle_enabled(!nodelay);
+                if s.listen(ep).is_err() {
+                    continue;
+                }
+                let h = self.sockets.add(s);
+                self.watch(h, q);
+                self.listeners.get_mut(&id).unwrap().pending.push(h);
+                return true;
+            }
+        }
+        any_room
+    }
+
+    /// Drops orphans smoltcp is done with, and their ports.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.orphans.len() {
+            let (h, owner) = self.orphans[i];
+            let done = match self.sockets.iter().find(|(hh, _)| *hh == h).map(|(_, s)| s) {
+                Some(smoltcp::socket::Socket::Tcp(t)) => t.state() == tcp::State::Closed,
+                _ => true,
+            };
+            if done {
+                self.orphans.swap_remove(i);
+                self.sockets.remove(h);
+                self.watches.remove(&h);
+                self.registered.remove(&h);
+                if let Some(o) = owner {
+                    self.unbind(o);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The wait queues of sockets whose state moved since the last look.
+    fn changed(&mut self) -> Vec<Arc<WaitQueue>> {
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        for (h, w) in self.watches.iter_mut() {
+            let now = match self.sockets.iter().find(|(hh, _)| hh == h).map(|(_, s)| s) {
+                Some(smoltcp::socket::Socket::Tcp(t)) => (
+                    t.state(),
+                    t.recv_queue(),
+                    t.send_queue(),
+                    t.may_recv(),
+                    t.may_send(),
+                ),
+                Some(smoltcp::socket::Socket::Udp(u)) => (
+                    tcp::State::Closed,
+                    u.recv_queue(),
+                    u.send_queue(),
+                    u.can_recv(),
+                    u.can_send(),
+                ),
+                _ => {
+                    dead.push(*h);
+                    continue;
+                }
+            };
+            if now != w.last {
+                w.last = now;
+                match w.queue.upgrade() {
+                    Some(q) => out.push(q),
+                    None => {}
+                }
+            }
+        }
+        for h in dead {
+            self.watches.remove(&h);
+        }
+        out
+    }
+
+    /// Notifies `queue` whenever `h`'s state moves.
+    pub fn watch(&mut self, h: SocketHandle, queue: Weak<WaitQueue>) {
+        self.watches.insert(
+            h,
+            Watch {
+                queue,
+                last: (tcp::State::Closed, usize::MAX, usize::MAX, false, false),
+            },
+        );
+    }
+
+    /// Lists `h` in /proc/net and sock_diag.
+    pub fn register(&mut self, h: SocketHandle, r: Registered) {
+        self.registered.insert(h, r);
+    }
+
+    pub fn unregister(&mut self, h: SocketHandle) {
+        self.registered.remove(&h);
+    }
+
+    /// Hands `h` over to the stack: it lives until smoltcp is done with
+    /// it, then its binding (if no other socket holds it) goes.
+    pub fn orphan(&mut self, h: SocketHandle, owner: Option<u64>) {
+        self.orphans.push((h, owner));
+    }
+
+    /// A fresh owner id for a binding.
+    pub fn new_owner(&mut self) -> u64 {
+        self.next_owner += 1;
+        self.next_owner
+    }
+
+    /// Claims a port (0: an ephemeral one) for `owner`; the port.
+    /// EADDRINUSE on a conflict, EADDRNOTAVAIL for an address the sandbox
+    /// does not have.
+    pub fn bind(
+        &mut self,
+        proto: Proto,
+        owner: u64,
+        req: BindRequest,
+        range: (u16, u16),
+    ) -> Result<u16, Errno> {
+        if !req.addr.is_unspecified() && !self.is_local(req.addr) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        if req.port != 0 {
+            if self.conflicts(proto, req.port, &req, false) {
+                return Err(Errno::EADDRINUSE);
+            }
+            self.claim(proto, owner, req.port, &req);
+            return Ok(req.port);
+        }
+        let (lo, hi) = range;
+        let n = (hi - lo) as u32 + 1;
+        for _ in 0..n {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p >= hi || p < lo { lo } else { p + 1 };
+            if !(lo..=hi).contains(&p) {
+                continue;
+            }
+            if self.ports.get(&(proto, p)).is_some_and(|v| !v.is_empty()) {
+                continue;
+            }
+            self.claim(proto, owner, p, &req);
+            return Ok(p);
+        }
+        Err(Errno::EADDRINUSE)
+    }
+
+    fn claim(&mut self, proto: Proto, owner: u64, port: u16, req: &BindRequest) {
+        self.ports.entry((proto, port)).or_default().push(Binding {
+            owner,
+            addr: req.addr,
+            v6only: req.v6only,
+            reuseaddr: req.reuseaddr,
+            reuseport: req.reuseport,
+            listening: false,
+            uid: req.uid,
+        });
+    }
+
+    /// Whether another binding on `port` conflicts with `req` (Linux's
+    /// `inet_csk_bind_conflict`, and UDP's simpler rule).
+    fn conflicts(&self, proto: Proto, port: u16, req: &BindRequest, listening: bool) -> bool {
+        let Some(v) = self.ports.get(&(proto, port)) else {
+            return false;
+        };
+        v.iter().any(|b| {
+            if !overlaps(b, req.addr, req.v6only) {
+                return false;
+            }
+            if req.reuseport && b.reuseport && b.uid == req.uid {
+                return false;
+            }
+            match proto {
+                Proto::Tcp => !(req.reuseaddr && b.reuseaddr && !b.listening && !listening),
+                Proto::Udp => !(req.reuseaddr && b.reuseaddr),
+            }
+        })
+    }
+
+    /// listen(2) on a bound socket: EADDRINUSE when another socket listens
+    /// on the port (or holds it without SO_REUSEADDR).
+    pub fn set_listening(&mut self, owner: u64, port: u16) -> Result<(), Errno> {
+        let key = (Proto::Tcp, port);
+        let Some(v) = self.ports.get(&key) else {
+            return Ok(());
+        };
+        let Some(me) = v.iter().find(|b| b.owner == owner).cloned() else {
+            return Ok(());
+        };
+        let others: Vec<Binding> = v.iter().filter(|b| b.owner != owner).cloned().collect();
+        let req = BindRequest {
+            addr: me.addr,
+            port,
+            v6only: me.v6only,
+            reuseaddr: me.reuseaddr,
+            reuseport: me.reuseport,
+            uid: me.uid,
+        };
+        let conflict = others.iter().any(|b| {
+            overlaps(b, req.addr, req.v6only)
+                && !(req.reuseport && b.reuseport && b.uid == req.uid)
+                && (b.listening || !(req.reuseaddr && b.reuseaddr))
+        });
+        if conflict {
+            return Err(Errno::EADDRINUSE);
+        }
+        for b in self.ports.get_mut(&key).unwrap() {
+            if b.owner == owner {
+                b.listening = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops listening (the listener closed; its port may stay held by
+    /// connections).
+    pub fn clear_listening(&mut self, owner: u64) {
+        for v in self.ports.values_mut() {
+            for b in v.iter_mut() {
+                if b.owner == owner {
+                    b.listening = false;
+                }
+            }
+        }
+    }
+
+    /// Releases every port `owner` holds.
+    pub fn unbind(&mut self, owner: u64) {
+        self.ports.retain(|_, v| {
+            v.retain(|b| b.owner != owner);
+            !v.is_empty()
+        });
+    }
+
+    /// Whether `a` is one of the sandbox's addresses (127/8 counts whole,
+    /// as on Linux's loopback).
+    pub fn is_local(&self, a: IpAddr) -> bool {
+        let a = match a {
+            IpAddr::V6(v) => match v.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => a,
+            },
+            a => a,
+        };
+        if let IpAddr::V4(v) = a {
+            if v.is_loopback() {
+                return true;
+            }
+        }
+        self.addrs.iter().any(|x| x.addr == a)
+    }
+
+    /// Whether the stack has a route to `a` (ENETUNREACH otherwise).
+    pub fn routable(&self, a: IpAddr) -> bool {
+        if self.is_local(a) {
+            return true;
+        }
+        self.addrs
+            .iter()
+            .filter(|x| x.addr.is_ipv4() == a.is_ipv4() && x.prefix > 0)
+            .any(|x| {
+                !matches!(x.addr, IpAddr::V4(v) if v.is_loopback())
+                    && !matches!(x.addr, IpAddr::V6(v) if v.is_loopback())
+                    && mask_addr(x.addr, x.prefix) == mask_addr(a, x.prefix)
+            })
+    }
+
+    /// A TCP socket by handle.
+    pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+
+    /// A UDP socket by handle.
+    pub fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    /// A listener's first connection that completed its handshake, taken
+    /// off its queue; sockets that died before being accepted are
+    /// dropped on the way.
+    pub fn take_established(&mut self, id: u64) -> Option<SocketHandle> {
+        let pending = self.listeners.get(&id)?.pending.clone();
+        let mut dead = Vec::new();
+        let mut found = None;
+        for h in pending {
+            let st = self.sockets.get::<tcp::Socket>(h).state();
+            match st {
+                tcp::State::Listen | tcp::State::SynReceived => {}
+                tcp::State::Closed => dead.push(h),
+                _ => {
+                    found = Some(h);
+                    break;
+                }
+            }
+        }
+        let l = self.listeners.get_mut(&id)?;
+        l.pending.retain(|h| !dead.contains(h) && Some(*h) != found);
+        for h in dead {
+            self.sockets.remove(h);
+            self.watches.remove(&h);
+        }
+        found
+    }
+
+    /// Whether a listener has a connection to accept.
+    pub fn has_established(&self, id: u64) -> bool {
+        self.listeners.get(&id).is_some_and(|l| {
+            l.pending.iter().any(|h| {
+                !matches!(
+                    self.sockets.get::<tcp::Socket>(*h).state(),
+                    tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+                )
+            })
+        })
+    }
+
+    /// Closes a listener: connections not accepted are reset.
+    pub fn close_listener(&mut self, id: u64) {
+        let Some(l) = self.listeners.remove(&id) else {
+            return;
+        };
+        for h in l.pending {
+            let s = self.sockets.get_mut::<tcp::Socket>(h);
+            if s.state() == tcp::State::Listen {
+                self.sockets.remove(h);
+                self.watches.remove(&h);
+            } else {
+                s.abort();
+                self.orphans.push((h, None));
+            }
+        }
+        self.unbind(l.owner);
+    }
+
+    /// Gives `to` a copy of `from`'s binding on `port`, not listening:
+    /// an accepted connection holds its listener's port (with its
+    /// SO_REUSEADDR) until it is gone.
+    pub fn clone_binding(&mut self, from: u64, to: u64, port: u16) {
+        let key = (Proto::Tcp, port);
+        let Some(v) = self.ports.get_mut(&key) else {
+            return;
+        };
+        if let Some(b) = v.iter().find(|b| b.owner == from).cloned() {
+            v.push(Binding {
+                owner: to,
+                listening: false,
+                ..b
+            });
+        }
+    }
+
+    /// The smoltcp context, for connect.
+    pub fn connect_tcp(
+        &mut self,
+        h: SocketHandle,
+        remote: (IpAddr, u16),
+        local: (IpAddr, u16),
+    ) -> Result<(), Errno> {
+        let cx = self.iface.context();
+        let s = self.sockets.get_mut::<tcp::Socket>(h);
+        let local = IpListenEndpoint {
+            addr: (!local.0.is_unspecified()).then(|| to_ip(local.0)),
+            port: local.1,
+        };
+        s.connect(cx, (to_ip(remote.0), remote.1), local)
+            .map_err(|e| match e {
+                tcp::ConnectError::InvalidState => Errno::EISCONN,
+                tcp::ConnectError::Unaddressable => Errno::ENETUNREACH,
+            })
+    }
+
+    /// A queue of listen backlogs is kept per listener id.
+    pub fn add_listener(&mut self, id: u64, l: ListenQueue) {
+        self.listeners.insert(id, l);
+    }
+
+    /// The smoltcp pending sockets of a listener that a poll moved, to
+    /// count for SO_ACCEPTCONN-style listings.
+    pub fn listener_backlog(&self, id: u64) -> (usize, usize) {
+        self.listeners.get(&id).map_or((0, 0), |l| {
+            let done = l
+                .pending
+                .iter()
+                .filter(|h| {
+                    !matches!(
+                        self.sockets.get::<tcp::Socket>(**h).state(),
+                        tcp::State::Listen | tcp::State::SynReceived
+                    )
+                })
+                .count();
+            (done, l.limit.saturating_sub(1))
+        })
+    }
+
+    /// Pending connections of a listener, for listings.
+    pub fn pending_of(&self, id: u64) -> VecDeque<SocketHandle> {
+        self.listeners
+            .get(&id)
+            .map(|l| l.pending.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A new smoltcp TCP socket with buffers of these sizes, Linux-like
+/// timers: no delayed ACK on the sandbox's own traffic (it is answered
+/// within the call), keep-alive off until SO_KEEPALIVE.
+pub fn new_tcp(rx: usize, tx: usize) -> tcp::Socket<'static> {
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0u8; rx]),
+        tcp::SocketBuffer::new(vec![0u8; tx]),
+    );
+    s.set_ack_delay(None);
+    s.set_congestion_control(tcp::CongestionControl::Cubic);
+    s
+}
+
+/// A new smoltcp UDP socket whose queues hold `rx` and `tx` bytes.
+pub fn new_udp(rx: usize, tx: usize) -> udp::Socket<'static> {
+    let slots = |bytes: usize| (bytes / 512).clamp(16, 1024);
+    udp::Socket::new(
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; slots(rx)],
+            vec![0u8; rx],
+        ),
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; slots(tx)],
+            vec![0u8; tx],
+        ),
+    )
+}
