@@ -173,9 +173,9 @@ fn private_tmp(cmd: &mut Command) {
 
 /// Runs a native program in a private mount namespace with `source`
 /// mounted on /tmp (`fstype` None with `MS_BIND`: a bind mount), and in
-/// a fresh IPC namespace, as the sandbox's is (System V objects and
-/// message queues of the host are not there, and identifiers start
-/// afresh).
+/// fresh IPC and network namespaces, as the sandbox's are (System V
+/// objects and message queues of the host are not there, identifiers
+/// start afresh; only loopback, up, with no host sockets on it).
 fn mount_on_tmp(
     cmd: &mut Command,
     source: std::ffi::CString,
@@ -188,9 +188,23 @@ fn mount_on_tmp(
     // strings are made before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWIPC) != 0 {
+            if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // The fresh network namespace's loopback starts down; the
+            // sandbox's is up, as a container runtime leaves it.
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut ifr: libc::ifreq = std::mem::zeroed();
+            ifr.ifr_name[0] = b'l' as libc::c_char;
+            ifr.ifr_name[1] = b'o' as libc::c_char;
+            ifr.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
             if libc::mount(
                 c"none".as_ptr(),
                 c"/".as_ptr(),

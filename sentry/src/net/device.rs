@@ -9,8 +9,9 @@ use smoltcp::time::Instant;
 
 use super::LinkStats;
 
-/// Linux's loopback MTU.
-pub const LOOPBACK_MTU: usize = 65536;
+/// The largest packet on loopback: Linux's lo has MTU 65536, but an IP
+/// packet's length field stops at 65535.
+pub const LOOPBACK_MTU: usize = 65535;
 
 #[derive(Default)]
 pub struct Loopback {

@@ -435,12 +435,15 @@ impl NetStack {
         for (h, r) in &g.registered {
             match proto {
                 Proto::Tcp => {
-                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
-                        match s {
-                            smoltcp::socket::Socket::Tcp(t) => Some(t),
-                            _ => None,
-                        }
-                    }) else {
+                    let Some(s) =
+                        g.sockets
+                            .iter()
+                            .find(|(hh, _)| hh == h)
+                            .and_then(|(_, s)| match s {
+                                smoltcp::socket::Socket::Tcp(t) => Some(t),
+                                _ => None,
+                            })
+                    else {
                         continue;
                     };
                     let le = s.listen_endpoint();
@@ -468,12 +471,15 @@ impl NetStack {
                     });
                 }
                 Proto::Udp => {
-                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
-                        match s {
-                            smoltcp::socket::Socket::Udp(u) => Some(u),
-                            _ => None,
-                        }
-                    }) else {
+                    let Some(s) =
+                        g.sockets
+                            .iter()
+                            .find(|(hh, _)| hh == h)
+                            .and_then(|(_, s)| match s {
+                                smoltcp::socket::Socket::Udp(u) => Some(u),
+                                _ => None,
+                            })
+                    else {
                         continue;
                     };
                     let e = s.endpoint();
@@ -587,7 +593,9 @@ fn overlaps(a: &Binding, b_addr: IpAddr, b_v6only: bool) -> bool {
                 (IpAddr::V4(_), IpAddr::V4(_)) => true,
                 (IpAddr::V6(_), IpAddr::V6(_)) => true,
                 (IpAddr::V6(_), IpAddr::V4(_)) => !x_v6only,
-                (IpAddr::V4(_), IpAddr::V6(y6)) => y6.is_unspecified() || y6.to_ipv4_mapped().is_some(),
+                (IpAddr::V4(_), IpAddr::V6(y6)) => {
+                    y6.is_unspecified() || y6.to_ipv4_mapped().is_some()
+                }
             }
         } else {
             x == y
@@ -602,16 +610,21 @@ impl Inner {
     /// reaches smoltcp, its listener gets a spare socket in LISTEN if its
     /// queue has room; with the queue full the SYN is dropped.
     pub fn poll(&mut self, now: smoltcp::time::Instant) {
-        for _ in 0..10_000 {
-            while let Some(syn) = self.dev.front_syn() {
-                if !self.prepare_listener(syn) {
-                    self.dev.drop_front();
-                    continue;
+        self.iface.poll_maintenance(now);
+        for _ in 0..100_000 {
+            while !self.dev.is_empty() {
+                if let Some(syn) = self.dev.front_syn() {
+                    if !self.prepare_listener(syn) {
+                        self.dev.drop_front();
+                        continue;
+                    }
                 }
                 self.iface
                     .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
             }
-            let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
+            let r = self
+                .iface
+                .poll_egress(now, &mut self.dev, &mut self.sockets);
             if self.dev.is_empty() && r == smoltcp::iface::PollResult::None {
                 break;
             }
@@ -630,9 +643,7 @@ impl Inner {
                 l.endpoint.port == port
                     && match l.endpoint.addr {
                         Some(a) => from_ip(a) == dst,
-                        None => {
-                            !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4())
-                        }
+                        None => !(l.v4_only && dst.is_ipv6() || l.v6_only && dst.is_ipv4()),
                     }
             })
             .map(|(id, _)| *id)
@@ -718,9 +729,8 @@ impl Inner {
             };
             if now != w.last {
                 w.last = now;
-                match w.queue.upgrade() {
-                    Some(q) => out.push(q),
-                    None => {}
+                if let Some(q) = w.queue.upgrade() {
+                    out.push(q);
                 }
             }
         }
@@ -825,7 +835,7 @@ impl Inner {
                 return false;
             }
             match proto {
-                Proto::Tcp => !(req.reuseaddr && b.reuseaddr && !b.listening && !listening),
+                Proto::Tcp => !req.reuseaddr || !b.reuseaddr || b.listening || listening,
                 Proto::Udp => !(req.reuseaddr && b.reuseaddr),
             }
         })
@@ -968,11 +978,19 @@ impl Inner {
         })
     }
 
-    /// Closes a listener: connections not accepted are reset.
+    /// Closes a listener: connections not accepted are reset, and its
+    /// port is released.
     pub fn close_listener(&mut self, id: u64) {
-        let Some(l) = self.listeners.remove(&id) else {
-            return;
-        };
+        if let Some(owner) = self.stop_listener(id) {
+            self.unbind(owner);
+        }
+    }
+
+    /// Stops a listener (shutdown(SHUT_RD) of a listening socket):
+    /// connections not accepted are reset; the port stays bound. The
+    /// binding's owner.
+    pub fn stop_listener(&mut self, id: u64) -> Option<u64> {
+        let l = self.listeners.remove(&id)?;
         for h in l.pending {
             let s = self.sockets.get_mut::<tcp::Socket>(h);
             if s.state() == tcp::State::Listen {
@@ -983,7 +1001,8 @@ impl Inner {
                 self.orphans.push((h, None));
             }
         }
-        self.unbind(l.owner);
+        self.clear_listening(l.owner);
+        Some(l.owner)
     }
 
     /// Gives `to` a copy of `from`'s binding on `port`, not listening:
@@ -1072,13 +1091,7 @@ pub fn new_tcp(rx: usize, tx: usize) -> tcp::Socket<'static> {
 pub fn new_udp(rx: usize, tx: usize) -> udp::Socket<'static> {
     let slots = |bytes: usize| (bytes / 512).clamp(16, 1024);
     udp::Socket::new(
-        udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; slots(rx)],
-            vec![0u8; rx],
-        ),
-        udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; slots(tx)],
-            vec![0u8; tx],
-        ),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(rx)], vec![0u8; rx]),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(tx)], vec![0u8; tx]),
     )
 }

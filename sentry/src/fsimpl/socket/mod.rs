@@ -14,6 +14,9 @@
 //! and pushes exactly the bytes it gives, so a send never copies more than
 //! it queues and a receive never takes more than fits.
 
+pub mod inet;
+pub mod tcp;
+pub mod udp;
 pub mod unix;
 
 use std::any::Any;
@@ -561,6 +564,7 @@ pub fn get_int(v: &[u8]) -> Result<i32, Errno> {
 pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<dyn Socket>, Errno> {
     match family {
         libc::AF_UNIX => unix::UnixSocket::create(t, ty, protocol),
+        libc::AF_INET | libc::AF_INET6 => inet_create(t, family, ty, protocol),
         _ => {
             t.kernel.note_unsupported(
                 &format!("socket family {}", family_name(family)),
@@ -570,6 +574,31 @@ pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<d
         }
     }
 }
+
+/// An IP socket: TCP and UDP are the stack's; ICMP, raw sockets and the
+/// other protocols are not built (logged).
+fn inet_create(
+    t: &mut Task,
+    family: i32,
+    ty: i32,
+    protocol: i32,
+) -> Result<Arc<dyn Socket>, Errno> {
+    match (ty, protocol) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(tcp::TcpSocket::create(t, family)),
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(udp::UdpSocket::create(t, family)),
+        (libc::SOCK_RAW, _) if !t.creds.has_cap(CAP_NET_RAW) => Err(Errno::EPERM),
+        (libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_RAW, p) => {
+            t.kernel.note_unsupported(
+                &format!("socket {} type {ty} protocol {p}", family_name(family)),
+                "EPROTONOSUPPORT",
+            );
+            Err(Errno::EPROTONOSUPPORT)
+        }
+        _ => Err(Errno::ESOCKTNOSUPPORT),
+    }
+}
+
+const CAP_NET_RAW: u32 = 13;
 
 /// A name for a family, for the log.
 fn family_name(family: i32) -> String {
