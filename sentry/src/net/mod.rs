@@ -204,10 +204,43 @@ pub struct ListenQueue {
     pub v6_only: bool,
 }
 
+/// What a smoltcp socket of the stack is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Tcp,
+    Udp,
+}
+
+/// Sockets smoltcp woke (their state, queues or windows moved) since the
+/// stack last looked: only these are looked at after a poll.
+#[derive(Default)]
+struct Dirty(std::sync::Mutex<Vec<SocketHandle>>);
+
+/// The waker smoltcp calls for one socket.
+struct HandleWaker {
+    h: SocketHandle,
+    dirty: Arc<Dirty>,
+}
+
+impl std::task::Wake for HandleWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.dirty
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.h);
+    }
+}
+
 /// A socket's wait queue and what it looked like at the last poll.
 struct Watch {
     queue: Weak<WaitQueue>,
     last: (tcp::State, usize, usize, bool, bool),
+    waker: std::task::Waker,
 }
 
 /// The stack's state, under one lock.
@@ -215,7 +248,14 @@ pub struct Inner {
     pub iface: Interface,
     pub dev: Loopback,
     pub sockets: SocketSet<'static>,
+    /// What each socket of `sockets` is (a handle is looked up by kind,
+    /// never by a walk of the set).
+    kinds: HashMap<SocketHandle, Kind>,
     watches: HashMap<SocketHandle, Watch>,
+    dirty: Arc<Dirty>,
+    /// TCP sockets that got their peer's FIN (a reset after it is EPIPE to
+    /// the program, not ECONNRESET).
+    fin_seen: std::collections::HashSet<SocketHandle>,
     /// Sockets the program closed, kept until smoltcp is done, with the
     /// binding owner to release then.
     orphans: Vec<(SocketHandle, Option<u64>)>,
@@ -330,7 +370,10 @@ impl NetStack {
                 iface,
                 dev,
                 sockets: SocketSet::new(vec![]),
+                kinds: HashMap::new(),
                 watches: HashMap::new(),
+                dirty: Arc::default(),
+                fin_seen: Default::default(),
                 orphans: Vec::new(),
                 ports: HashMap::new(),
                 next_ephemeral: 32768 + (seed % 28232) as u16,
@@ -364,6 +407,12 @@ impl NetStack {
             stack: self,
             guard: Some(self.inner.lock()),
         }
+    }
+
+    /// Takes the stack's lock to look, or to change only what no packet
+    /// depends on: no poll follows.
+    pub fn peek(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     /// Records when the timer must poll next; whether that is earlier
@@ -622,6 +671,7 @@ impl Inner {
                 self.iface
                     .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
             }
+            self.reset_orphans_with_data();
             let r = self
                 .iface
                 .poll_egress(now, &mut self.dev, &mut self.sockets);
@@ -670,7 +720,7 @@ impl Inner {
                 if s.listen(ep).is_err() {
                     continue;
                 }
-                let h = self.sockets.add(s);
+                let h = self.add_tcp(s);
                 self.watch(h, q);
                 self.listeners.get_mut(&id).unwrap().pending.push(h);
                 return true;
@@ -679,20 +729,31 @@ impl Inner {
         any_room
     }
 
+    /// Data arriving for a socket the program closed is answered with a
+    /// reset, as Linux does (nobody will read it).
+    fn reset_orphans_with_data(&mut self) {
+        for (h, _) in &self.orphans {
+            if self.kinds.get(h) == Some(&Kind::Tcp) {
+                let t = self.sockets.get_mut::<tcp::Socket>(*h);
+                if t.recv_queue() > 0 {
+                    t.abort();
+                }
+            }
+        }
+    }
+
     /// Drops orphans smoltcp is done with, and their ports.
     fn reap(&mut self) {
         let mut i = 0;
         while i < self.orphans.len() {
             let (h, owner) = self.orphans[i];
-            let done = match self.sockets.iter().find(|(hh, _)| *hh == h).map(|(_, s)| s) {
-                Some(smoltcp::socket::Socket::Tcp(t)) => t.state() == tcp::State::Closed,
+            let done = match self.kinds.get(&h) {
+                Some(Kind::Tcp) => self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed,
                 _ => true,
             };
             if done {
                 self.orphans.swap_remove(i);
-                self.sockets.remove(h);
-                self.watches.remove(&h);
-                self.registered.remove(&h);
+                self.remove_socket(h);
                 if let Some(o) = owner {
                     self.unbind(o);
                 }
@@ -702,30 +763,54 @@ impl Inner {
         }
     }
 
-    /// The wait queues of sockets whose state moved since the last look.
+    /// The wait queues of sockets whose state moved since the last look
+    /// (those smoltcp woke), their wakers registered again.
     fn changed(&mut self) -> Vec<Arc<WaitQueue>> {
+        let mut woken =
+            std::mem::take(&mut *self.dirty.0.lock().unwrap_or_else(|e| e.into_inner()));
+        woken.sort_unstable();
+        woken.dedup();
         let mut out = Vec::new();
-        let mut dead = Vec::new();
-        for (h, w) in self.watches.iter_mut() {
-            let now = match self.sockets.iter().find(|(hh, _)| hh == h).map(|(_, s)| s) {
-                Some(smoltcp::socket::Socket::Tcp(t)) => (
-                    t.state(),
-                    t.recv_queue(),
-                    t.send_queue(),
-                    t.may_recv(),
-                    t.may_send(),
-                ),
-                Some(smoltcp::socket::Socket::Udp(u)) => (
-                    tcp::State::Closed,
-                    u.recv_queue(),
-                    u.send_queue(),
-                    u.can_recv(),
-                    u.can_send(),
-                ),
-                _ => {
-                    dead.push(*h);
-                    continue;
+        for h in woken {
+            let Some(w) = self.watches.get_mut(&h) else {
+                continue;
+            };
+            let now = match self.kinds.get(&h) {
+                Some(Kind::Tcp) => {
+                    let t = self.sockets.get_mut::<tcp::Socket>(h);
+                    t.register_recv_waker(&w.waker);
+                    t.register_send_waker(&w.waker);
+                    if matches!(
+                        t.state(),
+                        tcp::State::CloseWait
+                            | tcp::State::LastAck
+                            | tcp::State::Closing
+                            | tcp::State::TimeWait
+                    ) {
+                        self.fin_seen.insert(h);
+                    }
+                    let t = self.sockets.get::<tcp::Socket>(h);
+                    (
+                        t.state(),
+                        t.recv_queue(),
+                        t.send_queue(),
+                        t.may_recv(),
+                        t.may_send(),
+                    )
                 }
+                Some(Kind::Udp) => {
+                    let u = self.sockets.get_mut::<udp::Socket>(h);
+                    u.register_recv_waker(&w.waker);
+                    u.register_send_waker(&w.waker);
+                    (
+                        tcp::State::Closed,
+                        u.recv_queue(),
+                        u.send_queue(),
+                        u.can_recv(),
+                        u.can_send(),
+                    )
+                }
+                None => continue,
             };
             if now != w.last {
                 w.last = now;
@@ -734,21 +819,72 @@ impl Inner {
                 }
             }
         }
-        for h in dead {
-            self.watches.remove(&h);
-        }
         out
+    }
+
+    /// Adds a TCP socket to the stack.
+    pub fn add_tcp(&mut self, s: tcp::Socket<'static>) -> SocketHandle {
+        let h = self.sockets.add(s);
+        self.kinds.insert(h, Kind::Tcp);
+        h
+    }
+
+    /// Adds a UDP socket to the stack.
+    pub fn add_udp(&mut self, s: udp::Socket<'static>) -> SocketHandle {
+        let h = self.sockets.add(s);
+        self.kinds.insert(h, Kind::Udp);
+        h
+    }
+
+    /// Removes a socket and everything kept about it.
+    pub fn remove_socket(&mut self, h: SocketHandle) {
+        if self.kinds.remove(&h).is_some() {
+            self.sockets.remove(h);
+        }
+        self.watches.remove(&h);
+        self.registered.remove(&h);
+        self.fin_seen.remove(&h);
+    }
+
+    /// Whether the peer's FIN reached `h` before anything else happened
+    /// to it.
+    pub fn peer_finished(&self, h: SocketHandle) -> bool {
+        self.fin_seen.contains(&h)
     }
 
     /// Notifies `queue` whenever `h`'s state moves.
     pub fn watch(&mut self, h: SocketHandle, queue: Weak<WaitQueue>) {
+        let waker = std::task::Waker::from(Arc::new(HandleWaker {
+            h,
+            dirty: self.dirty.clone(),
+        }));
+        match self.kinds.get(&h) {
+            Some(Kind::Tcp) => {
+                let t = self.sockets.get_mut::<tcp::Socket>(h);
+                t.register_recv_waker(&waker);
+                t.register_send_waker(&waker);
+            }
+            Some(Kind::Udp) => {
+                let u = self.sockets.get_mut::<udp::Socket>(h);
+                u.register_recv_waker(&waker);
+                u.register_send_waker(&waker);
+            }
+            None => return,
+        }
         self.watches.insert(
             h,
             Watch {
                 queue,
                 last: (tcp::State::Closed, usize::MAX, usize::MAX, false, false),
+                waker,
             },
         );
+        // The first look happens at the next poll.
+        self.dirty
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(h);
     }
 
     /// Lists `h` in /proc/net and sock_diag.
@@ -960,8 +1096,7 @@ impl Inner {
         let l = self.listeners.get_mut(&id)?;
         l.pending.retain(|h| !dead.contains(h) && Some(*h) != found);
         for h in dead {
-            self.sockets.remove(h);
-            self.watches.remove(&h);
+            self.remove_socket(h);
         }
         found
     }
@@ -994,8 +1129,7 @@ impl Inner {
         for h in l.pending {
             let s = self.sockets.get_mut::<tcp::Socket>(h);
             if s.state() == tcp::State::Listen {
-                self.sockets.remove(h);
-                self.watches.remove(&h);
+                self.remove_socket(h);
             } else {
                 s.abort();
                 self.orphans.push((h, None));

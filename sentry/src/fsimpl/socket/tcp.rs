@@ -257,8 +257,7 @@ impl TcpSocket {
                 } else {
                     Errno::ECONNREFUSED
                 });
-                g.sockets.remove(h);
-                g.unregister(h);
+                g.remove_socket(h);
                 st.phase = Phase::Bound;
                 st.failed = true;
                 // A failed connect lets go of the port it was given.
@@ -401,10 +400,10 @@ impl TcpSocket {
             smoltcp::time::Duration::from_secs(net::CONNECT_TIMEOUT.as_secs())
         };
         s.set_timeout(Some(limit));
-        let h = g.sockets.add(s);
+        let h = g.add_tcp(s);
         if a.port == 0 {
             // No port is listening on 0: refused at once, as Linux does.
-            g.sockets.remove(h);
+            g.remove_socket(h);
             return Err(Errno::ECONNREFUSED);
         }
         let local_ip = if local.ip.is_unspecified() {
@@ -413,7 +412,7 @@ impl TcpSocket {
             local.ip
         };
         if let Err(e) = g.connect_tcp(h, (a.ip, a.port), (local_ip, local.port)) {
-            g.sockets.remove(h);
+            g.remove_socket(h);
             return Err(e);
         }
         g.watch(h, self.me());
@@ -552,7 +551,7 @@ impl TcpSocket {
                 }
             }
             let q = self.queue.clone();
-            wait(t, &q, timeo, || self.stack.lock().has_established(id))?;
+            wait(t, &q, timeo, || self.stack.peek().has_established(id))?;
         }
     }
 
@@ -609,14 +608,23 @@ impl TcpSocket {
                         return Err(Errno::EPIPE);
                     }
                 };
+                let after_fin = g.peer_finished(h);
                 let s = g.tcp(h);
                 if Self::was_reset(&st, s) && !st.reset_reported {
                     st.reset_reported = true;
-                    return if done > 0 {
-                        Ok(done)
-                    } else {
-                        Err(Errno::ECONNRESET)
-                    };
+                    if done > 0 {
+                        return Ok(done);
+                    }
+                    // Linux's tcp_reset: after the peer's FIN it is EPIPE.
+                    if after_fin {
+                        drop(g);
+                        drop(st);
+                        if flags & MSG_NOSIGNAL == 0 {
+                            t.raise(libc::SIGPIPE);
+                        }
+                        return Err(Errno::EPIPE);
+                    }
+                    return Err(Errno::ECONNRESET);
                 }
                 if st.closed_by_us || !s.may_send() {
                     if done > 0 {
@@ -658,7 +666,7 @@ impl TcpSocket {
 
     fn writable(&self) -> bool {
         let mut st = self.st.lock();
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         self.settle(&mut st, &mut g);
         if st.err.is_some() {
             return true;
@@ -675,7 +683,7 @@ impl TcpSocket {
 
     fn readable(&self) -> bool {
         let mut st = self.st.lock();
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         self.settle(&mut st, &mut g);
         if st.err.is_some() || st.shut_rd {
             return true;
@@ -810,7 +818,7 @@ impl TcpSocket {
 
     fn poll_mask(&self) -> i16 {
         let mut st = self.st.lock();
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         self.settle(&mut st, &mut g);
         let mut m: i16 = 0;
         if st.err.is_some() {
@@ -889,7 +897,7 @@ impl TcpSocket {
                 v
             }
             TCP_INFO => {
-                let mut g = self.stack.lock();
+                let mut g = self.stack.peek();
                 self.settle(&mut st, &mut g);
                 let mut b = vec![0u8; TCP_INFO_LEN];
                 let state = match st.phase {
@@ -1072,14 +1080,14 @@ impl Socket for TcpSocket {
 
     fn sockname(&self) -> Vec<u8> {
         let st = self.st.lock();
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         let (ip, port) = self.local_of(&st, &mut g);
         inet::format(self.family, ip, port)
     }
 
     fn peername(&self) -> Result<Vec<u8>, Errno> {
         let mut st = self.st.lock();
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         self.settle(&mut st, &mut g);
         match st.phase {
             Phase::Connected(h) => {
@@ -1115,7 +1123,7 @@ impl Socket for TcpSocket {
         }
         if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
             let mut st = self.st.lock();
-            let mut g = self.stack.lock();
+            let mut g = self.stack.peek();
             self.settle(&mut st, &mut g);
             let mut e = st.err.take();
             if e.is_none() {
@@ -1174,7 +1182,7 @@ impl Socket for TcpSocket {
                 match st.phase {
                     Phase::Listening(_) => return Err(Errno::EINVAL),
                     Phase::Connected(h) | Phase::Connecting(h) => {
-                        let mut g = self.stack.lock();
+                        let mut g = self.stack.peek();
                         let s = g.tcp(h);
                         if request == SIOCINQ {
                             s.recv_queue() as i32

@@ -134,7 +134,7 @@ impl UdpSocket {
             g.unbind(self.owner);
             return Err(Errno::EINVAL);
         }
-        let h = g.sockets.add(s);
+        let h = g.add_udp(s);
         g.watch(h, Arc::downgrade(&self.queue));
         g.register(
             h,
@@ -200,7 +200,7 @@ impl UdpSocket {
         if st.err.is_some() || st.shutdown & RCV_SHUTDOWN != 0 {
             return true;
         }
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         self.next_datagram(&st, &mut g).is_some()
     }
 
@@ -209,7 +209,7 @@ impl UdpSocket {
         let Some(h) = st.handle else {
             return true;
         };
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         g.udp(h).can_send()
     }
 
@@ -280,12 +280,13 @@ impl UdpSocket {
                         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
                     };
                 }
-                if to.ip == IpAddr::V4(Ipv4Addr::BROADCAST) && !st.opts.broadcast {
-                    return Err(Errno::EACCES);
-                }
                 let mut g = self.stack.lock();
+                // The route comes first, then the broadcast permission.
                 if !g.routable(to.ip) {
                     return Err(Errno::ENETUNREACH);
+                }
+                if to.ip == IpAddr::V4(Ipv4Addr::BROADCAST) && !st.opts.broadcast {
+                    return Err(Errno::EACCES);
                 }
                 let h = self.autobind(t, &mut st, &mut g)?;
                 let s = g.udp(h);
@@ -579,13 +580,13 @@ impl Socket for UdpSocket {
         let n: i32 = match request {
             SIOCINQ => {
                 let st = self.st.lock();
-                let mut g = self.stack.lock();
+                let mut g = self.stack.peek();
                 self.next_datagram(&st, &mut g).unwrap_or(0) as i32
             }
             SIOCOUTQ => {
                 let st = self.st.lock();
                 match st.handle {
-                    Some(h) => self.stack.lock().udp(h).send_queue() as i32,
+                    Some(h) => self.stack.peek().udp(h).send_queue() as i32,
                     None => 0,
                 }
             }
@@ -607,7 +608,7 @@ impl Socket for UdpSocket {
         if st.shutdown == RCV_SHUTDOWN | SEND_SHUTDOWN {
             m |= libc::POLLHUP;
         }
-        let mut g = self.stack.lock();
+        let mut g = self.stack.peek();
         if self.next_datagram(&st, &mut g).is_some() {
             m |= libc::POLLIN | libc::POLLRDNORM;
         }
