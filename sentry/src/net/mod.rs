@@ -22,7 +22,11 @@
 //! letting it go. A timer thread polls at smoltcp's deadlines
 //! (retransmissions, keep-alives, TIME_WAIT).
 
+pub mod config;
 pub mod device;
+pub mod ioctl;
+pub mod proc;
+pub mod rtnetlink;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -435,12 +439,15 @@ impl NetStack {
         for (h, r) in &g.registered {
             match proto {
                 Proto::Tcp => {
-                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
-                        match s {
-                            smoltcp::socket::Socket::Tcp(t) => Some(t),
-                            _ => None,
-                        }
-                    }) else {
+                    let Some(s) =
+                        g.sockets
+                            .iter()
+                            .find(|(hh, _)| hh == h)
+                            .and_then(|(_, s)| match s {
+                                smoltcp::socket::Socket::Tcp(t) => Some(t),
+                                _ => None,
+                            })
+                    else {
                         continue;
                     };
                     let le = s.listen_endpoint();
@@ -468,12 +475,15 @@ impl NetStack {
                     });
                 }
                 Proto::Udp => {
-                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
-                        match s {
-                            smoltcp::socket::Socket::Udp(u) => Some(u),
-                            _ => None,
-                        }
-                    }) else {
+                    let Some(s) =
+                        g.sockets
+                            .iter()
+                            .find(|(hh, _)| hh == h)
+                            .and_then(|(_, s)| match s {
+                                smoltcp::socket::Socket::Udp(u) => Some(u),
+                                _ => None,
+                            })
+                    else {
                         continue;
                     };
                     let e = s.endpoint();
@@ -587,7 +597,9 @@ fn overlaps(a: &Binding, b_addr: IpAddr, b_v6only: bool) -> bool {
                 (IpAddr::V4(_), IpAddr::V4(_)) => true,
                 (IpAddr::V6(_), IpAddr::V6(_)) => true,
                 (IpAddr::V6(_), IpAddr::V4(_)) => !x_v6only,
-                (IpAddr::V4(_), IpAddr::V6(y6)) => y6.is_unspecified() || y6.to_ipv4_mapped().is_some(),
+                (IpAddr::V4(_), IpAddr::V6(y6)) => {
+                    y6.is_unspecified() || y6.to_ipv4_mapped().is_some()
+                }
             }
         } else {
             x == y
@@ -630,9 +642,7 @@ impl Inner {
                 l.endpoint.port == port
                     && match l.endpoint.addr {
                         Some(a) => from_ip(a) == dst,
-                        None => {
-                            !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4())
-                        }
+                        None => !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4()),
                     }
             })
             .map(|(id, _)| *id)
@@ -1072,13 +1082,7 @@ pub fn new_tcp(rx: usize, tx: usize) -> tcp::Socket<'static> {
 pub fn new_udp(rx: usize, tx: usize) -> udp::Socket<'static> {
     let slots = |bytes: usize| (bytes / 512).clamp(16, 1024);
     udp::Socket::new(
-        udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; slots(rx)],
-            vec![0u8; rx],
-        ),
-        udp::PacketBuffer::new(
-            vec![udp::PacketMetadata::EMPTY; slots(tx)],
-            vec![0u8; tx],
-        ),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(rx)], vec![0u8; rx]),
+        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(tx)], vec![0u8; tx]),
     )
 }

@@ -14,6 +14,7 @@
 //! and pushes exactly the bytes it gives, so a send never copies more than
 //! it queues and a receive never takes more than fits.
 
+pub mod netlink;
 pub mod unix;
 
 use std::any::Any;
@@ -561,6 +562,7 @@ pub fn get_int(v: &[u8]) -> Result<i32, Errno> {
 pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<dyn Socket>, Errno> {
     match family {
         libc::AF_UNIX => unix::UnixSocket::create(t, ty, protocol),
+        libc::AF_NETLINK => netlink::NetlinkSocket::create(t, ty, protocol),
         _ => {
             t.kernel.note_unsupported(
                 &format!("socket family {}", family_name(family)),
