@@ -194,6 +194,7 @@ const IFLA_QDISC: u16 = 6;
 const IFLA_STATS: u16 = 7;
 const IFLA_TXQLEN: u16 = 13;
 const IFLA_MAP: u16 = 14;
+const IFLA_PROTINFO: u16 = 12;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKMODE: u16 = 17;
 const IFLA_STATS64: u16 = 23;
@@ -276,7 +277,8 @@ pub type Notification = (u32, Vec<u8>);
 /// One rtnetlink request (`rtnetlink_rcv_msg`): `msg` is the whole
 /// message, `portid` the sender's port, `strict` its
 /// NETLINK_GET_STRICT_CHK. Notifications of changes are pushed on
-/// `notify`.
+/// `notify`; `extack` gets the message Linux gives with some errors
+/// (NLMSGERR_ATTR_MSG).
 pub fn handle(
     t: &Task,
     stack: &NetStack,
@@ -284,6 +286,7 @@ pub fn handle(
     portid: u32,
     strict: bool,
     notify: &mut Vec<Notification>,
+    extack: &mut Option<&'static str>,
 ) -> Result<Answer, Errno> {
     let h = NlHdr::parse(msg).ok_or(Errno::EINVAL)?;
     let payload = &msg[NLMSG_HDRLEN..h.len as usize];
@@ -310,6 +313,9 @@ pub fn handle(
         created: stack.created_cs(t),
     };
     match (h.ty, dump) {
+        (RTM_GETLINK, true) if family == libc::AF_INET6 => Ok(Answer::Dump(
+            stack.links().iter().map(|l| cx.link6(l)).collect(),
+        )),
         (RTM_GETLINK, true) => Ok(Answer::Dump(
             stack
                 .links()
@@ -333,11 +339,11 @@ pub fn handle(
         }
         (RTM_GETADDR, true) => Ok(Answer::Dump(cx.addr_dump(family, payload))),
         (RTM_NEWADDR, _) => {
-            cx.newaddr(t, h, family, payload, notify)?;
+            cx.newaddr(t, h, family, payload, notify, extack)?;
             Ok(Answer::Done(Vec::new()))
         }
         (RTM_DELADDR, _) => {
-            cx.deladdr(family, payload, h, notify)?;
+            cx.deladdr(family, payload, notify, extack)?;
             Ok(Answer::Done(Vec::new()))
         }
         (RTM_GETROUTE, true) => Ok(Answer::Dump(cx.route_dump(family, payload))),
@@ -491,7 +497,9 @@ pub fn link_msg(l: &LinkInfo, ty: u16, flags: u16, seq: u32, pid: u32, change: u
     let x = m.nest(IFLA_XDP);
     m.u8(IFLA_XDP_ATTACHED, 0);
     m.end_nest(x);
-    m.str(IFLA_QDISC, if up { "noqueue" } else { "noop" });
+    // The sandbox's links have been up: their qdisc is set up (Linux
+    // shows "noop" only for a link never brought up).
+    m.str(IFLA_QDISC, "noqueue");
     // struct rtnl_link_ifmap: mem_start, mem_end, base_addr, irq,
     // dma, port, padding.
     m.attr(IFLA_MAP, &[0u8; 32]);
@@ -501,6 +509,30 @@ pub fn link_msg(l: &LinkInfo, ty: u16, flags: u16, seq: u32, pid: u32, change: u
 impl Cx<'_> {
     fn link(&self, l: &LinkInfo, ty: u16, flags: u16, change: u32) -> Vec<u8> {
         link_msg(l, ty, flags, self.seq, self.pid, change)
+    }
+
+    /// IPv6's view of a link (`inet6_fill_ifinfo`), what a GETLINK dump
+    /// for AF_INET6 lists: the name, address, MTU, operational state and
+    /// IFLA_PROTINFO with the interface's IPv6 flags and address
+    /// generation mode.
+    fn link6(&self, l: &LinkInfo) -> Vec<u8> {
+        let mut m = MsgBuf::new(RTM_NEWLINK, NLM_F_MULTI, self.seq, self.pid);
+        let mut hdr = [0u8; IFINFOMSG];
+        hdr[0] = libc::AF_INET6 as u8;
+        hdr[2..4].copy_from_slice(&l.kind.to_ne_bytes());
+        hdr[4..8].copy_from_slice(&(l.index as i32).to_ne_bytes());
+        hdr[8..12].copy_from_slice(&l.flags.to_ne_bytes());
+        m.raw(&hdr);
+        m.str(IFLA_IFNAME, &l.name);
+        m.attr(IFLA_ADDRESS, &l.mac);
+        m.u32(IFLA_MTU, l.mtu);
+        m.u8(IFLA_OPERSTATE, operstate(l));
+        let p = m.nest(IFLA_PROTINFO);
+        // IFLA_INET6_FLAGS: IF_READY; IFLA_INET6_ADDR_GEN_MODE: EUI64.
+        m.u32(1, 0x8000_0000);
+        m.u8(8, 0);
+        m.end_nest(p);
+        m.finish()
     }
 
     /// The link a GETLINK, SETLINK or DELLINK names: by index, else by
@@ -667,10 +699,21 @@ impl Cx<'_> {
                 if index != 0 && l.index != index {
                     continue;
                 }
-                for a in addrs
+                let mut mine: Vec<&AddrInfo> = addrs
                     .iter()
                     .filter(|a| a.index == l.index && a.addr.is_ipv4() == v4)
-                {
+                    .collect();
+                if !v4 {
+                    // IPv6's list: by scope (global, host, link), the newest
+                    // first within one.
+                    mine.reverse();
+                    mine.sort_by_key(|a| match addr_scope(a.addr) {
+                        RT_SCOPE_HOST => 1,
+                        RT_SCOPE_LINK => 2,
+                        _ => 0,
+                    });
+                }
+                for a in mine {
                     out.push(self.addr(a, Some(l), RTM_NEWADDR, flags));
                 }
             }
@@ -701,6 +744,7 @@ impl Cx<'_> {
         family: i32,
         payload: &[u8],
         notify: &mut Vec<Notification>,
+        extack: &mut Option<&'static str>,
     ) -> Result<(), Errno> {
         let max = match family {
             libc::AF_INET => 32,
@@ -739,6 +783,10 @@ impl Cx<'_> {
             Err(Errno::EEXIST) if h.flags & NLM_F_REPLACE != 0 && h.flags & NLM_F_EXCL == 0 => {
                 return Ok(())
             }
+            Err(Errno::EEXIST) if addr.is_ipv4() => {
+                *extack = Some("ipv4: Address already assigned");
+                return Err(Errno::EEXIST);
+            }
             Err(e) => return Err(e),
         }
         let group = if addr.is_ipv4() {
@@ -756,8 +804,8 @@ impl Cx<'_> {
         &self,
         family: i32,
         payload: &[u8],
-        _h: NlHdr,
         notify: &mut Vec<Notification>,
+        extack: &mut Option<&'static str>,
     ) -> Result<(), Errno> {
         if family != libc::AF_INET && family != libc::AF_INET6 {
             return Err(Errno::EOPNOTSUPP);
@@ -789,7 +837,12 @@ impl Cx<'_> {
                 .find(|y| y.index == index && y.addr.is_ipv4()),
             None => return Err(Errno::EINVAL),
         }
-        .ok_or(Errno::EADDRNOTAVAIL)?;
+        .ok_or_else(|| {
+            if v4 {
+                *extack = Some("ipv4: Address not found");
+            }
+            Errno::EADDRNOTAVAIL
+        })?;
         self.stack
             .del_addr(index, target.addr, Some(target.prefix))?;
         let group = if v4 {
@@ -918,6 +971,24 @@ pub fn fib(stack: &NetStack) -> Vec<Route> {
     };
     for a in stack.addrs() {
         let Some(l) = up(a.index) else {
+            // A loopback link that is down keeps its IPv4 local routes
+            // (Linux's fib_disable_ip flushes the others).
+            let lo_down = links
+                .iter()
+                .any(|l| l.index == a.index && l.flags & IFF_LOOPBACK != 0);
+            if lo_down && a.addr.is_ipv4() {
+                let net = mask_addr(a.addr, a.prefix);
+                v4_local.push(Route {
+                    prefsrc: Some(a.addr),
+                    ..base(a.addr, 32, RT_TABLE_LOCAL, RT_SCOPE_HOST, RTN_LOCAL, &a)
+                });
+                if a.prefix < 32 {
+                    v4_local.push(Route {
+                        prefsrc: Some(a.addr),
+                        ..base(net, a.prefix, RT_TABLE_LOCAL, RT_SCOPE_HOST, RTN_LOCAL, &a)
+                    });
+                }
+            }
             continue;
         };
         let lo = l.flags & IFF_LOOPBACK != 0;
@@ -953,7 +1024,7 @@ pub fn fib(stack: &NetStack) -> Vec<Route> {
                 }
             }
             IpAddr::V6(_) => {
-                if !lo && a.prefix < 128 {
+                if a.prefix < 128 {
                     v6_main.push(Route {
                         priority: 256,
                         ..base(

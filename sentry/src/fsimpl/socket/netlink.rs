@@ -58,6 +58,9 @@ const NLMSG_GOODSIZE: usize = 4096 - 320;
 /// SKB_WITH_OVERHEAD(32768): the largest.
 const DUMP_MAX: usize = 32768 - 320;
 const CAP_NET_ADMIN: u32 = 12;
+/// An ack's flag: TLVs follow (NLMSGERR_ATTR_*).
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSGERR_ATTR_MSG: u16 = 1;
 const SO_RCVTIMEO_NEW: i32 = 66;
 const SO_SNDTIMEO_NEW: i32 = 67;
 
@@ -279,10 +282,17 @@ impl NetlinkSocket {
     /// `netlink_ack`: NLMSG_ERROR with `err` (0 for an ack) and the
     /// request's header, or the whole request for an error unless
     /// NETLINK_CAP_ACK.
-    fn ack(&self, msg: &[u8], h: &NlHdr, portid: u32, err: i32) -> Vec<u8> {
-        let cap = self.st.lock().cap_ack;
+    fn ack(&self, msg: &[u8], h: &NlHdr, portid: u32, err: i32, extack: Option<&str>) -> Vec<u8> {
+        let (cap, ext) = {
+            let st = self.st.lock();
+            (st.cap_ack, st.ext_ack)
+        };
         let whole = err != 0 && !cap;
-        let flags = if whole { 0 } else { NLM_F_CAPPED };
+        let text = extack.filter(|_| ext && err != 0);
+        let mut flags = if whole { 0 } else { NLM_F_CAPPED };
+        if text.is_some() {
+            flags |= NLM_F_ACK_TLVS;
+        }
         let mut m = MsgBuf::new(NLMSG_ERROR, flags, h.seq, portid);
         let mut body = (err).to_ne_bytes().to_vec();
         if whole {
@@ -291,6 +301,9 @@ impl NetlinkSocket {
             body.extend_from_slice(&msg[..NLMSG_HDRLEN]);
         }
         m.raw(&body);
+        if let Some(text) = text {
+            m.str(NLMSGERR_ATTR_MSG, text);
+        }
         m.finish()
     }
 
@@ -309,8 +322,9 @@ impl NetlinkSocket {
             }
             let mut err = 0;
             let mut skip_ack = false;
+            let mut extack = None;
             if h.flags & NLM_F_REQUEST != 0 && h.ty >= NLMSG_MIN_TYPE {
-                match rtnetlink::handle(t, &stack, msg, portid, strict, &mut notify) {
+                match rtnetlink::handle(t, &stack, msg, portid, strict, &mut notify, &mut extack) {
                     Ok(Answer::Done(replies)) => {
                         for r in replies {
                             self.deliver(r, 0, 0);
@@ -324,7 +338,7 @@ impl NetlinkSocket {
                 }
             }
             if !skip_ack && (h.flags & NLM_F_ACK != 0 || err != 0) {
-                let a = self.ack(msg, &h, portid, err);
+                let a = self.ack(msg, &h, portid, err, extack);
                 self.deliver(a, 0, 0);
             }
             for (g, m) in notify.drain(..) {
