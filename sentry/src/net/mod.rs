@@ -439,15 +439,12 @@ impl NetStack {
         for (h, r) in &g.registered {
             match proto {
                 Proto::Tcp => {
-                    let Some(s) =
-                        g.sockets
-                            .iter()
-                            .find(|(hh, _)| hh == h)
-                            .and_then(|(_, s)| match s {
-                                smoltcp::socket::Socket::Tcp(t) => Some(t),
-                                _ => None,
-                            })
-                    else {
+                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
+                        match s {
+                            smoltcp::socket::Socket::Tcp(t) => Some(t),
+                            _ => None,
+                        }
+                    }) else {
                         continue;
                     };
                     let le = s.listen_endpoint();
@@ -475,15 +472,12 @@ impl NetStack {
                     });
                 }
                 Proto::Udp => {
-                    let Some(s) =
-                        g.sockets
-                            .iter()
-                            .find(|(hh, _)| hh == h)
-                            .and_then(|(_, s)| match s {
-                                smoltcp::socket::Socket::Udp(u) => Some(u),
-                                _ => None,
-                            })
-                    else {
+                    let Some(s) = g.sockets.iter().find(|(hh, _)| hh == h).and_then(|(_, s)| {
+                        match s {
+                            smoltcp::socket::Socket::Udp(u) => Some(u),
+                            _ => None,
+                        }
+                    }) else {
                         continue;
                     };
                     let e = s.endpoint();
@@ -597,9 +591,7 @@ fn overlaps(a: &Binding, b_addr: IpAddr, b_v6only: bool) -> bool {
                 (IpAddr::V4(_), IpAddr::V4(_)) => true,
                 (IpAddr::V6(_), IpAddr::V6(_)) => true,
                 (IpAddr::V6(_), IpAddr::V4(_)) => !x_v6only,
-                (IpAddr::V4(_), IpAddr::V6(y6)) => {
-                    y6.is_unspecified() || y6.to_ipv4_mapped().is_some()
-                }
+                (IpAddr::V4(_), IpAddr::V6(y6)) => y6.is_unspecified() || y6.to_ipv4_mapped().is_some(),
             }
         } else {
             x == y
@@ -642,7 +634,9 @@ impl Inner {
                 l.endpoint.port == port
                     && match l.endpoint.addr {
                         Some(a) => from_ip(a) == dst,
-                        None => !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4()),
+                        None => {
+                            !(l.v4_only && dst.is_ipv6()) && !(l.v6_only && dst.is_ipv4())
+                        }
                     }
             })
             .map(|(id, _)| *id)
@@ -1082,7 +1076,13 @@ pub fn new_tcp(rx: usize, tx: usize) -> tcp::Socket<'static> {
 pub fn new_udp(rx: usize, tx: usize) -> udp::Socket<'static> {
     let slots = |bytes: usize| (bytes / 512).clamp(16, 1024);
     udp::Socket::new(
-        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(rx)], vec![0u8; rx]),
-        udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; slots(tx)], vec![0u8; tx]),
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; slots(rx)],
+            vec![0u8; rx],
+        ),
+        udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; slots(tx)],
+            vec![0u8; tx],
+        ),
     )
 }
