@@ -1,5 +1,6 @@
 /* What a sandboxed program sees of the host's unix sockets and of other
- * socket families. `inet`: socket(AF_INET) and socketpair(AF_INET);
+ * socket families. `inet`: socket(AF_INET), AF_PACKET, a netlink
+ * protocol the sandbox lacks, and socketpair(AF_INET);
  * `connect PATH`: a stream connect to PATH; `bind PATH`: binds and
  * listens at PATH, prints "bound", then waits for a line on stdin;
  * `abstract NAME`: connects to, then binds, the abstract name NAME. */
@@ -24,7 +25,8 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "inet")) {
     result("socket AF_INET", socket(AF_INET, SOCK_STREAM, 0));
     result("socket AF_INET6", socket(AF_INET6, SOCK_DGRAM, 0));
-    result("socket AF_NETLINK", socket(AF_NETLINK, SOCK_RAW, 0));
+    result("socket AF_PACKET", socket(AF_PACKET, SOCK_RAW, 0));
+    result("socket AF_NETLINK NETLINK_SOCK_DIAG", socket(AF_NETLINK, SOCK_RAW, 4));
     int sv[2];
     result("socketpair AF_INET", socketpair(AF_INET, SOCK_STREAM, 0, sv));
     return 0;

@@ -131,7 +131,7 @@ fn the_abstract_namespace_is_the_sandboxs_own() {
 }
 
 #[test]
-fn other_families_answer_eafnosupport_and_are_logged() {
+fn other_families_and_netlink_protocols_are_refused_and_logged() {
     let log = build_dir().join(format!("unix-families-{}.log", std::process::id()));
     let r = sandboxed(
         &["--debug-log", log.to_str().unwrap()],
@@ -141,7 +141,9 @@ fn other_families_answer_eafnosupport_and_are_logged() {
     assert_eq!(
         r.stdout,
         "socket AF_INET: EAFNOSUPPORT\nsocket AF_INET6: EAFNOSUPPORT\n\
-         socket AF_NETLINK: EAFNOSUPPORT\nsocketpair AF_INET: EAFNOSUPPORT\n",
+         socket AF_PACKET: EAFNOSUPPORT\n\
+         socket AF_NETLINK NETLINK_SOCK_DIAG: EPROTONOSUPPORT\n\
+         socketpair AF_INET: EAFNOSUPPORT\n",
         "{}",
         r.stderr
     );
@@ -149,7 +151,8 @@ fn other_families_answer_eafnosupport_and_are_logged() {
     let _ = std::fs::remove_file(&log);
     assert!(
         text.contains("unimplemented: socket family AF_INET")
-            && text.contains("socket family AF_NETLINK"),
+            && text.contains("socket family AF_PACKET")
+            && text.contains("netlink protocol NETLINK_SOCK_DIAG"),
         "{text}"
     );
 }

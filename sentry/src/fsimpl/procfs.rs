@@ -173,10 +173,7 @@ pub fn new_procfs(t: &Task) -> (Arc<Filesystem>, Arc<Inode>) {
             Node::dir(
                 0o555,
                 Arc::new(Fixed {
-                    entries: vec![entry(
-                        "unix",
-                        top_file(|t| Ok(t.kernel.sockets.unix.proc_net_unix().into_bytes())),
-                    )],
+                    entries: net_files(),
                     absent_error: Some(Errno::ENOENT),
                 }),
             ),
@@ -2005,6 +2002,143 @@ fn sys_dir() -> Node {
     sysctl_dir(vec![
         entry("fs", fs),
         entry("kernel", kernel),
+        entry("net", net_sysctls()),
         entry("vm", vm),
+    ])
+}
+
+/// `/proc/net`: the stack's sockets, links and routes, and AF_UNIX's
+/// sockets.
+fn net_files() -> Vec<Entry> {
+    use crate::net::proc as p;
+    fn net_file(f: fn(&crate::net::NetStack) -> String) -> Node {
+        top_file(move |t| Ok(f(t.kernel.sockets.net()).into_bytes()))
+    }
+    vec![
+        entry("dev", net_file(p::dev)),
+        entry("if_inet6", net_file(p::if_inet6)),
+        entry("ipv6_route", net_file(p::ipv6_route)),
+        entry("netstat", top_file(|_| Ok(p::netstat().into_bytes()))),
+        entry("route", net_file(p::route)),
+        entry("snmp", net_file(p::snmp)),
+        entry("tcp", net_file(p::tcp)),
+        entry("tcp6", net_file(p::tcp6)),
+        entry("udp", net_file(p::udp)),
+        entry("udp6", net_file(p::udp6)),
+        entry(
+            "unix",
+            top_file(|t| Ok(t.kernel.sockets.unix.proc_net_unix().into_bytes())),
+        ),
+    ]
+}
+
+/// `net.ipv4.ip_local_port_range`: the stack's ephemeral ports, two
+/// numbers; a write takes one or two (the second kept when absent), each
+/// in 1..=65535 and in order, else EINVAL.
+fn port_range_sysctl() -> Node {
+    Node::file(0o644, |t| {
+        let (lo, hi) = *t.kernel.sockets.net().port_range.lock();
+        Ok(format!("{lo}\t{hi}\n").into_bytes())
+    })
+    .seek_end()
+    .writes(Writes::To(Arc::new(
+        move |t: &Task| -> Result<Sink, Errno> {
+            let stack = t.kernel.sockets.net().clone();
+            Ok(Box::new(move |data: &[u8], off: u64| {
+                if off != 0 {
+                    return Ok(data.len());
+                }
+                let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
+                let words: Vec<&str> = text.trim_end_matches('\0').split_whitespace().collect();
+                if words.is_empty() {
+                    return Err(Errno::EINVAL);
+                }
+                let mut range = stack.port_range.lock();
+                let mut v = [range.0 as i64, range.1 as i64];
+                for (i, w) in words.iter().take(2).enumerate() {
+                    v[i] = w.parse().map_err(|_| Errno::EINVAL)?;
+                }
+                if !(1..=65535).contains(&v[0]) || !(1..=65535).contains(&v[1]) || v[1] < v[0] {
+                    return Err(Errno::EINVAL);
+                }
+                *range = (v[0] as u16, v[1] as u16);
+                Ok(data.len())
+            }))
+        },
+    )))
+}
+
+/// `/proc/sys/net`: the settings of the sandbox's stack that programs
+/// read (each is what the stack does: Linux's defaults, CUBIC, the
+/// keep-alive timings the stack uses); the port range is writable.
+fn net_sysctls() -> Node {
+    let core = sysctl_dir(vec![
+        entry("netdev_max_backlog", sysctl("1000")),
+        entry(
+            "optmem_max",
+            sysctl(crate::fsimpl::socket::OPTMEM_MAX.to_string()),
+        ),
+        entry(
+            "rmem_default",
+            sysctl(crate::fsimpl::socket::RMEM_DEFAULT.to_string()),
+        ),
+        entry(
+            "rmem_max",
+            sysctl(crate::fsimpl::socket::RMEM_MAX.to_string()),
+        ),
+        entry(
+            "somaxconn",
+            sysctl(crate::fsimpl::socket::SOMAXCONN.to_string()),
+        ),
+        entry(
+            "wmem_default",
+            sysctl(crate::fsimpl::socket::WMEM_DEFAULT.to_string()),
+        ),
+        entry(
+            "wmem_max",
+            sysctl(crate::fsimpl::socket::WMEM_MAX.to_string()),
+        ),
+    ]);
+    let ipv4 = sysctl_dir(vec![
+        entry("ip_default_ttl", sysctl("64")),
+        entry("ip_forward", sysctl("0")),
+        entry("ip_local_port_range", port_range_sysctl()),
+        entry("ip_nonlocal_bind", sysctl("0")),
+        entry("ip_unprivileged_port_start", sysctl("1024")),
+        entry("tcp_available_congestion_control", sysctl("cubic")),
+        entry("tcp_congestion_control", sysctl("cubic")),
+        entry("tcp_fin_timeout", sysctl("60")),
+        entry("tcp_keepalive_intvl", sysctl("75")),
+        entry("tcp_keepalive_probes", sysctl("9")),
+        entry("tcp_keepalive_time", sysctl("7200")),
+        entry("tcp_max_syn_backlog", sysctl("4096")),
+        entry("tcp_rmem", sysctl("4096\t131072\t6291456")),
+        entry("tcp_sack", sysctl("1")),
+        entry("tcp_syn_retries", sysctl("6")),
+        entry("tcp_timestamps", sysctl("1")),
+        entry("tcp_window_scaling", sysctl("1")),
+        entry("tcp_wmem", sysctl("4096\t16384\t4194304")),
+    ]);
+    let conf = |name: &str| {
+        entry(
+            name,
+            sysctl_dir(vec![
+                entry("disable_ipv6", sysctl("0")),
+                entry("forwarding", sysctl("0")),
+                entry("mtu", sysctl(if name == "lo" { "65536" } else { "1280" })),
+            ]),
+        )
+    };
+    let ipv6 = sysctl_dir(vec![
+        entry("bindv6only", sysctl("0")),
+        entry(
+            "conf",
+            sysctl_dir(vec![conf("all"), conf("default"), conf("lo")]),
+        ),
+    ]);
+    sysctl_dir(vec![
+        entry("core", core),
+        entry("ipv4", ipv4),
+        entry("ipv6", ipv6),
     ])
 }

@@ -22,7 +22,11 @@
 //! letting it go. A timer thread polls at smoltcp's deadlines
 //! (retransmissions, keep-alives, TIME_WAIT).
 
+pub mod config;
 pub mod device;
+pub mod ioctl;
+pub mod proc;
+pub mod rtnetlink;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -389,10 +389,8 @@ pub fn unknown_option(t: &Task, call: &str, level: i32, name: i32) -> Errno {
     Errno::ENOPROTOOPT
 }
 
-/// The interface ioctls every socket serves (SIOCGIF*), answered from the
-/// stack; ENOTTY for the rest.
+/// The interface ioctls of an IP socket (SIOCGIF* and the address
+/// requests), answered from the stack; ENOTTY for the rest.
 pub fn interface_ioctl(t: &mut Task, request: u32, arg: u64) -> Result<u64, Errno> {
-    let _ = (t, arg);
-    let _ = request;
-    Err(Errno::ENOTTY)
+    crate::net::ioctl::ifreq_ioctl(t, request, arg)
 }

@@ -15,6 +15,7 @@
 //! it queues and a receive never takes more than fits.
 
 pub mod inet;
+pub mod netlink;
 pub mod tcp;
 pub mod udp;
 pub mod unix;
@@ -565,6 +566,7 @@ pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<d
     match family {
         libc::AF_UNIX => unix::UnixSocket::create(t, ty, protocol),
         libc::AF_INET | libc::AF_INET6 => inet_create(t, family, ty, protocol),
+        libc::AF_NETLINK => netlink::NetlinkSocket::create(t, ty, protocol),
         _ => {
             t.kernel.note_unsupported(
                 &format!("socket family {}", family_name(family)),

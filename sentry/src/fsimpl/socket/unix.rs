@@ -2034,7 +2034,8 @@ impl Socket for UnixSocket {
                 t.kernel.note_unimplemented("ioctl SIOCUNIXFILE");
                 return Err(Errno::ENOSYS);
             }
-            _ => return Err(Errno::ENOTTY),
+            // The device ioctls every socket serves.
+            _ => return crate::net::ioctl::dev_ioctl(t, request, arg),
         };
         t.mm.write_obj(arg, &v)?;
         Ok(0)
