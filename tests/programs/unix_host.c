@@ -1,6 +1,7 @@
 /* What a sandboxed program sees of the host's unix sockets and of other
- * socket families. `inet`: socket(AF_INET), AF_PACKET, a netlink
- * protocol the sandbox lacks, and socketpair(AF_INET);
+ * socket families. `inet`: socket(AF_INET) and AF_INET6 (the sandbox's
+ * stack), SCTP, AF_PACKET and a netlink protocol the sandbox lacks, and
+ * socketpair(AF_INET);
  * `connect PATH`: a stream connect to PATH; `bind PATH`: binds and
  * listens at PATH, prints "bound", then waits for a line on stdin;
  * `abstract NAME`: connects to, then binds, the abstract name NAME. */
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "inet")) {
     result("socket AF_INET", socket(AF_INET, SOCK_STREAM, 0));
     result("socket AF_INET6", socket(AF_INET6, SOCK_DGRAM, 0));
+    result("socket AF_INET SCTP", socket(AF_INET, SOCK_STREAM, 132));
     result("socket AF_PACKET", socket(AF_PACKET, SOCK_RAW, 0));
     result("socket AF_NETLINK NETLINK_SOCK_DIAG", socket(AF_NETLINK, SOCK_RAW, 4));
     int sv[2];

@@ -158,12 +158,14 @@ static void self_passing(void) {
 }
 
 static int blocked_fd;
+static ssize_t blocked_result;
 
+/* Its result is printed by the main thread after the join: the wake-up
+ * and the waker's own print would race. */
 static void *blocked_reader(void *arg) {
   (void)arg;
   char c;
-  ssize_t r = read(blocked_fd, &c, 1);
-  printf("blocked read returned %zd\n", r);
+  blocked_result = read(blocked_fd, &c, 1);
   return NULL;
 }
 
@@ -177,6 +179,7 @@ static void wakeups(void) {
   usleep(50000);
   CHECK(shutdown(sv[0], SHUT_RD));
   pthread_join(t, NULL);
+  printf("blocked read returned %zd\n", blocked_result);
   close(sv[0]);
   close(sv[1]);
   socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
@@ -185,6 +188,7 @@ static void wakeups(void) {
   usleep(50000);
   close(sv[1]);
   pthread_join(t, NULL);
+  printf("blocked read returned %zd\n", blocked_result);
   close(sv[0]);
 }
 
