@@ -10,13 +10,13 @@ mkdir -p target/bench
 cc -O2 -static -o target/bench/getppid bench/getppid.c
 cc -O2 -static -o target/bench/fs bench/fs.c
 cc -O2 -o target/bench/ptrace_floor bench/ptrace_floor.c
-for prog in fork_wait fork_exec true_static pipe_pingpong clock_gettime unix_pingpong unix_throughput epoll_wait pty_echo sem_pingpong mq_pingpong; do
+for prog in fork_wait fork_exec true_static pipe_pingpong clock_gettime unix_pingpong unix_throughput tcp_pingpong tcp_throughput epoll_wait pty_echo sem_pingpong mq_pingpong; do
     cc -O2 -static -o "target/bench/$prog" "bench/$prog.c"
 done
 for prog in futex_pingpong mutex_condvar eventfd_pingpong; do
     cc -O2 -static -pthread -o "target/bench/$prog" "bench/$prog.c"
 done
-sandboxed=(getppid fs fork_wait fork_exec true_static pipe_pingpong clock_gettime futex_pingpong mutex_condvar unix_pingpong unix_throughput epoll_wait eventfd_pingpong pty_echo sem_pingpong mq_pingpong)
+sandboxed=(getppid fs fork_wait fork_exec true_static pipe_pingpong clock_gettime futex_pingpong mutex_condvar unix_pingpong unix_throughput tcp_pingpong tcp_throughput epoll_wait eventfd_pingpong pty_echo sem_pingpong mq_pingpong)
 bench_dir=$(pwd)/target/bench
 # Native runs hide /tmp behind a private tmpfs: keep the programs elsewhere.
 case "$bench_dir" in
@@ -62,6 +62,8 @@ row "mutex + condvar handoff, 16 threads" 100000 5000 mutex_condvar
 row "clock_gettime(CLOCK_MONOTONIC)" 10000000 10000000 clock_gettime
 row "unix stream ping-pong, 2 processes (round trip)" 100000 5000 unix_pingpong
 row "unix stream throughput, 1 GiB in 64 KiB writes (per 64 KiB)" 1024 1024 unix_throughput
+row "TCP loopback ping-pong, 2 processes, TCP_NODELAY (round trip)" 100000 5000 tcp_pingpong
+row "TCP loopback throughput, 256 MiB in 64 KiB writes (per 64 KiB)" 256 256 tcp_throughput
 row "epoll_wait, 1,000 idle pipes + 1 written each round" 100000 5000 epoll_wait
 row "pty echo round trip (master write, echo read)" 100000 5000 pty_echo
 row "eventfd ping-pong, 2 threads (round trip)" 100000 5000 eventfd_pingpong
