@@ -91,10 +91,10 @@ pub enum PlatformKind {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Network {
-    /// No network.
+    /// Loopback only, in the sentry's stack.
     None,
-    /// The sandbox's own network stack (not built yet: IP sockets answer
-    /// EAFNOSUPPORT, as with `none`).
+    /// The sentry's stack on the container's interfaces (taking them over
+    /// is not built yet: loopback only, as with `none`).
     Sandbox,
 }
 
