@@ -241,7 +241,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             .transpose()
             .map_err(|e| format!("dup of the terminal: {e}"))?,
         hostname,
-        strace: cli.strace,
+        strace: crate::reports::strace(cli),
         platform: cli.platform_name().to_string(),
         cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
         seccomp: true,
@@ -259,6 +259,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             ready: ready_w,
         }),
         guest_seccomp,
+        reports: crate::reports::open(cli)?,
     };
     let boot = move || match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),

@@ -16,6 +16,7 @@ use super::{Fd, Hex, SysResult, UserAddr};
 use crate::fsimpl::socket::{
     self, Control, GuestIo, Received, RecvArgs, SendArgs, Socket, Ucred, OPTMEM_MAX,
 };
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 use crate::vfs::FileDescription;
 
@@ -132,10 +133,42 @@ fn check_family_type(family: i32, ty: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Socket types a family of the sentry does not have (families
+/// themselves are reported by `socket::create`).
+const SOCKET_TYPE: Unsupported = Unsupported {
+    syscall: "socket",
+    argument: "type",
+    answer: Errno::ESOCKTNOSUPPORT,
+};
+/// Protocols a family of the sentry does not have.
+const SOCKET_PROTOCOL: Unsupported = Unsupported {
+    syscall: "socket",
+    argument: "protocol",
+    answer: Errno::EPROTONOSUPPORT,
+};
+/// Option levels other than SOL_SOCKET a socket does not take (those of
+/// SOL_SOCKET are reported by the family).
+const SETSOCKOPT_OPTION: Unsupported = Unsupported {
+    syscall: "setsockopt",
+    argument: "level and option",
+    answer: Errno::EOPNOTSUPP,
+};
+const GETSOCKOPT_OPTION: Unsupported = Unsupported {
+    syscall: "getsockopt",
+    argument: "level and option",
+    answer: Errno::EOPNOTSUPP,
+};
+
 pub fn socket(t: &mut Task, family: i32, ty: i32, protocol: i32) -> SysResult {
     let (ty, nonblock, cloexec) = split_type(ty)?;
     check_family_type(family, ty)?;
-    let s = socket::create(t, family, ty, protocol)?;
+    let s = socket::create(t, family, ty, protocol).inspect_err(|&e| {
+        if e == SOCKET_TYPE.answer {
+            SOCKET_TYPE.note(t, format_args!("{ty} of family {family}"));
+        } else if e == SOCKET_PROTOCOL.answer {
+            SOCKET_PROTOCOL.note(t, format_args!("{protocol} of family {family}"));
+        }
+    })?;
     let f = socket::new_file(s, nonblock);
     Ok(install(t, f, cloexec)? as u64)
 }
@@ -740,7 +773,13 @@ pub fn getsockopt(
     if len < 0 {
         return Err(Errno::EINVAL);
     }
-    let v = s.getsockopt(t, level, name, len as usize)?;
+    let v = s
+        .getsockopt(t, level, name, len as usize)
+        .inspect_err(|&e| {
+            if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
+                GETSOCKOPT_OPTION.note(t, format_args!("level {level} option {name}"));
+            }
+        })?;
     let n = v.len().min(len as usize);
     t.mm.copy_out(val.0, &v[..n])?;
     t.mm.write_obj(lenp.0, &(n as i32))?;
@@ -764,6 +803,10 @@ pub fn setsockopt(
     if len >= 4 || level != libc::SOL_SOCKET {
         t.mm.copy_in(val.0, &mut v)?;
     }
-    s.setsockopt(t, level, name, &v)?;
+    s.setsockopt(t, level, name, &v).inspect_err(|&e| {
+        if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
+            SETSOCKOPT_OPTION.note(t, format_args!("level {level} option {name}"));
+        }
+    })?;
     Ok(0)
 }
