@@ -57,7 +57,12 @@ pub struct Cli {
     pub strace: bool,
     /// Trace only these syscalls (comma-separated names; implies
     /// --strace).
-    #[arg(long = "strace-syscalls", global = true, value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        long = "strace-syscalls",
+        global = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
     pub strace_syscalls: Option<Vec<String>>,
     /// Write the syscall trace to this file, one line per call with the
     /// pid and tid (implies --strace).

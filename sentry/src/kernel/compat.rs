@@ -360,10 +360,7 @@ impl CompatState {
                     .into(),
             );
             o.insert("first_seconds".into(), json!(since.as_secs_f64()));
-            o.insert(
-                "first_time".into(),
-                rfc3339(self.boot_wall + since).into(),
-            );
+            o.insert("first_time".into(), rfc3339(self.boot_wall + since).into());
             match kind {
                 Kind::Syscall => syscalls.push(Value::Object(o)),
                 Kind::Argument => arguments.push(Value::Object(o)),
@@ -403,11 +400,7 @@ impl CompatState {
             d.len(),
             if d.len() == 1 { "" } else { "s" },
         );
-        for (label, l) in [
-            ("unimplemented", &s),
-            ("unsupported", &a),
-            ("degraded", &d),
-        ] {
+        for (label, l) in [("unimplemented", &s), ("unsupported", &a), ("degraded", &d)] {
             for e in l {
                 let procs: Vec<String> = e["processes"]
                     .as_array()
@@ -437,8 +430,7 @@ impl CompatState {
 
     /// Writes the report and the profile asked for (at the sandbox's end).
     pub fn finish(&self) {
-        if let Some((mut f, human)) = self.report.lock().unwrap_or_else(|e| e.into_inner()).take()
-        {
+        if let Some((mut f, human)) = self.report.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let text = if human {
                 self.report_summary()
             } else {
@@ -450,7 +442,12 @@ impl CompatState {
                 tracing::warn!("writing the compatibility report: {e}");
             }
         }
-        if let Some(mut f) = self.profile.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(mut f) = self
+            .profile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             if let Some(l) = &self.learn {
                 let mut s = serde_json::to_string_pretty(&l.profile()).unwrap_or_default();
                 s.push('\n');
@@ -477,32 +474,38 @@ const FILTERED: [(i64, usize); 4] = [
 const CLONE_NAMESPACE_FLAGS: u64 = 0x7e02_0000;
 
 /// What the OCI runtime itself calls between installing the container's
-/// filter and the container's program taking over: runc installs it
-/// (with `noNewPrivileges`, as late as it can) right before it execs the
-/// program, and its Go runtime's threads keep running under it until
-/// then. A learned profile allows these whatever the workload did, as
-/// Docker's default profile does.
+/// filter and the container's program taking over: runc (1.1, with
+/// `noNewPrivileges`) installs it right before it opens its exec FIFO,
+/// closes its fds (reading `/proc/self/fd`) and execs the program, and the
+/// threads of its Go runtime keep running under it until then (as traced
+/// with `strace -f runc run`). A learned profile allows these whatever
+/// the workload did, as Docker's default profile does.
 const RUNTIME_SYSCALLS: &[&str] = &[
-    // runc's exec of the container's program.
+    // runc's init: the exec FIFO, the fds it closes, the exec.
+    "openat",
+    "write",
+    "close",
+    "fstatfs",
+    "getdents64",
+    "getpid",
     "execve",
-    // The Go runtime's threads of runc, until the exec.
+    // The Go runtime's threads of runc, until the exec: its scheduler,
+    // timers, network poller, preemption signals and stacks.
     "futex",
     "nanosleep",
     "sched_yield",
+    "epoll_ctl",
     "epoll_pwait",
     "rt_sigreturn",
     "rt_sigprocmask",
     "sigaltstack",
     "tgkill",
-    "getpid",
     "gettid",
     "mmap",
     "munmap",
     "madvise",
     "exit",
     "exit_group",
-    "write",
-    "close",
 ];
 
 /// The syscalls (and arguments of [`FILTERED`]) the workload made.
@@ -539,7 +542,9 @@ impl Learn {
     /// The numbers of the syscalls made.
     pub fn made(&self) -> Vec<u64> {
         (0..SYSCALL_COUNT as u64)
-            .filter(|&nr| self.made[nr as usize / 64].load(Ordering::Relaxed) & (1 << (nr % 64)) != 0)
+            .filter(|&nr| {
+                self.made[nr as usize / 64].load(Ordering::Relaxed) & (1 << (nr % 64)) != 0
+            })
             .collect()
     }
 

@@ -8,11 +8,11 @@ use crate::errno::Errno;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::process::{child_code, wait_status, Process, Report};
 use crate::kernel::signal::{self, SigInfo};
 use crate::kernel::task::{Task, ThreadGroup, VforkDone};
 use crate::kernel::waiter::ALL_EVENTS;
-use crate::kernel::compat::Unsupported;
 use crate::kernel::ExitStatus;
 use crate::vfs::perm;
 use crate::vfs::FileDescription;

@@ -150,12 +150,12 @@ const SOCKET_PROTOCOL: Unsupported = Unsupported {
 /// SOL_SOCKET are reported by the family).
 const SETSOCKOPT_OPTION: Unsupported = Unsupported {
     syscall: "setsockopt",
-    argument: "level and option",
+    argument: "option",
     answer: Errno::EOPNOTSUPP,
 };
 const GETSOCKOPT_OPTION: Unsupported = Unsupported {
     syscall: "getsockopt",
-    argument: "level and option",
+    argument: "option",
     answer: Errno::EOPNOTSUPP,
 };
 
@@ -777,7 +777,7 @@ pub fn getsockopt(
         .getsockopt(t, level, name, len as usize)
         .inspect_err(|&e| {
             if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
-                GETSOCKOPT_OPTION.note(t, format_args!("level {level} option {name}"));
+                GETSOCKOPT_OPTION.note(t, format_args!("level {level} name {name}"));
             }
         })?;
     let n = v.len().min(len as usize);
@@ -805,7 +805,7 @@ pub fn setsockopt(
     }
     s.setsockopt(t, level, name, &v).inspect_err(|&e| {
         if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
-            SETSOCKOPT_OPTION.note(t, format_args!("level {level} option {name}"));
+            SETSOCKOPT_OPTION.note(t, format_args!("level {level} name {name}"));
         }
     })?;
     Ok(0)
