@@ -265,6 +265,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
             if let Some(c) = &control {
                 report_ready(&c.ready, &e.to_string());
             }
+            kernel.compat.finish();
             return Err(e);
         }
     };

@@ -461,3 +461,54 @@ fn strace_filter_and_log() {
     );
     assert_eq!(r.stdout, "");
 }
+
+#[test]
+fn learned_profile_under_podman() {
+    use tests::clients::{find_program, Podman, Runtime as Client};
+    if !tests::rootfs::have_busybox() {
+        return;
+    }
+    let dir = ScratchDir::new("compat-podman");
+    let (profile, learned_run) = learn(&dir.0);
+    // podman runs containers without noNewPrivileges: the runtime drops
+    // capabilities and changes ids under the filter. crun is podman's
+    // default runtime, runc the other.
+    let mut clients = Vec::new();
+    for (name, package) in [("crun", "crun"), ("runc", "runc")] {
+        if let Some(path) = find_program(name, package) {
+            clients.push((
+                name,
+                Client {
+                    path,
+                    flags: Vec::new(),
+                },
+            ));
+        }
+    }
+    let profile_opt = format!("seccomp={}", profile.display());
+    for (name, client) in &clients {
+        let Some(podman) = Podman::new(client) else {
+            return;
+        };
+        let root = podman.busybox().unwrap();
+        std::fs::copy(program(), root.join("compat_calls")).unwrap();
+        let root = root.to_string_lossy().into_owned();
+        for (args, expected) in [
+            ("workload", learned_run.stdout.clone()),
+            ("outside", format!("{}{OUTSIDE}", learned_run.stdout)),
+        ] {
+            let r = podman.run(&[
+                "run",
+                "--rm",
+                "--security-opt",
+                &profile_opt,
+                "--rootfs",
+                &root,
+                "/compat_calls",
+                args,
+            ]);
+            assert_eq!(r.code, 0, "podman with {name}, {args}: {r:?}");
+            assert_eq!(r.stdout, expected, "podman with {name}, {args}: {r:?}");
+        }
+    }
+}

@@ -474,21 +474,47 @@ const FILTERED: [(i64, usize); 4] = [
 const CLONE_NAMESPACE_FLAGS: u64 = 0x7e02_0000;
 
 /// What the OCI runtime itself calls between installing the container's
-/// filter and the container's program taking over: runc (1.1, with
-/// `noNewPrivileges`) installs it right before it opens its exec FIFO,
-/// closes its fds (reading `/proc/self/fd`) and execs the program, and the
-/// threads of its Go runtime keep running under it until then (as traced
-/// with `strace -f runc run`). A learned profile allows these whatever
-/// the workload did, as Docker's default profile does.
+/// filter and the container's program taking over, as traced with
+/// `strace -f` of `runc run` (1.1) and `crun run` (podman's default), and
+/// in the kernel's log with `SCMP_ACT_LOG` under podman.
+/// With `noNewPrivileges` both install it right before the exec (runc
+/// then opens its exec FIFO, closes its fds reading `/proc/self/fd`, and
+/// the threads of its Go runtime run on until the exec); without it, as
+/// podman and Docker run containers, they install it before they drop
+/// capabilities and change ids, so those calls come after it too. A
+/// learned profile allows these whatever the workload did, as Docker's
+/// default profile does.
 const RUNTIME_SYSCALLS: &[&str] = &[
     // runc's init: the exec FIFO, the fds it closes, the exec.
     "openat",
+    "read",
     "write",
     "close",
+    "fcntl",
+    "fstat",
     "fstatfs",
+    "newfstatat",
+    "faccessat2",
     "getdents64",
+    "getcwd",
+    "chdir",
     "getpid",
+    "getppid",
     "execve",
+    // Without noNewPrivileges: capabilities, ids and groups (runc uses
+    // setuid and setgid, crun setresuid and setresgid), and crun's
+    // signal set-up.
+    "capget",
+    "capset",
+    "prctl",
+    "setgroups",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "rt_sigaction",
+    // crun under podman waits on a descriptor before the exec.
+    "pselect6",
     // The Go runtime's threads of runc, until the exec: its scheduler,
     // timers, network poller, preemption signals and stacks.
     "futex",
