@@ -274,9 +274,12 @@ fn learn(dir: &Path) -> (PathBuf, RunResult) {
     (profile, r)
 }
 
-/// The profile's rule lists: the names allowed unconditionally, and
-/// (name, index, op, value) of each argument rule.
-fn rules(profile: &Value) -> (Vec<String>, Vec<(String, u64, String, u64)>) {
+/// An argument rule: (syscall, argument index, op, value).
+type ArgRule = (String, u64, String, u64);
+
+/// The profile's rule lists: the names allowed unconditionally, and each
+/// argument rule.
+fn rules(profile: &Value) -> (Vec<String>, Vec<ArgRule>) {
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     assert_eq!(
         profile["architectures"],

@@ -270,7 +270,7 @@ impl CompatState {
             what.to_string(),
             syscall,
             "",
-            what.to_string(),
+            String::new(),
             answer,
         );
     }
@@ -342,7 +342,10 @@ impl CompatState {
                     if !e.argument.is_empty() {
                         o.insert("argument".into(), e.argument.into());
                     }
-                    o.insert("value".into(), e.value.clone().into());
+                    // Free-text notes have their name only.
+                    if !e.value.is_empty() {
+                        o.insert("value".into(), e.value.clone().into());
+                    }
                     o.insert("answer".into(), e.answer.into());
                 }
                 Kind::Degraded => {
