@@ -138,6 +138,8 @@ thread_local! {
 
 /// How many processes an entry lists at most.
 const MAX_PROCESSES: usize = 32;
+/// How many of them the summary for a person names.
+const SUMMARY_PROCESSES: usize = 6;
 
 struct Entry {
     syscall: String,
@@ -405,14 +407,15 @@ impl CompatState {
         );
         for (label, l) in [("unimplemented", &s), ("unsupported", &a), ("degraded", &d)] {
             for e in l {
-                let procs: Vec<String> = e["processes"]
-                    .as_array()
-                    .map(|ps| {
-                        ps.iter()
-                            .map(|p| format!("{}[{}]", p["comm"].as_str().unwrap_or(""), p["pid"]))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let all = e["processes"].as_array().cloned().unwrap_or_default();
+                let mut procs: Vec<String> = all
+                    .iter()
+                    .take(SUMMARY_PROCESSES)
+                    .map(|p| format!("{}[{}]", p["comm"].as_str().unwrap_or(""), p["pid"]))
+                    .collect();
+                if all.len() > SUMMARY_PROCESSES {
+                    procs.push(format!("and {} more", all.len() - SUMMARY_PROCESSES));
+                }
                 let answer = e
                     .get("answer")
                     .or_else(|| e.get("behaviour"))
