@@ -146,18 +146,49 @@ const SOCKET_PROTOCOL: Unsupported = Unsupported {
     argument: "protocol",
     answer: Errno::EPROTONOSUPPORT,
 };
-/// Option levels other than SOL_SOCKET a socket does not take (those of
-/// SOL_SOCKET are reported by the family).
-const SETSOCKOPT_OPTION: Unsupported = Unsupported {
-    syscall: "setsockopt",
-    argument: "option",
-    answer: Errno::EOPNOTSUPP,
-};
-const GETSOCKOPT_OPTION: Unsupported = Unsupported {
-    syscall: "getsockopt",
-    argument: "option",
-    answer: Errno::EOPNOTSUPP,
-};
+/// Socket options outside SOL_SOCKET (whose own are reported by the
+/// family): a level the socket does not take, or a name of a level it
+/// takes that it does not know.
+const SOCKOPT_UNSUPPORTED: [[Unsupported; 2]; 2] = [
+    [
+        Unsupported {
+            syscall: "getsockopt",
+            argument: "option",
+            answer: Errno::EOPNOTSUPP,
+        },
+        Unsupported {
+            syscall: "getsockopt",
+            argument: "option",
+            answer: Errno::ENOPROTOOPT,
+        },
+    ],
+    [
+        Unsupported {
+            syscall: "setsockopt",
+            argument: "option",
+            answer: Errno::EOPNOTSUPP,
+        },
+        Unsupported {
+            syscall: "setsockopt",
+            argument: "option",
+            answer: Errno::ENOPROTOOPT,
+        },
+    ],
+];
+
+/// Reports an option `getsockopt` (`set` false) or `setsockopt` refused
+/// with `e`, if it is one of [`SOCKOPT_UNSUPPORTED`].
+fn note_sockopt(t: &Task, set: bool, level: i32, name: i32, e: Errno) {
+    if level == libc::SOL_SOCKET {
+        return;
+    }
+    if let Some(u) = SOCKOPT_UNSUPPORTED[set as usize]
+        .iter()
+        .find(|u| u.answer == e)
+    {
+        u.note(t, format_args!("level {level} name {name}"));
+    }
+}
 
 pub fn socket(t: &mut Task, family: i32, ty: i32, protocol: i32) -> SysResult {
     let (ty, nonblock, cloexec) = split_type(ty)?;
@@ -775,11 +806,7 @@ pub fn getsockopt(
     }
     let v = s
         .getsockopt(t, level, name, len as usize)
-        .inspect_err(|&e| {
-            if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
-                GETSOCKOPT_OPTION.note(t, format_args!("level {level} name {name}"));
-            }
-        })?;
+        .inspect_err(|&e| note_sockopt(t, false, level, name, e))?;
     let n = v.len().min(len as usize);
     t.mm.copy_out(val.0, &v[..n])?;
     t.mm.write_obj(lenp.0, &(n as i32))?;
@@ -803,10 +830,7 @@ pub fn setsockopt(
     if len >= 4 || level != libc::SOL_SOCKET {
         t.mm.copy_in(val.0, &mut v)?;
     }
-    s.setsockopt(t, level, name, &v).inspect_err(|&e| {
-        if level != libc::SOL_SOCKET && matches!(e, Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) {
-            SETSOCKOPT_OPTION.note(t, format_args!("level {level} name {name}"));
-        }
-    })?;
+    s.setsockopt(t, level, name, &v)
+        .inspect_err(|&e| note_sockopt(t, true, level, name, e))?;
     Ok(0)
 }
