@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +72,17 @@ static int unsupported(const char *dir) {
     show("arch_prctl", syscall(SYS_arch_prctl, 0x9999, 0));
     show("socket family", socket(AF_INET, SOCK_STREAM, 0));
     show("socket protocol", socket(AF_UNIX, SOCK_STREAM, 99));
+    show("socket type", socket(AF_UNIX, SOCK_RDM, 0));
     int s = socket(AF_UNIX, SOCK_STREAM, 0);
     int one = 1;
     show("setsockopt", setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one));
     show("unshare", unshare(CLONE_NEWUSER));
+    long c = syscall(SYS_clone, CLONE_NEWUTS | SIGCHLD, 0, 0, 0, 0);
+    if (c == 0)
+        _exit(0);
+    if (c > 0)
+        waitpid(c, NULL, 0);
+    show("clone", c);
     snprintf(path, sizeof path, "%s/mnt", dir);
     mkdir(path, 0755);
     show("mount type", mount("none", path, "ext4", 0, NULL));

@@ -113,6 +113,13 @@ fn report_names_every_kind_of_unsupported_call() {
         ),
         (
             "unsupported_arguments",
+            "socket type 4 of family 1",
+            "socket",
+            "ESOCKTNOSUPPORT",
+            "socket type: -1 ESOCKTNOSUPPORT",
+        ),
+        (
+            "unsupported_arguments",
             "setsockopt option level 6 name 1",
             "setsockopt",
             "EOPNOTSUPP",
@@ -124,6 +131,13 @@ fn report_names_every_kind_of_unsupported_call() {
             "unshare",
             "ENOSYS",
             "unshare: -1 ENOSYS",
+        ),
+        (
+            "unsupported_arguments",
+            "clone flags CLONE_NEWUTS",
+            "clone",
+            "ENOSYS",
+            "clone: -1 ENOSYS",
         ),
         (
             "unsupported_arguments",
