@@ -121,6 +121,8 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         return Err("config.json's process.args is empty: nothing to run".into());
     }
     let tree = crate::spec::tree(&spec, &bundle)?;
+    // The report, profile and trace files, before anything is started.
+    let reports = crate::reports::open(cli)?;
     // SAFETY: geteuid has no preconditions.
     let owner = unsafe { libc::geteuid() };
     let mut state = State {
@@ -241,7 +243,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             .transpose()
             .map_err(|e| format!("dup of the terminal: {e}"))?,
         hostname,
-        strace: cli.strace,
+        strace: crate::reports::strace(cli),
         platform: cli.platform_name().to_string(),
         cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
         seccomp: true,
@@ -259,6 +261,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             ready: ready_w,
         }),
         guest_seccomp,
+        reports,
     };
     let boot = move || match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),

@@ -201,6 +201,14 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
             return 125;
         }
     };
+    let reports = match crate::reports::open(cli) {
+        Ok(r) => r,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            eprintln!("runsc: {msg}");
+            return 125;
+        }
+    };
     let prog = Path::new(&args.command[0]);
     let mut gofer_child = None;
     let (file, gofer, path) = if args.empty_root {
@@ -274,7 +282,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         stdio,
         console,
         hostname: args.hostname.clone(),
-        strace: cli.strace,
+        strace: crate::reports::strace(cli),
         platform: cli.platform_name().to_string(),
         cpus,
         seccomp: true,
@@ -289,6 +297,7 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         tree: sentry::Tree::Do,
         control: None,
         guest_seccomp,
+        reports,
     };
     let code = crate::confine::run_confined(move || boot(cfg));
     if let Some(t) = saved_termios {

@@ -27,7 +27,9 @@ pub fn init(cli: &Cli) -> std::io::Result<Guard> {
     let path = cli.debug_log.as_ref().or(cli.log.as_ref());
     let level = if cli.debug {
         "debug"
-    } else if cli.strace || path.is_some() {
+    } else if ((cli.strace || cli.strace_syscalls.is_some()) && cli.strace_log.is_none())
+        || path.is_some()
+    {
         "info"
     } else {
         "warn"

@@ -12,6 +12,7 @@ mod container;
 mod hooks;
 mod logging;
 mod oci_seccomp;
+mod reports;
 mod spec;
 
 use std::process::ExitCode;
@@ -54,6 +55,29 @@ pub struct Cli {
     /// Log every guest system call with its arguments and result.
     #[arg(long, global = true)]
     pub strace: bool,
+    /// Trace only these syscalls (comma-separated names; implies
+    /// --strace).
+    #[arg(
+        long = "strace-syscalls",
+        global = true,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
+    pub strace_syscalls: Option<Vec<String>>,
+    /// Write the syscall trace to this file, one line per call with the
+    /// pid and tid (implies --strace).
+    #[arg(long = "strace-log", global = true, value_name = "FILE")]
+    pub strace_log: Option<std::path::PathBuf>,
+    /// At the sandbox's end, write a JSON report of what the workload
+    /// asked for that the sandbox does not give (syscalls answered ENOSYS,
+    /// unsupported arguments, degraded behaviours); `-`: a short summary
+    /// on standard error.
+    #[arg(long = "compat-report", global = true, value_name = "FILE")]
+    pub compat_report: Option<std::path::PathBuf>,
+    /// At the sandbox's end, write an OCI `linux.seccomp` profile that
+    /// allows what the workload's processes called, and nothing else.
+    #[arg(long = "learn-profile", global = true, value_name = "FILE")]
+    pub learn_profile: Option<std::path::PathBuf>,
     /// How guest code runs.
     #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Ptrace)]
     pub platform: PlatformKind,

@@ -102,6 +102,9 @@ pub struct BootConfig {
     /// An OCI container's control socket: the first process is loaded,
     /// then waits for `start` on it.
     pub control: Option<Control>,
+    /// The compatibility report, learned seccomp profile and strace log
+    /// asked for, and the strace filter.
+    pub reports: kernel::compat::Reports,
 }
 
 /// The sandbox's file tree.
@@ -198,7 +201,7 @@ fn exec_reason(e: errno::Errno) -> String {
 }
 
 /// Boots a sandbox running one program and waits for it to exit.
-pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
+pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
     // SIGWINCH stays pending for a signalfd (the console's size follows
     // the host's): blocked before any other thread starts, so that every
     // thread inherits the mask and none is interrupted by it.
@@ -225,6 +228,7 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     if let Some(n) = cfg.cpus {
         kernel.cpus = n.max(1);
     }
+    kernel.compat = kernel::compat::CompatState::new(std::mem::take(&mut cfg.reports));
     let kernel = Arc::new(kernel);
     if cfg.seccomp {
         // The vDSO and its timekeeper (which calibrates the TSC) before
@@ -254,7 +258,6 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
             confine::make_forbidden_syscall();
         }
     }
-    let mut cfg = cfg;
     let control = cfg.control.take();
     let console_fd = cfg.console.take();
     let (task, console) = match start_init(kernel.clone(), cfg, console_fd.map(|fd| (fd, winch))) {
@@ -263,6 +266,7 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
             if let Some(c) = &control {
                 report_ready(&c.ready, &e.to_string());
             }
+            kernel.compat.finish();
             return Err(e);
         }
     };
@@ -284,6 +288,7 @@ pub fn boot(cfg: BootConfig) -> Result<ExitStatus, BootError> {
     for (what, n) in kernel.unimplemented_counts() {
         tracing::info!("unimplemented {what}: {n} calls");
     }
+    kernel.compat.finish();
     Ok(status)
 }
 

@@ -1,6 +1,7 @@
 //! The kernel: tasks, thread groups, credentials, limits, signals state,
 //! futexes, and the identity of the sandbox.
 
+pub mod compat;
 pub mod creds;
 pub mod futex;
 pub mod ipc;
@@ -13,7 +14,6 @@ pub mod timer;
 pub mod tty;
 pub mod waiter;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -67,8 +67,9 @@ pub struct Kernel {
     pub boot_time: Instant,
     /// How many CPUs the sandbox shows.
     pub cpus: usize,
-    /// Unimplemented syscalls the guest made, by name, with counts.
-    unimplemented: Mutex<HashMap<String, u64>>,
+    /// What the guest asked for that the sentry lacks (the compatibility
+    /// report), the learned seccomp profile, the strace filter and log.
+    pub compat: compat::CompatState,
     /// Every task and process: the sandbox's pid namespace.
     pub tasks: parking_lot::Mutex<process::TaskSet>,
     /// Notified when the last task exits or pid 1 exits.
@@ -153,7 +154,7 @@ impl Kernel {
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            unimplemented: Mutex::new(HashMap::new()),
+            compat: Default::default(),
             tasks: parking_lot::Mutex::new(process::TaskSet::default()),
             all_exited: parking_lot::Condvar::new(),
             pending_continue: parking_lot::Mutex::new(Vec::new()),
@@ -176,21 +177,16 @@ impl Kernel {
 
     /// As [`Kernel::note_unimplemented`], for a request answered with
     /// another error (`answer`, e.g. EAFNOSUPPORT for a socket family).
-    pub fn note_unsupported(&self, what: &str, answer: &str) {
-        let mut m = self.unimplemented.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(what.to_string()).or_insert(0);
-        if *n == 0 {
-            tracing::info!("unimplemented: {what} (answered {answer})");
-        }
-        *n += 1;
+    /// Recorded for the compatibility report under the syscall being
+    /// handled; a handler's own cases are better declared next to it
+    /// ([`compat::Unsupported`]).
+    pub fn note_unsupported(&self, what: &str, answer: &'static str) {
+        self.compat.note_text(what, answer);
     }
 
     /// Counts of unimplemented requests, sorted by name.
     pub fn unimplemented_counts(&self) -> Vec<(String, u64)> {
-        let m = self.unimplemented.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<(String, u64)> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        v.sort();
-        v
+        self.compat.counts()
     }
 }
 

@@ -1032,31 +1032,7 @@ impl MemoryManager {
 
     /// madvise(2).
     pub fn madvise(&self, addr: u64, len: u64, advice: i32) -> Result<(), Errno> {
-        let known = matches!(
-            advice,
-            libc::MADV_NORMAL
-                | libc::MADV_RANDOM
-                | libc::MADV_SEQUENTIAL
-                | libc::MADV_WILLNEED
-                | libc::MADV_DONTNEED
-                | libc::MADV_FREE
-                | libc::MADV_REMOVE
-                | libc::MADV_DONTFORK
-                | libc::MADV_DOFORK
-                | libc::MADV_MERGEABLE
-                | libc::MADV_UNMERGEABLE
-                | libc::MADV_HUGEPAGE
-                | libc::MADV_NOHUGEPAGE
-                | libc::MADV_DONTDUMP
-                | libc::MADV_DODUMP
-                | libc::MADV_WIPEONFORK
-                | libc::MADV_KEEPONFORK
-                | libc::MADV_COLD
-                | libc::MADV_PAGEOUT
-                | MADV_POPULATE_READ
-                | MADV_POPULATE_WRITE
-                | MADV_DONTNEED_LOCKED
-        );
+        let known = advice_known(advice);
         if !known || !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
@@ -2148,4 +2124,33 @@ fn mergeable(sa: u64, a: &Vma, sb: u64, b: &Vma) -> bool {
             (Some(fa), Some(fb)) => Arc::ptr_eq(&fa.file, &fb.file) && fa.shared == fb.shared,
             _ => false,
         }
+}
+
+/// Whether madvise(2) knows `advice`.
+pub fn advice_known(advice: i32) -> bool {
+    matches!(
+        advice,
+        libc::MADV_NORMAL
+            | libc::MADV_RANDOM
+            | libc::MADV_SEQUENTIAL
+            | libc::MADV_WILLNEED
+            | libc::MADV_DONTNEED
+            | libc::MADV_FREE
+            | libc::MADV_REMOVE
+            | libc::MADV_DONTFORK
+            | libc::MADV_DOFORK
+            | libc::MADV_MERGEABLE
+            | libc::MADV_UNMERGEABLE
+            | libc::MADV_HUGEPAGE
+            | libc::MADV_NOHUGEPAGE
+            | libc::MADV_DONTDUMP
+            | libc::MADV_DODUMP
+            | libc::MADV_WIPEONFORK
+            | libc::MADV_KEEPONFORK
+            | libc::MADV_COLD
+            | libc::MADV_PAGEOUT
+            | MADV_POPULATE_READ
+            | MADV_POPULATE_WRITE
+            | MADV_DONTNEED_LOCKED
+    )
 }

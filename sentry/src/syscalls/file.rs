@@ -119,10 +119,21 @@ fn description_flags(flags: u32) -> u32 {
     (flags & !dropped) | O_LARGEFILE
 }
 
+/// Direct I/O: accepted and kept as a status flag, but reads and writes
+/// go through the sentry's caches, without O_DIRECT's alignment rules.
+const OPEN_DIRECT: crate::kernel::compat::Degraded = crate::kernel::compat::Degraded {
+    syscall: "open",
+    what: "O_DIRECT",
+    behaviour: "accepted; I/O goes through the sentry's caches, without alignment rules",
+};
+
 /// Opens `path` (relative to `dirfd`) with `flags` and `mode`; returns the
 /// new fd.
 pub fn do_open(t: &mut Task, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> SysResult {
     let o = |f: i32| flags & f as u32 != 0;
+    if o(libc::O_DIRECT) && !o(libc::O_PATH) {
+        OPEN_DIRECT.note(t);
+    }
     if o(libc::O_TMPFILE & !libc::O_DIRECTORY) {
         return open_tmpfile(t, dirfd, path, flags, mode);
     }

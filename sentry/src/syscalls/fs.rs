@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::errno::Errno;
 
-use super::{unimplemented, Fd, Hex, InBuf, OutBuf, SysResult, UserAddr};
+use super::{Fd, Hex, InBuf, OutBuf, SysResult, UserAddr};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 use crate::mm::io::{as_bytes, from_bytes};
 use crate::vfs::FileDescription;
@@ -568,6 +569,19 @@ pub fn dup3(t: &mut Task, old: Fd, new: Fd, flags: Hex) -> SysResult {
     Ok(new.0 as u64)
 }
 
+/// fcntl commands the sentry does not know (none of Linux's it has).
+const FCNTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "fcntl",
+    argument: "command",
+    answer: Errno::EINVAL,
+};
+/// Leases and directory notification (F_GETLEASE, F_SETLEASE, F_NOTIFY).
+const FCNTL_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "fcntl",
+    argument: "command",
+    answer: Errno::ENOSYS,
+};
+
 pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
     let f = t.fds.get(fd.0)?;
     // An O_PATH file only names a place: just the fd-level commands work.
@@ -656,10 +670,10 @@ pub fn fcntl(t: &mut Task, fd: Fd, cmd: i32, arg: Hex) -> SysResult {
             let size = arg.0 as u32 as usize;
             Ok(f.imp.set_pipe_size(size, privileged)? as u64)
         }
-        libc::F_GETLEASE | libc::F_SETLEASE | libc::F_NOTIFY => {
-            unimplemented(t, &format!("fcntl command {cmd}"))
-        }
-        _ => Err(Errno::EINVAL),
+        libc::F_GETLEASE => FCNTL_UNIMPLEMENTED.answer(t, "F_GETLEASE"),
+        libc::F_SETLEASE => FCNTL_UNIMPLEMENTED.answer(t, "F_SETLEASE"),
+        libc::F_NOTIFY => FCNTL_UNIMPLEMENTED.answer(t, "F_NOTIFY"),
+        _ => FCNTL_UNKNOWN.answer(t, cmd),
     }
 }
 
@@ -683,6 +697,15 @@ pub fn fstat(t: &mut Task, fd: Fd, statbuf: UserAddr) -> SysResult {
     let st = f.stat()?;
     copy_out_stat(t, statbuf.0, &st)
 }
+
+/// ioctl requests the file's kind does not take. Terminal requests (type
+/// 'T') on files that are not terminals are left out: Linux answers them
+/// ENOTTY as well, and every `isatty` makes one.
+const IOCTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "ioctl",
+    argument: "request",
+    answer: Errno::ENOTTY,
+};
 
 pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
     let f = t.fds.get(fd.0)?;
@@ -721,9 +744,24 @@ pub fn ioctl(t: &mut Task, fd: Fd, request: Hex, arg: Hex) -> SysResult {
             let r = f.imp.ioctl(&f, t, req, arg.0);
             if r == Err(Errno::ENOTTY) {
                 tracing::debug!("ioctl {req:#x} on {} answered ENOTTY", f.imp.name());
+                if (req >> 8) & 0xff != u32::from(b'T') {
+                    IOCTL_UNKNOWN.note(t, format_args!("{req:#x} on {}", file_kind(&f)));
+                }
             }
             r
         }
+    }
+}
+
+/// What kind of file a description is, for the report: its name without
+/// what varies (an inode number, a path).
+fn file_kind(f: &FileDescription) -> String {
+    let name = f.imp.name();
+    match name.split_once(':') {
+        Some((kind, _)) if !kind.is_empty() && !kind.contains('/') => kind.to_string(),
+        _ if name.starts_with("/dev/") => name,
+        _ if name.starts_with('/') => "a file".to_string(),
+        _ => name,
     }
 }
 

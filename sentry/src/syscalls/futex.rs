@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::errno::Errno;
 
 use super::{SysResult, UserAddr};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::futex::FutexKey;
 use crate::kernel::task::Task;
 use crate::kernel::waiter::Wake;
@@ -78,6 +79,20 @@ fn deadline_at(d: Duration, realtime: bool) -> Instant {
     };
     Instant::now() + d.saturating_sub(now)
 }
+
+/// Operations Linux does not know either.
+const FUTEX_UNKNOWN: Unsupported = Unsupported {
+    syscall: "futex",
+    argument: "operation",
+    answer: Errno::ENOSYS,
+};
+/// The requeue-PI pair (condition variables with PI mutexes): not
+/// implemented.
+const FUTEX_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "futex",
+    argument: "operation",
+    answer: Errno::ENOSYS,
+};
 
 pub fn futex(
     t: &mut Task,
@@ -234,11 +249,10 @@ pub fn futex(
                 .pi_unlock(key, t.tid as u32, |f| Ok(mf.update_u32(off, f)))?;
             Ok(0)
         }
-        FUTEX_WAIT_REQUEUE_PI | FUTEX_CMP_REQUEUE_PI => {
-            super::unimplemented(t, &format!("futex operation {cmd}"))
-        }
+        FUTEX_WAIT_REQUEUE_PI => FUTEX_UNIMPLEMENTED.answer(t, "FUTEX_WAIT_REQUEUE_PI"),
+        FUTEX_CMP_REQUEUE_PI => FUTEX_UNIMPLEMENTED.answer(t, "FUTEX_CMP_REQUEUE_PI"),
         // Not an operation Linux knows.
-        _ => Err(Errno::ENOSYS),
+        _ => FUTEX_UNKNOWN.answer(t, cmd),
     }
 }
 

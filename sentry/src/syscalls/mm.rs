@@ -5,6 +5,7 @@ use crate::sync::LockExt;
 use platform::{Prot, PAGE_SIZE};
 
 use super::{Fd, Hex, SysResult, UserAddr};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 use std::sync::Arc;
 
@@ -396,7 +397,18 @@ pub fn mremap(
     )
 }
 
+/// madvise advice the sentry does not know (MADV_HWPOISON,
+/// MADV_SOFT_OFFLINE, MADV_COLLAPSE, newer ones).
+const MADVISE_UNKNOWN: Unsupported = Unsupported {
+    syscall: "madvise",
+    argument: "advice",
+    answer: Errno::EINVAL,
+};
+
 pub fn madvise(t: &mut Task, addr: UserAddr, len: usize, advice: i32) -> SysResult {
+    if !mm::advice_known(advice) {
+        return MADVISE_UNKNOWN.answer(t, advice);
+    }
     t.mm.madvise(addr.0, len as u64, advice)?;
     Ok(0)
 }

@@ -543,8 +543,8 @@ pub fn dispatch(t: &mut Task) {
     ];
     let table = table();
     let entry = table.get(nr as usize).copied();
-    let strace = t.kernel.strace;
-    let name = entry.map(|e| e.name).filter(|n| !n.is_empty());
+    t.kernel.compat.enter(t, nr, &args);
+    let strace = t.kernel.strace && t.kernel.compat.traced(nr);
     let noreturn = matches!(
         nr as i64,
         libc::SYS_exit | libc::SYS_exit_group | libc::SYS_rt_sigreturn
@@ -553,22 +553,19 @@ pub fn dispatch(t: &mut Task) {
     if t.shared.seccomp.enabled() && crate::kernel::seccomp::intercept(t, nr, &args) {
         if strace {
             let line = format_call(t, entry, nr, &args, None);
-            tracing::info!("{line} (seccomp: rax {:#x})", t.regs.rax);
+            let line = format!("{line} (seccomp: rax {:#x})", t.regs.rax);
+            t.kernel.compat.strace_line(&line);
         }
         return;
     }
     if strace && noreturn {
         let line = format_call(t, entry, nr, &args, None);
-        tracing::info!("{line}");
+        t.kernel.compat.strace_line(&line);
     }
     let result = match entry.and_then(|e| e.handler) {
         Some(h) => h(t, &args),
         None => {
-            let what = match name {
-                Some(n) => format!("syscall {n} ({nr})"),
-                None => format!("syscall {nr}"),
-            };
-            t.kernel.note_unimplemented(&what);
+            t.kernel.compat.unimplemented_syscall(nr);
             Err(Errno::ENOSYS)
         }
     };
@@ -595,7 +592,7 @@ pub fn dispatch(t: &mut Task) {
     }
     if strace && !noreturn {
         let line = format_call(t, entry, nr, &args, Some(&result));
-        tracing::info!("{line}");
+        t.kernel.compat.strace_line(&line);
     }
     t.regs.rax = match result {
         Ok(v) => v,
@@ -634,8 +631,18 @@ fn publishes(nr: i64) -> bool {
     )
 }
 
+/// For a handler that answers its whole syscall ENOSYS (there is a
+/// handler only to say why): counted and reported as a syscall without a
+/// handler is.
+pub fn unimplemented_syscall(t: &Task) -> SysResult {
+    t.kernel.compat.unimplemented_syscall(t.regs.orig_rax);
+    Err(Errno::ENOSYS)
+}
+
 /// Logs a request (a sub-command, an ioctl, a flag) the sentry does not
-/// implement and returns ENOSYS for it.
+/// implement and returns ENOSYS for it. Better: an
+/// [`Unsupported`](crate::kernel::compat::Unsupported) declared next to
+/// the handler.
 pub fn unimplemented(t: &Task, what: &str) -> SysResult {
     t.kernel.note_unimplemented(what);
     Err(Errno::ENOSYS)

@@ -11,6 +11,7 @@ use crate::errno::Errno;
 use super::file::{lookup_at, read_path, PATH_MAX};
 use super::{Hex, SysResult, UserAddr, UserPath};
 use crate::fsimpl::tmpfs::new_tmpfs;
+use crate::kernel::compat::{Degraded, Unsupported};
 use crate::kernel::task::Task;
 use crate::vfs::inode::{Filesystem, Inode};
 use crate::vfs::mount::{Location, Mount, MountFlags};
@@ -117,6 +118,37 @@ fn memparse(s: &str) -> Option<(u64, &str)> {
     Some((v, rest))
 }
 
+/// File system types the sentry does not have (Linux: not configured).
+const MOUNT_TYPE: Unsupported = Unsupported {
+    syscall: "mount",
+    argument: "type",
+    answer: Errno::ENODEV,
+};
+/// Options of the sentry's file systems it does not know.
+const MOUNT_OPTION: Unsupported = Unsupported {
+    syscall: "mount",
+    argument: "option",
+    answer: Errno::EINVAL,
+};
+/// Moves, and recursive binds of trees with mounts: not implemented.
+const MOUNT_FLAGS: Unsupported = Unsupported {
+    syscall: "mount",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
+/// Expiry marks, and unmounting the root: not implemented.
+const UMOUNT_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "umount2",
+    argument: "target or flags",
+    answer: Errno::ENOSYS,
+};
+/// Shared and slave mounts: accepted, but every mount stays private.
+const MOUNT_PROPAGATION: Degraded = Degraded {
+    syscall: "mount",
+    what: "MS_SHARED or MS_SLAVE",
+    behaviour: "accepted; every mount stays private, nothing propagates",
+};
+
 /// What tmpfs's mount options ask for.
 #[derive(Default)]
 struct TmpfsOptions {
@@ -130,7 +162,7 @@ struct TmpfsOptions {
 
 /// Parses tmpfs's options as `shmem_parse_one` does; EINVAL for unknown
 /// options and bad values.
-fn parse_tmpfs_options(data: &[u8]) -> Result<TmpfsOptions, Errno> {
+fn parse_tmpfs_options(t: &Task, data: &[u8]) -> Result<TmpfsOptions, Errno> {
     let mut o = TmpfsOptions::default();
     let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
     for opt in text.split(',').filter(|s| !s.is_empty()) {
@@ -178,7 +210,7 @@ fn parse_tmpfs_options(data: &[u8]) -> Result<TmpfsOptions, Errno> {
             ("huge", Some("never" | "always" | "within_size" | "advise"))
             | ("mpol", Some(_))
             | ("inode32" | "inode64" | "noswap", None) => {}
-            _ => return Err(Errno::EINVAL),
+            _ => return MOUNT_OPTION.answer(t, format_args!("tmpfs {opt}")),
         }
     }
     Ok(o)
@@ -211,7 +243,7 @@ pub(crate) type NewFs = (Arc<Filesystem>, Arc<Inode>, Option<bool>);
 pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
     match fstype {
         b"tmpfs" => {
-            let o = parse_tmpfs_options(data)?;
+            let o = parse_tmpfs_options(t, data)?;
             let source = String::from_utf8_lossy(source);
             let (fs, root) = new_tmpfs(
                 &t.kernel.vfs,
@@ -244,7 +276,7 @@ pub(crate) fn new_fs(t: &Task, fstype: &[u8], source: &[u8], data: &[u8]) -> Res
             let (fs, root, _) = crate::fsimpl::mqueue::mqueue_fs(t);
             Ok((fs, root, None))
         }
-        _ => Err(Errno::ENODEV),
+        _ => MOUNT_TYPE.answer(t, String::from_utf8_lossy(fstype)),
     }
 }
 
@@ -260,7 +292,7 @@ struct OverlayOptions {
 /// directories, and the feature switches at the values this overlay has
 /// (the defaults of a Linux without those features compiled in); other
 /// values and unknown options are EINVAL.
-fn parse_overlay_options(data: &[u8]) -> Result<OverlayOptions, Errno> {
+fn parse_overlay_options(t: &Task, data: &[u8]) -> Result<OverlayOptions, Errno> {
     let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
     let mut o = OverlayOptions::default();
     for opt in text.split(',').filter(|s| !s.is_empty()) {
@@ -276,7 +308,7 @@ fn parse_overlay_options(data: &[u8]) -> Result<OverlayOptions, Errno> {
             | ("index" | "nfs_export" | "metacopy" | "xino", Some("off"))
             | ("uuid", Some("off" | "null" | "auto" | "on"))
             | ("default_permissions" | "ro" | "rw" | "silent", None) => {}
-            _ => return Err(Errno::EINVAL),
+            _ => return MOUNT_OPTION.answer(t, format_args!("overlay {opt}")),
         }
     }
     Ok(o)
@@ -299,7 +331,7 @@ fn overlay_dir(t: &Task, path: &str) -> Result<Location, Errno> {
 /// file system (it gets Linux's empty `work` directory, unused otherwise);
 /// without an upper directory the overlay is read-only.
 fn new_overlay_fs(t: &Task, source: &[u8], data: &[u8]) -> Result<NewFs, Errno> {
-    let o = parse_overlay_options(data)?;
+    let o = parse_overlay_options(t, data)?;
     let lowerdir = o.lowerdir.clone().ok_or(Errno::EINVAL)?;
     let mut lowers = Vec::new();
     for p in lowerdir.split(':') {
@@ -396,7 +428,7 @@ pub fn mount(
         }
         let mut readonly = flags & MS_RDONLY != 0;
         if at.mount.fs.type_name == "tmpfs" {
-            let o = parse_tmpfs_options(&data)?;
+            let o = parse_tmpfs_options(t, &data)?;
             apply_tmpfs_stats(&at.mount.fs, &o, true)?;
             readonly = o.readonly.unwrap_or(readonly);
         }
@@ -410,7 +442,7 @@ pub fn mount(
         let src = source.filter(|s| !s.is_empty()).ok_or(Errno::EINVAL)?;
         let from = lookup_at(t, libc::AT_FDCWD, &src, true, false)?;
         if flags & MS_REC != 0 && has_submounts(&ns.all(), &from.mount) {
-            return super::unimplemented(t, "recursive bind mount of a tree with mounts");
+            return MOUNT_FLAGS.answer(t, "MS_BIND|MS_REC of a tree with mounts");
         }
         if at.inode.is_dir() != from.inode.is_dir() {
             return Err(Errno::ENOTDIR);
@@ -428,10 +460,13 @@ pub fn mount(
             return Err(Errno::EINVAL);
         }
         // Every mount of the sandbox is private: nothing propagates.
+        if kind & (MS_SHARED | MS_SLAVE) != 0 {
+            MOUNT_PROPAGATION.note(t);
+        }
         return Ok(0);
     }
     if flags & MS_MOVE != 0 {
-        return super::unimplemented(t, "mount MS_MOVE");
+        return MOUNT_FLAGS.answer(t, "MS_MOVE");
     }
     let fstype = fstype.ok_or(Errno::EINVAL)?;
     let (fs, root, ro) = new_fs(t, &fstype, &source.unwrap_or_default(), &data)?;
@@ -486,11 +521,11 @@ pub fn umount2(t: &mut Task, target: UserPath, flags: i32) -> SysResult {
         if flags & (MNT_FORCE | MNT_DETACH) != 0 {
             return Err(Errno::EINVAL);
         }
-        return super::unimplemented(t, "umount2 MNT_EXPIRE");
+        return UMOUNT_UNIMPLEMENTED.answer(t, "MNT_EXPIRE");
     }
     let ns = t.fs.locked().mounts.clone();
     if at.mount.parent.is_none() {
-        return super::unimplemented(t, "umount of the root mount");
+        return UMOUNT_UNIMPLEMENTED.answer(t, "the root mount");
     }
     // Busy: anything but the table and this lookup holds the mount (open
     // files, working directories), or something is mounted in it.

@@ -3,6 +3,7 @@
 
 use super::{Hex, SysResult, UserAddr};
 use crate::errno::Errno;
+use crate::kernel::compat::Unsupported;
 use crate::kernel::ipc::msg::{new_queue, Message, Search, MSG_COPY, MSG_EXCEPT, MSG_NOERROR};
 use crate::kernel::ipc::{self, Limits, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT};
 use crate::kernel::task::Task;
@@ -147,6 +148,13 @@ pub fn msgrcv(
     Ok(n as u64)
 }
 
+/// msgctl commands the sentry does not know.
+const CTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "msgctl",
+    argument: "command",
+    answer: Errno::EINVAL,
+};
+
 pub fn msgctl(t: &mut Task, msqid: i32, cmd: i32, buf: UserAddr) -> SysResult {
     let ns = &t.kernel.ipc;
     let l = &ns.limits;
@@ -230,6 +238,6 @@ pub fn msgctl(t: &mut Task, msqid: i32, cmd: i32, buf: UserAddr) -> SysResult {
             }
             Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        _ => CTL_UNKNOWN.answer(t, cmd),
     }
 }

@@ -5,6 +5,7 @@ use crate::sync::LockExt;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::fsimpl::pipe::Pipe;
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 use crate::vfs::FileDescription;
 
@@ -15,6 +16,20 @@ pub fn pipe(t: &mut Task, fds: UserAddr) -> SysResult {
     pipe2(t, fds, Hex(0))
 }
 
+/// Notification pipes (for watch_queue): not implemented.
+const PIPE2_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "pipe2",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
+/// Packet-mode pipes: not implemented (EINVAL, as a kernel without them
+/// answers, so that a program falls back to a plain pipe).
+const PIPE2_UNIMPLEMENTED_DIRECT: Unsupported = Unsupported {
+    syscall: "pipe2",
+    argument: "flags",
+    answer: Errno::EINVAL,
+};
+
 pub fn pipe2(t: &mut Task, fds: UserAddr, flags: Hex) -> SysResult {
     let flags = flags.0 as u32;
     let known = (libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_DIRECT) as u32 | O_NOTIFICATION_PIPE;
@@ -22,12 +37,10 @@ pub fn pipe2(t: &mut Task, fds: UserAddr, flags: Hex) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if flags & O_NOTIFICATION_PIPE != 0 {
-        return super::unimplemented(t, "pipe2 O_NOTIFICATION_PIPE");
+        return PIPE2_UNIMPLEMENTED.answer(t, "O_NOTIFICATION_PIPE");
     }
     if flags & libc::O_DIRECT as u32 != 0 {
-        // Packet-mode pipes are not implemented.
-        t.kernel.note_unimplemented("pipe2 O_DIRECT (packet mode)");
-        return Err(Errno::EINVAL);
+        return PIPE2_UNIMPLEMENTED_DIRECT.answer(t, "O_DIRECT");
     }
     let nonblock = flags & libc::O_NONBLOCK as u32;
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;

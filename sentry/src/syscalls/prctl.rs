@@ -2,7 +2,8 @@
 
 use crate::errno::Errno;
 
-use super::{unimplemented, Hex, SysResult};
+use super::{Hex, SysResult};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::creds::{
     CAP_LAST_CAP, CAP_SETPCAP, SECBIT_KEEP_CAPS_LOCKED, SECBIT_NO_CAP_AMBIENT_RAISE,
     SECURE_ALL_BITS, SECURE_ALL_LOCKS,
@@ -93,6 +94,26 @@ fn cap_ambient(t: &mut Task, op: u64, cap: u64, a4: u64, a5: u64) -> SysResult {
         _ => Err(Errno::EINVAL),
     }
 }
+
+/// prctl options the sentry does not know.
+const PRCTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "prctl",
+    argument: "option",
+    answer: Errno::EINVAL,
+};
+/// Options it knows and does not implement (PR_SET_MM, the THP switch).
+const PRCTL_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "prctl",
+    argument: "option",
+    answer: Errno::ENOSYS,
+};
+/// PR_SET_VMA: naming anonymous memory, optional in Linux
+/// (CONFIG_ANON_VMA_NAME) and absent here.
+const PRCTL_SET_VMA: Unsupported = Unsupported {
+    syscall: "prctl",
+    argument: "option",
+    answer: Errno::EINVAL,
+};
 
 pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: Hex) -> SysResult {
     let (a2, a3, a4, a5) = (arg2.0, arg3.0, arg4.0, arg5.0);
@@ -201,10 +222,10 @@ pub fn prctl(t: &mut Task, option: i32, arg2: Hex, arg3: Hex, arg4: Hex, arg5: H
             Ok(0)
         }
         // Naming anonymous memory is optional in Linux (CONFIG_ANON_VMA_NAME).
-        PR_SET_VMA => Err(Errno::EINVAL),
-        PR_SET_MM | PR_SET_THP_DISABLE | PR_GET_THP_DISABLE => {
-            unimplemented(t, &format!("prctl option {option}"))
-        }
-        _ => Err(Errno::EINVAL),
+        PR_SET_VMA => PRCTL_SET_VMA.answer(t, "PR_SET_VMA"),
+        PR_SET_MM => PRCTL_UNIMPLEMENTED.answer(t, "PR_SET_MM"),
+        PR_SET_THP_DISABLE => PRCTL_UNIMPLEMENTED.answer(t, "PR_SET_THP_DISABLE"),
+        PR_GET_THP_DISABLE => PRCTL_UNIMPLEMENTED.answer(t, "PR_GET_THP_DISABLE"),
+        _ => PRCTL_UNKNOWN.answer(t, option),
     }
 }

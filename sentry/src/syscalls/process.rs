@@ -8,6 +8,7 @@ use crate::errno::Errno;
 
 use super::file::{lookup_at, read_path};
 use super::{Fd, Hex, SysResult, UserAddr, UserPath};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::process::{child_code, wait_status, Process, Report};
 use crate::kernel::signal::{self, SigInfo};
 use crate::kernel::task::{Task, ThreadGroup, VforkDone};
@@ -30,6 +31,51 @@ const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWNET
     | libc::CLONE_NEWCGROUP) as u64
     | CLONE_NEWTIME;
+
+/// New namespaces (clone and clone3 with CLONE_NEW*): not made yet.
+const CLONE_NAMESPACES: Unsupported = Unsupported {
+    syscall: "clone",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
+/// unshare of namespaces: not made yet.
+const UNSHARE_NAMESPACES: Unsupported = Unsupported {
+    syscall: "unshare",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
+/// clone3's choice of pids (set_tid): not implemented.
+const CLONE3_SET_TID: Unsupported = Unsupported {
+    syscall: "clone3",
+    argument: "field",
+    answer: Errno::ENOSYS,
+};
+/// clone3 into a cgroup: the sandbox has no cgroups of its own.
+const CLONE3_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "clone3",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
+
+/// The names of namespace flags, `CLONE_NEWNS|CLONE_NEWPID`.
+fn namespace_names(f: u64) -> String {
+    let names = [
+        (libc::CLONE_NEWNS as u64, "CLONE_NEWNS"),
+        (libc::CLONE_NEWUTS as u64, "CLONE_NEWUTS"),
+        (libc::CLONE_NEWIPC as u64, "CLONE_NEWIPC"),
+        (libc::CLONE_NEWUSER as u64, "CLONE_NEWUSER"),
+        (libc::CLONE_NEWPID as u64, "CLONE_NEWPID"),
+        (libc::CLONE_NEWNET as u64, "CLONE_NEWNET"),
+        (libc::CLONE_NEWCGROUP as u64, "CLONE_NEWCGROUP"),
+        (CLONE_NEWTIME, "CLONE_NEWTIME"),
+    ];
+    names
+        .iter()
+        .filter(|(b, _)| f & b != 0)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("|")
+}
 
 /// What clone and clone3 were asked for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -94,11 +140,11 @@ pub fn clone3(t: &mut Task, uargs: UserAddr, size: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if set_tid != 0 || set_tid_size != 0 {
-        return super::unimplemented(t, "clone3 set_tid");
+        return CLONE3_SET_TID.answer(t, "set_tid");
     }
     if flags & CLONE_INTO_CGROUP != 0 {
         let _ = cgroup;
-        return super::unimplemented(t, "clone3 CLONE_INTO_CGROUP");
+        return CLONE3_UNIMPLEMENTED.answer(t, "CLONE_INTO_CGROUP");
     }
     if flags & CLONE_CLEAR_SIGHAND != 0 && flags & libc::CLONE_SIGHAND as u64 != 0 {
         return Err(Errno::EINVAL);
@@ -157,10 +203,7 @@ pub fn do_clone(t: &mut Task, a: CloneArgs) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if f & NAMESPACE_FLAGS != 0 {
-        return super::unimplemented(
-            t,
-            &format!("clone namespace flags {:#x}", f & NAMESPACE_FLAGS),
-        );
+        return CLONE_NAMESPACES.answer(t, namespace_names(f & NAMESPACE_FLAGS));
     }
     if f & CLONE_PIDFD != 0 && has(libc::CLONE_THREAD) {
         return Err(Errno::EINVAL);
@@ -1122,10 +1165,7 @@ pub fn unshare(t: &mut Task, flags: Hex) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if f & NAMESPACE_FLAGS != 0 {
-        return super::unimplemented(
-            t,
-            &format!("unshare namespace flags {:#x}", f & NAMESPACE_FLAGS),
-        );
+        return UNSHARE_NAMESPACES.answer(t, namespace_names(f & NAMESPACE_FLAGS));
     }
     // Sharing memory, handlers or the thread group can be undone only
     // when nothing is shared (Linux's check_unshare_flags).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
+use crate::kernel::compat::Degraded;
 use crate::kernel::task::{SchedState, Task, TaskShared};
 
 const CAP_SYS_NICE: u32 = 23;
@@ -196,11 +197,36 @@ fn set_sched(t: &Task, pid: i32, policy: Option<i32>, param: u64) -> SysResult {
     Ok(0)
 }
 
+/// Real-time policies: recorded and reported, never the host's.
+const REALTIME_POLICY: Degraded = Degraded {
+    syscall: "sched_setscheduler",
+    what: "SCHED_FIFO or SCHED_RR",
+    behaviour: "recorded and reported; guest threads get no real-time scheduling on the host",
+};
+/// Affinity masks: recorded and reported; where a guest thread runs is
+/// the platform's choice.
+const AFFINITY: Degraded = Degraded {
+    syscall: "sched_setaffinity",
+    what: "a CPU mask",
+    behaviour: "recorded and reported; the host CPU of a guest thread is the sentry's choice",
+};
+/// Personas: recorded and reported; their flags (ADDR_NO_RANDOMIZE,
+/// READ_IMPLIES_EXEC, ...) change nothing.
+const PERSONA: Degraded = Degraded {
+    syscall: "personality",
+    what: "a persona other than PER_LINUX",
+    behaviour: "recorded and reported; its flags change nothing",
+};
+
 pub fn sched_setscheduler(t: &mut Task, pid: i32, policy: i32, param: UserAddr) -> SysResult {
     if policy < 0 {
         return Err(Errno::EINVAL);
     }
-    set_sched(t, pid, Some(policy), param.0)
+    let r = set_sched(t, pid, Some(policy), param.0);
+    if r.is_ok() && matches!(policy & !0x4000_0000, libc::SCHED_FIFO | libc::SCHED_RR) {
+        REALTIME_POLICY.note(t);
+    }
+    r
 }
 
 pub fn sched_setparam(t: &mut Task, pid: i32, param: UserAddr) -> SysResult {
@@ -229,6 +255,14 @@ pub fn sched_rr_get_interval(t: &mut Task, pid: i32, interval: UserAddr) -> SysR
 }
 
 pub fn sched_setaffinity(t: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
+    let r = set_affinity(t, pid, len, mask);
+    if r.is_ok() {
+        AFFINITY.note(t);
+    }
+    r
+}
+
+fn set_affinity(t: &mut Task, pid: i32, len: u32, mask: UserAddr) -> SysResult {
     let s = target(t, pid)?;
     let cpus = t.kernel.cpus;
     let n = (len as usize).min(cpus.div_ceil(64) * 8).min(128);
@@ -289,6 +323,9 @@ pub fn personality(t: &mut Task, persona: Hex) -> SysResult {
     let p = persona.0 as u32;
     if p != 0xffff_ffff {
         t.shared.sched.lock().personality = p;
+        if p != 0 {
+            PERSONA.note(t);
+        }
     }
     Ok(old as u64)
 }

@@ -1,8 +1,9 @@
 //! seccomp(2), and prctl's PR_SET_SECCOMP and PR_GET_SECCOMP. The filters
 //! themselves are in `kernel::seccomp`.
 
-use super::{unimplemented, Hex, SysResult, UserAddr};
+use super::{Hex, SysResult, UserAddr};
 use crate::errno::Errno;
+use crate::kernel::compat::Unsupported;
 use crate::kernel::seccomp::{self as sc, Attached, Program, SockFilter};
 use crate::kernel::task::Task;
 
@@ -25,6 +26,20 @@ const FLAG_MASK: u64 = FLAG_TSYNC
     | FLAG_WAIT_KILLABLE_RECV;
 
 const CAP_SYS_ADMIN: u32 = 21;
+
+/// seccomp operations the sentry does not know.
+const SECCOMP_UNKNOWN: Unsupported = Unsupported {
+    syscall: "seccomp",
+    argument: "operation",
+    answer: Errno::EINVAL,
+};
+/// User notification (a supervisor answering the filtered calls): not
+/// implemented.
+const SECCOMP_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "seccomp",
+    argument: "flags",
+    answer: Errno::ENOSYS,
+};
 
 pub fn seccomp(t: &mut Task, op: u32, flags: Hex, uargs: UserAddr) -> SysResult {
     let flags = flags.0;
@@ -66,7 +81,7 @@ pub fn seccomp(t: &mut Task, op: u32, flags: Hex, uargs: UserAddr) -> SysResult 
             t.mm.copy_out(uargs.0, &b)?;
             Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        _ => SECCOMP_UNKNOWN.answer(t, op),
     }
 }
 
@@ -84,10 +99,7 @@ fn check_flags(t: &Task, flags: u64) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     if flags & FLAG_NEW_LISTENER != 0 {
-        unimplemented(
-            t,
-            "seccomp SECCOMP_FILTER_FLAG_NEW_LISTENER (user notification)",
-        )?;
+        SECCOMP_UNIMPLEMENTED.answer::<()>(t, "SECCOMP_FILTER_FLAG_NEW_LISTENER")?;
     }
     Ok(())
 }

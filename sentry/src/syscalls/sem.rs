@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::{Hex, SysResult, UserAddr};
 use crate::errno::Errno;
+use crate::kernel::compat::Unsupported;
 use crate::kernel::ipc::sem::{SemBuf, SemopError, SEMAEM, SEMVMX};
 use crate::kernel::ipc::{self, Limits, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT};
 use crate::kernel::task::Task;
@@ -156,6 +157,13 @@ fn do_semtimedop(
     }
 }
 
+/// semctl commands the sentry does not know.
+const CTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "semctl",
+    argument: "command",
+    answer: Errno::EINVAL,
+};
+
 pub fn semctl(t: &mut Task, semid: i32, semnum: i32, cmd: i32, arg: Hex) -> SysResult {
     let arg = arg.0;
     let kernel = t.kernel.clone();
@@ -302,6 +310,6 @@ pub fn semctl(t: &mut Task, semid: i32, semnum: i32, cmd: i32, arg: Hex) -> SysR
                 _ => set.count_waiting(semnum as u16, true) as u64,
             })
         }
-        _ => Err(Errno::EINVAL),
+        _ => CTL_UNKNOWN.answer(t, cmd),
     }
 }

@@ -7,6 +7,7 @@ use platform::{Prot, PAGE_SIZE};
 
 use super::{Hex, SysResult, UserAddr};
 use crate::errno::Errno;
+use crate::kernel::compat::Unsupported;
 use crate::kernel::ipc::shm::{
     new_segment, NewSegment, Segment, SHMMIN, SHMSEG, SHM_DEST, SHM_LOCKED,
 };
@@ -207,6 +208,13 @@ pub fn shmdt(t: &mut Task, addr: UserAddr) -> SysResult {
     Ok(0)
 }
 
+/// shmctl commands the sentry does not know.
+const CTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "shmctl",
+    argument: "command",
+    answer: Errno::EINVAL,
+};
+
 pub fn shmctl(t: &mut Task, shmid: i32, cmd: i32, buf: UserAddr) -> SysResult {
     let ns = &t.kernel.ipc;
     let l = &ns.limits;
@@ -300,6 +308,6 @@ pub fn shmctl(t: &mut Task, shmid: i32, cmd: i32, buf: UserAddr) -> SysResult {
             }
             Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        _ => CTL_UNKNOWN.answer(t, cmd),
     }
 }

@@ -16,6 +16,7 @@ use super::{Fd, Hex, SysResult, UserAddr};
 use crate::fsimpl::socket::{
     self, Control, GuestIo, Received, RecvArgs, SendArgs, Socket, Ucred, OPTMEM_MAX,
 };
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 use crate::vfs::FileDescription;
 
@@ -132,10 +133,73 @@ fn check_family_type(family: i32, ty: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Socket types a family of the sentry does not have (families
+/// themselves are reported by `socket::create`).
+const SOCKET_TYPE: Unsupported = Unsupported {
+    syscall: "socket",
+    argument: "type",
+    answer: Errno::ESOCKTNOSUPPORT,
+};
+/// Protocols a family of the sentry does not have.
+const SOCKET_PROTOCOL: Unsupported = Unsupported {
+    syscall: "socket",
+    argument: "protocol",
+    answer: Errno::EPROTONOSUPPORT,
+};
+/// Socket options outside SOL_SOCKET (whose own are reported by the
+/// family): a level the socket does not take, or a name of a level it
+/// takes that it does not know.
+const SOCKOPT_UNSUPPORTED: [[Unsupported; 2]; 2] = [
+    [
+        Unsupported {
+            syscall: "getsockopt",
+            argument: "option",
+            answer: Errno::EOPNOTSUPP,
+        },
+        Unsupported {
+            syscall: "getsockopt",
+            argument: "option",
+            answer: Errno::ENOPROTOOPT,
+        },
+    ],
+    [
+        Unsupported {
+            syscall: "setsockopt",
+            argument: "option",
+            answer: Errno::EOPNOTSUPP,
+        },
+        Unsupported {
+            syscall: "setsockopt",
+            argument: "option",
+            answer: Errno::ENOPROTOOPT,
+        },
+    ],
+];
+
+/// Reports an option `getsockopt` (`set` false) or `setsockopt` refused
+/// with `e`, if it is one of [`SOCKOPT_UNSUPPORTED`].
+fn note_sockopt(t: &Task, set: bool, level: i32, name: i32, e: Errno) {
+    if level == libc::SOL_SOCKET {
+        return;
+    }
+    if let Some(u) = SOCKOPT_UNSUPPORTED[set as usize]
+        .iter()
+        .find(|u| u.answer == e)
+    {
+        u.note(t, format_args!("level {level} name {name}"));
+    }
+}
+
 pub fn socket(t: &mut Task, family: i32, ty: i32, protocol: i32) -> SysResult {
     let (ty, nonblock, cloexec) = split_type(ty)?;
     check_family_type(family, ty)?;
-    let s = socket::create(t, family, ty, protocol)?;
+    let s = socket::create(t, family, ty, protocol).inspect_err(|&e| {
+        if e == SOCKET_TYPE.answer {
+            SOCKET_TYPE.note(t, format_args!("{ty} of family {family}"));
+        } else if e == SOCKET_PROTOCOL.answer {
+            SOCKET_PROTOCOL.note(t, format_args!("{protocol} of family {family}"));
+        }
+    })?;
     let f = socket::new_file(s, nonblock);
     Ok(install(t, f, cloexec)? as u64)
 }
@@ -740,7 +804,9 @@ pub fn getsockopt(
     if len < 0 {
         return Err(Errno::EINVAL);
     }
-    let v = s.getsockopt(t, level, name, len as usize)?;
+    let v = s
+        .getsockopt(t, level, name, len as usize)
+        .inspect_err(|&e| note_sockopt(t, false, level, name, e))?;
     let n = v.len().min(len as usize);
     t.mm.copy_out(val.0, &v[..n])?;
     t.mm.write_obj(lenp.0, &(n as i32))?;
@@ -764,6 +830,7 @@ pub fn setsockopt(
     if len >= 4 || level != libc::SOL_SOCKET {
         t.mm.copy_in(val.0, &mut v)?;
     }
-    s.setsockopt(t, level, name, &v)?;
+    s.setsockopt(t, level, name, &v)
+        .inspect_err(|&e| note_sockopt(t, true, level, name, e))?;
     Ok(0)
 }

@@ -4,6 +4,7 @@
 use crate::errno::Errno;
 
 use super::{Hex, SysResult, UserAddr};
+use crate::kernel::compat::Unsupported;
 use crate::kernel::task::Task;
 
 const ARCH_SET_GS: i32 = 0x1001;
@@ -17,6 +18,19 @@ const ARCH_SET_CPUID: i32 = 0x1012;
 fn canonical(a: u64) -> bool {
     a < super::fs::TASK_SIZE
 }
+
+/// arch_prctl codes the sentry does not know (the shadow stack's, AMX's).
+const ARCH_PRCTL_UNKNOWN: Unsupported = Unsupported {
+    syscall: "arch_prctl",
+    argument: "code",
+    answer: Errno::EINVAL,
+};
+/// CPUID faulting (ARCH_SET_CPUID): not offered.
+const ARCH_PRCTL_UNIMPLEMENTED: Unsupported = Unsupported {
+    syscall: "arch_prctl",
+    argument: "code",
+    answer: Errno::ENOSYS,
+};
 
 pub fn arch_prctl(t: &mut Task, code: i32, addr: Hex) -> SysResult {
     match code {
@@ -44,8 +58,8 @@ pub fn arch_prctl(t: &mut Task, code: i32, addr: Hex) -> SysResult {
         }
         // CPUID faulting is not offered: cpuid always works.
         ARCH_GET_CPUID => Ok(1),
-        ARCH_SET_CPUID => super::unimplemented(t, "arch_prctl ARCH_SET_CPUID"),
-        _ => Err(Errno::EINVAL),
+        ARCH_SET_CPUID => ARCH_PRCTL_UNIMPLEMENTED.answer(t, "ARCH_SET_CPUID"),
+        _ => ARCH_PRCTL_UNKNOWN.answer(t, format_args!("{code:#x}")),
     }
 }
 
@@ -79,7 +93,7 @@ pub fn rseq(t: &mut Task, _rseq: UserAddr, _len: u32, _flags: Hex, _sig: Hex) ->
     // Restartable sequences need the kernel to fix up the guest's critical
     // sections on preemption; the sentry does not, and says so. glibc then
     // runs without them.
-    super::unimplemented(t, "rseq")
+    super::unimplemented_syscall(t)
 }
 
 pub fn getpid(t: &mut Task) -> SysResult {
