@@ -240,10 +240,9 @@ impl std::task::Wake for HandleWaker {
     }
 }
 
-/// A socket's wait queue and what it looked like at the last poll.
+/// A socket's wait queue and the waker smoltcp calls for it.
 struct Watch {
     queue: Weak<WaitQueue>,
-    last: (tcp::State, usize, usize, bool, bool),
     waker: std::task::Waker,
 }
 
@@ -767,8 +766,11 @@ impl Inner {
         }
     }
 
-    /// The wait queues of sockets whose state moved since the last look
-    /// (those smoltcp woke), their wakers registered again.
+    /// The wait queues of sockets smoltcp woke since the last look (data,
+    /// an acknowledgement, a state change), their wakers registered
+    /// again. Every woken socket is notified: comparing with what it
+    /// looked like before would miss a queue the program emptied and a
+    /// packet filled to the same length.
     fn changed(&mut self) -> Vec<Arc<WaitQueue>> {
         let mut woken =
             std::mem::take(&mut *self.dirty.0.lock().unwrap_or_else(|e| e.into_inner()));
@@ -776,10 +778,10 @@ impl Inner {
         woken.dedup();
         let mut out = Vec::new();
         for h in woken {
-            let Some(w) = self.watches.get_mut(&h) else {
+            let Some(w) = self.watches.get(&h) else {
                 continue;
             };
-            let now = match self.kinds.get(&h) {
+            match self.kinds.get(&h) {
                 Some(Kind::Tcp) => {
                     let t = self.sockets.get_mut::<tcp::Socket>(h);
                     t.register_recv_waker(&w.waker);
@@ -793,34 +795,16 @@ impl Inner {
                     ) {
                         self.fin_seen.insert(h);
                     }
-                    let t = self.sockets.get::<tcp::Socket>(h);
-                    (
-                        t.state(),
-                        t.recv_queue(),
-                        t.send_queue(),
-                        t.may_recv(),
-                        t.may_send(),
-                    )
                 }
                 Some(Kind::Udp) => {
                     let u = self.sockets.get_mut::<udp::Socket>(h);
                     u.register_recv_waker(&w.waker);
                     u.register_send_waker(&w.waker);
-                    (
-                        tcp::State::Closed,
-                        u.recv_queue(),
-                        u.send_queue(),
-                        u.can_recv(),
-                        u.can_send(),
-                    )
                 }
                 None => continue,
-            };
-            if now != w.last {
-                w.last = now;
-                if let Some(q) = w.queue.upgrade() {
-                    out.push(q);
-                }
+            }
+            if let Some(q) = w.queue.upgrade() {
+                out.push(q);
             }
         }
         out
@@ -875,14 +859,7 @@ impl Inner {
             }
             None => return,
         }
-        self.watches.insert(
-            h,
-            Watch {
-                queue,
-                last: (tcp::State::Closed, usize::MAX, usize::MAX, false, false),
-                waker,
-            },
-        );
+        self.watches.insert(h, Watch { queue, waker });
         // The first look happens at the next poll.
         self.dirty
             .0
