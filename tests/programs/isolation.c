@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
     show("open /etc/passwd", syscall(SYS_open, "/etc/passwd", O_RDONLY));
     show("stat /bin/busybox", syscall(SYS_stat, "/bin/busybox", (char[256]){0}));
     show("kill", syscall(SYS_kill, victim, SIGKILL));
-    show("socket", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    show("socket", syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0));
     char *const args[] = {"/bin/true", NULL};
     show("execve", syscall(SYS_execve, "/bin/true", args, args + 1));
   } else if (!strcmp(mode, "spin")) {

@@ -98,9 +98,9 @@ fn unimplemented_syscalls_fail_without_touching_the_host() {
         );
     }
     // Host processes do not exist inside, nor do host programs; what the
-    // sentry does not implement fails instead of reaching the host (an IP
-    // socket: the family is not supported, as Linux answers for one it
-    // was built without).
+    // sentry does not implement fails instead of reaching the host (a
+    // packet socket: the family is not supported, as Linux answers for one
+    // it was built without).
     for (call, err) in [
         ("kill", "ESRCH"),
         ("execve", "ENOENT"),
