@@ -86,6 +86,13 @@ pub trait Source {
     /// Takes the next `n` bytes (at most [`remaining`](Self::remaining));
     /// EFAULT when the guest memory is not readable.
     fn take(&mut self, n: usize) -> Result<Vec<u8>, Errno>;
+    /// Takes the next `buf.len()` bytes (at most
+    /// [`remaining`](Self::remaining)) into `buf`, without a copy between.
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), Errno> {
+        let v = self.take(buf.len())?;
+        buf[..v.len()].copy_from_slice(&v);
+        Ok(())
+    }
 }
 
 /// Where a receive's bytes go.
@@ -148,6 +155,14 @@ impl<'a> GuestIo<'a> {
 impl Source for GuestIo<'_> {
     fn remaining(&self) -> usize {
         self.left
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), Errno> {
+        let n = buf.len().min(self.left);
+        let mm = self.mm;
+        self.walk(n, |addr, len, pos| {
+            mm.copy_in(addr, &mut buf[pos..pos + len])
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<Vec<u8>, Errno> {

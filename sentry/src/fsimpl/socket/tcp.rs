@@ -639,10 +639,26 @@ impl TcpSocket {
                 }
                 let room = s.send_capacity() - s.send_queue();
                 if room > 0 {
-                    let n = room.min(src.remaining());
-                    let data = src.take(n)?;
-                    let sent = s.send_slice(&data).unwrap_or(0);
-                    done += sent;
+                    // Straight from guest memory into the send buffer
+                    // (twice when its free space wraps around).
+                    for _ in 0..2 {
+                        let want = src.remaining();
+                        if want == 0 {
+                            break;
+                        }
+                        let r = s.send(|buf: &mut [u8]| {
+                            let n = buf.len().min(want);
+                            match src.fill(&mut buf[..n]) {
+                                Ok(()) => (n, Ok(n)),
+                                Err(e) => (0, Err(e)),
+                            }
+                        });
+                        match r {
+                            Ok(Ok(0)) | Err(_) => break,
+                            Ok(Ok(n)) => done += n,
+                            Ok(Err(e)) => return if done > 0 { Ok(done) } else { Err(e) },
+                        }
+                    }
                     if src.remaining() == 0 {
                         return Ok(done);
                     }
@@ -740,17 +756,51 @@ impl TcpSocket {
                 let avail = s.recv_queue();
                 if avail > 0 && want > done {
                     let n = avail.min(want - done);
-                    let mut buf = vec![0u8; n];
-                    let got = if flags & MSG_PEEK != 0 {
-                        s.peek_slice(&mut buf).unwrap_or(0)
+                    let got = if flags & (MSG_PEEK | MSG_TRUNC) != 0 {
+                        let mut buf = vec![0u8; n];
+                        let got = if flags & MSG_PEEK != 0 {
+                            s.peek_slice(&mut buf).unwrap_or(0)
+                        } else {
+                            s.recv_slice(&mut buf).unwrap_or(0)
+                        };
+                        drop(g);
+                        drop(st);
+                        if flags & MSG_TRUNC == 0 {
+                            dst.put(&buf[..got])?;
+                        }
+                        got
                     } else {
-                        s.recv_slice(&mut buf).unwrap_or(0)
+                        // Straight from the receive buffer into guest
+                        // memory (twice when the data wraps around); bytes
+                        // the guest cannot take stay queued.
+                        let mut got = 0;
+                        for _ in 0..2 {
+                            let left = n - got;
+                            if left == 0 {
+                                break;
+                            }
+                            let r = s.recv(|buf: &mut [u8]| {
+                                let k = buf.len().min(left);
+                                match dst.put(&buf[..k]) {
+                                    Ok(()) => (k, Ok(k)),
+                                    Err(e) => (0, Err(e)),
+                                }
+                            });
+                            match r {
+                                Ok(Ok(0)) | Err(_) => break,
+                                Ok(Ok(k)) => got += k,
+                                Ok(Err(e)) => {
+                                    if got + done == 0 {
+                                        return Err(e);
+                                    }
+                                    break;
+                                }
+                            }
+                        }
+                        drop(g);
+                        drop(st);
+                        got
                     };
-                    drop(g);
-                    drop(st);
-                    if flags & MSG_TRUNC == 0 {
-                        dst.put(&buf[..got])?;
-                    }
                     done += got;
                     if done >= want || flags & MSG_WAITALL == 0 || flags & MSG_PEEK != 0 {
                         return Ok(Received {
