@@ -2,8 +2,8 @@
  * sendto/recvfrom with the sender's address, autobind at the first send,
  * connect (the peer filter, EDESTADDRREQ without it, AF_UNSPEC to undo),
  * MSG_PEEK, MSG_TRUNC, FIONREAD, datagram boundaries, EMSGSIZE, zero-length
- * datagrams, shutdown, poll readiness, and a v4 datagram to a dual-stack
- * v6 socket. */
+ * datagrams, shutdown, poll readiness, a v4 datagram to a dual-stack v6
+ * socket, and ICMP echo sockets under the default ping_group_range. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -196,5 +196,12 @@ int main(void) {
   CHECK(sendto(r1, "f", 1, 0, (struct sockaddr *)&far, sizeof far));
   struct sockaddr_in zero = v4("127.0.0.1", 0);
   CHECK(sendto(r1, "z", 1, 0, (struct sockaddr *)&zero, sizeof zero));
+  /* ICMP echo sockets, under the default net.ipv4.ping_group_range. */
+  FILE *f = fopen("/proc/sys/net/ipv4/ping_group_range", "r");
+  char range[64] = {0};
+  if (f && fgets(range, sizeof range, f)) printf("ping_group_range %s", range);
+  if (f) fclose(f);
+  CHECK(socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP));
+  CHECK(socket(AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6));
   return 0;
 }

@@ -2104,6 +2104,16 @@ fn net_sysctls() -> Node {
         entry("ip_forward", sysctl("0")),
         entry("ip_local_port_range", port_range_sysctl()),
         entry("ip_nonlocal_bind", sysctl("0")),
+        // No group may open ICMP echo ("ping") sockets: Linux's default,
+        // and the sandbox's fixed answer (see fsimpl/socket/mod.rs).
+        entry(
+            "ping_group_range",
+            sysctl(format!(
+                "{}\t{}",
+                crate::fsimpl::socket::PING_GROUP_RANGE.0,
+                crate::fsimpl::socket::PING_GROUP_RANGE.1
+            )),
+        ),
         entry("ip_unprivileged_port_start", sysctl("1024")),
         entry("tcp_available_congestion_control", sysctl("cubic")),
         entry("tcp_congestion_control", sysctl("cubic")),

@@ -603,6 +603,19 @@ fn inet_create(
     match (ty, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(tcp::TcpSocket::create(t, family)),
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(udp::UdpSocket::create(t, family)),
+        (libc::SOCK_DGRAM, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6) => {
+            // ICMP echo sockets are for the groups of
+            // net.ipv4.ping_group_range, which admits none (Linux's
+            // default), so every caller gets Linux's EACCES.
+            let (lo, hi) = PING_GROUP_RANGE;
+            let gid = t.creds.egid;
+            if lo <= gid && gid <= hi {
+                t.kernel
+                    .note_unsupported("ICMP echo (ping) sockets", "EPROTONOSUPPORT");
+                return Err(Errno::EPROTONOSUPPORT);
+            }
+            Err(Errno::EACCES)
+        }
         (libc::SOCK_RAW, _) if !t.creds.has_cap(CAP_NET_RAW) => Err(Errno::EPERM),
         (libc::SOCK_STREAM | libc::SOCK_DGRAM | libc::SOCK_RAW, p) => {
             t.kernel.note_unsupported(
@@ -616,6 +629,10 @@ fn inet_create(
 }
 
 const CAP_NET_RAW: u32 = 13;
+
+/// net.ipv4.ping_group_range: the groups that may open ICMP echo
+/// sockets. Linux's default, an empty range, fixed in the sandbox.
+pub const PING_GROUP_RANGE: (u32, u32) = (1, 0);
 
 /// A name for a family, for the log.
 fn family_name(family: i32) -> String {
