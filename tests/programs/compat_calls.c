@@ -70,7 +70,7 @@ static int unsupported(const char *dir) {
     show("fcntl", fcntl(p[0], 9999));
     show("prctl", prctl(9999, 0, 0, 0, 0));
     show("arch_prctl", syscall(SYS_arch_prctl, 0x9999, 0));
-    show("socket family", socket(AF_INET, SOCK_STREAM, 0));
+    show("socket family", socket(AF_PACKET, SOCK_RAW, 0));
     show("socket protocol", socket(AF_UNIX, SOCK_STREAM, 99));
     show("socket type", socket(AF_UNIX, SOCK_RDM, 0));
     int s = socket(AF_UNIX, SOCK_STREAM, 0);

@@ -99,7 +99,7 @@ fn report_names_every_kind_of_unsupported_call() {
         ),
         (
             "unsupported_arguments",
-            "socket family AF_INET",
+            "socket family AF_PACKET",
             "socket",
             "EAFNOSUPPORT",
             "socket family: -1 EAFNOSUPPORT",
@@ -238,7 +238,7 @@ fn report_summary_goes_to_standard_error() {
     for line in [
         "  unimplemented: syscall lookup_dcookie (212) -> ENOSYS (1 call, by compat_calls[1])",
         "  unsupported: fcntl command 9999 -> EINVAL (1 call, by compat_calls[1])",
-        "  unsupported: socket family AF_INET -> EAFNOSUPPORT (1 call, by compat_calls[1])",
+        "  unsupported: socket family AF_PACKET -> EAFNOSUPPORT (1 call, by compat_calls[1])",
     ] {
         assert!(
             r.stderr.lines().any(|l| l == line),
