@@ -122,7 +122,7 @@ fn unimplemented_syscalls_fail_without_touching_the_host() {
     // The log names what the guest needed.
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        logged.contains("unimplemented: socket family AF_INET (answered EAFNOSUPPORT)"),
+        logged.contains("unimplemented: socket family AF_PACKET (answered EAFNOSUPPORT)"),
         "{logged}"
     );
 }

@@ -26,9 +26,12 @@ fn need_ip() {
 fn compare_in_fresh_netns(script: &str) -> RunResult {
     need_ip();
     let mut native = Command::new("unshare");
-    native.args(["-n", SH, "-c", script]);
+    native.args(["-n", SH, "-c", script]).current_dir("/");
     let (native, _) = run_command(native, Duration::from_secs(60));
-    let sandbox = command(Path::new(SH), &["-c", script], true, &[]);
+    // Both start in / (a working directory under /tmp is not in the
+    // sandbox, which says so on stderr).
+    let mut sandbox = command(Path::new(SH), &["-c", script], true, &[]);
+    sandbox.current_dir("/");
     let (sandbox, _) = run_command(sandbox, Duration::from_secs(60));
     let both = |r: &RunResult| format!("{}{}", r.stdout, r.stderr);
     assert!(
