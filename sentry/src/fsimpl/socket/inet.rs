@@ -72,6 +72,55 @@ pub fn parse(family: i32, b: &[u8]) -> Result<Option<SockAddr>, Errno> {
     }
 }
 
+/// The address of bind(2): as [`parse`], except that AF_UNSPEC with
+/// INADDR_ANY binds an AF_INET socket (for old programs) and is
+/// EAFNOSUPPORT otherwise.
+pub fn parse_bind(family: i32, b: &[u8]) -> Result<SockAddr, Errno> {
+    match parse(family, b)? {
+        Some(a) => Ok(a),
+        None if family == libc::AF_INET && b.len() >= 8 && b[4..8] == [0, 0, 0, 0] => {
+            Ok(SockAddr {
+                ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                port: u16::from_be_bytes([b[2], b[3]]),
+            })
+        }
+        None => Err(Errno::EAFNOSUPPORT),
+    }
+}
+
+/// When a wait with this timeout ends (None: never).
+pub fn deadline(timeo: Timeout) -> Option<std::time::Instant> {
+    use std::time::Instant;
+    timeo.duration().map(|d| {
+        Instant::now()
+            .checked_add(d)
+            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(1 << 32))
+    })
+}
+
+/// A socket call's wait on `q` until `ready`: EAGAIN at a zero timeout
+/// or its end, ERESTARTSYS (EINTR with a timeout) on a signal.
+pub fn wait(
+    t: &mut Task,
+    q: &crate::kernel::waiter::WaitQueue,
+    timeo: Timeout,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), Errno> {
+    if timeo.0 == Some(0) {
+        return Err(Errno::EAGAIN);
+    }
+    match t.block_on(
+        &[(q, crate::kernel::waiter::ALL_EVENTS)],
+        deadline(timeo),
+        |_| ready().then_some(Ok(())),
+    ) {
+        Ok(()) => Ok(()),
+        Err(Errno::ETIMEDOUT) => Err(Errno::EAGAIN),
+        Err(Errno::ERESTARTSYS) if timeo.0.is_some() => Err(Errno::EINTR),
+        Err(e) => Err(e),
+    }
+}
+
 /// The address bytes of `a` for a socket of `family` (an IPv4 address on
 /// an AF_INET6 socket is IPv4-mapped).
 pub fn format(family: i32, ip: IpAddr, port: u16) -> Vec<u8> {

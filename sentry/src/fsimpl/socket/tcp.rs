@@ -111,34 +111,7 @@ pub struct TcpSocket {
     st: Mutex<St>,
 }
 
-fn deadline(timeo: Timeout) -> Option<Instant> {
-    timeo.duration().map(|d| {
-        Instant::now()
-            .checked_add(d)
-            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(1 << 32))
-    })
-}
-
-/// A wait for a socket call: EAGAIN at a zero timeout or its end,
-/// ERESTARTSYS (EINTR with a timeout) on a signal.
-fn wait(
-    t: &mut Task,
-    q: &WaitQueue,
-    timeo: Timeout,
-    mut ready: impl FnMut() -> bool,
-) -> Result<(), Errno> {
-    if timeo.0 == Some(0) {
-        return Err(Errno::EAGAIN);
-    }
-    match t.block_on(&[(q, ALL_EVENTS)], deadline(timeo), |_| {
-        ready().then_some(Ok(()))
-    }) {
-        Ok(()) => Ok(()),
-        Err(Errno::ETIMEDOUT) => Err(Errno::EAGAIN),
-        Err(Errno::ERESTARTSYS) if timeo.0.is_some() => Err(Errno::EINTR),
-        Err(e) => Err(e),
-    }
-}
+use inet::wait;
 
 impl TcpSocket {
     pub fn create(t: &mut Task, family: i32) -> Arc<dyn Socket> {
@@ -1064,20 +1037,7 @@ impl Socket for TcpSocket {
     }
 
     fn bind(&self, t: &mut Task, addr: &[u8]) -> Result<(), Errno> {
-        let a = match inet::parse(self.family, addr)? {
-            Some(a) => a,
-            // AF_UNSPEC with INADDR_ANY binds, for old programs.
-            None if self.family == libc::AF_INET
-                && addr.len() >= 8
-                && addr[4..8] == [0, 0, 0, 0] =>
-            {
-                SockAddr {
-                    ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    port: u16::from_be_bytes([addr[2], addr[3]]),
-                }
-            }
-            None => return Err(Errno::EAFNOSUPPORT),
-        };
+        let a = inet::parse_bind(self.family, addr)?;
         let mut st = self.st.lock();
         let mut g = self.stack.lock();
         self.bind_locked(t, &mut st, &mut g, a)

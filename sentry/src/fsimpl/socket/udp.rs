@@ -8,7 +8,6 @@
 use std::any::Any;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use parking_lot::Mutex;
 use smoltcp::iface::SocketHandle;
@@ -56,14 +55,6 @@ pub struct UdpSocket {
     owner: u64,
     uid: u32,
     st: Mutex<St>,
-}
-
-fn deadline(timeo: Timeout) -> Option<Instant> {
-    timeo.duration().map(|d| {
-        Instant::now()
-            .checked_add(d)
-            .unwrap_or_else(|| Instant::now() + std::time::Duration::from_secs(1 << 32))
-    })
 }
 
 impl UdpSocket {
@@ -219,18 +210,8 @@ impl UdpSocket {
         timeo: Timeout,
         ready: impl Fn(&Self) -> bool,
     ) -> Result<(), Errno> {
-        if timeo.0 == Some(0) {
-            return Err(Errno::EAGAIN);
-        }
         let q = self.queue.clone();
-        match t.block_on(&[(&q, ALL_EVENTS)], deadline(timeo), |_| {
-            ready(self).then_some(Ok(()))
-        }) {
-            Ok(()) => Ok(()),
-            Err(Errno::ETIMEDOUT) => Err(Errno::EAGAIN),
-            Err(Errno::ERESTARTSYS) if timeo.0.is_some() => Err(Errno::EINTR),
-            Err(e) => Err(e),
-        }
+        inet::wait(t, &q, timeo, || ready(self))
     }
 
     fn do_send(&self, t: &mut Task, args: SendArgs<'_>) -> Result<usize, Errno> {
@@ -398,19 +379,7 @@ impl Socket for UdpSocket {
     }
 
     fn bind(&self, t: &mut Task, addr: &[u8]) -> Result<(), Errno> {
-        let a = match inet::parse(self.family, addr)? {
-            Some(a) => a,
-            None if self.family == libc::AF_INET
-                && addr.len() >= 8
-                && addr[4..8] == [0, 0, 0, 0] =>
-            {
-                SockAddr {
-                    ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    port: u16::from_be_bytes([addr[2], addr[3]]),
-                }
-            }
-            None => return Err(Errno::EAFNOSUPPORT),
-        };
+        let a = inet::parse_bind(self.family, addr)?;
         let mut st = self.st.lock();
         let mut g = self.stack.lock();
         self.bind_locked(t, &mut st, &mut g, a)
