@@ -464,9 +464,8 @@ fn make_layout() -> Result<Layout, PlatformError> {
             std::ptr::copy_nonoverlapping(start as *const u8, code as *mut u8, code_len);
             let k = at(ksa) as *mut u64;
             k.write(at(handler));
-            k.add(1).write(
-                (libc::SA_SIGINFO | libc::SA_ONSTACK | SA_RESTORER) as u64,
-            );
+            k.add(1)
+                .write((libc::SA_SIGINFO | libc::SA_ONSTACK | SA_RESTORER) as u64);
             k.add(2).write(at(restorer));
             k.add(3).write(u64::MAX);
         }
@@ -546,7 +545,10 @@ fn assemble(prog: &[Ins]) -> Vec<SockFilter> {
     let mut out = Vec::with_capacity(n);
     let rel = |pc: usize, l: u8| -> u8 {
         let t = pos[l as usize];
-        assert!(t != usize::MAX && t > pc && t - pc - 1 < 256, "bad BPF jump");
+        assert!(
+            t != usize::MAX && t > pc && t - pc - 1 < 256,
+            "bad BPF jump"
+        );
         (t - pc - 1) as u8
     };
     for i in prog {
@@ -698,7 +700,12 @@ fn mapper_filter(l: &Layout, slot: usize, memory_fd: RawFd, pipe: RawFd) -> Vec<
     arg_eq(&mut p, 1, libc::FUTEX_WAIT as u64, &mut next);
     p.extend([Ins::Ret(SECCOMP_RET_ALLOW), Ins::Label(7)]);
     arg_eq(&mut p, 4, memory_fd as u64, &mut next);
-    arg_eq(&mut p, 3, (libc::MAP_SHARED | libc::MAP_FIXED) as u64, &mut next);
+    arg_eq(
+        &mut p,
+        3,
+        (libc::MAP_SHARED | libc::MAP_FIXED) as u64,
+        &mut next,
+    );
     p.extend([Ins::Ld(arg(2) + 4), Ins::Jeq(0, 41, L_KILL), Ins::Label(41)]);
     p.extend([
         Ins::Ld(arg(2)),
@@ -805,7 +812,9 @@ impl Global {
             self.ptr(slot, FPSIZE as u64)
                 .cast::<u32>()
                 .write(self.fpsize as u32);
-            self.ptr(slot, SPIN as u64).cast::<u32>().write(self.stub_spin);
+            self.ptr(slot, SPIN as u64)
+                .cast::<u32>()
+                .write(self.stub_spin);
             *self.ptr(slot, TOK_OK as u64) = 1;
             *self.ptr(slot, TOK_FAIL as u64) = 2;
             let st = self.ctl_u64(slot, STACK_T);
@@ -1036,17 +1045,23 @@ fn start_template(g: &Arc<Global>) -> Result<(), PlatformError> {
             let l = gg.layout;
             for reply in rx {
                 let flags = libc::CLONE_PARENT | libc::CLONE_UNTRACED;
-                let r = stub_syscall(pid, pid, l.clone, libc::SYS_clone, [flags as u64, 0, 0, 0, 0, 0])
-                    .and_then(|rc| {
-                        if rc <= 0 {
-                            Err(PlatformError::Os {
-                                op: "clone of a systrap stub process",
-                                source: std::io::Error::from_raw_os_error((-rc) as i32),
-                            })
-                        } else {
-                            Ok(rc as i32)
-                        }
-                    });
+                let r = stub_syscall(
+                    pid,
+                    pid,
+                    l.clone,
+                    libc::SYS_clone,
+                    [flags as u64, 0, 0, 0, 0, 0],
+                )
+                .and_then(|rc| {
+                    if rc <= 0 {
+                        Err(PlatformError::Os {
+                            op: "clone of a systrap stub process",
+                            source: std::io::Error::from_raw_os_error((-rc) as i32),
+                        })
+                    } else {
+                        Ok(rc as i32)
+                    }
+                });
                 let _ = reply.send(r);
             }
             // SAFETY: kills our own stub process, then reaps it.
@@ -1139,8 +1154,7 @@ fn spawn_template(g: &Global) -> Result<i32, PlatformError> {
 }
 
 fn set_options(tid: i32) -> Result<(), PlatformError> {
-    let opts =
-        libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL | libc::PTRACE_O_TRACECLONE;
+    let opts = libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL | libc::PTRACE_O_TRACECLONE;
     // SAFETY: tid is our stopped tracee.
     let rc = unsafe {
         libc::ptrace(
@@ -1376,6 +1390,13 @@ impl Subprocess {
     }
 }
 
+impl Subprocess {
+    /// The host pid of the stub process.
+    pub fn pid(&self) -> i32 {
+        self.inner.pid
+    }
+}
+
 type Ready = mpsc::Sender<Result<(i32, Mapper), PlatformError>>;
 
 fn new_stub(g: &Global) -> Result<i32, PlatformError> {
@@ -1501,7 +1522,11 @@ fn map_slot(g: &Global, pid: i32, slot: usize, shared: &OwnerShared) -> Result<(
     lock(&shared.slots).push(slot);
     for (at, len, prot) in [
         (0, PAGE_SIZE, libc::PROT_READ),
-        (PAGE_SIZE, SLOT_SIZE - PAGE_SIZE, libc::PROT_READ | libc::PROT_WRITE),
+        (
+            PAGE_SIZE,
+            SLOT_SIZE - PAGE_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+        ),
     ] {
         let rc = stub_syscall(
             pid,
@@ -1695,18 +1720,20 @@ fn start_mapper(
     }
     // SAFETY: the fd is new and ours.
     let pipe = unsafe { OwnedFd::from_raw_fd(mine as i32) };
-    let rc = stub_syscall(pid, pid, l.syscall, libc::SYS_close, [rfd as u64, 0, 0, 0, 0, 0])?;
+    let rc = stub_syscall(
+        pid,
+        pid,
+        l.syscall,
+        libc::SYS_close,
+        [rfd as u64, 0, 0, 0, 0, 0],
+    )?;
     check_zero(rc, "close in the stub")?;
     // SAFETY: writes the pipe fd into the slot's control page.
     unsafe { g.ptr(slot, PIPE_FD as u64).cast::<u32>().write(wfd as u32) };
     g.write_filter(slot, &mapper_filter(&l, slot, g.memory_fd, wfd))?;
     let tid = clone_thread(g, pid, slot)?;
     seal_and_detach(g, pid, tid, slot, l.mapper, false)?;
-    Ok(Mapper {
-        slot,
-        seq: 0,
-        pipe,
-    })
+    Ok(Mapper { slot, seq: 0, pipe })
 }
 
 fn new_guest_thread(
@@ -1872,7 +1899,10 @@ impl AddressSpace for Subprocess {
     }
 
     fn map_file(&self, addr: u64, len: u64, offset: u64, prot: Prot) -> Result<(), PlatformError> {
-        if addr.checked_add(len).is_none_or(|e| e > self.inner.max_addr) {
+        if addr
+            .checked_add(len)
+            .is_none_or(|e| e > self.inner.max_addr)
+        {
             return Err(PlatformError::Os {
                 op: "mmap in the stub",
                 source: std::io::Error::from_raw_os_error(libc::EINVAL),
@@ -1899,7 +1929,10 @@ impl AddressSpace for Subprocess {
     }
 
     fn unmap(&self, addr: u64, len: u64) -> Result<(), PlatformError> {
-        if addr.checked_add(len).is_none_or(|e| e > self.inner.max_addr) {
+        if addr
+            .checked_add(len)
+            .is_none_or(|e| e > self.inner.max_addr)
+        {
             return Err(PlatformError::Os {
                 op: "munmap in the stub",
                 source: std::io::Error::from_raw_os_error(libc::EINVAL),
@@ -2111,7 +2144,7 @@ fn regs_from_event(ev: &RawEvent) -> Registers {
 }
 
 fn is_canonical(a: u64) -> bool {
-    a < 0x0000_8000_0000_0000 || a >= 0xffff_8000_0000_0000
+    !(0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&a)
 }
 
 fn write_regs(g: &Global, slot: usize, r: &Registers) -> Result<(), PlatformError> {
@@ -2190,9 +2223,10 @@ impl SystrapContext {
             }
         };
         self.last = Some((Arc::downgrade(&inner), th));
-        self.interrupt
-            .target
-            .store(((inner.pid as u64) << 32) | th.tid as u32 as u64, Ordering::SeqCst);
+        self.interrupt.target.store(
+            ((inner.pid as u64) << 32) | th.tid as u32 as u64,
+            Ordering::SeqCst,
+        );
         Ok((inner, th))
     }
 }
@@ -2271,7 +2305,11 @@ impl Context for SystrapContext {
                 code: ev.code,
                 errno: ev.errno,
                 addr: if ev.code > 0 { ev.addr } else { 0 },
-                pid: if ev.code <= 0 { ev.addr as u32 as i32 } else { 0 },
+                pid: if ev.code <= 0 {
+                    ev.addr as u32 as i32
+                } else {
+                    0
+                },
             };
             match ev.signo {
                 libc::SIGSYS if ev.code == SYS_SECCOMP => {

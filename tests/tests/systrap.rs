@@ -34,7 +34,11 @@ fn attack(mode: &str) -> RunResult {
         r.stdout,
         r.stderr
     );
-    assert_eq!(r.code, 0, "{mode}: exit {}\n{}\n{}", r.code, r.stdout, r.stderr);
+    assert_eq!(
+        r.code, 0,
+        "{mode}: exit {}\n{}\n{}",
+        r.code, r.stdout, r.stderr
+    );
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     assert!(
         r.stdout.starts_with("found the stub code page\n"),
