@@ -896,6 +896,67 @@ fn futex_wait(w: &AtomicU32, val: u32, timeout_ns: i64) {
 /// The systrap platform.
 pub struct SystrapPlatform {
     g: Arc<Global>,
+    /// An address space made ahead of need, with one stub thread ready:
+    /// making them is most of a fork's cost.
+    spare: Arc<Spare>,
+}
+
+#[derive(Default)]
+struct Spare {
+    ready: Mutex<Option<Subprocess>>,
+    wanted: Mutex<bool>,
+    cv: std::sync::Condvar,
+    started: AtomicBool,
+    made: std::sync::atomic::AtomicU32,
+}
+
+impl Spare {
+    fn take(&self) -> Option<Subprocess> {
+        lock(&self.ready).take()
+    }
+
+    fn want(self: &Arc<Self>, g: &Arc<Global>, max_addr: u64) {
+        *lock(&self.wanted) = true;
+        self.cv.notify_one();
+        if !self.started.swap(true, Ordering::SeqCst) {
+            let me = self.clone();
+            let g = g.clone();
+            let r = std::thread::Builder::new()
+                .name("systrap-spare".into())
+                .spawn(move || me.refill(&g, max_addr));
+            if r.is_err() {
+                self.started.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn refill(&self, g: &Arc<Global>, max_addr: u64) {
+        crate::ptrace::unbind_current_thread();
+        loop {
+            {
+                let mut w = lock(&self.wanted);
+                while !*w {
+                    w = self.cv.wait(w).unwrap_or_else(|e| e.into_inner());
+                }
+                *w = false;
+            }
+            if lock(&self.ready).is_some() {
+                continue;
+            }
+            let made = Subprocess::new(g, max_addr).and_then(|sp| {
+                let t = sp.inner.new_thread()?;
+                lock(&sp.inner.ready).push(t);
+                Ok(sp)
+            });
+            match made {
+                Ok(sp) => *lock(&self.ready) = Some(sp),
+                Err(e) => {
+                    tracing::warn!("making a spare systrap address space: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+        }
+    }
 }
 
 impl SystrapPlatform {
@@ -966,7 +1027,10 @@ impl SystrapPlatform {
             template: Mutex::new(None),
         });
         start_template(&g)?;
-        Ok(SystrapPlatform { g })
+        Ok(SystrapPlatform {
+            g,
+            spare: Arc::new(Spare::default()),
+        })
     }
 }
 
@@ -1245,7 +1309,16 @@ impl crate::Platform for SystrapPlatform {
     }
 
     fn new_address_space(&self) -> Result<Arc<dyn AddressSpace>, PlatformError> {
-        Ok(Arc::new(Subprocess::new(&self.g, self.max_user_address())?))
+        let sp = match self.spare.take() {
+            Some(sp) if !sp.inner.shared.is_dead.load(Ordering::SeqCst) => sp,
+            _ => Subprocess::new(&self.g, self.max_user_address())?,
+        };
+        // As with ptrace: programs that never fork need only the first
+        // address spaces; a spare is kept from the third on.
+        if self.spare.made.fetch_add(1, Ordering::Relaxed) >= 2 {
+            self.spare.want(&self.g, self.max_user_address());
+        }
+        Ok(Arc::new(sp))
     }
 
     fn initial_fp_state(&self) -> FpState {
@@ -1339,6 +1412,9 @@ struct Inner {
     owner: Mutex<Option<mpsc::Sender<Request>>>,
     shared: Arc<OwnerShared>,
     mapper: Mutex<Mapper>,
+    /// Stub threads made ahead of need (by the spare's thread), waiting
+    /// at their first event for a context.
+    ready: Mutex<Vec<Thread>>,
 }
 
 /// A stub process: one guest address space.
@@ -1385,6 +1461,7 @@ impl Subprocess {
                 owner: Mutex::new(Some(tx)),
                 shared,
                 mapper: Mutex::new(mapper),
+                ready: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -1787,6 +1864,9 @@ impl Inner {
     /// event.
     fn new_thread(&self) -> Result<Thread, PlatformError> {
         self.check_alive()?;
+        if let Some(t) = lock(&self.ready).pop() {
+            return Ok(t);
+        }
         let slot = match lock(&self.shared.spare_slots).pop() {
             Some(s) => s,
             None => self.g.alloc_slot()?,
