@@ -11,6 +11,10 @@
 //! never reach it: `PTRACE_SYSEMU` stops them before seccomp runs. What
 //! the stubs run themselves (their start-up in `platform::ptrace`, the
 //! `mmap`/`munmap`/`clone` the sentry makes them execute) is in the list.
+//! The systrap platform's stubs are the exception: they are cloned from a
+//! template forked when the platform is made, before this filter, because
+//! each stub thread installs a filter of its own (`platform::systrap`),
+//! which allows far less than this list and traps every guest syscall.
 //!
 //! A syscall outside the list does not run: the filter traps it
 //! (`SECCOMP_RET_TRAP`), and the sentry's SIGSYS handler writes "the sentry
