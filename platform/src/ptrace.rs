@@ -226,7 +226,7 @@ fn xsave_size() -> usize {
     })
 }
 
-mod placement {
+pub(crate) mod placement {
     //! Where task threads run. A sentry thread and the stub thread it
     //! traces hand the CPU back and forth on every guest syscall; on one
     //! CPU that is a plain context switch, across CPUs it costs
@@ -1470,10 +1470,10 @@ impl Interrupt for InterruptState {
 }
 
 /// How many switches between reconsiderations of the CPU.
-const REPLACE_EVERY: u32 = 4096;
+pub(crate) const REPLACE_EVERY: u32 = 4096;
 /// A pause this long outside the guest (the task blocked) makes the next
 /// switch reconsider the CPU.
-const REPLACE_AFTER_NS: u64 = 2_000_000;
+pub(crate) const REPLACE_AFTER_NS: u64 = 2_000_000;
 
 /// A guest thread's context on the ptrace platform.
 struct PtraceContext {

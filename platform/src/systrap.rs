@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 
+use crate::ptrace::placement;
 use crate::ptrace::{
     attach, get_regs, last_errno, lock, pidfd, ptrace_err, reap, resume, set_regs, stub_syscall,
     wait_stop, Stop, HOST_TASK_SIZE, TRACEME_FAILED,
@@ -964,6 +965,7 @@ impl SystrapPlatform {
     /// template stub at once: it must be forked before the sentry
     /// confines itself (the stubs install their own, stricter filters).
     pub fn new(memory_fd: RawFd) -> Result<SystrapPlatform, PlatformError> {
+        placement::init();
         // SAFETY: getauxval has no preconditions.
         let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
         if hwcap2 & 2 == 0 {
@@ -1034,13 +1036,15 @@ impl SystrapPlatform {
     }
 }
 
-/// The most spin rounds (of `pause`, about 40 ns each on current CPUs)
-/// a sentry thread spends before a futex sleep, when more than one CPU is
-/// available. Measured on a loaded 2-CPU machine, a fixed spin of 200
-/// rounds on both sides made a getppid round trip 7 times slower than
-/// none (the spinner took the CPU its stub thread needed): the sentry's
-/// spin is adaptive (see `Spin`), the stub's is off unless asked for.
-const DEFAULT_SPIN: u32 = 256;
+/// The most spin rounds (of `pause`, about 50 ns each on this machine's
+/// CPUs) a sentry thread spends before a futex sleep: none by default.
+/// A context's sentry thread and stub thread are bound to one CPU (see
+/// `place`), where a spinner only delays the side it waits for; and
+/// unbound, on a loaded 2-CPU machine, a fixed spin of 200 rounds on both
+/// sides made a bare futex round trip 7 times slower (the spinner took the
+/// CPU the other side needed). `RUNSC_SYSTRAP_SPIN` sets a cap for the
+/// adaptive spin (see `Spin`), `RUNSC_SYSTRAP_STUB_SPIN` the stub's.
+const DEFAULT_SPIN: u32 = 0;
 
 /// A context's spin budget: doubled when the last wait ended while
 /// spinning, halved when it had to sleep; at zero, a short probe every
@@ -1344,6 +1348,9 @@ impl crate::Platform for SystrapPlatform {
             last: None,
             pending_fp: None,
             spin: Spin::new(self.g.spin),
+            slot: placement::new_slot(),
+            switches: 0,
+            bound: 0,
         })
     }
 }
@@ -2268,6 +2275,10 @@ struct SystrapContext {
     last: Option<(Weak<Inner>, Thread)>,
     pending_fp: Option<FpState>,
     spin: Spin,
+    slot: Arc<placement::Slot>,
+    switches: u32,
+    /// The stub thread last bound to this context's CPU.
+    bound: i32,
 }
 
 impl SystrapContext {
@@ -2311,6 +2322,38 @@ impl SystrapContext {
     }
 }
 
+impl SystrapContext {
+    /// Keeps this context's sentry thread and its stub thread on one CPU,
+    /// chosen sentry-wide, as the ptrace platform does: a futex wake-up of
+    /// a thread on the same CPU, which the waker then leaves, runs it at
+    /// once; one on the other CPU waits for that CPU, which on a loaded
+    /// machine another process holds (measured: getppid 8 us bound
+    /// against 12 to 25 us unbound under a load average of 5).
+    fn place(&mut self, tid: i32) {
+        let now = placement::now_ns();
+        let last = self.slot.last.load(Ordering::Relaxed);
+        self.switches = self.switches.wrapping_add(1);
+        let cur = self.slot.cpu.load(Ordering::Relaxed);
+        let moved = cur < 0
+            || self.switches.is_multiple_of(crate::ptrace::REPLACE_EVERY)
+            || now - last > crate::ptrace::REPLACE_AFTER_NS;
+        if moved {
+            let cpu = placement::choose(&self.slot);
+            if cpu != cur && placement::bind(0, cpu) && placement::bind(tid, cpu) {
+                self.slot.cpu.store(cpu, Ordering::Relaxed);
+                self.bound = tid;
+            }
+        }
+        if self.bound != tid {
+            let cpu = self.slot.cpu.load(Ordering::Relaxed);
+            if cpu >= 0 && placement::bind(tid, cpu) {
+                self.bound = tid;
+            }
+        }
+        self.slot.last.store(now, Ordering::Relaxed);
+    }
+}
+
 impl Drop for SystrapContext {
     fn drop(&mut self) {
         for (w, th) in self.threads.drain(..) {
@@ -2339,6 +2382,7 @@ impl Context for SystrapContext {
         if self.interrupt.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
+        self.place(th.tid);
         let g = &*self.g;
         let st = g.state(th.slot);
         if st.load(Ordering::SeqCst) != ST_EVENT {
