@@ -1971,7 +1971,17 @@ impl Inner {
                     -(libc::EIO as i64)
                 })
             }
-            _ => unreachable!("only the mapper writes the pipe, from its control page"),
+            // Only the mapper writes the pipe, one byte of its control
+            // page (1 or 2); anything else means the stub is not what the
+            // sentry made.
+            other => {
+                let why = format!("the stub's mapper wrote {other} to its pipe");
+                self.kill(why.clone());
+                Err(PlatformError::StubDied {
+                    pid: self.pid,
+                    reason: why,
+                })
+            }
         }
     }
 }
