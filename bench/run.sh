@@ -34,19 +34,20 @@ fi
 
 source bench/lib.sh
 
-echo "| benchmark | native ns | runsc (ours, ptrace) ns | gVisor runsc (ptrace) ns | ours / native | gVisor / native | our overhead / gVisor's |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| benchmark | native ns | runsc (ours, ptrace) ns | runsc (ours, systrap) ns | gVisor runsc (ptrace) ns | ours / native | ours systrap / native | gVisor / native | our overhead / gVisor's |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 
 row() {
     local name=$1 n_native=$2 n_sandbox=$3
     shift 3
-    local native mine theirs=""
+    local native mine systrap theirs=""
     native=$(best native_tmpfs "$bench_dir/$1" "${@:2}" "$n_native")
     mine=$(best timeout "$limit" "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    systrap=$(best timeout "$limit" "$ours" --platform=systrap do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     if [ -x "$gvisor" ]; then
         theirs=$(best timeout "$limit" "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     fi
-    echo "| $name | $native | $mine | ${theirs:--} | $(ratio "$mine" "$native") | $(ratio "$theirs" "$native") | $(overhead "$mine" "$theirs" "$native") |"
+    echo "| $name | $native | $mine | $systrap | ${theirs:--} | $(ratio "$mine" "$native") | $(ratio "$systrap" "$native") | $(ratio "$theirs" "$native") | $(overhead "$mine" "$theirs" "$native") |"
 }
 
 row "getppid round trip" 2000000 100000 getppid

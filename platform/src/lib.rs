@@ -13,6 +13,7 @@
 //! guest syscall on the host.
 
 pub mod ptrace;
+pub mod systrap;
 
 use std::os::fd::RawFd;
 use std::sync::Arc;

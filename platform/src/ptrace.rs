@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Highest user address of the x86-64 host (47-bit address space).
-const HOST_TASK_SIZE: u64 = 0x7fff_ffff_f000;
+pub(crate) const HOST_TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// Size of the region that holds the stub code in every stub process.
 const STUB_REGION_SIZE: u64 = PAGE_SIZE;
@@ -46,7 +46,7 @@ const INTERRUPT_SIGNAL: i32 = libc::SIGCHLD;
 const NT_X86_XSTATE: usize = 0x202;
 
 /// What the stub child exits with when `PTRACE_TRACEME` fails.
-const TRACEME_FAILED: i32 = 71;
+pub(crate) const TRACEME_FAILED: i32 = 71;
 
 // The stub's code. It is copied to the stub page, so it must be position
 // independent and use no stack.
@@ -226,7 +226,7 @@ fn xsave_size() -> usize {
     })
 }
 
-mod placement {
+pub(crate) mod placement {
     //! Where task threads run. A sentry thread and the stub thread it
     //! traces hand the CPU back and forth on every guest syscall; on one
     //! CPU that is a plain context switch, across CPUs it costs
@@ -690,7 +690,7 @@ pub struct Subprocess {
     inner: Arc<Inner>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not take the platform down with it.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -932,7 +932,7 @@ fn owner_main(
 }
 
 /// A pidfd for our own child `pid`.
-fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+pub(crate) fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
     // SAFETY: pidfd_open makes a new fd for a process of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
@@ -1052,7 +1052,7 @@ fn clone_stub_process(template: i32, stub: StubRegion) -> Result<i32, PlatformEr
 /// Attaches a stub thread made by [`clone_stub_thread`] (or a stub
 /// process made by [`clone_stub_process`]): the calling
 /// thread becomes its tracer, and it is left stopped at its trap.
-fn attach(tid: i32) -> Result<(), PlatformError> {
+pub(crate) fn attach(tid: i32) -> Result<(), PlatformError> {
     // SAFETY: attaches to our own stub thread.
     let rc = unsafe {
         libc::ptrace(
@@ -1088,7 +1088,7 @@ fn attach(tid: i32) -> Result<(), PlatformError> {
 }
 
 /// Reaps a dead child (a stub process or thread).
-fn reap(pid: i32) {
+pub(crate) fn reap(pid: i32) {
     let mut status = 0;
     loop {
         // SAFETY: reaps our own child; status is a valid out-pointer.
@@ -1104,7 +1104,7 @@ fn reap(pid: i32) {
 
 /// Makes stub thread `tid` (stopped, traced by the caller) execute one host
 /// syscall at `entry`, returning its raw result.
-fn stub_syscall(
+pub(crate) fn stub_syscall(
     tid: i32,
     pid: i32,
     entry: u64,
@@ -1216,7 +1216,7 @@ impl Drop for Subprocess {
     }
 }
 
-fn last_errno() -> i32 {
+pub(crate) fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
@@ -1284,7 +1284,7 @@ unsafe fn stub_child(memory_fd: RawFd, stub: StubRegion, name: &'static [u8]) ->
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     /// A syscall-enter stop (SIGTRAP | 0x80).
     Syscall,
     /// A signal-delivery stop.
@@ -1293,7 +1293,7 @@ enum Stop {
     Killed(i32),
 }
 
-fn wait_stop(tid: i32) -> Result<Stop, PlatformError> {
+pub(crate) fn wait_stop(tid: i32) -> Result<Stop, PlatformError> {
     let mut status = 0;
     loop {
         // SAFETY: waits for our own tracee; status is a valid out-pointer.
@@ -1323,7 +1323,7 @@ fn wait_stop(tid: i32) -> Result<Stop, PlatformError> {
     Ok(Stop::Killed(libc::WTERMSIG(status)))
 }
 
-fn ptrace_err(op: &'static str, tid: i32) -> PlatformError {
+pub(crate) fn ptrace_err(op: &'static str, tid: i32) -> PlatformError {
     let err = std::io::Error::last_os_error();
     if err.raw_os_error() == Some(libc::ESRCH) {
         PlatformError::StubDied {
@@ -1335,7 +1335,7 @@ fn ptrace_err(op: &'static str, tid: i32) -> PlatformError {
     }
 }
 
-fn resume(tid: i32, request: libc::c_uint) -> Result<(), PlatformError> {
+pub(crate) fn resume(tid: i32, request: libc::c_uint) -> Result<(), PlatformError> {
     // SAFETY: tid is a stopped tracee of this thread; data 0 suppresses the
     // signal it stopped with.
     let rc = unsafe {
@@ -1352,7 +1352,7 @@ fn resume(tid: i32, request: libc::c_uint) -> Result<(), PlatformError> {
     Ok(())
 }
 
-fn get_regs(tid: i32) -> Result<Registers, PlatformError> {
+pub(crate) fn get_regs(tid: i32) -> Result<Registers, PlatformError> {
     // SAFETY: all-zero is a valid user_regs_struct.
     let mut regs: Registers = unsafe { std::mem::zeroed() };
     // SAFETY: the kernel writes one user_regs_struct to &mut regs.
@@ -1370,7 +1370,7 @@ fn get_regs(tid: i32) -> Result<Registers, PlatformError> {
     Ok(regs)
 }
 
-fn set_regs(tid: i32, regs: &Registers) -> Result<(), PlatformError> {
+pub(crate) fn set_regs(tid: i32, regs: &Registers) -> Result<(), PlatformError> {
     // SAFETY: the kernel reads one user_regs_struct from regs.
     let rc = unsafe {
         libc::ptrace(
@@ -1470,10 +1470,10 @@ impl Interrupt for InterruptState {
 }
 
 /// How many switches between reconsiderations of the CPU.
-const REPLACE_EVERY: u32 = 4096;
+pub(crate) const REPLACE_EVERY: u32 = 4096;
 /// A pause this long outside the guest (the task blocked) makes the next
 /// switch reconsider the CPU.
-const REPLACE_AFTER_NS: u64 = 2_000_000;
+pub(crate) const REPLACE_AFTER_NS: u64 = 2_000_000;
 
 /// A guest thread's context on the ptrace platform.
 struct PtraceContext {

@@ -97,6 +97,7 @@ impl Cli {
     pub fn platform_name(&self) -> &'static str {
         match self.platform {
             PlatformKind::Ptrace => "ptrace",
+            PlatformKind::Systrap => "systrap",
         }
     }
 }
@@ -111,6 +112,9 @@ pub enum LogFormat {
 pub enum PlatformKind {
     /// PTRACE_SYSEMU on stub processes.
     Ptrace,
+    /// seccomp traps handled in the stub, handed to the sentry through
+    /// shared memory.
+    Systrap,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

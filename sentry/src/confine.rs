@@ -11,6 +11,10 @@
 //! never reach it: `PTRACE_SYSEMU` stops them before seccomp runs. What
 //! the stubs run themselves (their start-up in `platform::ptrace`, the
 //! `mmap`/`munmap`/`clone` the sentry makes them execute) is in the list.
+//! The systrap platform's stubs are the exception: they are cloned from a
+//! template forked when the platform is made, before this filter, because
+//! each stub thread installs a filter of its own (`platform::systrap`),
+//! which allows far less than this list and traps every guest syscall.
 //!
 //! A syscall outside the list does not run: the filter traps it
 //! (`SECCOMP_RET_TRAP`), and the sentry's SIGSYS handler writes "the sentry
@@ -221,6 +225,9 @@ pub static ALLOWED: &[Allowed] = &[
     any(SYS_eventfd2),
     // pidfd_open: the owner watches each stub process and thread.
     any(SYS_pidfd_open),
+    // pidfd_getfd: the read end of a new systrap stub's completion pipe,
+    // taken from the stub (platform::systrap).
+    any(SYS_pidfd_getfd),
     // ioctl: only what vfs::host passes on for host-backed streams, and
     // what the console bridge asks of its host terminal.
     when(
@@ -373,6 +380,12 @@ pub static ALLOWED: &[Allowed] = &[
             &[eq32(0, PTRACE_SETREGSET as u64)],
             // PTRACE_GETSIGINFO: what stopped a stub thread.
             &[eq32(0, PTRACE_GETSIGINFO as u64)],
+            // PTRACE_GETEVENTMSG: the tid of a systrap stub thread its
+            // master cloned under PTRACE_O_TRACECLONE.
+            &[eq32(0, PTRACE_GETEVENTMSG as u64)],
+            // PTRACE_DETACH: a systrap stub thread set up (alternate
+            // stack, seccomp filter) and let go to run guest code.
+            &[eq32(0, PTRACE_DETACH as u64)],
         ],
     ),
     // wait4: waiting for stub stops and reaping stubs (waitpid).
@@ -386,6 +399,9 @@ pub static ALLOWED: &[Allowed] = &[
             // SIGSTOP: a new stub process or thread stops itself for its
             // tracer (the stub code's kill(getpid(), SIGSTOP)).
             &[eq32(1, SIGSTOP as u64)],
+            // SIGCONT: ends the group stop a new systrap stub stopped
+            // itself in, so that its threads run once detached.
+            &[eq32(1, SIGCONT as u64)],
         ],
     ),
     // tgkill: interrupting a stub thread; abort().

@@ -177,7 +177,7 @@ pub enum BootError {
     Tree(String),
     #[error("the sentry's task thread failed: {0}")]
     Thread(String),
-    #[error("unknown platform {0:?} (this sentry has: ptrace)")]
+    #[error("unknown platform {0:?} (this sentry has: ptrace, systrap)")]
     UnknownPlatform(String),
     #[error("confining the sentry: {0}")]
     Confine(#[from] confine::ConfineError),
@@ -217,6 +217,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
     let mf = Arc::new(MemoryFile::new().map_err(BootError::MemoryFile)?);
     let platform: Arc<dyn Platform> = match cfg.platform.as_str() {
         "ptrace" => Arc::new(PtracePlatform::new(mf.fd())?),
+        "systrap" => Arc::new(platform::systrap::SystrapPlatform::new(mf.fd())?),
         other => return Err(BootError::UnknownPlatform(other.to_string())),
     };
     let mut kernel = Kernel::new(

@@ -288,6 +288,10 @@ pub fn run_empty_root_with(prog: &Path, args: &[&str], runsc_flags: &[&str]) -> 
 pub fn command(prog: &Path, args: &[&str], sandboxed: bool, runsc_flags: &[&str]) -> Command {
     let mut cmd = if sandboxed {
         let mut c = Command::new(runsc());
+        // The platform under test: RUNSC_TEST_PLATFORM (ptrace by default).
+        if let Ok(p) = std::env::var("RUNSC_TEST_PLATFORM") {
+            c.arg(format!("--platform={p}"));
+        }
         c.args(runsc_flags).arg("do").arg(prog);
         c
     } else {
