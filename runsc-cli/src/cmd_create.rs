@@ -262,15 +262,46 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         }),
         guest_seccomp,
         reports,
+        network: Default::default(),
     };
-    let boot = move || match sentry::boot(cfg) {
-        Ok(status) => status.shell_code(),
-        Err(e) => {
-            let mut line = format!("{e}").replace('\n', " ");
-            line.push('\n');
-            // SAFETY: a write from our buffer to the ready pipe.
-            unsafe { libc::write(ready_w2.as_raw_fd(), line.as_ptr().cast(), line.len()) };
-            1
+    // The network namespace the spec names, whose interfaces the
+    // sentry's stack takes over (`--network=sandbox`); a network
+    // namespace without a path, or none at all, is a new one with
+    // loopback only.
+    let netns_path = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|v| {
+            v.iter()
+                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        })
+        .and_then(|n| n.path().clone())
+        .filter(|_| cli.network == crate::Network::Sandbox);
+    let netns = match &netns_path {
+        Some(p) => Some(std::fs::File::open(p).map_err(|e| {
+            format!(
+                "opening the container's network namespace {}: {e}",
+                p.display()
+            )
+        })?),
+        None => None,
+    };
+    let boot = move || {
+        let mut cfg = cfg;
+        let booted = crate::netns::taken()
+            .map_err(|e| e.to_string())
+            .and_then(|links| {
+                cfg.network.links = links;
+                sentry::boot(cfg).map_err(|e| e.to_string())
+            });
+        match booted {
+            Ok(status) => status.shell_code(),
+            Err(e) => {
+                let mut line = e.replace('\n', " ");
+                line.push('\n');
+                // SAFETY: a write from our buffer to the ready pipe.
+                unsafe { libc::write(ready_w2.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+                1
+            }
         }
     };
     let pid = crate::confine::spawn_confined(
@@ -278,11 +309,13 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         crate::confine::SpawnOptions {
             detached: true,
             controlling_terminal: terminal.as_ref().map(|t| t.as_raw_fd()),
+            netns: netns.as_ref().map(|f| f.as_raw_fd()),
         },
         // Into the cgroup before it makes its first stub.
         |pid| cgroup.as_ref().map_or(Ok(()), |c| c.add(pid)),
     )?;
     drop(terminal);
+    drop(netns);
     if let Some(adj) = pspec.oom_score_adj {
         host_oom_score_adj(&[pid, state.gofer_pid], adj);
     }

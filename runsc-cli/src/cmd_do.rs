@@ -1,7 +1,7 @@
 //! `runsc do`: run one program in a new sandbox.
 
 use std::ffi::OsString;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,12 @@ pub struct DoArgs {
     /// program's capabilities (all for root, none otherwise).
     #[arg(long = "seccomp-profile", value_name = "FILE")]
     pub seccomp_profile: Option<PathBuf>,
+    /// Run in this network namespace (e.g. /run/netns/NAME) and, with
+    /// `--network=sandbox`, take over its interfaces: the sandbox's stack
+    /// gets their addresses and routes, and the host side loses them.
+    /// Without it the sandbox has loopback only.
+    #[arg(long = "netns", value_name = "PATH")]
+    pub netns: Option<PathBuf>,
     /// The program and its arguments.
     #[arg(
         trailing_var_arg = true,
@@ -298,8 +304,36 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         control: None,
         guest_seccomp,
         reports,
+        network: Default::default(),
     };
-    let code = crate::confine::run_confined(move || boot(cfg));
+    let netns = match open_netns(cli, args) {
+        Ok(n) => n,
+        Err(msg) => {
+            tracing::error!("{msg}");
+            eprintln!("runsc: {msg}");
+            return 1;
+        }
+    };
+    let opts = crate::confine::SpawnOptions {
+        netns: netns.as_ref().map(|f| f.as_raw_fd()),
+        ..Default::default()
+    };
+    let code = crate::confine::run_confined(
+        move || {
+            let mut cfg = cfg;
+            match crate::netns::taken() {
+                Ok(links) => cfg.network.links = links,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("runsc: {e}");
+                    return 1;
+                }
+            }
+            boot(cfg)
+        },
+        opts,
+    );
+    drop(netns);
     if let Some(t) = saved_termios {
         // The sentry restores the terminal; this covers a sentry that
         // could not (killed, or crashed).
@@ -348,6 +382,20 @@ fn termios_of(fd: i32) -> Option<libc::termios> {
 }
 
 /// Boots the sentry (in its confined process); returns the exit code.
+/// The network namespace `--netns` names, open, when the sandbox is to
+/// take over its interfaces.
+fn open_netns(cli: &Cli, args: &DoArgs) -> Result<Option<std::fs::File>, String> {
+    let Some(path) = &args.netns else {
+        return Ok(None);
+    };
+    if cli.network != crate::Network::Sandbox {
+        return Ok(None);
+    }
+    std::fs::File::open(path)
+        .map(Some)
+        .map_err(|e| format!("opening the network namespace {}: {e}", path.display()))
+}
+
 fn boot(cfg: sentry::BootConfig) -> i32 {
     match sentry::boot(cfg) {
         Ok(status) => status.shell_code(),

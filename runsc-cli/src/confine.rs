@@ -4,7 +4,9 @@
 //! `runsc do` opens everything the sentry needs from the host (the
 //! program, the standard streams, the log) and then creates the sentry as
 //! a child in new mount, pid, ipc, uts and network namespaces (and a new
-//! user namespace when not started as root). The child:
+//! user namespace when not started as root); with a network namespace to
+//! join (the container's), the child joins it and takes over its
+//! interfaces (`netns.rs`) first. The child:
 //! 1. dies with its parent (`PR_SET_PDEATHSIG`), and waits until the
 //!    parent has written its uid and gid maps (user namespace only);
 //! 2. makes every mount private, mounts an empty tmpfs, remounts it
@@ -53,12 +55,16 @@ pub struct SpawnOptions {
     /// A host terminal to make the sentry's controlling terminal (in a
     /// session of its own), so that the terminal's SIGWINCH reaches it.
     pub controlling_terminal: Option<i32>,
+    /// A network namespace (an open fd) to join instead of making a new
+    /// one; its interfaces are taken over for the sentry's stack
+    /// ([`crate::netns`]).
+    pub netns: Option<i32>,
 }
 
 /// Runs `sentry` (which boots the sentry and returns the exit code) in a
 /// confined child process; returns the code `runsc` exits with.
-pub fn run_confined(sentry: impl FnOnce() -> i32) -> i32 {
-    let pid = match spawn_confined(sentry, SpawnOptions::default(), |_| Ok(())) {
+pub fn run_confined(sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> i32 {
+    let pid = match spawn_confined(sentry, opts, |_| Ok(())) {
         Ok(pid) => pid,
         Err(e) => {
             eprintln!("runsc: {e}");
@@ -80,11 +86,11 @@ pub fn spawn_confined(
     // SAFETY: geteuid and getegid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let user_ns = uid != 0;
-    let mut flags = libc::CLONE_NEWPID
-        | libc::CLONE_NEWNS
-        | libc::CLONE_NEWIPC
-        | libc::CLONE_NEWUTS
-        | libc::CLONE_NEWNET;
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+    if opts.netns.is_none() {
+        flags |= libc::CLONE_NEWNET;
+    }
     if user_ns {
         flags |= libc::CLONE_NEWUSER;
     }
@@ -299,6 +305,12 @@ fn child(ready: i32, sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> ! {
         // The parent died before we could start (or failed to map us).
         // SAFETY: ends this process at once.
         unsafe { libc::_exit(1) };
+    }
+    if let Some(fd) = opts.netns {
+        // Before the root is emptied: it reads /proc of the namespace.
+        crate::netns::join_and_take_over(fd);
+        // SAFETY: closes our copy of the namespace's fd.
+        unsafe { libc::close(fd) };
     }
     if let Err(e) = confine_self() {
         eprintln!("runsc: confining the sentry: {e}");

@@ -11,6 +11,7 @@ mod console;
 mod container;
 mod hooks;
 mod logging;
+mod netns;
 mod oci_seccomp;
 mod reports;
 mod spec;

@@ -105,6 +105,8 @@ pub struct BootConfig {
     /// The compatibility report, learned seccomp profile and strace log
     /// asked for, and the strace filter.
     pub reports: kernel::compat::Reports,
+    /// The network stack's mode and the host interfaces runsc took over.
+    pub network: net::NetBoot,
 }
 
 /// The sandbox's file tree.
@@ -230,6 +232,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
         kernel.cpus = n.max(1);
     }
     kernel.compat = kernel::compat::CompatState::new(std::mem::take(&mut cfg.reports));
+    kernel.sockets.init_net(std::mem::take(&mut cfg.network));
     let kernel = Arc::new(kernel);
     if cfg.seccomp {
         // The vDSO and its timekeeper (which calibrates the TSC) before

@@ -32,6 +32,12 @@ impl NetStack {
             return Err(Errno::ENOSPC);
         }
         g.addrs.push(a);
+        if a.index != 1 {
+            g.dev.local.push(a.addr);
+        }
+        if let Some(l) = g.dev.ext.iter_mut().find(|l| l.index == a.index) {
+            l.addrs.push((a.addr, a.prefix));
+        }
         Ok(())
     }
 
@@ -56,6 +62,10 @@ impl NetStack {
         // another link still has it.
         if !g.addrs.iter().any(|x| x.addr == gone.addr) {
             g.iface.update_ip_addrs(|v| v.retain(|c| c.address() != ip));
+            g.dev.local.retain(|x| *x != gone.addr);
+        }
+        if let Some(l) = g.dev.ext.iter_mut().find(|l| l.index == index) {
+            l.addrs.retain(|x| *x != (gone.addr, gone.prefix));
         }
         Ok(())
     }

@@ -1,5 +1,8 @@
-//! The loopback device: what the stack sends to itself, as raw IP
-//! packets, delivered in order within the call that sent them.
+//! The stack's one smoltcp device, raw IP: what the stack sends to its
+//! own addresses is queued back to it (loopback), delivered in order
+//! within the call that sent it; what it sends elsewhere goes out of the
+//! Ethernet link that reaches it (`ether.rs`), whose incoming packets
+//! join the same queue.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -7,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+use super::ether::EthLink;
 use super::LinkStats;
 
 /// The largest packet on loopback: Linux's lo has MTU 65536, but an IP
@@ -15,13 +19,55 @@ pub const LOOPBACK_MTU: usize = 65535;
 
 #[derive(Default)]
 pub struct Loopback {
-    queue: VecDeque<Vec<u8>>,
+    /// Packets for the stack: its own, and those the links received.
+    pub queue: VecDeque<Vec<u8>>,
+    /// `lo`'s counters (the stack's traffic to itself).
     pub stats: LinkStats,
+    /// The Ethernet links taken over from the host.
+    pub ext: Vec<EthLink>,
+    /// The stack's addresses besides 127.0.0.0/8 and ::1 (packets to them
+    /// are looped back).
+    pub local: Vec<IpAddr>,
 }
 
 impl Loopback {
     pub fn new() -> Loopback {
         Loopback::default()
+    }
+
+    /// Whether a packet for `dst` stays in the stack.
+    fn is_local(&self, dst: IpAddr) -> bool {
+        match dst {
+            IpAddr::V4(v) if v.is_loopback() => true,
+            IpAddr::V6(v) if v.is_loopback() => true,
+            _ => self.local.contains(&dst),
+        }
+    }
+
+    /// Where a packet the stack made goes: back into the queue, or out of
+    /// the link that reaches its destination best.
+    fn dispatch(&mut self, packet: Vec<u8>) {
+        let Some(dst) = super::ether::ip_destination(&packet) else {
+            return;
+        };
+        if self.ext.is_empty() || self.is_local(dst) {
+            let n = packet.len() as u64;
+            self.stats.tx_packets += 1;
+            self.stats.tx_bytes += n;
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += n;
+            self.queue.push_back(packet);
+            return;
+        }
+        let best = self
+            .ext
+            .iter_mut()
+            .filter_map(|l| l.reach(dst).map(|p| (p, l)))
+            .max_by_key(|(p, _)| *p);
+        match best {
+            Some((_, l)) => l.transmit(packet, std::time::Instant::now()),
+            None => self.stats.tx_dropped += 1,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,22 +141,11 @@ impl Device for Loopback {
 
     fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken, TxToken<'_>)> {
         let buffer = self.queue.pop_front()?;
-        self.stats.rx_packets += 1;
-        self.stats.rx_bytes += buffer.len() as u64;
-        Some((
-            RxToken { buffer },
-            TxToken {
-                queue: &mut self.queue,
-                stats: &mut self.stats,
-            },
-        ))
+        Some((RxToken { buffer }, TxToken { dev: self }))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
-        Some(TxToken {
-            queue: &mut self.queue,
-            stats: &mut self.stats,
-        })
+        Some(TxToken { dev: self })
     }
 }
 
@@ -128,8 +163,7 @@ impl phy::RxToken for RxToken {
 }
 
 pub struct TxToken<'a> {
-    queue: &'a mut VecDeque<Vec<u8>>,
-    stats: &'a mut LinkStats,
+    dev: &'a mut Loopback,
 }
 
 impl phy::TxToken for TxToken<'_> {
@@ -139,9 +173,7 @@ impl phy::TxToken for TxToken<'_> {
     {
         let mut buffer = vec![0u8; len];
         let r = f(&mut buffer);
-        self.stats.tx_packets += 1;
-        self.stats.tx_bytes += len as u64;
-        self.queue.push_back(buffer);
+        self.dev.dispatch(buffer);
         r
     }
 }

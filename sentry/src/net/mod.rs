@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod device;
+pub mod ether;
 pub mod ioctl;
 pub mod proc;
 pub mod rtnetlink;
@@ -41,6 +42,14 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
 use crate::errno::Errno;
 use crate::kernel::waiter::{WaitQueue, ALL_EVENTS};
 use device::Loopback;
+
+/// What the stack starts with: its mode and the interfaces runsc took
+/// over from the host for it.
+#[derive(Debug, Default)]
+pub struct NetBoot {
+    pub mode: NetworkMode,
+    pub links: Vec<ether::HostLink>,
+}
 
 /// How the sandbox is networked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -72,6 +81,7 @@ pub struct LinkStats {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub rx_dropped: u64,
+    pub tx_dropped: u64,
 }
 
 /// A network interface of the sandbox.
@@ -270,6 +280,9 @@ pub struct Inner {
     next_owner: u64,
     links: Vec<LinkInfo>,
     addrs: Vec<AddrInfo>,
+    /// Routes beyond the addresses' own subnets (gateways, as the host
+    /// had them).
+    routes: Vec<RouteInfo>,
     /// Where the timer thread must poll next.
     pub next_poll: Option<std::time::Instant>,
 }
@@ -334,19 +347,16 @@ pub const TCP_TX_DEFAULT: usize = 256 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(127);
 
 impl NetStack {
-    /// A stack with the loopback interface `lo` (127.0.0.1/8 and ::1) and
-    /// its timer thread.
-    pub fn new(mode: NetworkMode) -> Arc<NetStack> {
+    /// A stack with the loopback interface `lo` (127.0.0.1/8 and ::1),
+    /// the interfaces of `boot` with their addresses and routes, its
+    /// timer thread and a receiving thread per interface.
+    pub fn new(boot: NetBoot) -> Arc<NetStack> {
         let start = std::time::Instant::now();
         let mut dev = Loopback::new();
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = random_seed();
         let mut iface = Interface::new(config, &mut dev, smoltcp::time::Instant::ZERO);
-        iface.update_ip_addrs(|a| {
-            let _ = a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8));
-            let _ = a.push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128));
-        });
-        let links = vec![LinkInfo {
+        let mut links = vec![LinkInfo {
             index: 1,
             name: "lo".into(),
             mac: [0; 6],
@@ -355,7 +365,7 @@ impl NetStack {
             kind: ARPHRD_LOOPBACK,
             stats: LinkStats::default(),
         }];
-        let addrs = vec![
+        let mut addrs = vec![
             AddrInfo {
                 index: 1,
                 addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -367,6 +377,64 @@ impl NetStack {
                 prefix: 128,
             },
         ];
+        let mut routes = Vec::new();
+        // The links' addresses come first in smoltcp's table: for a
+        // destination on no subnet of the stack, smoltcp takes the first
+        // address of the family as the source, which must be the one of
+        // the link the default route leaves by (Linux's choice), not
+        // 127.0.0.1.
+        let mut cidrs = Vec::new();
+        let mut fds = Vec::new();
+        for h in boot.links {
+            links.push(LinkInfo {
+                index: h.index,
+                name: h.name.clone(),
+                mac: h.mac,
+                mtu: h.mtu,
+                flags: IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST | IFF_LOWER_UP,
+                kind: ARPHRD_ETHER,
+                stats: LinkStats::default(),
+            });
+            for &(a, p) in &h.addrs {
+                addrs.push(AddrInfo {
+                    index: h.index,
+                    addr: a,
+                    prefix: p,
+                });
+                cidrs.push(IpCidr::new(to_ip(a), p));
+                dev.local.push(a);
+            }
+            for r in &h.routes {
+                if let Some(gw) = r.gateway {
+                    let via = to_ip(gw);
+                    let cidr = IpCidr::new(to_ip(r.dst), r.prefix);
+                    iface.routes_mut().update(|t| {
+                        let _ = t.push(smoltcp::iface::Route {
+                            cidr,
+                            via_router: via,
+                            preferred_until: None,
+                            expires_at: None,
+                        });
+                    });
+                }
+                routes.push(RouteInfo {
+                    dst: mask_addr(r.dst, r.prefix),
+                    prefix: r.prefix,
+                    gateway: r.gateway,
+                    index: h.index,
+                    src: None,
+                });
+            }
+            fds.push((std::os::fd::AsRawFd::as_raw_fd(&h.fd), h.index));
+            dev.ext.push(ether::EthLink::new(h));
+        }
+        iface.update_ip_addrs(|a| {
+            for c in cidrs {
+                let _ = a.push(c);
+            }
+            let _ = a.push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8));
+            let _ = a.push(IpCidr::new(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1), 128));
+        });
         let seed = random_seed();
         let stack = Arc::new(NetStack {
             inner: Mutex::new(Inner {
@@ -385,18 +453,40 @@ impl NetStack {
                 next_owner: 1,
                 links,
                 addrs,
+                routes,
                 next_poll: None,
             }),
             timer_cv: Condvar::new(),
             start,
-            mode,
+            mode: boot.mode,
             port_range: Mutex::new((32768, 60999)),
         });
         let weak = Arc::downgrade(&stack);
         let _ = std::thread::Builder::new()
             .name("netstack-timer".into())
             .spawn(move || timer_loop(weak));
+        for (fd, index) in fds {
+            let weak = Arc::downgrade(&stack);
+            let _ = std::thread::Builder::new()
+                .name(format!("netstack-rx{index}"))
+                .spawn(move || ether::receive_loop(weak, fd, index));
+        }
         stack
+    }
+
+    /// Frames a link received: neighbour protocol frames are answered,
+    /// IP packets for the stack are delivered (the poll on unlocking).
+    pub fn receive_frames(&self, index: u32, frames: Vec<Vec<u8>>) {
+        let mut g = self.lock();
+        let dev = &mut g.dev;
+        let Some(pos) = dev.ext.iter().position(|l| l.index == index) else {
+            return;
+        };
+        let mut deliver = std::mem::take(&mut dev.queue);
+        for f in frames {
+            dev.ext[pos].receive(&f, &mut deliver);
+        }
+        dev.queue = deliver;
     }
 
     /// smoltcp's clock: time since the stack began.
@@ -436,8 +526,12 @@ impl NetStack {
     pub fn links(&self) -> Vec<LinkInfo> {
         let g = self.inner.lock();
         let mut v = g.links.clone();
-        if let Some(lo) = v.iter_mut().find(|l| l.index == 1) {
-            lo.stats = g.dev.stats;
+        for l in v.iter_mut() {
+            if l.index == 1 {
+                l.stats = g.dev.stats;
+            } else if let Some(e) = g.dev.ext.iter().find(|e| e.index == l.index) {
+                l.stats = e.stats;
+            }
         }
         v
     }
@@ -449,7 +543,8 @@ impl NetStack {
     /// The main table's routes: each address's prefix on its link.
     pub fn routes(&self) -> Vec<RouteInfo> {
         let g = self.inner.lock();
-        g.addrs
+        let mut v: Vec<RouteInfo> = g
+            .addrs
             .iter()
             .map(|a| RouteInfo {
                 dst: mask_addr(a.addr, a.prefix),
@@ -458,7 +553,9 @@ impl NetStack {
                 index: a.index,
                 src: Some(a.addr),
             })
-            .collect()
+            .collect();
+        v.extend(g.routes.iter().copied());
+        v
     }
 
     /// Sets a link up or down (`ip link set lo up`): EPERM without
@@ -476,6 +573,10 @@ impl NetStack {
             l.flags |= IFF_RUNNING | IFF_LOWER_UP;
         } else {
             l.flags &= !(IFF_RUNNING | IFF_LOWER_UP);
+        }
+        let up = l.flags & IFF_UP != 0;
+        if let Some(e) = g.dev.ext.iter_mut().find(|e| e.index == index) {
+            e.up = up;
         }
         Ok(())
     }
@@ -1036,13 +1137,19 @@ impl Inner {
         if self.is_local(a) {
             return true;
         }
-        self.addrs
+        let on_subnet = self
+            .addrs
             .iter()
             .filter(|x| x.addr.is_ipv4() == a.is_ipv4() && x.prefix > 0)
             .any(|x| {
                 !matches!(x.addr, IpAddr::V4(v) if v.is_loopback())
                     && !matches!(x.addr, IpAddr::V6(v) if v.is_loopback())
                     && mask_addr(x.addr, x.prefix) == mask_addr(a, x.prefix)
+            });
+        on_subnet
+            || self.routes.iter().any(|r| {
+                r.dst.is_ipv4() == a.is_ipv4()
+                    && mask_addr(r.dst, r.prefix) == mask_addr(a, r.prefix)
             })
     }
 

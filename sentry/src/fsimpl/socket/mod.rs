@@ -457,12 +457,13 @@ impl SocketState {
     /// The sandbox's TCP/IP stack.
     pub fn net(&self) -> &Arc<crate::net::NetStack> {
         self.net
-            .get_or_init(|| crate::net::NetStack::new(crate::net::NetworkMode::None))
+            .get_or_init(|| crate::net::NetStack::new(crate::net::NetBoot::default()))
     }
 
-    /// Makes the stack for `mode` (at boot, before any socket).
-    pub fn init_net(&self, mode: crate::net::NetworkMode) {
-        let _ = self.net.set(crate::net::NetStack::new(mode));
+    /// Makes the stack with the interfaces runsc took over (at boot,
+    /// before any socket).
+    pub fn init_net(&self, boot: crate::net::NetBoot) {
+        let _ = self.net.set(crate::net::NetStack::new(boot));
     }
 
     /// A new socket's inode: S_IFSOCK|0777, owned by the caller's fs ids.
