@@ -740,21 +740,23 @@ pub fn mask_addr(a: IpAddr, prefix: u8) -> IpAddr {
 
 /// Whether two bound addresses overlap (one covers the other).
 fn overlaps(a: &Binding, b_addr: IpAddr, b_v6only: bool) -> bool {
-    let covers = |x: IpAddr, x_v6only: bool, y: IpAddr| -> bool {
+    // Whether x, bound with x_v6only, takes what y, bound with y_v6only,
+    // would: an IPv6-only socket on `::` leaves IPv4 alone either way.
+    let covers = |x: IpAddr, x_v6only: bool, y: IpAddr, y_v6only: bool| -> bool {
         if x.is_unspecified() {
             match (x, y) {
                 (IpAddr::V4(_), IpAddr::V4(_)) => true,
                 (IpAddr::V6(_), IpAddr::V6(_)) => true,
                 (IpAddr::V6(_), IpAddr::V4(_)) => !x_v6only,
                 (IpAddr::V4(_), IpAddr::V6(y6)) => {
-                    y6.is_unspecified() || y6.to_ipv4_mapped().is_some()
+                    (y6.is_unspecified() && !y_v6only) || y6.to_ipv4_mapped().is_some()
                 }
             }
         } else {
             x == y
         }
     };
-    covers(a.addr, a.v6only, b_addr) || covers(b_addr, b_v6only, a.addr)
+    covers(a.addr, a.v6only, b_addr, b_v6only) || covers(b_addr, b_v6only, a.addr, a.v6only)
 }
 
 impl Inner {
