@@ -11,7 +11,11 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,6 +181,20 @@ static void bind_rules(void) {
   show_name("ephemeral", e, 0, 0);
   close(e);
   close(a);
+  /* 0.0.0.0 and an IPV6_V6ONLY [::] share a port (nginx, redis). */
+  int f4 = socket(AF_INET, SOCK_STREAM, 0), f6 = socket(AF_INET6, SOCK_STREAM, 0);
+  int f6b = socket(AF_INET6, SOCK_STREAM, 0);
+  struct sockaddr_in any4 = v4("0.0.0.0", 4246);
+  struct sockaddr_in6 any6 = v6("::", 4246);
+  CHECK(bind(f4, (struct sockaddr *)&any4, sizeof any4));
+  CHECK(bind(f6b, (struct sockaddr *)&any6, sizeof any6));
+  CHECK(setsockopt(f6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
+  CHECK(bind(f6, (struct sockaddr *)&any6, sizeof any6));
+  CHECK(listen(f4, 5));
+  CHECK(listen(f6, 5));
+  close(f4);
+  close(f6);
+  close(f6b);
 }
 
 static void conversation(int family) {
@@ -344,6 +362,60 @@ static void big_transfer(void) {
   close(l);
 }
 
+/* sendfile to a blocking socket whose peer reads slowly: it waits for
+   room and sends everything. */
+static void sendfile_to_socket(void) {
+  printf("-- sendfile\n");
+  char path[] = "/tmp/inet_tcp_sendfileXXXXXX";
+  int fd = mkstemp(path);
+  static char data[3 << 20];
+  for (int i = 0; i < (int)sizeof data; i++) data[i] = (char)(i * 13 + (i >> 12));
+  if (write(fd, data, sizeof data) != (ssize_t)sizeof data) printf("short file\n");
+  unlink(path);
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = v4("127.0.0.1", 7001);
+  int one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bind(l, (struct sockaddr *)&a, sizeof a);
+  listen(l, 1);
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) < 0) _exit(1);
+    static char rb[4096];
+    long total = 0;
+    unsigned sum = 0;
+    for (int k = 0;; k++) {
+      ssize_t r = read(c, rb, sizeof rb);
+      if (r <= 0) break;
+      for (ssize_t i = 0; i < r; i++) sum = sum * 31 + (unsigned char)rb[i];
+      total += r;
+      if (k % 64 == 0) usleep(1000);
+    }
+    printf("received %ld bytes, sum %u\n", total, sum);
+    _exit(0);
+  }
+  int s = accept(l, NULL, NULL);
+  off_t off = 0;
+  long sent = 0;
+  for (;;) {
+    ssize_t n = sendfile(s, fd, &off, sizeof data - sent);
+    if (n <= 0) {
+      printf("sendfile: %s after %ld\n", n < 0 ? strerror(errno) : "0", sent);
+      break;
+    }
+    sent += n;
+    if (sent == (long)sizeof data) break;
+  }
+  printf("sent %ld, offset %ld\n", sent, (long)off);
+  close(s);
+  int st;
+  waitpid(pid, &st, 0);
+  close(l);
+  close(fd);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   options();
@@ -352,5 +424,6 @@ int main(void) {
   conversation(AF_INET6);
   dual_stack();
   big_transfer();
+  sendfile_to_socket();
   return 0;
 }

@@ -34,6 +34,7 @@ scenarios! {
     top_psgo / "podman's own top (psgo) reads /proc in the mount namespace of the container's host process, which for a sandbox is the sentry's empty root: the guest's processes are not host processes"
     pause_unpause
     debian_minbase
+    bridge_network
 }
 
 /// A podman set-up and a copy of the busybox rootfs, or None when either
@@ -497,5 +498,59 @@ fn debian_minbase(rt: &Runtime) {
     for name in ["bin -> usr/bin", " etc", " usr", " var", " tmp"] {
         assert!(r.stdout.contains(name), "{name} missing: {r:?}");
     }
+    p.finish();
+}
+
+/// podman's default bridge network (netavark): the container has its
+/// address on podman's bridge and its default route through it; a
+/// server in the container answers the host side.
+fn bridge_network(rt: &Runtime) {
+    let Some((p, root)) = setup(rt) else { return };
+    let r = run(
+        &p,
+        &["--network=bridge"],
+        &root,
+        &[
+            "sh",
+            "-c",
+            "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d. -f1,2; \
+             ip route | grep '^default' | cut -d' ' -f1-3,5",
+        ],
+    );
+    expect(&r, 0, "10.88\ndefault via 10.88.0.1 eth0\n");
+    start(
+        &p,
+        "web",
+        &["--network=bridge"],
+        &root,
+        &["httpd", "-f", "-p", "8000", "-h", "/bin"],
+    );
+    let ip = inspect(&p, "web", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with("10.88."), "{ip}");
+    let size = std::fs::metadata(Path::new(&root).join("bin/busybox"))
+        .unwrap()
+        .len();
+    let url = format!("http://{ip}:8000/busybox");
+    let fetch = || {
+        std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+                "-m",
+                "10",
+            ])
+            .arg(&url)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    wait_until("the container's server", Duration::from_secs(30), || {
+        fetch().starts_with("200")
+    });
+    assert_eq!(fetch(), format!("200 {size}"));
+    p.ok(&["rm", "--force", "--time", "0", "web"]);
     p.finish();
 }

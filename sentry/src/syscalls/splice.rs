@@ -195,6 +195,58 @@ fn file_to_file(
     Ok(done as u64)
 }
 
+/// sendfile to a socket: as a send of the file's bytes, which waits for
+/// room on a blocking socket (Linux's `splice_to_socket`); what was sent
+/// when the socket fills (non-blocking) or fails part way is the result.
+fn file_to_socket(
+    t: &mut Task,
+    inf: &FileDescription,
+    ipos: &mut i64,
+    out: &FileDescription,
+    sock: &Arc<dyn crate::fsimpl::socket::Socket>,
+    len: usize,
+) -> SysResult {
+    let ft = file_type(inf);
+    if ft != libc::S_IFREG && ft != libc::S_IFBLK {
+        return Err(Errno::EINVAL);
+    }
+    let flags = if out.nonblocking() {
+        libc::MSG_DONTWAIT
+    } else {
+        0
+    };
+    let mut done = 0usize;
+    let mut buf = vec![0u8; len.min(CHUNK)];
+    while done < len {
+        let want = (len - done).min(buf.len());
+        let n = inf.imp.read(inf, &mut buf[..want], Some(*ipos as u64))?;
+        if n == 0 {
+            break;
+        }
+        let mut src = crate::fsimpl::socket::BufIo::source(&buf[..n]);
+        let sent = sock.sendmsg(
+            t,
+            crate::fsimpl::socket::SendArgs {
+                src: &mut src,
+                addr: None,
+                control: Default::default(),
+                flags,
+            },
+        );
+        let w = match sent {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        *ipos += w as i64;
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
 /// inotify's view of a copy that moved bytes: the source was read, the
 /// destination written.
 fn moved(t: &Task, r: SysResult, fd_in: Fd, fd_out: Fd) -> SysResult {
@@ -238,6 +290,8 @@ fn do_sendfile(t: &mut Task, out_fd: Fd, in_fd: Fd, offset: UserAddr, count: usi
     let r = if is_pipe(&out) {
         let nonblock = out.nonblocking();
         file_to_pipe(t, &inf, &mut pos, &out, count, nonblock)
+    } else if let Some(sock) = out.imp.socket() {
+        file_to_socket(t, &inf, &mut pos, &out, &sock, count)
     } else {
         let mut opos = position(&out);
         verify_area(opos, count)?;
