@@ -332,7 +332,9 @@ pub struct Podman {
 
 /// The `containers.conf` of the tests: default ulimits capped (the
 /// runtimes cannot raise a hard rlimit without CAP_SYS_RESOURCE, which
-/// the machine's bounding set may lack), no network namespace, cgroupfs,
+/// the machine's bounding set may lack), no network namespace unless a
+/// test asks for podman's bridge (through netavark, so that podman never
+/// reads the host's CNI configuration), cgroupfs,
 /// and events and state files kept in the lab.
 fn containers_conf(lab: &Path) -> String {
     format!(
@@ -340,6 +342,8 @@ fn containers_conf(lab: &Path) -> String {
          default_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\
          netns = \"none\"\n\
          log_driver = \"k8s-file\"\n\
+         [network]\n\
+         network_backend = \"netavark\"\n\
          [engine]\n\
          cgroup_manager = \"cgroupfs\"\n\
          events_logger = \"file\"\n\

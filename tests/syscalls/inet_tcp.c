@@ -192,6 +192,27 @@ static void bind_rules(void) {
   CHECK(bind(f6, (struct sockaddr *)&any6, sizeof any6));
   CHECK(listen(f4, 5));
   CHECK(listen(f6, 5));
+  /* Each connection goes to the listener of its family, never to the
+     IPv6-only one for IPv4. */
+  fcntl(f4, F_SETFL, O_NONBLOCK);
+  fcntl(f6, F_SETFL, O_NONBLOCK);
+  for (int k = 0; k < 3; k++) {
+    int c4 = socket(AF_INET, SOCK_STREAM, 0), c6 = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in to4 = v4("127.0.0.1", 4246);
+    struct sockaddr_in6 to6 = v6("::1", 4246);
+    CHECK(connect(c4, (struct sockaddr *)&to4, sizeof to4));
+    CHECK(accept(f6, NULL, NULL));
+    int a4 = accept4(f4, NULL, NULL, SOCK_NONBLOCK);
+    show_name("v4 accepted", a4, 1, 0);
+    CHECK(connect(c6, (struct sockaddr *)&to6, sizeof to6));
+    CHECK(accept(f4, NULL, NULL));
+    int a6 = accept4(f6, NULL, NULL, SOCK_NONBLOCK);
+    show_name("v6 accepted", a6, 1, 0);
+    close(a4);
+    close(a6);
+    close(c4);
+    close(c6);
+  }
   close(f4);
   close(f6);
   close(f6b);

@@ -804,6 +804,36 @@ impl Inner {
             })
             .map(|(id, _)| *id)
             .collect();
+        // smoltcp knows nothing of IPV6_V6ONLY (nor of an AF_INET
+        // listener's refusal of IPv6): a listener on the unspecified
+        // address that must not take this SYN gives up its spare LISTEN
+        // socket, or smoltcp could hand it the SYN (nginx and redis listen
+        // on 0.0.0.0 and on an IPv6-only [::] at once). It gets a new
+        // spare with its own next SYN.
+        let refusing: Vec<u64> = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| {
+                l.endpoint.port == port
+                    && l.endpoint.addr.is_none()
+                    && (l.v4_only && dst.is_ipv6() || l.v6_only && dst.is_ipv4())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in refusing {
+            let spares: Vec<SocketHandle> = self.listeners[&id]
+                .pending
+                .iter()
+                .copied()
+                .filter(|h| self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen)
+                .collect();
+            if let Some(l) = self.listeners.get_mut(&id) {
+                l.pending.retain(|h| !spares.contains(h));
+            }
+            for h in spares {
+                self.remove_socket(h);
+            }
+        }
         if ids.is_empty() {
             return true;
         }
