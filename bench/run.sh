@@ -42,7 +42,7 @@ row() {
     shift 3
     local native mine systrap theirs=""
     native=$(best native_tmpfs "$bench_dir/$1" "${@:2}" "$n_native")
-    mine=$(best timeout "$limit" "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    mine=$(best timeout "$limit" "$ours" --platform=ptrace do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     systrap=$(best timeout "$limit" "$ours" --platform=systrap do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     if [ -x "$gvisor" ]; then
         theirs=$(best timeout "$limit" "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")
