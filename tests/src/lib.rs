@@ -31,6 +31,12 @@ pub fn runsc_binary() -> PathBuf {
     p
 }
 
+/// The platform the tests run on: RUNSC_TEST_PLATFORM, else runsc's
+/// default (systrap).
+pub fn platform() -> String {
+    std::env::var("RUNSC_TEST_PLATFORM").unwrap_or_else(|_| "systrap".into())
+}
+
 /// The `runsc` every test runs: the binary itself, or, when
 /// RUNSC_TEST_PLATFORM names a platform, a small program that runs it with
 /// `--platform=THAT` unless the command line already chooses one (a
