@@ -87,12 +87,12 @@ fs_row() {
     local native mine theirs=""
     native=$(best native_tmpfs "$bench_dir/fs" "$mode" "$n_native" "$data/$file")
     if [ "$where" = gofer ]; then
-        mine=$(best timeout "$limit" "$ours" do -v "$data:/data" "$bench_dir/fs" "$mode" "$n_sandbox" "/data/$file")
+        mine=$(best timeout "$limit" "$ours" --platform=ptrace do -v "$data:/data" "$bench_dir/fs" "$mode" "$n_sandbox" "/data/$file")
         if [ -x "$gvisor" ]; then
             theirs=$(best timeout "$limit" "${g[@]}" --force-overlay=false "$bench_dir/fs" "$mode" "$n_sandbox" "$data/$file")
         fi
     else
-        mine=$(best timeout "$limit" "$ours" do "$bench_dir/fs" "$mode" "$n_sandbox" "$data/$file")
+        mine=$(best timeout "$limit" "$ours" --platform=ptrace do "$bench_dir/fs" "$mode" "$n_sandbox" "$data/$file")
         if [ -x "$gvisor" ]; then
             theirs=$(best timeout "$limit" "${g[@]}" "$bench_dir/fs" "$mode" "$n_sandbox" "$data/$file")
         fi
@@ -116,7 +116,7 @@ work_row() {
     shift
     local native mine theirs=""
     native=$(best native_tmpfs "$walltime" "$@")
-    mine=$(best timeout "$limit" "$walltime" "$ours" do "$@")
+    mine=$(best timeout "$limit" "$walltime" "$ours" --platform=ptrace do "$@")
     if [ -x "$gvisor" ]; then
         theirs=$(best timeout "$limit" "$walltime" "${g[@]}" "$@")
     fi

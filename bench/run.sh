@@ -1,10 +1,13 @@
 #!/bin/bash
 # Benchmarks, as ratios against native and against gVisor's runsc (from
 # Debian, --platform=ptrace) measured in the same run. Not a test: the
-# numbers depend on the machine. Usage: bench/run.sh [ROUNDS] (the median of ROUNDS runs, 5 by default)
+# numbers depend on the machine. Usage: bench/run.sh [ROUNDS [PATTERN]]
+# (the median of ROUNDS runs, 5 by default; only the rows whose name
+# matches the extended regular expression PATTERN, all by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
+only=${2:-}
 cargo build --release -q -p runsc-cli
 mkdir -p target/bench
 cc -O2 -static -o target/bench/getppid bench/getppid.c
@@ -40,9 +43,12 @@ echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 row() {
     local name=$1 n_native=$2 n_sandbox=$3
     shift 3
+    if [ -n "$only" ] && ! [[ $name =~ $only ]]; then
+        return 0
+    fi
     local native mine systrap theirs=""
     native=$(best native_tmpfs "$bench_dir/$1" "${@:2}" "$n_native")
-    mine=$(best timeout "$limit" "$ours" do "$bench_dir/$1" "${@:2}" "$n_sandbox")
+    mine=$(best timeout "$limit" "$ours" --platform=ptrace do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     systrap=$(best timeout "$limit" "$ours" --platform=systrap do "$bench_dir/$1" "${@:2}" "$n_sandbox")
     if [ -x "$gvisor" ]; then
         theirs=$(best timeout "$limit" "$gvisor" --platform=ptrace --network=none do "$bench_dir/$1" "${@:2}" "$n_sandbox")

@@ -680,6 +680,20 @@ fn guest_filter(l: &Layout, slot: usize) -> Vec<SockFilter> {
     assemble(&p)
 }
 
+/// Every stub thread's first filter, installed in the template before it
+/// first runs the stub's code, so inherited by every stub process and
+/// thread: syscalls from the stub's code page run (the stopped master's,
+/// which the sentry makes through ptrace; each thread's own filter narrows
+/// that further), every other one traps. The master never runs guest code;
+/// with this filter a stub has no thread that could make a host syscall
+/// from anywhere else.
+fn master_filter(l: &Layout) -> Vec<SockFilter> {
+    let mut p = prologue(l, L_TRAP, L_TRAP);
+    p.push(Ins::Ret(SECCOMP_RET_ALLOW));
+    epilogue(&mut p);
+    assemble(&p)
+}
+
 /// The mapper's filter: futex wait on its request word, mmap of the
 /// memory file (shared, fixed), munmap, and the one-byte completion write
 /// to its pipe. Anything else kills the stub.
@@ -1160,6 +1174,12 @@ fn check_zero(rc: i64, op: &'static str) -> Result<(), PlatformError> {
 
 fn spawn_template(g: &Global) -> Result<i32, PlatformError> {
     let l = g.layout;
+    // Made before the fork: the child does not allocate.
+    let filter = master_filter(&l);
+    let fprog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut libc::sock_filter,
+    };
     // SAFETY: fork in a multi-threaded process; the child only makes raw
     // syscalls and jumps to the stub code, never returning into Rust.
     let pid = unsafe { libc::fork() };
@@ -1167,9 +1187,11 @@ fn spawn_template(g: &Global) -> Result<i32, PlatformError> {
         return Err(PlatformError::os("fork of the systrap template"));
     }
     if pid == 0 {
-        // SAFETY: we are the freshly forked child.
-        unsafe { stub_child(g.memory_fd, g.slots_fd.as_raw_fd(), l) }
+        // SAFETY: we are the freshly forked child; fprog points at the
+        // filter, in our copy of the parent's memory.
+        unsafe { stub_child(g.memory_fd, g.slots_fd.as_raw_fd(), l, &fprog) }
     }
+    drop(filter);
     match wait_stop(pid)? {
         Stop::Signal(libc::SIGSTOP) => {}
         Stop::Exited(TRACEME_FAILED) => {
@@ -1244,7 +1266,7 @@ fn set_options(tid: i32) -> Result<(), PlatformError> {
 ///
 /// # Safety
 /// Must be called only in a freshly forked child. It never returns.
-unsafe fn stub_child(memory_fd: RawFd, slots_fd: RawFd, l: Layout) -> ! {
+unsafe fn stub_child(memory_fd: RawFd, slots_fd: RawFd, l: Layout, fprog: &libc::sock_fprog) -> ! {
     // SAFETY: raw syscalls on our own process state; none allocates or
     // takes a lock.
     unsafe {
@@ -1274,6 +1296,15 @@ unsafe fn stub_child(memory_fd: RawFd, slots_fd: RawFd, l: Layout) -> ! {
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // Signals sent to a stub from outside are not the guest's (the
+        // sentry keeps the guest's signals): every one the handler does
+        // not serve is ignored, so none can end or stop a stub thread
+        // (but SIGKILL and SIGSTOP, which nothing can catch).
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP && !HANDLED.contains(&sig) {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+        }
         // Close every fd but the two files.
         let (a, b) = (memory_fd.min(slots_fd), memory_fd.max(slots_fd));
         if a > 0 {
@@ -1283,6 +1314,19 @@ unsafe fn stub_child(memory_fd: RawFd, slots_fd: RawFd, l: Layout) -> ! {
             libc::syscall(libc::SYS_close_range, (a + 1) as u32, (b - 1) as u32, 0u32);
         }
         libc::syscall(libc::SYS_close_range, (b + 1) as u32, u32::MAX, 0u32);
+        // The last syscalls from outside the stub's code: from here on
+        // every syscall of this process and its clones but the code
+        // page's traps.
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+            || libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                0u64,
+                fprog as *const libc::sock_fprog,
+            ) != 0
+        {
+            libc::_exit(TRACEME_FAILED + 1);
+        }
         std::arch::asm!(
             "jmp {entry}",
             entry = in(reg) l.code,

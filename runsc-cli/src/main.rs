@@ -80,7 +80,7 @@ pub struct Cli {
     #[arg(long = "learn-profile", global = true, value_name = "FILE")]
     pub learn_profile: Option<std::path::PathBuf>,
     /// How guest code runs.
-    #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Ptrace)]
+    #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Systrap)]
     pub platform: PlatformKind,
     /// Networking of the sandbox.
     #[arg(long, global = true, value_enum, default_value_t = Network::Sandbox)]

@@ -19,7 +19,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// The `runsc` binary built alongside these tests (same profile).
-pub fn runsc() -> PathBuf {
+pub fn runsc_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> -> target/<profile>/runsc
     let p = exe.parent().unwrap().parent().unwrap().join("runsc");
@@ -29,6 +29,66 @@ pub fn runsc() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// The platform the tests run on: RUNSC_TEST_PLATFORM, else runsc's
+/// default (systrap).
+pub fn platform() -> String {
+    std::env::var("RUNSC_TEST_PLATFORM").unwrap_or_else(|_| "systrap".into())
+}
+
+/// The `runsc` every test runs: the binary itself, or, when
+/// RUNSC_TEST_PLATFORM names a platform, a small program that runs it with
+/// `--platform=THAT` unless the command line already chooses one (a
+/// program, not a shell script: a shell would add PWD to the environment
+/// the sandboxed program sees). Every invocation then gets the platform
+/// under test, the OCI commands and those podman and containerd make
+/// included.
+pub fn runsc() -> PathBuf {
+    let bin = runsc_binary();
+    let Ok(platform) = std::env::var("RUNSC_TEST_PLATFORM") else {
+        return bin;
+    };
+    assert!(
+        !platform.is_empty() && platform.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "RUNSC_TEST_PLATFORM={platform:?} is not a platform name"
+    );
+    let bin_s = bin.to_string_lossy();
+    assert!(!bin_s.contains(['"', '\\']), "{bin_s}");
+    let src = build_dir().join(format!("runsc-{platform}.c"));
+    let text = format!(
+        r#"#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <stdio.h>
+int main(int argc, char **argv) {{
+    static const char bin[] = "{bin_s}";
+    char **v = calloc(argc + 2, sizeof *v);
+    int n = 0;
+    v[n++] = (char *)bin;
+    int chosen = 0;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--platform") || !strncmp(argv[i], "--platform=", 11))
+            chosen = 1;
+    if (!chosen)
+        v[n++] = "--platform={platform}";
+    for (int i = 1; i < argc; i++)
+        v[n++] = argv[i];
+    execv(bin, v);
+    perror(bin);
+    return 127;
+}}
+"#
+    );
+    // One writer at a time, across threads and processes.
+    let lock = std::fs::File::create(build_dir().join(format!("runsc-{platform}.lock"))).unwrap();
+    lock.lock().unwrap();
+    if std::fs::read_to_string(&src).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&src, &text).unwrap();
+    }
+    drop(lock);
+    // build_c rebuilds only when the source is newer.
+    build_c(&src, &[])
 }
 
 /// Where built test programs go: beside the test binaries, unless those
@@ -287,11 +347,8 @@ pub fn run_empty_root_with(prog: &Path, args: &[&str], runsc_flags: &[&str]) -> 
 /// `sandboxed` is false, else under `runsc do` with `runsc_flags`.
 pub fn command(prog: &Path, args: &[&str], sandboxed: bool, runsc_flags: &[&str]) -> Command {
     let mut cmd = if sandboxed {
+        // The platform under test: RUNSC_TEST_PLATFORM (see `runsc`).
         let mut c = Command::new(runsc());
-        // The platform under test: RUNSC_TEST_PLATFORM (ptrace by default).
-        if let Ok(p) = std::env::var("RUNSC_TEST_PLATFORM") {
-            c.arg(format!("--platform={p}"));
-        }
         c.args(runsc_flags).arg("do").arg(prog);
         c
     } else {
