@@ -638,14 +638,7 @@ pub fn fill_checksums(p: &mut [u8]) {
                 sum = sum16(sum, &p[12..20]);
                 sum += proto as u32 + l4_len as u32;
             }
-            let l4 = &mut p[ihl..total];
-            l4[at] = 0;
-            l4[at + 1] = 0;
-            let mut c = fold(sum16(sum, l4));
-            if udp && c == 0 {
-                c = 0xffff;
-            }
-            l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+            put_checksum(&mut p[ihl..total], at, udp, sum);
         }
         Some(6) if p.len() >= 40 => {
             let proto = p[6];
@@ -662,17 +655,22 @@ pub fn fill_checksums(p: &mut [u8]) {
             }
             let mut sum = sum16(0, &p[8..40]);
             sum += l4_len as u32 + proto as u32;
-            let l4 = &mut p[40..total];
-            l4[at] = 0;
-            l4[at + 1] = 0;
-            let mut c = fold(sum16(sum, l4));
-            if udp && c == 0 {
-                c = 0xffff;
-            }
-            l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+            put_checksum(&mut p[40..total], at, udp, sum);
         }
         _ => {}
     }
+}
+
+/// Writes a transport checksum at `at` of `l4`, over `l4` and the
+/// pseudo-header sum `pseudo`.
+fn put_checksum(l4: &mut [u8], at: usize, udp: bool, pseudo: u32) {
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    let mut c = fold(sum16(pseudo, l4));
+    if udp && c == 0 {
+        c = 0xffff;
+    }
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Splits an IPv4 packet (checksums filled) into fragments of at most

@@ -172,6 +172,22 @@ fn file_to_file(
     if ft != libc::S_IFREG && ft != libc::S_IFBLK {
         return Err(Errno::EINVAL);
     }
+    copy_out(inf, ipos, len, |b| {
+        out.imp
+            .write(out, b, Some(*opos as u64))
+            .inspect(|w| *opos += *w as i64)
+    })
+}
+
+/// Reads `inf` from `*ipos` in chunks of up to `len` bytes in all and
+/// hands each to `write`, until `len`, the file's end, a short write or
+/// an error; what was written (an error only when nothing was).
+fn copy_out(
+    inf: &FileDescription,
+    ipos: &mut i64,
+    len: usize,
+    mut write: impl FnMut(&[u8]) -> Result<usize, Errno>,
+) -> SysResult {
     let mut done = 0usize;
     let mut buf = vec![0u8; len.min(CHUNK)];
     while done < len {
@@ -180,13 +196,12 @@ fn file_to_file(
         if n == 0 {
             break;
         }
-        let w = match out.imp.write(out, &buf[..n], Some(*opos as u64)) {
+        let w = match write(&buf[..n]) {
             Ok(w) => w,
             Err(e) if done == 0 => return Err(e),
             Err(_) => break,
         };
         *ipos += w as i64;
-        *opos += w as i64;
         done += w;
         if w < n {
             break;
@@ -215,16 +230,9 @@ fn file_to_socket(
     } else {
         0
     };
-    let mut done = 0usize;
-    let mut buf = vec![0u8; len.min(CHUNK)];
-    while done < len {
-        let want = (len - done).min(buf.len());
-        let n = inf.imp.read(inf, &mut buf[..want], Some(*ipos as u64))?;
-        if n == 0 {
-            break;
-        }
-        let mut src = crate::fsimpl::socket::BufIo::source(&buf[..n]);
-        let sent = sock.sendmsg(
+    copy_out(inf, ipos, len, |b| {
+        let mut src = crate::fsimpl::socket::BufIo::source(b);
+        sock.sendmsg(
             t,
             crate::fsimpl::socket::SendArgs {
                 src: &mut src,
@@ -232,19 +240,8 @@ fn file_to_socket(
                 control: Default::default(),
                 flags,
             },
-        );
-        let w = match sent {
-            Ok(w) => w,
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        };
-        *ipos += w as i64;
-        done += w;
-        if w < n {
-            break;
-        }
-    }
-    Ok(done as u64)
+        )
+    })
 }
 
 /// inotify's view of a copy that moved bytes: the source was read, the
