@@ -97,15 +97,16 @@ fn the_sentry_has_no_capabilities_no_new_privs_and_a_seccomp_filter() {
     let threads: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{sentry}/task"))
         .unwrap()
         .flatten()
-        .map(|t| {
-            let s = std::fs::read_to_string(t.path().join("status")).unwrap();
+        // A thread that exits while we look is no longer there to check.
+        .filter_map(|t| {
+            let s = std::fs::read_to_string(t.path().join("status")).ok()?;
             let seccomp = s
                 .lines()
                 .find_map(|l| l.strip_prefix("Seccomp:"))
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            (t.file_name().to_string_lossy().into_owned(), seccomp)
+            Some((t.file_name().to_string_lossy().into_owned(), seccomp))
         })
         .collect();
     // A stub that exits while we look (one the sentry made and dropped)
