@@ -122,8 +122,9 @@ pub enum PlatformKind {
 pub enum Network {
     /// Loopback only, in the sentry's stack.
     None,
-    /// The sentry's stack on the container's interfaces (taking them over
-    /// is not built yet: loopback only, as with `none`).
+    /// The sentry's stack on the container's interfaces, taken over from
+    /// the network namespace the spec (or `do --netns`) names; loopback
+    /// only when it names none.
     Sandbox,
 }
 

@@ -2021,6 +2021,8 @@ fn net_files() -> Vec<Entry> {
         entry("netstat", top_file(|_| Ok(p::netstat().into_bytes()))),
         entry("route", net_file(p::route)),
         entry("snmp", net_file(p::snmp)),
+        entry("sockstat", net_file(p::sockstat)),
+        entry("sockstat6", net_file(p::sockstat6)),
         entry("tcp", net_file(p::tcp)),
         entry("tcp6", net_file(p::tcp6)),
         entry("udp", net_file(p::udp)),

@@ -28,6 +28,7 @@ pub mod ether;
 pub mod ioctl;
 pub mod proc;
 pub mod rtnetlink;
+pub mod sock_diag;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -181,7 +182,10 @@ pub struct SocketInfo {
     pub tx_queue: usize,
     pub rx_queue: usize,
     pub uid: u32,
+    /// 0 for a connection not yet accepted (it has no socket yet).
     pub inode: u64,
+    /// A listener that takes IPv6 only (sock_diag's INET_DIAG_SKV6ONLY).
+    pub v6only: bool,
 }
 
 /// What the socket layer tells the stack about one of its sockets, for
@@ -216,6 +220,8 @@ pub struct ListenQueue {
     pub v4_only: bool,
     /// IPv6-only (IPV6_V6ONLY).
     pub v6_only: bool,
+    /// The listening socket, for listings.
+    pub reg: Registered,
 }
 
 /// What a smoltcp socket of the stack is.
@@ -621,6 +627,7 @@ impl NetStack {
                         rx_queue: s.recv_queue(),
                         uid: r.uid,
                         inode: r.inode,
+                        v6only: false,
                     });
                 }
                 Proto::Udp => {
@@ -646,6 +653,57 @@ impl NetStack {
                         rx_queue: s.recv_queue(),
                         uid: r.uid,
                         inode: r.inode,
+                        v6only: false,
+                    });
+                }
+            }
+        }
+        if proto == Proto::Tcp {
+            // Listeners, as Linux lists them: the accept queue's length
+            // and its limit in place of the receive and send queues.
+            for (id, l) in &g.listeners {
+                let (waiting, limit) = g.listener_backlog(*id);
+                out.push(SocketInfo {
+                    proto,
+                    family: l.reg.family,
+                    local: (
+                        l.endpoint
+                            .addr
+                            .map(from_ip)
+                            .unwrap_or(unspecified(l.reg.family)),
+                        l.endpoint.port,
+                    ),
+                    remote: (unspecified(l.reg.family), 0),
+                    state: linux_tcp_state(tcp::State::Listen),
+                    tx_queue: limit,
+                    rx_queue: waiting,
+                    uid: l.reg.uid,
+                    inode: l.reg.inode,
+                    v6only: l.v6_only,
+                });
+                // Its connections past the handshake, not yet accepted.
+                for h in &l.pending {
+                    let s = g.sockets.get::<tcp::Socket>(*h);
+                    if matches!(
+                        s.state(),
+                        tcp::State::Listen | tcp::State::SynReceived | tcp::State::Closed
+                    ) {
+                        continue;
+                    }
+                    let (Some(le), Some(re)) = (s.local_endpoint(), s.remote_endpoint()) else {
+                        continue;
+                    };
+                    out.push(SocketInfo {
+                        proto,
+                        family: l.reg.family,
+                        local: (from_ip(le.addr), le.port),
+                        remote: (from_ip(re.addr), re.port),
+                        state: linux_tcp_state(s.state()),
+                        tx_queue: s.send_queue(),
+                        rx_queue: s.recv_queue(),
+                        uid: l.reg.uid,
+                        inode: 0,
+                        v6only: false,
                     });
                 }
             }

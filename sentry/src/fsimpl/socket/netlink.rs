@@ -1,7 +1,8 @@
-//! AF_NETLINK sockets, protocol NETLINK_ROUTE: the sandbox's kernel side
-//! answers rtnetlink requests from the TCP/IP stack's state
-//! (`net/rtnetlink.rs`), and sockets hear of the changes made through it
-//! on the multicast groups they joined.
+//! AF_NETLINK sockets, protocols NETLINK_ROUTE and NETLINK_SOCK_DIAG: the
+//! sandbox's kernel side answers rtnetlink requests from the TCP/IP
+//! stack's state (`net/rtnetlink.rs`), and sockets hear of the changes
+//! made through it on the multicast groups they joined; sock_diag
+//! requests list the stack's sockets (`net/sock_diag.rs`).
 //!
 //! The shape is Linux's `net/netlink/af_netlink.c`: a socket has a port
 //! id (bound explicitly or by autobind: the thread group's id, else a
@@ -36,6 +37,7 @@ use crate::net::rtnetlink::{
 use crate::vfs::inode::Inode;
 
 pub const NETLINK_ROUTE: i32 = 0;
+pub const NETLINK_SOCK_DIAG: i32 = 4;
 /// Linux's MAX_LINKS: protocol numbers.
 const MAX_LINKS: i32 = 32;
 const SOL_NETLINK: i32 = 270;
@@ -170,7 +172,7 @@ impl NetlinkSocket {
         if !(0..MAX_LINKS).contains(&protocol) {
             return Err(Errno::EPROTONOSUPPORT);
         }
-        if protocol != NETLINK_ROUTE {
+        if protocol != NETLINK_ROUTE && protocol != NETLINK_SOCK_DIAG {
             t.kernel.note_unsupported(
                 &format!("netlink protocol {}", protocol_name(protocol)),
                 "EPROTONOSUPPORT",
@@ -209,6 +211,16 @@ impl NetlinkSocket {
             }),
             me: me.clone(),
         }))
+    }
+
+    /// The protocol's multicast groups. sock_diag's (notices of sockets
+    /// destroyed) are not made: a socket cannot join them.
+    fn groups_max(&self) -> u32 {
+        if self.protocol == NETLINK_ROUTE {
+            RTNLGRP_MAX
+        } else {
+            0
+        }
     }
 
     /// `netlink_insert` at `portid`: EADDRINUSE when taken.
@@ -324,7 +336,12 @@ impl NetlinkSocket {
             let mut skip_ack = false;
             let mut extack = None;
             if h.flags & NLM_F_REQUEST != 0 && h.ty >= NLMSG_MIN_TYPE {
-                match rtnetlink::handle(t, &stack, msg, portid, strict, &mut notify, &mut extack) {
+                let answer = if self.protocol == NETLINK_SOCK_DIAG {
+                    crate::net::sock_diag::handle(t, &stack, msg, portid)
+                } else {
+                    rtnetlink::handle(t, &stack, msg, portid, strict, &mut notify, &mut extack)
+                };
+                match answer {
                     Ok(Answer::Done(replies)) => {
                         for r in replies {
                             self.deliver(r, 0, 0);
@@ -520,7 +537,7 @@ impl NetlinkSocket {
         let mut st = self.st.lock();
         match name {
             NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP => {
-                if v == 0 || v > RTNLGRP_MAX {
+                if v == 0 || v > self.groups_max() {
                     return Err(Errno::EINVAL);
                 }
                 if name == NETLINK_ADD_MEMBERSHIP {
@@ -671,6 +688,12 @@ impl Socket for NetlinkSocket {
     /// `netlink_bind`.
     fn bind(&self, t: &mut Task, addr: &[u8]) -> Result<(), Errno> {
         let (pid, groups) = parse_addr(addr)?;
+        if groups != 0 && self.groups_max() == 0 {
+            t.kernel.note_unsupported(
+                "sock_diag multicast groups (socket destroy notices)",
+                "none joined",
+            );
+        }
         let mut st = self.st.lock();
         if st.bound && pid != st.portid {
             return Err(Errno::EINVAL);
@@ -686,7 +709,7 @@ impl Socket for NetlinkSocket {
         if groups != 0 || st.groups.iter().any(|&g| g <= 32) {
             st.groups.retain(|&g| g > 32);
             for i in 0..32 {
-                if groups & (1 << i) != 0 && i < RTNLGRP_MAX {
+                if groups & (1 << i) != 0 && i < self.groups_max() {
                     st.groups.insert(i + 1);
                 }
             }

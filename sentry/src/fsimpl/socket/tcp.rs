@@ -471,6 +471,7 @@ impl TcpSocket {
                 owner: self.owner,
                 v4_only: self.family == libc::AF_INET,
                 v6_only: self.family == libc::AF_INET6 && st.opts.v6only,
+                reg: self.registered(t),
             },
         );
         st.phase = Phase::Listening(id);
