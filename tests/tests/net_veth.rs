@@ -396,3 +396,88 @@ fn redis_cli_inside_the_server_sandbox() {
     assert_eq!(outs[0], outs[1], "native and sandbox differ");
     assert_eq!(outs[1], "OK\n42\n42\ndone\n");
 }
+
+/// Debian's PostgreSQL programs (/usr/lib/postgresql/VERSION/bin).
+fn postgres_bin() -> std::path::PathBuf {
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path()).max());
+    match newest {
+        Some(p) if p.join("bin/initdb").exists() => p.join("bin"),
+        _ => panic!("PostgreSQL is missing: install Debian's postgresql (.ci/run does)"),
+    }
+}
+
+#[test]
+fn postgres_initdb_start_and_psql_inside_and_from_the_host_side() {
+    let bin = postgres_bin();
+    let bin = bin.display();
+    // As the postgres user (the server refuses root): initdb, a server
+    // listening on every address that trusts the test's subnets, psql
+    // over the unix socket and over TCP inside; "ready" once the server
+    // is up, then the box waits to be killed.
+    let script = format!(
+        "d=$(mktemp -d /tmp/pgXXXX) && chown postgres $d && \
+         su postgres -s /bin/sh -c \"{bin}/initdb -D $d/data -A trust >$d/initdb.log 2>&1 && \
+           printf 'host all all 0.0.0.0/0 trust\\nhost all all ::/0 trust\\n' >> $d/data/pg_hba.conf && \
+           {bin}/pg_ctl -D $d/data -l $d/log -o '-k $d -c listen_addresses=*' -w start >/dev/null\" \
+         || {{ cat $d/initdb.log $d/log; exit 1; }}; \
+         psql -U postgres -h $d -At -c 'select 1'; \
+         psql -U postgres -h 127.0.0.1 -At -c 'create table t(a int)' \
+           -c 'insert into t select generate_series(1, 1000)' -c 'select count(*) from t'; \
+         echo ready; sleep 120"
+    );
+    let mut outs = Vec::new();
+    for sandboxed in [false, true] {
+        let v = Veth::new();
+        let n = v.net;
+        let mut child = v
+            .in_box_cmd(&script, sandboxed)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let _server = Killed(child);
+        // Lines as they come, until "ready" (or the end: a failure).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let done = l == "ready";
+                let _ = tx.send(l);
+                if done {
+                    break;
+                }
+            }
+        });
+        let mut inside = String::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(l) if l == "ready" => break,
+                Ok(l) => {
+                    inside.push_str(&l);
+                    inside.push('\n');
+                }
+                Err(_) => {
+                    let mut err = String::new();
+                    let _ = std::io::Read::read_to_string(&mut { stderr }, &mut err);
+                    panic!("sandboxed={sandboxed}: the server never got ready: {inside}{err}");
+                }
+            }
+        }
+        let peer = v.in_peer(&format!(
+            "psql -U postgres -h 10.{n}.0.2 -At -c 'select count(*), sum(a) from t' && \
+             psql -U postgres -h fd00:{n}::2 -At -c 'insert into t values (7)' -c 'select count(*) from t' \
+             && psql -U postgres -h 10.{n}.0.2 -At -c \"select inet_server_addr() = '10.{n}.0.2', inet_client_addr() = '10.{n}.0.1'\""
+        ));
+        assert_eq!(peer.code, 0, "sandboxed={sandboxed}: {}", peer.stderr);
+        outs.push(format!("{inside}--\n{}", peer.stdout));
+    }
+    assert_eq!(outs[0], outs[1], "native and sandbox differ");
+    assert!(outs[1].contains("1000|500500"), "{}", outs[1]);
+}

@@ -1772,7 +1772,11 @@ impl MemoryManager {
             }
             if let Some(fm) = &vma.file {
                 let foff = vma.off + (a - vs);
-                if foff >= fm.file.size() {
+                // Only pages wholly past the end of the file fault (SIGBUS
+                // to the guest): the rest of the page holding the last
+                // byte reads as zeroes, and a private mapping may have
+                // written there (a program's .bss begins in that page).
+                if page_down(foff) >= fm.file.size() {
                     break;
                 }
                 if fm.shared {
@@ -1781,9 +1785,7 @@ impl MemoryManager {
                         break;
                     };
                     let in_page = foff % PAGE_SIZE;
-                    let chunk = (PAGE_SIZE - in_page)
-                        .min(fm.file.size() - foff)
-                        .min(len - done);
+                    let chunk = (PAGE_SIZE - in_page).min(len - done);
                     f(fo + in_page, chunk);
                     done += chunk;
                     continue;
