@@ -12,7 +12,12 @@
 //!   finds a socket; with the queue full a SYN is dropped (the client
 //!   retries), never answered with a reset;
 //! * sockets the program closed ("orphans") live on until smoltcp is done
-//!   with them (FIN exchange, TIME_WAIT), still holding their ports;
+//!   with them (the FIN exchange), still holding their ports; one that
+//!   reaches TIME_WAIT leaves smoltcp's socket set then, and only a small
+//!   record of it stays for Linux's 60 seconds (its port held, listed in
+//!   /proc/net/tcp), as Linux's own timewait sockets do: a server closing
+//!   thousands of connections a second must not make every poll walk
+//!   thousands of sockets;
 //! * readiness: after every poll the wait queue of each socket whose state
 //!   moved is notified, which is what poll, epoll and blocked calls wait on.
 //!
@@ -129,6 +134,10 @@ pub enum Proto {
 #[derive(Clone, Debug)]
 struct Binding {
     owner: u64,
+    /// Accepted connections that hold this (their listener's) binding.
+    holders: u32,
+    /// The owner let go of it while connections still hold it.
+    released: bool,
     addr: IpAddr,
     /// An IPv6 socket with IPV6_V6ONLY: its unspecified address does not
     /// cover IPv4.
@@ -137,6 +146,19 @@ struct Binding {
     reuseport: bool,
     listening: bool,
     uid: u32,
+}
+
+/// How long a connection stays in TIME_WAIT (Linux's TCP_TIMEWAIT_LEN).
+pub const TIME_WAIT_LEN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A connection in TIME_WAIT, out of smoltcp's socket set: it holds its
+/// binding until it expires. A segment for it meets no socket (a
+/// retransmitted FIN gets a reset, where Linux would acknowledge it; a
+/// new SYN goes to the listener, as Linux lets a SYN reopen TIME_WAIT).
+struct TimeWait {
+    expires: std::time::Instant,
+    owner: Option<u64>,
+    info: SocketInfo,
 }
 
 /// What a socket asks of `bind`.
@@ -279,6 +301,11 @@ pub struct Inner {
     /// binding owner to release then.
     orphans: Vec<(SocketHandle, Option<u64>)>,
     ports: HashMap<(Proto, u16), Vec<Binding>>,
+    /// Accepted connections' owners: the port and owner of the binding
+    /// they hold (their listener's).
+    copies: HashMap<u64, (u16, u64)>,
+    /// Connections in TIME_WAIT, oldest first.
+    time_wait: VecDeque<TimeWait>,
     next_ephemeral: u16,
     pub listeners: HashMap<u64, ListenQueue>,
     registered: HashMap<SocketHandle, Registered>,
@@ -453,6 +480,8 @@ impl NetStack {
                 fin_seen: Default::default(),
                 orphans: Vec::new(),
                 ports: HashMap::new(),
+                copies: HashMap::new(),
+                time_wait: VecDeque::new(),
                 next_ephemeral: 32768 + (seed % 28232) as u16,
                 listeners: HashMap::new(),
                 registered: HashMap::new(),
@@ -659,6 +688,7 @@ impl NetStack {
             }
         }
         if proto == Proto::Tcp {
+            out.extend(g.time_wait.iter().map(|t| t.info.clone()));
             // Listeners, as Linux lists them: the accept queue's length
             // and its limit in place of the receive and send queues.
             for (id, l) in &g.listeners {
@@ -938,11 +968,45 @@ impl Inner {
 
     /// Drops orphans smoltcp is done with, and their ports.
     fn reap(&mut self) {
+        self.expire_time_wait();
         let mut i = 0;
         while i < self.orphans.len() {
             let (h, owner) = self.orphans[i];
             let done = match self.kinds.get(&h) {
-                Some(Kind::Tcp) => self.sockets.get::<tcp::Socket>(h).state() == tcp::State::Closed,
+                Some(Kind::Tcp) => {
+                    let s = self.sockets.get::<tcp::Socket>(h);
+                    match s.state() {
+                        tcp::State::Closed => true,
+                        tcp::State::TimeWait => {
+                            let family =
+                                self.registered.get(&h).map_or(libc::AF_INET, |r| r.family);
+                            let end = |e: Option<smoltcp::wire::IpEndpoint>| {
+                                e.map_or((unspecified(family), 0), |e| (from_ip(e.addr), e.port))
+                            };
+                            let info = SocketInfo {
+                                proto: Proto::Tcp,
+                                family,
+                                local: end(s.local_endpoint()),
+                                remote: end(s.remote_endpoint()),
+                                state: linux_tcp_state(tcp::State::TimeWait),
+                                tx_queue: 0,
+                                rx_queue: 0,
+                                uid: 0,
+                                inode: 0,
+                                v6only: false,
+                            };
+                            self.time_wait.push_back(TimeWait {
+                                expires: std::time::Instant::now() + TIME_WAIT_LEN,
+                                owner,
+                                info,
+                            });
+                            self.orphans.swap_remove(i);
+                            self.remove_socket(h);
+                            continue;
+                        }
+                        _ => false,
+                    }
+                }
                 _ => true,
             };
             if done {
@@ -1093,6 +1157,7 @@ impl Inner {
         if !req.addr.is_unspecified() && !self.is_local(req.addr) {
             return Err(Errno::EADDRNOTAVAIL);
         }
+        self.expire_time_wait();
         if req.port != 0 {
             if self.conflicts(proto, req.port, &req, false) {
                 return Err(Errno::EADDRINUSE);
@@ -1120,6 +1185,8 @@ impl Inner {
     fn claim(&mut self, proto: Proto, owner: u64, port: u16, req: &BindRequest) {
         self.ports.entry((proto, port)).or_default().push(Binding {
             owner,
+            holders: 0,
+            released: false,
             addr: req.addr,
             v6only: req.v6only,
             reuseaddr: req.reuseaddr,
@@ -1196,12 +1263,46 @@ impl Inner {
         }
     }
 
-    /// Releases every port `owner` holds.
+    /// Releases every port `owner` holds. A binding accepted connections
+    /// still hold stays (not listening) until the last of them goes.
     pub fn unbind(&mut self, owner: u64) {
+        if let Some((port, from)) = self.copies.remove(&owner) {
+            let key = (Proto::Tcp, port);
+            if let Some(v) = self.ports.get_mut(&key) {
+                if let Some(i) = v.iter().position(|b| b.owner == from) {
+                    v[i].holders = v[i].holders.saturating_sub(1);
+                    if v[i].holders == 0 && v[i].released {
+                        v.swap_remove(i);
+                    }
+                }
+                if v.is_empty() {
+                    self.ports.remove(&key);
+                }
+            }
+            return;
+        }
         self.ports.retain(|_, v| {
-            v.retain(|b| b.owner != owner);
+            v.retain_mut(|b| {
+                if b.owner != owner {
+                    return true;
+                }
+                b.released = true;
+                b.listening = false;
+                b.holders > 0
+            });
             !v.is_empty()
         });
+    }
+
+    /// Lets go of the connections whose TIME_WAIT is over, and their
+    /// ports.
+    fn expire_time_wait(&mut self) {
+        let now = std::time::Instant::now();
+        while self.time_wait.front().is_some_and(|t| t.expires <= now) {
+            if let Some(o) = self.time_wait.pop_front().and_then(|t| t.owner) {
+                self.unbind(o);
+            }
+        }
     }
 
     /// Whether `a` is one of the sandbox's addresses (127/8 counts whole,
@@ -1317,20 +1418,18 @@ impl Inner {
         Some(l.owner)
     }
 
-    /// Gives `to` a copy of `from`'s binding on `port`, not listening:
-    /// an accepted connection holds its listener's port (with its
-    /// SO_REUSEADDR) until it is gone.
+    /// Lets `to` (an accepted connection) hold `from`'s binding on
+    /// `port`: the port stays bound (with the listener's SO_REUSEADDR,
+    /// not listening) while the connection lives, even when the listener
+    /// is gone.
     pub fn clone_binding(&mut self, from: u64, to: u64, port: u16) {
         let key = (Proto::Tcp, port);
         let Some(v) = self.ports.get_mut(&key) else {
             return;
         };
-        if let Some(b) = v.iter().find(|b| b.owner == from).cloned() {
-            v.push(Binding {
-                owner: to,
-                listening: false,
-                ..b
-            });
+        if let Some(b) = v.iter_mut().find(|b| b.owner == from) {
+            b.holders += 1;
+            self.copies.insert(to, (port, from));
         }
     }
 
