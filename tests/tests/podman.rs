@@ -35,6 +35,7 @@ scenarios! {
     pause_unpause
     debian_minbase
     bridge_network
+    bridge_network_debian_servers
 }
 
 /// A podman set-up and a copy of the busybox rootfs, or None when either
@@ -553,4 +554,152 @@ fn bridge_network(rt: &Runtime) {
     assert_eq!(fetch(), format!("200 {size}"));
     p.ok(&["rm", "--force", "--time", "0", "web"]);
     p.finish();
+}
+
+/// Debian's nginx (its default configuration) and redis-server in
+/// containers on podman's default bridge network, the host's own root
+/// read-only as their rootfs (tmpfs where the servers write): nginx
+/// serves a 1 MiB file to curl on the host side, redis answers redis-cli
+/// there.
+fn bridge_network_debian_servers(rt: &Runtime) {
+    let Some(p) = Podman::new(rt) else { return };
+    for (prog, pkg) in [
+        ("/usr/sbin/nginx", "nginx-light"),
+        ("/usr/bin/redis-server", "redis-server"),
+        ("/usr/bin/redis-cli", "redis-tools"),
+    ] {
+        assert!(
+            Path::new(prog).exists(),
+            "{prog} is missing: install Debian's {pkg} (.ci/run does)"
+        );
+    }
+    // The host's root, bound read-only (without its submounts) outside
+    // the lab: under runc a tmpfs on the container's /run would hide the
+    // host's /run (podman's run root, whence it binds /etc/hosts) were
+    // the rootfs / itself.
+    let host_root = HostRootBind::new();
+    let root = host_root.0.to_str().unwrap();
+    let www = p.dir().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    let body: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    std::fs::write(www.join("big.bin"), &body).unwrap();
+    let vol = format!("{}:/var/www/html:ro", www.display());
+    // Fresh tmpfs, not copies of the host's directories (the host's /run
+    // holds what a copy cannot take, network namespaces among them).
+    let ro = [
+        "--network=bridge",
+        "--read-only",
+        "--read-only-tmpfs=false",
+        "--tmpfs",
+        "/run:notmpcopyup",
+        "--tmpfs",
+        "/tmp:notmpcopyup",
+        "--tmpfs",
+        "/var/lib/nginx:notmpcopyup",
+        "--tmpfs",
+        "/var/log/nginx:notmpcopyup",
+    ];
+    let mut flags = ro.to_vec();
+    flags.extend_from_slice(&["-v", &vol]);
+    start(
+        &p,
+        "nginx",
+        &flags,
+        root,
+        &["nginx", "-g", "daemon off; error_log stderr;"],
+    );
+    start(
+        &p,
+        "redis",
+        &ro,
+        root,
+        &[
+            "redis-server",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--dir",
+            "/tmp",
+        ],
+    );
+    let ip = inspect(&p, "nginx", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with("10.88."), "{ip}");
+    let url = format!("http://{ip}/big.bin");
+    let fetch = || {
+        std::process::Command::new("curl")
+            .args(["-s", "-m", "10", "-o", "-", "-w", "%{http_code}"])
+            .arg(&url)
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default()
+    };
+    wait_until("nginx in the container", Duration::from_secs(30), || {
+        fetch().ends_with(b"200")
+    });
+    let got = fetch();
+    assert_eq!(
+        got.len(),
+        body.len() + 3,
+        "{}",
+        String::from_utf8_lossy(&got[got.len().saturating_sub(300)..])
+    );
+    assert!(got[..body.len()] == body[..], "the file came back changed");
+    let rip = inspect(&p, "redis", "{{.NetworkSettings.IPAddress}}");
+    let cli = |args: &[&str]| {
+        std::process::Command::new("redis-cli")
+            .args(["-h", &rip])
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    wait_until("redis in the container", Duration::from_secs(30), || {
+        cli(&["ping"]).trim() == "PONG"
+    });
+    assert_eq!(cli(&["set", "k", "v1"]).trim(), "OK");
+    assert_eq!(cli(&["append", "k", "-more"]).trim(), "7");
+    assert_eq!(cli(&["get", "k"]).trim(), "v1-more");
+    p.ok(&["rm", "--force", "--time", "0", "nginx", "redis"]);
+    p.finish();
+}
+
+/// A read-only bind mount of the host's root (not its submounts) in a
+/// directory of its own, unmounted (lazily, even if busy) and removed on
+/// drop; never under a directory something removes recursively.
+struct HostRootBind(std::path::PathBuf);
+
+impl HostRootBind {
+    fn new() -> HostRootBind {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::path::PathBuf::from(format!(
+            "/var/tmp/runsc-test-hostroot-{}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "mount --bind / {d} && mount -o remount,bind,ro {d}"
+            ))
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cannot bind the host's root read-only at {d}");
+        HostRootBind(dir)
+    }
+}
+
+impl Drop for HostRootBind {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        // rmdir only: it fails, harmlessly, if the unmount did not happen.
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
