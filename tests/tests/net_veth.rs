@@ -481,3 +481,47 @@ fn postgres_initdb_start_and_psql_inside_and_from_the_host_side() {
     assert_eq!(outs[0], outs[1], "native and sandbox differ");
     assert!(outs[1].contains("1000|500500"), "{}", outs[1]);
 }
+
+#[test]
+fn unreachable_hosts_and_refused_ports_report_as_linux_does() {
+    // A neighbour that never answers (v4: ARP, v6: neighbour discovery):
+    // EHOSTUNREACH once resolution gives up; the peer's closed TCP port:
+    // ECONNREFUSED (a reset); its closed UDP port: ECONNREFUSED on the
+    // connected socket (its ICMP port unreachable).
+    let script = |n: u32| {
+        format!(
+            "python3 -c '
+import errno, socket, threading, time
+out = {{}}
+def tcp(key, fam, a):
+    s = socket.socket(fam); s.settimeout(60)
+    try:
+        s.connect((a, 80)); out[key] = \"connected\"
+    except OSError as e:
+        out[key] = errno.errorcode.get(e.errno, str(e))
+ts = [threading.Thread(target=tcp, args=a) for a in [
+    (\"v4 absent\", socket.AF_INET, \"10.{n}.0.99\"), (\"v6 absent\", socket.AF_INET6, \"fd00:{n}::99\"),
+    (\"v4 closed\", socket.AF_INET, \"10.{n}.0.1\"), (\"v6 closed\", socket.AF_INET6, \"fd00:{n}::1\")]]
+for t in ts: t.start()
+for t in ts: t.join()
+for fam, a in [(socket.AF_INET, \"10.{n}.0.1\"), (socket.AF_INET6, \"fd00:{n}::1\")]:
+    u = socket.socket(fam, socket.SOCK_DGRAM); u.connect((a, 9)); u.send(b\"x\"); time.sleep(0.5)
+    try:
+        u.recv(10, socket.MSG_DONTWAIT); out[a] = \"got\"
+    except OSError as e:
+        out[a] = errno.errorcode.get(e.errno, str(e))
+for k in sorted(out): print(k.replace(\"{n}\", \"N\"), out[k])
+'"
+        )
+    };
+    let mut outs = Vec::new();
+    for sandboxed in [false, true] {
+        let v = Veth::new();
+        let r = v.in_box(&script(v.net), sandboxed);
+        assert_eq!(r.code, 0, "sandboxed={sandboxed}: {}{}", r.stdout, r.stderr);
+        outs.push(r.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "native and sandbox differ");
+    assert!(outs[1].contains("v4 absent EHOSTUNREACH"), "{}", outs[1]);
+    assert!(outs[1].contains("10.N.0.1 ECONNREFUSED"), "{}", outs[1]);
+}

@@ -12,6 +12,7 @@ use smoltcp::time::Instant;
 
 use super::ether::EthLink;
 use super::LinkStats;
+use crate::errno::Errno;
 
 /// The largest packet on loopback: Linux's lo has MTU 65536, but an IP
 /// packet's length field stops at 65535.
@@ -176,4 +177,105 @@ impl phy::TxToken for TxToken<'_> {
         self.dev.dispatch(buffer);
         r
     }
+}
+
+/// An ICMP error about a packet the stack sent, for the socket that sent
+/// it.
+#[derive(Clone, Copy, Debug)]
+pub struct IcmpError {
+    /// IPPROTO_TCP or IPPROTO_UDP.
+    pub proto: u8,
+    /// The packet's source (the socket's end) and destination.
+    pub local: (IpAddr, u16),
+    pub remote: (IpAddr, u16),
+    pub errno: Errno,
+    /// A hard error (Linux's `icmp_err_convert` "fatal"): a connected UDP
+    /// socket hears only of these.
+    pub hard: bool,
+}
+
+/// A packet's protocol (IPPROTO_TCP or IPPROTO_UDP), source and
+/// destination.
+pub type Flow = (u8, (IpAddr, u16), (IpAddr, u16));
+
+/// The protocol and ends of a raw IP packet's TCP or UDP header.
+pub fn flow(p: &[u8]) -> Option<Flow> {
+    let (proto, src, dst, l4) = match p.first()? >> 4 {
+        4 => {
+            let ihl = ((p[0] & 0xf) as usize) * 4;
+            if ihl < 20 || p.len() < ihl + 4 {
+                return None;
+            }
+            let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+            let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+            (p[9], IpAddr::V4(src), IpAddr::V4(dst), &p[ihl..])
+        }
+        6 => {
+            if p.len() < 44 {
+                return None;
+            }
+            let a = |at: usize| {
+                let b: [u8; 16] = p[at..at + 16].try_into().unwrap();
+                IpAddr::V6(Ipv6Addr::from(b))
+            };
+            (p[6], a(8), a(24), &p[40..])
+        }
+        _ => return None,
+    };
+    if proto != 6 && proto != 17 {
+        return None;
+    }
+    let port = |at: usize| u16::from_be_bytes([l4[at], l4[at + 1]]);
+    Some((proto, (src, port(0)), (dst, port(2))))
+}
+
+/// The error an incoming ICMP destination-unreachable or time-exceeded
+/// message reports, and about which of the stack's packets (the one it
+/// quotes). None for any other packet.
+pub fn icmp_error(p: &[u8]) -> Option<IcmpError> {
+    let (ty, code, quoted) = match p.first()? >> 4 {
+        4 => {
+            let ihl = ((p[0] & 0xf) as usize) * 4;
+            if p.len() < ihl + 8 || p[9] != 1 {
+                return None;
+            }
+            (p[ihl], p[ihl + 1], &p[ihl + 8..])
+        }
+        6 => {
+            if p.len() < 48 || p[6] != 58 {
+                return None;
+            }
+            (p[40], p[41], &p[48..])
+        }
+        _ => return None,
+    };
+    let v4 = p[0] >> 4 == 4;
+    // Linux's icmp_err_convert and icmpv6_err_convert.
+    let (errno, hard) = match (v4, ty, code) {
+        (true, 3, 0) | (true, 3, 6) | (true, 3, 11) => {
+            (Errno::ENETUNREACH, code != 0 && code != 11)
+        }
+        (true, 3, 1) | (true, 3, 12) => (Errno::EHOSTUNREACH, false),
+        (true, 3, 2) => (Errno::ENOPROTOOPT, true),
+        (true, 3, 3) => (Errno::ECONNREFUSED, true),
+        (true, 3, 5) => (Errno::EOPNOTSUPP, false),
+        (true, 3, 7) | (true, 3, 8) => (Errno::EHOSTDOWN, true),
+        (true, 3, 9) | (true, 3, 10) | (true, 3, 13) => (Errno::EHOSTUNREACH, true),
+        (true, 3, 14) | (true, 3, 15) => (Errno::EHOSTUNREACH, true),
+        (true, 11, _) => (Errno::EHOSTUNREACH, false),
+        (false, 1, 0) => (Errno::ENETUNREACH, false),
+        (false, 1, 1) | (false, 1, 5) | (false, 1, 6) => (Errno::EACCES, true),
+        (false, 1, 2) | (false, 1, 3) => (Errno::EHOSTUNREACH, false),
+        (false, 1, 4) => (Errno::ECONNREFUSED, true),
+        (false, 3, _) => (Errno::EHOSTUNREACH, false),
+        _ => return None,
+    };
+    let (proto, local, remote) = flow(quoted)?;
+    Some(IcmpError {
+        proto,
+        local,
+        remote,
+        errno,
+        hard,
+    })
 }

@@ -78,6 +78,10 @@ pub struct EthLink {
     pub routes: Vec<HostRoute>,
     neighbours: HashMap<IpAddr, [u8; 6]>,
     unresolved: HashMap<IpAddr, Unresolved>,
+    /// Packets dropped because their neighbour never answered: the stack
+    /// tells their senders the host is unreachable, as Linux's failed
+    /// neighbour entry does.
+    pub unreachable: Vec<Vec<u8>>,
     pub stats: LinkStats,
 }
 
@@ -94,6 +98,7 @@ impl EthLink {
             routes: h.routes,
             neighbours: HashMap::new(),
             unresolved: HashMap::new(),
+            unreachable: Vec::new(),
             stats: LinkStats::default(),
         }
     }
@@ -226,10 +231,10 @@ impl EthLink {
             u.held.push_back(packet);
             if now.duration_since(u.asked) >= RESOLVE_RETRY {
                 if u.tries >= RESOLVE_TRIES {
-                    // Nobody answers: what waited is lost (the protocols
-                    // above retry, and time out).
+                    // Nobody answers: what waited is lost, and its senders
+                    // hear that the host is unreachable.
                     self.stats.tx_dropped += u.held.len() as u64;
-                    u.held.clear();
+                    self.unreachable.extend(u.held.drain(..));
                     u.tries = 0;
                 }
                 u.asked = now;

@@ -306,6 +306,9 @@ pub struct Inner {
     copies: HashMap<u64, (u16, u64)>,
     /// Connections in TIME_WAIT, oldest first.
     time_wait: VecDeque<TimeWait>,
+    /// Errors ICMP reported for sockets (a refused or unreachable peer),
+    /// until their socket takes them.
+    icmp_errors: HashMap<SocketHandle, Errno>,
     next_ephemeral: u16,
     pub listeners: HashMap<u64, ListenQueue>,
     registered: HashMap<SocketHandle, Registered>,
@@ -482,6 +485,7 @@ impl NetStack {
                 ports: HashMap::new(),
                 copies: HashMap::new(),
                 time_wait: VecDeque::new(),
+                icmp_errors: HashMap::new(),
                 next_ephemeral: 32768 + (seed % 28232) as u16,
                 listeners: HashMap::new(),
                 registered: HashMap::new(),
@@ -856,6 +860,9 @@ impl Inner {
         self.iface.poll_maintenance(now);
         for _ in 0..100_000 {
             while !self.dev.is_empty() {
+                if let Some(e) = self.dev.queue.front().and_then(|p| device::icmp_error(p)) {
+                    self.deliver_icmp_error(e);
+                }
                 if let Some(syn) = self.dev.front_syn() {
                     if !self.prepare_listener(syn) {
                         self.dev.drop_front();
@@ -869,6 +876,7 @@ impl Inner {
             let r = self
                 .iface
                 .poll_egress(now, &mut self.dev, &mut self.sockets);
+            self.report_unreachable();
             if self.dev.is_empty() && r == smoltcp::iface::PollResult::None {
                 break;
             }
@@ -951,6 +959,93 @@ impl Inner {
             }
         }
         any_room
+    }
+
+    /// Packets a link dropped because their neighbour never answered:
+    /// their senders hear the host is unreachable (a soft error: a
+    /// connecting TCP socket fails with it, a UDP socket does not hear).
+    fn report_unreachable(&mut self) {
+        let dropped: Vec<Vec<u8>> = self
+            .dev
+            .ext
+            .iter_mut()
+            .flat_map(|l| l.unreachable.drain(..))
+            .collect();
+        for p in dropped {
+            if let Some((proto, local, remote)) = device::flow(&p) {
+                self.deliver_icmp_error(device::IcmpError {
+                    proto,
+                    local,
+                    remote,
+                    errno: Errno::EHOSTUNREACH,
+                    hard: false,
+                });
+            }
+        }
+    }
+
+    /// Hands an ICMP error to the socket whose packet it quotes, as
+    /// Linux's `tcp_v4_err` and `__udp4_lib_err` do: a TCP socket still
+    /// connecting fails with it; a connected UDP socket gets a hard error
+    /// (a refused port) at its next call; other sockets ignore it.
+    fn deliver_icmp_error(&mut self, e: device::IcmpError) {
+        let same = |ep: Option<smoltcp::wire::IpEndpoint>, want: (IpAddr, u16)| {
+            ep.is_some_and(|ep| ep.port == want.1 && from_ip(ep.addr) == want.0)
+        };
+        let mut hit = None;
+        for (h, k) in &self.kinds {
+            match (k, e.proto) {
+                (Kind::Tcp, 6) => {
+                    let s = self.sockets.get::<tcp::Socket>(*h);
+                    if s.state() == tcp::State::SynSent
+                        && same(s.local_endpoint(), e.local)
+                        && same(s.remote_endpoint(), e.remote)
+                    {
+                        hit = Some(*h);
+                        break;
+                    }
+                }
+                (Kind::Udp, 17) if e.hard => {
+                    let ep = self.sockets.get::<udp::Socket>(*h).endpoint();
+                    let bound =
+                        ep.port == e.local.1 && ep.addr.is_none_or(|a| from_ip(a) == e.local.0);
+                    let peer = self.registered.get(h).and_then(|r| r.peer);
+                    if bound && peer == Some(e.remote) {
+                        hit = Some(*h);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(h) = hit else {
+            return;
+        };
+        tracing::debug!(
+            "network: ICMP error {:?} for {:?} -> {:?}",
+            e.errno,
+            e.local,
+            e.remote
+        );
+        self.icmp_errors.insert(h, e.errno);
+        if self.kinds.get(&h) == Some(&Kind::Tcp) {
+            self.sockets.get_mut::<tcp::Socket>(h).abort();
+        }
+        self.dirty
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(h);
+    }
+
+    /// The error ICMP reported for `h`, taken.
+    pub fn take_icmp_error(&mut self, h: SocketHandle) -> Option<Errno> {
+        self.icmp_errors.remove(&h)
+    }
+
+    /// Whether ICMP reported an error for `h` not yet taken.
+    pub fn has_icmp_error(&self, h: SocketHandle) -> bool {
+        self.icmp_errors.contains_key(&h)
     }
 
     /// Data arriving for a socket the program closed is answered with a
@@ -1087,6 +1182,7 @@ impl Inner {
         self.watches.remove(&h);
         self.registered.remove(&h);
         self.fin_seen.remove(&h);
+        self.icmp_errors.remove(&h);
     }
 
     /// Whether the peer's FIN reached `h` before anything else happened

@@ -225,11 +225,13 @@ impl TcpSocket {
                     };
                     at.elapsed() >= limit
                 });
-                st.err = Some(if timed_out {
+                // ICMP's word (an unreachable host or network), else a
+                // reset or the timeout.
+                st.err = Some(g.take_icmp_error(h).unwrap_or(if timed_out {
                     Errno::ETIMEDOUT
                 } else {
                     Errno::ECONNREFUSED
-                });
+                }));
                 g.remove_socket(h);
                 st.phase = Phase::Bound;
                 st.failed = true;

@@ -153,6 +153,16 @@ impl UdpSocket {
         Ok(st.handle.unwrap())
     }
 
+    /// Moves an error ICMP reported (a connected peer's port refused) to
+    /// the socket's pending error.
+    fn pull_icmp_error(&self, st: &mut St) {
+        if let Some(h) = st.handle {
+            if let Some(e) = self.stack.peek().take_icmp_error(h) {
+                st.err = Some(e);
+            }
+        }
+    }
+
     /// A datagram from `from` is one this socket takes.
     fn accepts(&self, st: &St, from: IpAddr) -> bool {
         if let Some(p) = st.peer {
@@ -187,7 +197,8 @@ impl UdpSocket {
     }
 
     fn readable(&self) -> bool {
-        let st = self.st.lock();
+        let mut st = self.st.lock();
+        self.pull_icmp_error(&mut st);
         if st.err.is_some() || st.shutdown & RCV_SHUTDOWN != 0 {
             return true;
         }
@@ -230,6 +241,10 @@ impl UdpSocket {
         loop {
             {
                 let mut st = self.st.lock();
+                self.pull_icmp_error(&mut st);
+                if let Some(e) = st.err.take() {
+                    return Err(e);
+                }
                 if st.shutdown & SEND_SHUTDOWN != 0 {
                     drop(st);
                     if flags & libc::MSG_NOSIGNAL == 0 {
@@ -309,6 +324,7 @@ impl UdpSocket {
         loop {
             {
                 let mut st = self.st.lock();
+                self.pull_icmp_error(&mut st);
                 if let Some(e) = st.err.take() {
                     return Err(e);
                 }
@@ -484,6 +500,7 @@ impl Socket for UdpSocket {
     ) -> Result<Vec<u8>, Errno> {
         let mut st = self.st.lock();
         if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
+            self.pull_icmp_error(&mut st);
             return Ok(int_val(st.err.take().map_or(0, |e| e.raw())));
         }
         if level == libc::SOL_UDP && name == libc::UDP_CORK {
@@ -567,7 +584,8 @@ impl Socket for UdpSocket {
 
     fn readiness(&self, events: i16) -> i16 {
         let mut m: i16 = 0;
-        let st = self.st.lock();
+        let mut st = self.st.lock();
+        self.pull_icmp_error(&mut st);
         if st.err.is_some() {
             m |= libc::POLLERR;
         }
@@ -596,7 +614,9 @@ impl Socket for UdpSocket {
     }
 
     fn take_error(&self) -> Option<Errno> {
-        self.st.lock().err.take()
+        let mut st = self.st.lock();
+        self.pull_icmp_error(&mut st);
+        st.err.take()
     }
 
     fn release(&self) {
