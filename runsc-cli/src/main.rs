@@ -82,7 +82,9 @@ pub struct Cli {
     /// How guest code runs.
     #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Systrap)]
     pub platform: PlatformKind,
-    /// Networking of the sandbox.
+    /// Networking of the sandbox: `sandbox` (the sentry's own stack),
+    /// `none` (loopback only) or `host` (the host's network through host
+    /// sockets the sentry makes: less isolated, see the README).
     #[arg(long, global = true, value_enum, default_value_t = Network::Sandbox)]
     pub network: Network,
     #[command(subcommand)]
@@ -122,9 +124,26 @@ pub enum PlatformKind {
 pub enum Network {
     /// Loopback only, in the sentry's stack.
     None,
-    /// The sentry's stack on the container's interfaces (taking them over
-    /// is not built yet: loopback only, as with `none`).
+    /// The sentry's stack on the container's interfaces (taken over from
+    /// the network namespace the spec or `--netns` names).
     Sandbox,
+    /// Host sockets, made by the sentry for the guest's TCP and UDP
+    /// sockets, in the host's network namespace (or the one the spec or
+    /// `--netns` names, joined as it is). LESS ISOLATED: the guest's
+    /// network calls reach the host kernel's stack (through the sentry,
+    /// under its seccomp filter).
+    Host,
+}
+
+impl Network {
+    /// The sentry's mode for this choice.
+    pub fn mode(self) -> sentry::net::NetworkMode {
+        match self {
+            Network::None => sentry::net::NetworkMode::None,
+            Network::Sandbox => sentry::net::NetworkMode::Sandbox,
+            Network::Host => sentry::net::NetworkMode::Host,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
