@@ -494,10 +494,9 @@ pub static HOST_NET: &[Allowed] = &[
     // getsockname, getpeername: the guest's, on its host sockets.
     any(SYS_getsockname),
     any(SYS_getpeername),
-    // sendto, recvfrom: the guest's sends (with an address for UDP); its
-    // receives go through recvmsg (without control data).
+    // sendto: the guest's sends (with an address for UDP); its receives
+    // go through recvmsg, without a control buffer.
     any(SYS_sendto),
-    any(SYS_recvfrom),
 ];
 
 /// The argument-checked rules of `--network=host` beyond [`HOST_NET`]:

@@ -797,20 +797,16 @@ mod host {
         let mut buf = vec![0u8; len];
         let mut l = len as u32;
         // SAFETY: getsockopt writes at most `l` bytes to our buffer.
-        check(
-            unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut l) } as isize,
-        )?;
+        let r = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut l) };
+        check(r as isize)?;
         buf.truncate(l as usize);
         Ok(buf)
     }
 
     pub fn setsockopt(fd: i32, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
         // SAFETY: setsockopt reads `val.len()` bytes of our buffer.
-        check(
-            unsafe { libc::setsockopt(fd, level, name, val.as_ptr().cast(), val.len() as u32) }
-                as isize,
-        )
-        .map(drop)
+        let r = unsafe { libc::setsockopt(fd, level, name, val.as_ptr().cast(), val.len() as u32) };
+        check(r as isize).map(drop)
     }
 
     /// An ioctl that writes one int (FIONREAD, SIOCOUTQ).
