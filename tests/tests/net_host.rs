@@ -318,23 +318,49 @@ fn the_sentry_stays_in_the_host_network_namespace_and_lists_its_interfaces() {
         assert_eq!(out.status.code(), Some(0), "{flag}");
         assert_eq!(theirs == ns("self"), shared, "{flag}: sentry in {theirs:?}");
     }
-    // The interfaces, addresses and routes are the host's.
-    for args in [&["-br", "addr"][..], &["route"][..]] {
-        let n = run(native(IP, args));
-        let s = run(sandboxed(IP, args));
-        assert_same(&format!("ip {args:?}"), &n, &s);
+    // The interfaces, addresses and routes are the host's: loopback and
+    // the default route's interface (others may come and go on a busy
+    // host while the test runs, as veths of containers do).
+    let default = run(native(IP, &["route", "show", "default"]));
+    let dev = default
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .map(str::to_string);
+    let mut cases: Vec<Vec<String>> = vec![vec![
+        "-br".into(),
+        "addr".into(),
+        "show".into(),
+        "dev".into(),
+        "lo".into(),
+    ]];
+    if let Some(dev) = &dev {
+        for args in [
+            &["-br", "addr", "show", "dev"][..],
+            &["route", "show", "dev"][..],
+            &["-6", "route", "show", "dev"][..],
+        ] {
+            let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            v.push(dev.clone());
+            cases.push(v);
+        }
     }
     // The sentry's netlink dumps IPv6 routes in an order of its own (the
-    // default route first, as in the other modes): the same set.
+    // default route first, as in the other modes): compared as sets.
     let sorted = |mut r: RunResult| {
         let mut l: Vec<&str> = r.stdout.lines().collect();
         l.sort();
         r.stdout = l.join("\n");
         r
     };
-    let n = sorted(run(native(IP, &["-6", "route"])));
-    let s = sorted(run(sandboxed(IP, &["-6", "route"])));
-    assert_same("ip -6 route (sorted)", &n, &s);
+    for args in &cases {
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let n = sorted(run(native(IP, &a)));
+        let s = sorted(run(sandboxed(IP, &a)));
+        assert!(!n.stdout.is_empty(), "ip {a:?} printed nothing");
+        assert_same(&format!("ip {a:?}"), &n, &s);
+    }
 }
 
 #[test]
@@ -343,4 +369,177 @@ fn help_says_host_networking_is_less_isolated() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("host"), "{text}");
     assert!(text.contains("less isolated"), "{text}");
+}
+
+/// A network namespace of the test's own (`ip netns`), with loopback up
+/// and a veth pair of its own, one end holding 198.51.100.7/24; removed
+/// when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("nethost-{}", std::process::id());
+        let script = format!(
+            "ip netns add {name} && ip -n {name} link set lo up && \
+             ip -n {name} link add d0 type veth peer name d1 && \
+             ip -n {name} addr add 198.51.100.7/24 dev d0 && \
+             ip -n {name} link set d1 up && ip -n {name} link set d0 up"
+        );
+        let ns = Netns(name);
+        let out = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "making the namespace: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ns
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_named_namespace_is_joined_as_it_is() {
+    need(IP, "iproute2");
+    need(PYTHON, "python3");
+    let ns = Netns::new();
+    // Sockets on the namespace's own address (which the host's namespace
+    // does not have) and its loopback, natively there and in the sandbox.
+    let py = r#"
+import socket
+for host in ["198.51.100.7", "127.0.0.1"]:
+    l = socket.socket(); l.bind((host, 0)); l.listen()
+    c = socket.create_connection(l.getsockname()); s, peer = l.accept()
+    c.sendall(b"ping"); print(host, s.recv(10), peer[0] == host)
+for host in ["192.0.2.200"]:
+    try:
+        socket.socket().bind((host, 0))
+    except OSError as e:
+        print(host, e.errno)
+"#;
+    let mut n = native(IP, &["netns", "exec", &ns.0, PYTHON, "-c", py]);
+    n.stdin(Stdio::null());
+    let n = run(n);
+    let mut c = Command::new(runsc());
+    c.args([
+        "--network=host",
+        "do",
+        "--netns",
+        &ns.path(),
+        PYTHON,
+        "-c",
+        py,
+    ])
+    .env_clear()
+    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    .env("LANG", "C")
+    .current_dir("/");
+    let s = run(c);
+    assert!(
+        n.stdout.contains("198.51.100.7 b'ping' True"),
+        "{}",
+        n.stdout
+    );
+    assert_same("sockets in the joined namespace", &n, &s);
+    // The listings are the namespace's (IPv4: the IPv6 link-local
+    // addresses may still be tentative), and nothing was taken over.
+    let n = run(native(IP, &["-n", &ns.0, "-o", "-4", "addr"]));
+    let mut c = Command::new(runsc());
+    c.args([
+        "--network=host",
+        "do",
+        "--netns",
+        &ns.path(),
+        IP,
+        "-o",
+        "-4",
+        "addr",
+    ])
+    .env_clear()
+    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    .current_dir("/");
+    // Interface and address of each line: the sentry's netlink adds the
+    // broadcast address the host computes without reporting.
+    let fields = |mut r: RunResult| {
+        r.stdout = r
+            .stdout
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} {}\n", f.get(1).unwrap_or(&""), f.get(3).unwrap_or(&""))
+            })
+            .collect();
+        r
+    };
+    let n = fields(n);
+    let s = fields(run(c));
+    assert!(n.stdout.contains("d0 198.51.100.7/24\n"), "{}", n.stdout);
+    assert_same("ip -o -4 addr in the joined namespace", &n, &s);
+}
+
+/// An OCI container under `runsc --network=host`: the spec without a
+/// network namespace shares the host's (a host server on 127.0.0.1 is
+/// reachable, the host's interfaces are listed); a spec namespace
+/// without a path is a new one, loopback only, as the spec asks.
+#[test]
+fn oci_container_shares_the_host_network_only_without_a_namespace_of_its_own() {
+    if !tests::rootfs::have_busybox() {
+        return;
+    }
+    need(PYTHON, "python3");
+    let (mut server, port) = start_server(native(PYTHON, &["-c", SERVER, "127.0.0.1", "0"]));
+    let mut rt = tests::oci::Runtime::ours();
+    rt.flags.push("--network=host".into());
+    let script = format!(
+        "cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' | sort | tr '\\n' ' '; echo; \
+         wget -q -O - http://127.0.0.1:{port}/oci | head -c 8; echo; echo end"
+    );
+    // The interface of the host's default route (the host's others may
+    // come and go while the test runs, as containers' veths do).
+    let default = run(native(IP, &["route", "show", "default"]));
+    let dev = default
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or("lo")
+        .to_string();
+    for own_namespace in [false, true] {
+        let c = tests::oci::Container::new(&rt, "nethost", &["/bin/sh", "-c", &script]);
+        if !own_namespace {
+            c.edit(|cfg| {
+                let ns = cfg["linux"]["namespaces"].as_array_mut().unwrap();
+                ns.retain(|n| n["type"] != "network");
+            });
+        }
+        let out = c.run_to_end();
+        let lines: Vec<&str> = out.lines().collect();
+        let why = format!("own namespace: {own_namespace}: {out:?} {}", c.errors());
+        assert_eq!(lines.len(), 3, "{why}");
+        assert_eq!(lines[2], "end", "{why}");
+        let ifaces: Vec<&str> = lines[0].split_whitespace().collect();
+        if own_namespace {
+            assert_eq!(ifaces, ["lo"], "{why}");
+            assert_eq!(lines[1], "", "{why}");
+        } else {
+            assert!(
+                ifaces.contains(&"lo") && ifaces.contains(&dev.as_str()),
+                "{why}"
+            );
+            assert_eq!(lines[1], "/oci/oci", "{why}");
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
 }
