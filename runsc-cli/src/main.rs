@@ -124,8 +124,9 @@ pub enum PlatformKind {
 pub enum Network {
     /// Loopback only, in the sentry's stack.
     None,
-    /// The sentry's stack on the container's interfaces (taken over from
-    /// the network namespace the spec or `--netns` names).
+    /// The sentry's stack on the container's interfaces, taken over from
+    /// the network namespace the spec (or `do --netns`) names; loopback
+    /// only when it names none.
     Sandbox,
     /// Host sockets, made by the sentry for the guest's TCP and UDP
     /// sockets, in the host's network namespace (or the one the spec or
