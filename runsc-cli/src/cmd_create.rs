@@ -262,20 +262,27 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
         }),
         guest_seccomp,
         reports,
-        network: Default::default(),
+        network: sentry::net::NetBoot {
+            mode: cli.network.mode(),
+            ..Default::default()
+        },
     };
     // The network namespace the spec names, whose interfaces the
     // sentry's stack takes over (`--network=sandbox`); a network
     // namespace without a path, or none at all, is a new one with
-    // loopback only.
-    let netns_path = linux
-        .and_then(|l| l.namespaces().as_ref())
-        .and_then(|v| {
-            v.iter()
-                .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
-        })
+    // loopback only. With `--network=host` the named namespace is joined
+    // as it is, one without a path is a new one (host sockets with
+    // loopback only), and a spec without a network namespace shares
+    // runsc's.
+    let netns_entry = linux.and_then(|l| l.namespaces().as_ref()).and_then(|v| {
+        v.iter()
+            .find(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+    });
+    let netns_path = netns_entry
         .and_then(|n| n.path().clone())
-        .filter(|_| cli.network == crate::Network::Sandbox);
+        .filter(|_| cli.network != crate::Network::None);
+    let host_network =
+        cli.network == crate::Network::Host && (netns_entry.is_none() || netns_path.is_some());
     let netns = match &netns_path {
         Some(p) => Some(std::fs::File::open(p).map_err(|e| {
             format!(
@@ -291,6 +298,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             .map_err(|e| e.to_string())
             .and_then(|links| {
                 cfg.network.links = links;
+                cfg.network.listed = crate::netns::listed()?;
                 sentry::boot(cfg).map_err(|e| e.to_string())
             });
         match booted {
@@ -310,6 +318,7 @@ fn create_locked(cli: &Cli, args: &CreateArgs, root: &Path) -> Result<Created, S
             detached: true,
             controlling_terminal: terminal.as_ref().map(|t| t.as_raw_fd()),
             netns: netns.as_ref().map(|f| f.as_raw_fd()),
+            host_network,
         },
         // Into the cgroup before it makes its first stub.
         |pid| cgroup.as_ref().map_or(Ok(()), |c| c.add(pid)),

@@ -37,7 +37,9 @@ pub struct DoArgs {
     /// Run in this network namespace (e.g. /run/netns/NAME) and, with
     /// `--network=sandbox`, take over its interfaces: the sandbox's stack
     /// gets their addresses and routes, and the host side loses them.
-    /// Without it the sandbox has loopback only.
+    /// Without it the sandbox has loopback only. With `--network=host`
+    /// the namespace is joined as it is and its host sockets are made
+    /// there (without it, in runsc's namespace).
     #[arg(long = "netns", value_name = "PATH")]
     pub netns: Option<PathBuf>,
     /// The program and its arguments.
@@ -304,7 +306,10 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
         control: None,
         guest_seccomp,
         reports,
-        network: Default::default(),
+        network: sentry::net::NetBoot {
+            mode: cli.network.mode(),
+            ..Default::default()
+        },
     };
     let netns = match open_netns(cli, args) {
         Ok(n) => n,
@@ -316,13 +321,17 @@ pub fn run(cli: &Cli, args: &DoArgs) -> i32 {
     };
     let opts = crate::confine::SpawnOptions {
         netns: netns.as_ref().map(|f| f.as_raw_fd()),
+        host_network: cli.network == crate::Network::Host,
         ..Default::default()
     };
     let code = crate::confine::run_confined(
         move || {
             let mut cfg = cfg;
-            match crate::netns::taken() {
-                Ok(links) => cfg.network.links = links,
+            match crate::netns::taken().and_then(|links| {
+                cfg.network.links = links;
+                crate::netns::listed()
+            }) {
+                Ok(listed) => cfg.network.listed = listed,
                 Err(e) => {
                     tracing::error!("{e}");
                     eprintln!("runsc: {e}");
@@ -388,7 +397,7 @@ fn open_netns(cli: &Cli, args: &DoArgs) -> Result<Option<std::fs::File>, String>
     let Some(path) = &args.netns else {
         return Ok(None);
     };
-    if cli.network != crate::Network::Sandbox {
+    if cli.network == crate::Network::None {
         return Ok(None);
     }
     std::fs::File::open(path)

@@ -6,7 +6,9 @@
 //! a child in new mount, pid, ipc, uts and network namespaces (and a new
 //! user namespace when not started as root); with a network namespace to
 //! join (the container's), the child joins it and takes over its
-//! interfaces (`netns.rs`) first. The child:
+//! interfaces (`netns.rs`) first. With `--network=host` there is no new
+//! network namespace: the sentry stays in runsc's (or joins the named one
+//! and takes nothing over). The child:
 //! 1. dies with its parent (`PR_SET_PDEATHSIG`), and waits until the
 //!    parent has written its uid and gid maps (user namespace only);
 //! 2. makes every mount private, mounts an empty tmpfs, remounts it
@@ -57,8 +59,11 @@ pub struct SpawnOptions {
     pub controlling_terminal: Option<i32>,
     /// A network namespace (an open fd) to join instead of making a new
     /// one; its interfaces are taken over for the sentry's stack
-    /// ([`crate::netns`]).
+    /// ([`crate::netns`]) unless `host_network`.
     pub netns: Option<i32>,
+    /// `--network=host`: no new network namespace (runsc's, or `netns`
+    /// joined as it is, nothing taken over).
+    pub host_network: bool,
 }
 
 /// Runs `sentry` (which boots the sentry and returns the exit code) in a
@@ -88,7 +93,7 @@ pub fn spawn_confined(
     let user_ns = uid != 0;
     let mut flags =
         libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-    if opts.netns.is_none() {
+    if opts.netns.is_none() && !opts.host_network {
         flags |= libc::CLONE_NEWNET;
     }
     if user_ns {
@@ -306,9 +311,13 @@ fn child(ready: i32, sentry: impl FnOnce() -> i32, opts: SpawnOptions) -> ! {
         // SAFETY: ends this process at once.
         unsafe { libc::_exit(1) };
     }
-    if let Some(fd) = opts.netns {
-        // Before the root is emptied: it reads /proc of the namespace.
+    // Before the root is emptied: both read /proc of the namespace.
+    if opts.host_network {
+        crate::netns::list_host(opts.netns);
+    } else if let Some(fd) = opts.netns {
         crate::netns::join_and_take_over(fd);
+    }
+    if let Some(fd) = opts.netns {
         // SAFETY: closes our copy of the namespace's fd.
         unsafe { libc::close(fd) };
     }

@@ -82,7 +82,9 @@ pub struct Cli {
     /// How guest code runs.
     #[arg(long, global = true, value_enum, default_value_t = PlatformKind::Systrap)]
     pub platform: PlatformKind,
-    /// Networking of the sandbox.
+    /// Networking of the sandbox: `sandbox` (the sentry's own stack),
+    /// `none` (loopback only) or `host` (the host's network through host
+    /// sockets the sentry makes: less isolated, see the README).
     #[arg(long, global = true, value_enum, default_value_t = Network::Sandbox)]
     pub network: Network,
     #[command(subcommand)]
@@ -126,6 +128,23 @@ pub enum Network {
     /// the network namespace the spec (or `do --netns`) names; loopback
     /// only when it names none.
     Sandbox,
+    /// Host sockets, made by the sentry for the guest's TCP and UDP
+    /// sockets, in the host's network namespace (or the one the spec or
+    /// `--netns` names, joined as it is). LESS ISOLATED: the guest's
+    /// network calls reach the host kernel's stack (through the sentry,
+    /// under its seccomp filter).
+    Host,
+}
+
+impl Network {
+    /// The sentry's mode for this choice.
+    pub fn mode(self) -> sentry::net::NetworkMode {
+        match self {
+            Network::None => sentry::net::NetworkMode::None,
+            Network::Sandbox => sentry::net::NetworkMode::Sandbox,
+            Network::Host => sentry::net::NetworkMode::Host,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

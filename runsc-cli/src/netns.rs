@@ -11,6 +11,11 @@
 //! the container's addresses nor routes through the interface; only the
 //! sentry's stack, which gets the sockets and what was read, speaks
 //! there. Nothing of the namespace is changed beyond that.
+//!
+//! With `--network=host` nothing is taken over: the sentry's process
+//! stays in runsc's namespace (or joins the named one) and reads its
+//! interfaces, addresses and gateway routes once, for the sandbox's
+//! interface listings ([`list_host`]).
 
 use std::ffi::CStr;
 use std::io::Error;
@@ -18,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Mutex;
 
-use sentry::net::ether::{HostLink, HostRoute};
+use sentry::net::ether::{HostLink, HostRoute, ListedLink};
 
 /// What the sentry's process took over (or why it could not), until it
 /// boots the sentry.
@@ -39,6 +44,60 @@ pub fn taken() -> Result<Vec<HostLink>, String> {
 pub fn join_and_take_over(fd: i32) {
     let r = join(fd).and_then(|()| take_over());
     *TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+}
+
+/// The host's interfaces read by [`list_host`] (none when it did not
+/// run), or why reading them failed.
+static LISTED: Mutex<Option<Result<Vec<ListedLink>, String>>> = Mutex::new(None);
+
+/// `--network=host`: joins the namespace open at `fd` as it is, if one
+/// is given, and reads its interfaces but loopback for the sandbox's
+/// listings, keeping the outcome for [`listed`]. Nothing is taken over.
+pub fn list_host(fd: Option<i32>) {
+    let r = match fd {
+        Some(fd) => join(fd),
+        None => Ok(()),
+    }
+    .and_then(|()| describe());
+    *LISTED.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+}
+
+/// What [`list_host`] read in this process.
+pub fn listed() -> Result<Vec<ListedLink>, String> {
+    LISTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or(Ok(Vec::new()))
+}
+
+/// This namespace's interfaces but loopback, as they are now.
+fn describe() -> Result<Vec<ListedLink>, String> {
+    let found = interfaces()?;
+    let routes: Vec<(String, HostRoute)> = read_v4_routes()
+        .into_iter()
+        .chain(read_v6_routes())
+        .collect();
+    let mut out = Vec::new();
+    for f in found.into_iter().filter(|f| !f.loopback) {
+        let mtu = mtu_of(&f.name)?;
+        let kind = hw_type_of(&f.name)?;
+        out.push(ListedLink {
+            routes: routes
+                .iter()
+                .filter(|(dev, _)| *dev == f.name)
+                .map(|(_, r)| *r)
+                .collect(),
+            name: f.name,
+            index: f.index,
+            mac: f.mac,
+            mtu,
+            flags: f.flags,
+            kind,
+            addrs: f.addrs,
+        });
+    }
+    Ok(out)
 }
 
 fn os_err(what: &str) -> String {
@@ -62,6 +121,8 @@ struct Found {
     mac: [u8; 6],
     addrs: Vec<(IpAddr, u8)>,
     loopback: bool,
+    /// IFF_* bits.
+    flags: u32,
 }
 
 /// Takes over every interface of this process's network namespace but
@@ -140,6 +201,7 @@ fn interfaces() -> Result<Vec<Found>, String> {
                         name,
                         index: libc::if_nametoindex(c.as_ptr()),
                         loopback: ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0,
+                        flags: ifa.ifa_flags,
                         ..Found::default()
                     });
                     out.len() - 1
@@ -177,7 +239,9 @@ fn interfaces() -> Result<Vec<Found>, String> {
     Ok(out)
 }
 
-fn mtu_of(name: &str) -> Result<u32, String> {
+/// An ioctl of the interface named `name` on a datagram socket: the
+/// filled ifreq.
+fn ifreq_of(name: &str, request: u64, what: &str) -> Result<libc::ifreq, String> {
     // SAFETY: a new datagram socket, owned below.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {
@@ -190,17 +254,22 @@ fn mtu_of(name: &str) -> Result<u32, String> {
     for (d, b) in r.ifr_name.iter_mut().zip(name.bytes().take(15)) {
         *d = b as libc::c_char;
     }
-    // SAFETY: SIOCGIFMTU reads the name and writes the MTU into our ifreq.
-    if unsafe {
-        libc::ioctl(
-            std::os::fd::AsRawFd::as_raw_fd(&s),
-            libc::SIOCGIFMTU,
-            &mut r,
-        )
-    } != 0
-    {
-        return Err(os_err(&format!("reading the MTU of {name}")));
+    // SAFETY: the request reads the name and writes into our ifreq.
+    if unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&s), request, &mut r) } != 0 {
+        return Err(os_err(&format!("reading the {what} of {name}")));
     }
+    Ok(r)
+}
+
+/// The ARPHRD_* type of an interface (SIOCGIFHWADDR's address family).
+fn hw_type_of(name: &str) -> Result<u16, String> {
+    let r = ifreq_of(name, libc::SIOCGIFHWADDR, "hardware type")?;
+    // SAFETY: SIOCGIFHWADDR filled the union's hardware address member.
+    Ok(unsafe { r.ifr_ifru.ifru_hwaddr.sa_family })
+}
+
+fn mtu_of(name: &str) -> Result<u32, String> {
+    let r = ifreq_of(name, libc::SIOCGIFMTU, "MTU")?;
     // SAFETY: SIOCGIFMTU filled the union's MTU member.
     Ok(unsafe { r.ifr_ifru.ifru_mtu } as u32)
 }

@@ -451,6 +451,76 @@ pub static ALLOWED: &[Allowed] = &[
     any(SYS_exit_group),
 ];
 
+/// The host calls of `--network=host` (`fsimpl::socket::hostinet`), in
+/// the filter only in that mode. read, write, readv, writev, close,
+/// sendmsg, recvmsg, accept4, poll and epoll_ctl are in [`ALLOWED`]
+/// already; [`host_net_rules`] adds the options of getsockopt and
+/// setsockopt and the ioctl.
+pub static HOST_NET: &[Allowed] = &[
+    // socket: the guest's TCP and UDP sockets, made non-blocking and
+    // close-on-exec, of AF_INET and AF_INET6 only, protocol 0: never a
+    // raw, packet or netlink socket on the host.
+    when(
+        SYS_socket,
+        &[
+            &[
+                eq32(0, AF_INET as u64),
+                eq32(1, (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC) as u64),
+                eq32(2, 0),
+            ],
+            &[
+                eq32(0, AF_INET as u64),
+                eq32(1, (SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC) as u64),
+                eq32(2, 0),
+            ],
+            &[
+                eq32(0, AF_INET6 as u64),
+                eq32(1, (SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC) as u64),
+                eq32(2, 0),
+            ],
+            &[
+                eq32(0, AF_INET6 as u64),
+                eq32(1, (SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC) as u64),
+                eq32(2, 0),
+            ],
+        ],
+    ),
+    // bind, listen, connect, shutdown: the guest's calls on its host
+    // sockets, with addresses the sentry checked and wrote anew.
+    any(SYS_bind),
+    any(SYS_listen),
+    any(SYS_connect),
+    any(SYS_shutdown),
+    // getsockname, getpeername: the guest's, on its host sockets.
+    any(SYS_getsockname),
+    any(SYS_getpeername),
+    // sendto: the guest's sends (with an address for UDP); its receives
+    // go through recvmsg, without a control buffer.
+    any(SYS_sendto),
+];
+
+/// The argument-checked rules of `--network=host` beyond [`HOST_NET`]:
+/// getsockopt and setsockopt of the options `hostinet` passes on (by
+/// level and name), and ioctl SIOCOUTQ (FIONREAD is in [`ALLOWED`]).
+fn host_net_rules() -> Vec<(i64, Vec<Vec<Cond>>)> {
+    use crate::fsimpl::socket::hostinet::{HOST_GET_OPTS, HOST_SET_OPTS};
+    let opt = |&(level, name): &(i32, i32)| vec![eq32(1, level as u64), eq32(2, name as u64)];
+    let set: Vec<Vec<Cond>> = HOST_SET_OPTS.iter().map(opt).collect();
+    let get: Vec<Vec<Cond>> = HOST_SET_OPTS
+        .iter()
+        .chain(HOST_GET_OPTS.iter())
+        .map(opt)
+        .collect();
+    vec![
+        (SYS_setsockopt, set),
+        (SYS_getsockopt, get),
+        (
+            SYS_ioctl,
+            vec![vec![eq32(1, crate::fsimpl::socket::hostinet::SIOCOUTQ)]],
+        ),
+    ]
+}
+
 /// What [`install`] can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfineError {
@@ -487,28 +557,56 @@ fn condition(c: &Cond, memory_fd: RawFd) -> Result<SeccompCondition, seccompiler
 }
 
 /// The allow-list compiled to BPF, for a sentry whose memory file is
-/// `memory_fd`; `mismatch` is what a syscall outside it gets.
+/// `memory_fd`; `mismatch` is what a syscall outside it gets. With
+/// `host_net` (`--network=host`), [`HOST_NET`] and [`host_net_rules`]
+/// are added.
 pub fn build(
     memory_fd: RawFd,
     mismatch: SeccompAction,
+    host_net: bool,
 ) -> Result<seccompiler::BpfProgram, ConfineError> {
     let err = |e: seccompiler::BackendError| ConfineError::Build(e.to_string());
+    let compile = |r: &[Cond]| -> Result<SeccompRule, ConfineError> {
+        let conds = r
+            .iter()
+            .map(|c| condition(c, memory_fd))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        SeccompRule::new(conds).map_err(err)
+    };
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for a in ALLOWED {
-        let mut v = Vec::new();
-        for r in a.rules {
-            let conds = r
-                .iter()
-                .map(|c| condition(c, memory_fd))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err)?;
-            v.push(SeccompRule::new(conds).map_err(err)?);
-        }
+    let lists: &[&[Allowed]] = if host_net {
+        &[ALLOWED, HOST_NET]
+    } else {
+        &[ALLOWED]
+    };
+    for a in lists.iter().flat_map(|l| l.iter()) {
+        let v = a
+            .rules
+            .iter()
+            .map(|r| compile(r))
+            .collect::<Result<_, _>>()?;
         if rules.insert(a.nr, v).is_some() {
             return Err(ConfineError::Build(format!(
                 "syscall {} is listed twice",
                 a.nr
             )));
+        }
+    }
+    if host_net {
+        for (nr, extra) in host_net_rules() {
+            let more = extra
+                .iter()
+                .map(|r| compile(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            match rules.get_mut(&nr) {
+                // Allowed with any arguments already.
+                Some(v) if v.is_empty() => {}
+                Some(v) => v.extend(more),
+                None => {
+                    rules.insert(nr, more);
+                }
+            }
         }
     }
     let filter = SeccompFilter::new(rules, mismatch, SeccompAction::Allow, TargetArch::x86_64)
@@ -574,11 +672,12 @@ pub fn prepare(cpus: usize) {
 }
 
 /// Installs the SIGSYS handler and then the filters on every thread of
-/// the sentry. From here on, the sentry's host syscalls are [`ALLOWED`].
-pub fn install(memory_fd: RawFd) -> Result<(), ConfineError> {
+/// the sentry. From here on, the sentry's host syscalls are [`ALLOWED`]
+/// (and, with `host_net`, those of `--network=host`).
+pub fn install(memory_fd: RawFd, host_net: bool) -> Result<(), ConfineError> {
     let first = clone3_filter()?;
     let opens = opens_filter()?;
-    let list = build(memory_fd, SeccompAction::Trap)?;
+    let list = build(memory_fd, SeccompAction::Trap, host_net)?;
     install_sigsys_handler().map_err(ConfineError::Handler)?;
     for f in [&first, &opens, &list] {
         seccompiler::apply_filter_all_threads(f)
@@ -669,8 +768,9 @@ mod tests {
 
     #[test]
     fn the_list_compiles_and_leaves_out_what_the_sentry_must_not_do() {
-        let prog = build(3, SeccompAction::Trap).unwrap();
+        let prog = build(3, SeccompAction::Trap, false).unwrap();
         assert!(!prog.is_empty());
+        assert!(build(3, SeccompAction::Trap, true).unwrap().len() > prog.len());
         for nr in [
             DEATH_SYSCALL,
             SYS_socket,
@@ -696,9 +796,22 @@ mod tests {
     }
 
     #[test]
+    fn host_network_adds_socket_calls_only() {
+        for a in HOST_NET {
+            assert!(
+                ![SYS_execve, SYS_setns, SYS_unshare, SYS_mount].contains(&a.nr),
+                "{} in the host network list",
+                a.nr
+            );
+        }
+        let socket = HOST_NET.iter().find(|a| a.nr == SYS_socket).unwrap();
+        assert!(!socket.rules.is_empty(), "socket must be argument-checked");
+    }
+
+    #[test]
     fn each_syscall_is_listed_once() {
         let mut seen = std::collections::HashSet::new();
-        for a in ALLOWED {
+        for a in ALLOWED.iter().chain(HOST_NET.iter()) {
             assert!(seen.insert(a.nr), "{} twice", a.nr);
         }
     }

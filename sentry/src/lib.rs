@@ -232,6 +232,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
         kernel.cpus = n.max(1);
     }
     kernel.compat = kernel::compat::CompatState::new(std::mem::take(&mut cfg.reports));
+    let host_net = cfg.network.mode == net::NetworkMode::Host;
     kernel.sockets.init_net(std::mem::take(&mut cfg.network));
     let kernel = Arc::new(kernel);
     if cfg.seccomp {
@@ -257,7 +258,7 @@ pub fn boot(mut cfg: BootConfig) -> Result<ExitStatus, BootError> {
             tracing::error!("sentry thread {name} panicked at {at}: {msg}");
             eprintln!("runsc: sentry thread {name} panicked at {at}: {msg}");
         }));
-        confine::install(mf.fd())?;
+        confine::install(mf.fd(), host_net)?;
         if cfg.test_forbidden_syscall {
             confine::make_forbidden_syscall();
         }

@@ -43,6 +43,24 @@ pub struct HostRoute {
     pub gateway: Option<IpAddr>,
 }
 
+/// An interface of the host's network namespace as `--network=host`
+/// lists it to the sandbox (netlink, the interface ioctls, /proc/net), as
+/// runsc read it at boot. No packet of the sandbox goes through the
+/// sentry's stack on it: the host sockets carry the traffic.
+#[derive(Clone, Debug)]
+pub struct ListedLink {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    /// IFF_* bits, as the host had them.
+    pub flags: u32,
+    /// ARPHRD_*.
+    pub kind: u16,
+    pub addrs: Vec<(IpAddr, u8)>,
+    pub routes: Vec<HostRoute>,
+}
+
 /// An interface as runsc hands it over: its identity, its addresses and
 /// routes as the host had them, and the packet socket bound to it.
 #[derive(Debug)]

@@ -55,6 +55,8 @@ use device::Loopback;
 pub struct NetBoot {
     pub mode: NetworkMode,
     pub links: Vec<ether::HostLink>,
+    /// `--network=host`: the host's interfaces but loopback, listed only.
+    pub listed: Vec<ether::ListedLink>,
 }
 
 /// How the sandbox is networked.
@@ -65,6 +67,10 @@ pub enum NetworkMode {
     None,
     /// The sentry's stack on the container's interfaces.
     Sandbox,
+    /// IP sockets are host sockets the sentry makes for the guest
+    /// (`fsimpl::socket::hostinet`); the stack keeps loopback only, for
+    /// the interface listings.
+    Host,
 }
 
 /// `IFF_*` bits of a link.
@@ -421,6 +427,29 @@ impl NetStack {
         // 127.0.0.1.
         let mut cidrs = Vec::new();
         let mut fds = Vec::new();
+        for h in boot.listed {
+            links.push(LinkInfo {
+                index: h.index,
+                name: h.name,
+                mac: h.mac,
+                mtu: h.mtu,
+                flags: h.flags,
+                kind: h.kind,
+                stats: LinkStats::default(),
+            });
+            addrs.extend(h.addrs.iter().map(|&(addr, prefix)| AddrInfo {
+                index: h.index,
+                addr,
+                prefix,
+            }));
+            routes.extend(h.routes.iter().map(|r| RouteInfo {
+                dst: mask_addr(r.dst, r.prefix),
+                prefix: r.prefix,
+                gateway: r.gateway,
+                index: h.index,
+                src: None,
+            }));
+        }
         for h in boot.links {
             links.push(LinkInfo {
                 index: h.index,

@@ -84,7 +84,10 @@ impl HostEvents {
     }
 
     /// Watches `fd`; None if epoll cannot (a regular file).
-    fn watch(self: &Arc<Self>, fd: i32) -> Option<(Arc<HostEvents>, u64, Arc<WaitQueue>)> {
+    pub(crate) fn watch(
+        self: &Arc<Self>,
+        fd: i32,
+    ) -> Option<(Arc<HostEvents>, u64, Arc<WaitQueue>)> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
@@ -108,7 +111,8 @@ impl HostEvents {
         Some((self.clone(), id, queue))
     }
 
-    fn unwatch(&self, fd: i32, id: u64) {
+    /// Stops watching `fd` (before it is closed).
+    pub(crate) fn unwatch(&self, fd: i32, id: u64) {
         // SAFETY: removes our own fd from our own epoll instance.
         unsafe {
             libc::epoll_ctl(

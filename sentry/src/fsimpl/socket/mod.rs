@@ -1,7 +1,8 @@
 //! The socket layer: one object model for every address family.
 //!
 //! A socket is a [`Socket`] (one implementation a family: `unix.rs` for
-//! AF_UNIX; the IP families plug in the same way) behind a [`SocketFile`],
+//! AF_UNIX; the IP families plug in the same way, on the sandbox's stack
+//! or, with `--network=host`, as host sockets in `hostinet.rs`) behind a [`SocketFile`],
 //! the open file description's implementation. The socket syscalls
 //! (`syscalls/socket.rs`) find the socket of an fd with
 //! [`FileImpl::socket`] and call the trait; what is common to every family
@@ -14,6 +15,7 @@
 //! and pushes exactly the bytes it gives, so a send never copies more than
 //! it queues and a receive never takes more than fits.
 
+pub mod hostinet;
 pub mod inet;
 pub mod netlink;
 pub mod tcp;
@@ -593,14 +595,22 @@ pub fn create(t: &mut Task, family: i32, ty: i32, protocol: i32) -> Result<Arc<d
     }
 }
 
-/// An IP socket: TCP and UDP are the stack's; ICMP, raw sockets and the
-/// other protocols are not built (logged).
+/// An IP socket: TCP and UDP are the stack's (or, with `--network=host`,
+/// the host's); ICMP, raw sockets and the other protocols are not built
+/// (logged).
 fn inet_create(
     t: &mut Task,
     family: i32,
     ty: i32,
     protocol: i32,
 ) -> Result<Arc<dyn Socket>, Errno> {
+    let icmp = matches!(
+        (ty, protocol),
+        (libc::SOCK_DGRAM, libc::IPPROTO_ICMP | libc::IPPROTO_ICMPV6)
+    );
+    if !icmp && t.kernel.sockets.net().mode == crate::net::NetworkMode::Host {
+        return hostinet::create(t, family, ty, protocol);
+    }
     match (ty, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(tcp::TcpSocket::create(t, family)),
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(udp::UdpSocket::create(t, family)),
