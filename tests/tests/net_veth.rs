@@ -525,3 +525,30 @@ for k in sorted(out): print(k.replace(\"{n}\", \"N\"), out[k])
     assert!(outs[1].contains("v4 absent EHOSTUNREACH"), "{}", outs[1]);
     assert!(outs[1].contains("10.N.0.1 ECONNREFUSED"), "{}", outs[1]);
 }
+
+#[test]
+fn node_http_server_under_ab_from_the_host_side() {
+    need("/usr/bin/node", "nodejs");
+    need("/usr/bin/ab", "apache2-utils");
+    // `node -e` serving; ab from the other side, 2000 requests, 20 at a
+    // time, each a new connection the server closes. Only the counts are
+    // compared (the rates are the benchmarks' business).
+    let js = "require(\"http\").createServer((q, s) => { s.setHeader(\"Connection\", \"close\"); \
+              s.end(\"hello \" + q.url + \"\\n\"); }).listen(8080, \"0.0.0.0\")";
+    let mut outs = Vec::new();
+    for sandboxed in [false, true] {
+        let v = Veth::new();
+        let n = v.net;
+        let _server = Killed(v.spawn_box(&format!("exec node -e '{js}'"), sandboxed));
+        wait_peer(&v, &format!("curl -s -m 2 http://10.{n}.0.2:8080/x | grep -q 'hello /x'"));
+        let r = v.in_peer(&format!(
+            "ab -q -n 2000 -c 20 http://10.{n}.0.2:8080/ab | \
+             grep -E '^(Complete requests|Failed requests|Non-2xx|Document Length)' | tr -s ' '"
+        ));
+        assert_eq!(r.code, 0, "sandboxed={sandboxed}: {}", r.stderr);
+        outs.push(r.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "native and sandbox differ");
+    assert!(outs[1].contains("Complete requests: 2000"), "{}", outs[1]);
+    assert!(outs[1].contains("Failed requests: 0"), "{}", outs[1]);
+}
