@@ -552,3 +552,44 @@ fn node_http_server_under_ab_from_the_host_side() {
     assert!(outs[1].contains("Complete requests: 2000"), "{}", outs[1]);
     assert!(outs[1].contains("Failed requests: 0"), "{}", outs[1]);
 }
+
+#[test]
+fn udp_datagrams_larger_than_the_mtu_both_ways() {
+    // The peer's kernel fragments datagrams beyond the veth's 1500 bytes;
+    // the sandbox reassembles them, and fragments its echo the same way.
+    let server = "exec python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 7100))
+while True:
+    d, a = s.recvfrom(70000); s.sendto(d[::-1], a)
+'";
+    let client = |n: u32| {
+        format!(
+            "python3 -c '
+import socket
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(0.5)
+for i in range(120):
+    c.sendto(b\"up?\", (\"10.{n}.0.2\", 7100))
+    try:
+        c.recvfrom(10); break
+    except socket.timeout:
+        pass
+c.settimeout(5)
+for n in [100, 1472, 1473, 4000, 20000, 65507]:
+    d = bytes((i * 7) % 251 for i in range(n))
+    c.sendto(d, (\"10.{n}.0.2\", 7100)); r, _ = c.recvfrom(70000)
+    print(n, len(r), r == d[::-1])
+'"
+        )
+    };
+    let mut outs = Vec::new();
+    for sandboxed in [false, true] {
+        let v = Veth::new();
+        let _server = Killed(v.spawn_box(server, sandboxed));
+        let r = v.in_peer(&client(v.net));
+        assert_eq!(r.code, 0, "sandboxed={sandboxed}: {}{}", r.stdout, r.stderr);
+        outs.push(r.stdout);
+    }
+    assert_eq!(outs[0], outs[1], "native and sandbox differ");
+    assert!(outs[1].contains("65507 65507 True"), "{}", outs[1]);
+}
