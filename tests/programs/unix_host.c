@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     result("socket AF_INET6", socket(AF_INET6, SOCK_DGRAM, 0));
     result("socket AF_INET SCTP", socket(AF_INET, SOCK_STREAM, 132));
     result("socket AF_PACKET", socket(AF_PACKET, SOCK_RAW, 0));
-    result("socket AF_NETLINK NETLINK_SOCK_DIAG", socket(AF_NETLINK, SOCK_RAW, 4));
+    result("socket AF_NETLINK NETLINK_AUDIT", socket(AF_NETLINK, SOCK_RAW, 9));
     int sv[2];
     result("socketpair AF_INET", socketpair(AF_INET, SOCK_STREAM, 0, sv));
     return 0;

@@ -540,7 +540,10 @@ fn node_http_server_under_ab_from_the_host_side() {
         let v = Veth::new();
         let n = v.net;
         let _server = Killed(v.spawn_box(&format!("exec node -e '{js}'"), sandboxed));
-        wait_peer(&v, &format!("curl -s -m 2 http://10.{n}.0.2:8080/x | grep -q 'hello /x'"));
+        wait_peer(
+            &v,
+            &format!("curl -s -m 2 http://10.{n}.0.2:8080/x | grep -q 'hello /x'"),
+        );
         let r = v.in_peer(&format!(
             "ab -q -n 2000 -c 20 http://10.{n}.0.2:8080/ab | \
              grep -E '^(Complete requests|Failed requests|Non-2xx|Document Length)' | tr -s ' '"

@@ -143,7 +143,7 @@ fn families_the_sandbox_lacks_are_refused_and_logged() {
         "socket AF_INET: ok\nsocket AF_INET6: ok\n\
          socket AF_INET SCTP: EPROTONOSUPPORT\n\
          socket AF_PACKET: EAFNOSUPPORT\n\
-         socket AF_NETLINK NETLINK_SOCK_DIAG: EPROTONOSUPPORT\n\
+         socket AF_NETLINK NETLINK_AUDIT: EPROTONOSUPPORT\n\
          socketpair AF_INET: EOPNOTSUPP\n",
         "{}",
         r.stderr
@@ -153,7 +153,7 @@ fn families_the_sandbox_lacks_are_refused_and_logged() {
     assert!(
         text.contains("unimplemented: socket AF_INET type 1 protocol 132")
             && text.contains("socket family AF_PACKET")
-            && text.contains("netlink protocol NETLINK_SOCK_DIAG"),
+            && text.contains("netlink protocol NETLINK_AUDIT"),
         "{text}"
     );
 }
