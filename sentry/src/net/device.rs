@@ -194,6 +194,28 @@ pub struct IcmpError {
     pub hard: bool,
 }
 
+/// Whether a packet is a fragment of an IPv4 datagram.
+pub fn is_ipv4_fragment(p: &[u8]) -> bool {
+    p.len() >= 20 && p[0] >> 4 == 4 && u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0
+}
+
+/// The destination port of a UDP packet (a first or only fragment).
+pub fn udp_port(p: &[u8]) -> Option<u16> {
+    let (proto, l4) = match p.first()? >> 4 {
+        4 => {
+            let ihl = ((p[0] & 0xf) as usize) * 4;
+            let frag = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]) & 0x1fff;
+            if ihl < 20 || p.len() < ihl + 4 || frag != 0 {
+                return None;
+            }
+            (p[9], &p[ihl..])
+        }
+        6 if p.len() >= 44 => (p[6], &p[40..]),
+        _ => return None,
+    };
+    (proto == 17).then(|| u16::from_be_bytes([l4[2], l4[3]]))
+}
+
 /// A packet's protocol (IPPROTO_TCP or IPPROTO_UDP), source and
 /// destination.
 pub type Flow = (u8, (IpAddr, u16), (IpAddr, u16));

@@ -225,7 +225,13 @@ pub struct Registered {
     pub inode: u64,
     /// For a UDP socket: the peer it connected to.
     pub peer: Option<(IpAddr, u16)>,
+    /// IPV6_V6ONLY: an AF_INET6 socket that takes no IPv4.
+    pub v6only: bool,
 }
+
+/// A datagram the stack took out of the smoltcp socket that received it,
+/// for the socket Linux would have given it to.
+type Datagram = (Vec<u8>, udp::UdpMetadata);
 
 /// A listener's queue of connections.
 pub struct ListenQueue {
@@ -315,6 +321,11 @@ pub struct Inner {
     /// Errors ICMP reported for sockets (a refused or unreachable peer),
     /// until their socket takes them.
     icmp_errors: HashMap<SocketHandle, Errno>,
+    /// UDP sockets by bound port.
+    udp_ports: HashMap<u16, Vec<SocketHandle>>,
+    /// Datagrams the stack handed to a UDP socket itself (see
+    /// `demux_udp`), read before what its smoltcp socket holds.
+    udp_side: HashMap<SocketHandle, VecDeque<Datagram>>,
     next_ephemeral: u16,
     pub listeners: HashMap<u64, ListenQueue>,
     registered: HashMap<SocketHandle, Registered>,
@@ -398,6 +409,13 @@ impl NetStack {
         let mut config = Config::new(HardwareAddress::Ip);
         config.random_seed = random_seed();
         let mut iface = Interface::new(config, &mut dev, smoltcp::time::Instant::ZERO);
+        // 127.0.0.0/8 is local as a whole, as on Linux's lo, but smoltcp
+        // takes only packets for its own addresses: with AnyIP it takes
+        // every packet it is handed. Only local ones reach it: the device
+        // loops back what is for 127/8 and the stack's addresses, and a
+        // link passes on only what is for its addresses (or broadcast and
+        // multicast).
+        iface.set_any_ip(true);
         let mut links = vec![LinkInfo {
             index: 1,
             name: "lo".into(),
@@ -515,6 +533,8 @@ impl NetStack {
                 copies: HashMap::new(),
                 time_wait: VecDeque::new(),
                 icmp_errors: HashMap::new(),
+                udp_ports: HashMap::new(),
+                udp_side: HashMap::new(),
                 next_ephemeral: 32768 + (seed % 28232) as u16,
                 listeners: HashMap::new(),
                 registered: HashMap::new(),
@@ -705,6 +725,7 @@ impl NetStack {
                         continue;
                     };
                     let e = s.endpoint();
+                    let queued = g.udp_recv_queue(*h);
                     out.push(SocketInfo {
                         proto,
                         family: r.family,
@@ -712,7 +733,7 @@ impl NetStack {
                         remote: r.peer.unwrap_or((unspecified(r.family), 0)),
                         state: if r.peer.is_some() { 1 } else { 7 },
                         tx_queue: s.send_queue(),
-                        rx_queue: s.recv_queue(),
+                        rx_queue: queued,
                         uid: r.uid,
                         inode: r.inode,
                         v6only: false,
@@ -898,8 +919,22 @@ impl Inner {
                         continue;
                     }
                 }
+                let front = self.dev.queue.front();
+                let udp_port = front.and_then(|p| device::udp_port(p));
+                // A fragment may complete a datagram of any port.
+                let fragment = front.is_some_and(|p| device::is_ipv4_fragment(p));
                 self.iface
                     .poll_ingress_single(now, &mut self.dev, &mut self.sockets);
+                let shared: Vec<u16> = match udp_port {
+                    Some(port) => vec![port],
+                    None if fragment => self.udp_ports.keys().copied().collect(),
+                    None => Vec::new(),
+                };
+                for port in shared {
+                    if self.udp_ports.get(&port).is_some_and(|v| v.len() > 1) {
+                        self.demux_udp(port);
+                    }
+                }
             }
             self.reset_orphans_with_data();
             let r = self
@@ -988,6 +1023,123 @@ impl Inner {
             }
         }
         any_room
+    }
+
+    /// Hands the datagrams smoltcp received on `port` to the sockets Linux
+    /// would give them to. smoltcp gives a datagram to the first socket
+    /// whose port and address take it, blind to families, IPV6_V6ONLY and
+    /// connected peers; with several sockets on a port the stack takes
+    /// every datagram out again and picks as `__udp4_lib_lookup` does:
+    /// the best match of local address and connected peer among the
+    /// sockets whose family takes the datagram (a copy to each for
+    /// broadcast and multicast), dropped when none does or the socket's
+    /// queue is full.
+    fn demux_udp(&mut self, port: u16) {
+        let hs = self.udp_ports.get(&port).cloned().unwrap_or_default();
+        for &h in &hs {
+            while let Ok((data, meta)) = self.sockets.get_mut::<udp::Socket>(h).recv() {
+                let d = (data.to_vec(), meta);
+                for t in self.udp_targets(&hs, &d.1) {
+                    let cap = self.sockets.get::<udp::Socket>(t).payload_recv_capacity();
+                    let side = self.udp_side.entry(t).or_default();
+                    let queued: usize = side.iter().map(|(b, _)| b.len()).sum();
+                    if queued + d.0.len() > cap {
+                        continue;
+                    }
+                    side.push_back(d.clone());
+                    self.dirty
+                        .0
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(t);
+                }
+            }
+        }
+    }
+
+    /// The sockets among `hs` a datagram goes to.
+    fn udp_targets(&self, hs: &[SocketHandle], meta: &udp::UdpMetadata) -> Vec<SocketHandle> {
+        let src = (from_ip(meta.endpoint.addr), meta.endpoint.port);
+        let Some(dst) = meta.local_address.map(from_ip) else {
+            return Vec::new();
+        };
+        let v4 = match dst {
+            IpAddr::V4(_) => true,
+            IpAddr::V6(v) => v.to_ipv4_mapped().is_some(),
+        };
+        let group = match dst {
+            IpAddr::V4(v) => v.is_multicast() || v.is_broadcast() || self.is_subnet_broadcast(v),
+            IpAddr::V6(v) => v.is_multicast(),
+        };
+        let mut best: Vec<(u32, SocketHandle)> = Vec::new();
+        for &h in hs {
+            let Some(r) = self.registered.get(&h) else {
+                continue;
+            };
+            let family_ok = match r.family {
+                libc::AF_INET => v4,
+                _ => !v4 || !r.v6only,
+            };
+            if !family_ok {
+                continue;
+            }
+            let mut score = if r.family == libc::AF_INET { 2 } else { 1 };
+            match self.sockets.get::<udp::Socket>(h).endpoint().addr {
+                Some(a) if from_ip(a) != dst && !group => continue,
+                Some(_) => score += 4,
+                None => {}
+            }
+            match r.peer {
+                Some(p) if p != src => continue,
+                Some(_) => score += 8,
+                None => {}
+            }
+            best.push((score, h));
+        }
+        if group {
+            return best.into_iter().map(|(_, h)| h).collect();
+        }
+        best.iter()
+            .max_by_key(|(score, h)| (*score, std::cmp::Reverse(hs.iter().position(|x| x == h))))
+            .map(|&(_, h)| vec![h])
+            .unwrap_or_default()
+    }
+
+    fn is_subnet_broadcast(&self, v: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|a| match a.addr {
+            IpAddr::V4(x) => a.prefix < 31 && u32::from(v) == u32::from(x) | (u32::MAX >> a.prefix),
+            _ => false,
+        })
+    }
+
+    /// The next datagram for UDP socket `h` (from, payload, to), copied,
+    /// and taken off its queue unless `peek`.
+    pub fn udp_next(&mut self, h: SocketHandle, peek: bool) -> Option<Datagram> {
+        if let Some(side) = self.udp_side.get_mut(&h) {
+            let d = if peek {
+                side.front().cloned()
+            } else {
+                side.pop_front()
+            };
+            if d.is_some() {
+                return d;
+            }
+        }
+        let s = self.sockets.get_mut::<udp::Socket>(h);
+        if peek {
+            s.peek().ok().map(|(d, m)| (d.to_vec(), *m))
+        } else {
+            s.recv().ok().map(|(d, m)| (d.to_vec(), m))
+        }
+    }
+
+    /// The bytes UDP socket `h` has queued to read.
+    pub fn udp_recv_queue(&self, h: SocketHandle) -> usize {
+        let side: usize = self
+            .udp_side
+            .get(&h)
+            .map_or(0, |q| q.iter().map(|(b, _)| b.len()).sum());
+        side + self.sockets.get::<udp::Socket>(h).recv_queue()
     }
 
     /// Packets a link dropped because their neighbour never answered:
@@ -1198,13 +1350,25 @@ impl Inner {
 
     /// Adds a UDP socket to the stack.
     pub fn add_udp(&mut self, s: udp::Socket<'static>) -> SocketHandle {
+        let port = s.endpoint().port;
         let h = self.sockets.add(s);
         self.kinds.insert(h, Kind::Udp);
+        self.udp_ports.entry(port).or_default().push(h);
         h
     }
 
     /// Removes a socket and everything kept about it.
     pub fn remove_socket(&mut self, h: SocketHandle) {
+        if self.kinds.get(&h) == Some(&Kind::Udp) {
+            let port = self.sockets.get::<udp::Socket>(h).endpoint().port;
+            if let Some(v) = self.udp_ports.get_mut(&port) {
+                v.retain(|x| *x != h);
+                if v.is_empty() {
+                    self.udp_ports.remove(&port);
+                }
+            }
+            self.udp_side.remove(&h);
+        }
         if self.kinds.remove(&h).is_some() {
             self.sockets.remove(h);
         }

@@ -177,6 +177,9 @@ impl TcpSocket {
             uid: self.uid,
             inode: self.inode.ino,
             peer: None,
+            // Only UDP's demultiplexing reads it (a listener's own
+            // v6-only flag is in its queue).
+            v6only: false,
         }
     }
 

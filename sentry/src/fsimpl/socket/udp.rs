@@ -134,6 +134,7 @@ impl UdpSocket {
                 uid: self.uid,
                 inode: self.inode.ino,
                 peer: None,
+                v6only: st.opts.v6only,
             },
         );
         st.handle = Some(h);
@@ -182,17 +183,16 @@ impl UdpSocket {
     fn next_datagram(&self, st: &St, g: &mut net::Inner) -> Option<usize> {
         let h = st.handle?;
         loop {
-            let s = g.udp(h);
-            let (len, from) = match s.peek() {
-                Ok((data, meta)) => (data.len(), meta.endpoint),
-                Err(_) => return None,
+            let (len, from) = match g.udp_next(h, true) {
+                Some((data, meta)) => (data.len(), meta.endpoint),
+                None => return None,
             };
             let ok = self.accepts(st, net::from_ip(from.addr))
                 && st.peer.is_none_or(|p| p.port == from.port);
             if ok {
                 return Some(len);
             }
-            let _ = g.udp(h).recv();
+            let _ = g.udp_next(h, false);
         }
     }
 
@@ -331,14 +331,8 @@ impl UdpSocket {
                 let mut g = self.stack.lock();
                 if self.next_datagram(&st, &mut g).is_some() {
                     let h = st.handle.unwrap();
-                    let s = g.udp(h);
-                    let (data, from) = if flags & MSG_PEEK != 0 {
-                        let (d, m) = s.peek().map_err(|_| Errno::EAGAIN)?;
-                        (d.to_vec(), m.endpoint)
-                    } else {
-                        let (d, m) = s.recv().map_err(|_| Errno::EAGAIN)?;
-                        (d.to_vec(), m.endpoint)
-                    };
+                    let (data, meta) = g.udp_next(h, flags & MSG_PEEK != 0).ok_or(Errno::EAGAIN)?;
+                    let from = meta.endpoint;
                     drop(g);
                     drop(st);
                     let room = dst.room();
@@ -432,6 +426,7 @@ impl Socket for UdpSocket {
             uid: self.uid,
             inode: self.inode.ino,
             peer: None,
+            v6only: st.opts.v6only,
         };
         r.peer = Some((a.ip, a.port));
         g.register(h, r);
@@ -637,7 +632,7 @@ impl Socket for UdpSocket {
             return Err(Errno::EAGAIN);
         }
         let h = st.handle.unwrap();
-        let (d, _) = g.udp(h).recv().map_err(|_| Errno::EAGAIN)?;
+        let (d, _) = g.udp_next(h, false).ok_or(Errno::EAGAIN)?;
         let n = d.len().min(dst.len());
         dst[..n].copy_from_slice(&d[..n]);
         Ok(n)
