@@ -1,4 +1,4 @@
-# Shared by bench/run.sh and bench/fs_run.sh (sourced, with `rounds`
+# Shared by bench/run.sh, bench/fs_run.sh and bench/real_work.sh (sourced, with `rounds`
 # set): medians of rounds, time limits, ratios.
 
 # median of N rounds: scheduling noise on a small VM moves single runs by
