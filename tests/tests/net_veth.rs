@@ -558,30 +558,44 @@ fn node_http_server_under_ab_from_the_host_side() {
 
 #[test]
 fn udp_datagrams_larger_than_the_mtu_both_ways() {
-    // The peer's kernel fragments datagrams beyond the veth's 1500 bytes;
-    // the sandbox reassembles them, and fragments its echo the same way.
+    // The peer's kernel fragments datagrams beyond the veth's 1500 bytes
+    // (IPv4 and IPv6); the sandbox reassembles them, and fragments its
+    // echo the same way. The server's two sockets share the port (an
+    // AF_INET one and an IPv6-only one), each answering its family.
     let server = "exec python3 -c '
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 7100))
+import select, socket
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s4.bind((\"0.0.0.0\", 7100))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s6.bind((\"::\", 7100))
 while True:
-    d, a = s.recvfrom(70000); s.sendto(d[::-1], a)
+    for s in select.select([s4, s6], [], [])[0]:
+        d, a = s.recvfrom(70000); s.sendto(s.family.name.encode() + b\" \" + d[::-1], a)
 '";
     let client = |n: u32| {
         format!(
             "python3 -c '
 import socket
-c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(0.5)
-for i in range(120):
-    c.sendto(b\"up?\", (\"10.{n}.0.2\", 7100))
+for fam, a in [(socket.AF_INET, \"10.{n}.0.2\"), (socket.AF_INET6, \"fd00:{n}::2\")]:
+    c = socket.socket(fam, socket.SOCK_DGRAM); c.settimeout(0.5)
+    for i in range(120):
+        c.sendto(b\"up?\", (a, 7100))
+        try:
+            c.recvfrom(100); break
+        except socket.timeout:
+            pass
+    # Answers to probes that came late (neighbour discovery).
+    c.settimeout(0.3)
     try:
-        c.recvfrom(10); break
+        while True:
+            c.recvfrom(100)
     except socket.timeout:
         pass
-c.settimeout(5)
-for n in [100, 1472, 1473, 4000, 20000, 65507]:
-    d = bytes((i * 7) % 251 for i in range(n))
-    c.sendto(d, (\"10.{n}.0.2\", 7100)); r, _ = c.recvfrom(70000)
-    print(n, len(r), r == d[::-1])
+    c.settimeout(5)
+    for n in [100, 1472, 1473, 4000, 20000, 65000]:
+        d = bytes((i * 7) % 251 for i in range(n))
+        c.sendto(d, (a, 7100)); r, _ = c.recvfrom(70000)
+        who, back = r.split(b\" \", 1)
+        print(fam.name, n, who.decode(), len(back), back == d[::-1])
 '"
         )
     };
@@ -594,5 +608,14 @@ for n in [100, 1472, 1473, 4000, 20000, 65507]:
         outs.push(r.stdout);
     }
     assert_eq!(outs[0], outs[1], "native and sandbox differ");
-    assert!(outs[1].contains("65507 65507 True"), "{}", outs[1]);
+    assert!(
+        outs[1].contains("AF_INET 65000 AF_INET 65000 True"),
+        "{}",
+        outs[1]
+    );
+    assert!(
+        outs[1].contains("AF_INET6 65000 AF_INET6 65000 True"),
+        "{}",
+        outs[1]
+    );
 }

@@ -100,6 +100,10 @@ pub struct EthLink {
     /// tells their senders the host is unreachable, as Linux's failed
     /// neighbour entry does.
     pub unreachable: Vec<Vec<u8>>,
+    /// IPv6 datagrams arriving in fragments, being put together.
+    reassembly: Reassembly,
+    /// The next IPv6 fragment identification.
+    next_frag_id: u32,
     pub stats: LinkStats,
 }
 
@@ -117,6 +121,8 @@ impl EthLink {
             neighbours: HashMap::new(),
             unresolved: HashMap::new(),
             unreachable: Vec::new(),
+            reassembly: Reassembly::default(),
+            next_frag_id: std::process::id().wrapping_mul(2654435761),
             stats: LinkStats::default(),
         }
     }
@@ -360,9 +366,17 @@ impl EthLink {
             return;
         }
         if ethertype == ETHERTYPE_IPV6 {
-            // IPv6 is never fragmented on the way: the sender's path MTU
-            // rules apply (TCP keeps to the peer's MSS).
-            self.stats.tx_dropped += 1;
+            // Fragmented at the source, as Linux's ip6_fragment does for
+            // a datagram larger than the path (TCP keeps to the MSS).
+            self.next_frag_id = self.next_frag_id.wrapping_add(1);
+            match fragment_v6(&packet, self.mtu, self.next_frag_id) {
+                Some(frags) => {
+                    for f in frags {
+                        self.send_frame(mac, ETHERTYPE_IPV6, &f);
+                    }
+                }
+                None => self.stats.tx_dropped += 1,
+            }
             return;
         }
         for f in fragment_v4(&packet, self.mtu) {
@@ -426,10 +440,14 @@ impl EthLink {
                     return;
                 }
                 let d = ipv6_at(p, 24);
-                if self.is_ours(IpAddr::V6(d)) || d.is_multicast() {
-                    deliver.push_back(p.to_vec());
-                } else {
+                if !(self.is_ours(IpAddr::V6(d)) || d.is_multicast()) {
                     self.stats.rx_dropped += 1;
+                } else if p[6] == IPV6_FRAGMENT {
+                    if let Some(whole) = self.reassembly.add(p, Instant::now()) {
+                        deliver.push_back(whole);
+                    }
+                } else {
+                    deliver.push_back(p.to_vec());
                 }
             }
             _ => {}
@@ -698,6 +716,135 @@ fn put_checksum(l4: &mut [u8], at: usize, udp: bool, pseudo: u32) {
 
 /// Splits an IPv4 packet (checksums filled) into fragments of at most
 /// `mtu` bytes, each with its header checksum.
+/// IPv6's Fragment extension header (next header 44).
+const IPV6_FRAGMENT: u8 = 44;
+/// How long the pieces of a datagram wait for the rest (Linux's
+/// ipfrag_time).
+const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Datagrams being reassembled at once; past this the oldest is dropped.
+const REASSEMBLY_MAX: usize = 64;
+
+/// An IPv6 datagram's fragments so far.
+struct Partial {
+    started: Instant,
+    /// The unfragmentable part: the fixed header (its next header and
+    /// length fixed up when done).
+    header: Vec<u8>,
+    /// The next header the Fragment header names.
+    next: u8,
+    /// (offset, bytes) of each fragment.
+    pieces: Vec<(usize, Vec<u8>)>,
+    /// The payload's length, known from the last fragment.
+    total: Option<usize>,
+}
+
+/// IPv6 reassembly (Linux's `ipv6_frag_rcv`): fragments whose Fragment
+/// header follows the fixed header directly, keyed by source,
+/// destination and identification.
+#[derive(Default)]
+struct Reassembly {
+    partial: HashMap<(Ipv6Addr, Ipv6Addr, u32), Partial>,
+}
+
+impl Reassembly {
+    /// Takes a fragment; the whole datagram once its last piece came.
+    fn add(&mut self, p: &[u8], now: Instant) -> Option<Vec<u8>> {
+        self.partial
+            .retain(|_, d| now.duration_since(d.started) < REASSEMBLY_TIMEOUT);
+        if p.len() < 48 {
+            return None;
+        }
+        let next = p[40];
+        let word = u16::from_be_bytes([p[42], p[43]]);
+        let offset = (word & !7) as usize;
+        let more = word & 1 != 0;
+        let id = u32::from_be_bytes([p[44], p[45], p[46], p[47]]);
+        let data = &p[48..];
+        // Every fragment but the last carries a multiple of 8 bytes.
+        if (more && data.len() % 8 != 0) || offset + data.len() > 65535 {
+            return None;
+        }
+        let key = (ipv6_at(p, 8), ipv6_at(p, 24), id);
+        if !self.partial.contains_key(&key) && self.partial.len() >= REASSEMBLY_MAX {
+            let oldest = self
+                .partial
+                .iter()
+                .min_by_key(|(_, d)| d.started)
+                .map(|(k, _)| *k)?;
+            self.partial.remove(&oldest);
+        }
+        let d = self.partial.entry(key).or_insert_with(|| Partial {
+            started: now,
+            header: p[..40].to_vec(),
+            next,
+            pieces: Vec::new(),
+            total: None,
+        });
+        if offset == 0 {
+            d.next = next;
+        }
+        if !more {
+            d.total = Some(offset + data.len());
+        }
+        // Overlapping fragments make the datagram invalid (RFC 5722).
+        if d.pieces
+            .iter()
+            .any(|(o, b)| offset < o + b.len() && *o < offset + data.len())
+        {
+            self.partial.remove(&key);
+            return None;
+        }
+        d.pieces.push((offset, data.to_vec()));
+        let total = d.total?;
+        let have: usize = d.pieces.iter().map(|(_, b)| b.len()).sum();
+        if have != total {
+            return None;
+        }
+        let mut d = self.partial.remove(&key)?;
+        d.pieces.sort_by_key(|(o, _)| *o);
+        let mut out = d.header;
+        out[4..6].copy_from_slice(&(total as u16).to_be_bytes());
+        out[6] = d.next;
+        for (_, b) in d.pieces {
+            out.extend_from_slice(&b);
+        }
+        Some(out)
+    }
+}
+
+/// An IPv6 packet in fragments of at most `mtu` bytes (a Fragment header
+/// after the fixed one); None when it carries extension headers of its
+/// own (not made here) or the MTU leaves no room.
+fn fragment_v6(p: &[u8], mtu: usize, id: u32) -> Option<Vec<Vec<u8>>> {
+    if p.len() < 40 || !matches!(p[6], 6 | 17 | 58) {
+        return None;
+    }
+    let payload = &p[40..];
+    let step = mtu.checked_sub(48)? & !7;
+    if step == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + step).min(payload.len());
+        let more = end < payload.len();
+        let mut f = Vec::with_capacity(48 + end - off);
+        f.extend_from_slice(&p[..40]);
+        f[4..6].copy_from_slice(&((8 + end - off) as u16).to_be_bytes());
+        f[6] = IPV6_FRAGMENT;
+        f.push(p[6]);
+        f.push(0);
+        let word = (off as u16) | more as u16;
+        f.extend_from_slice(&word.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(&payload[off..end]);
+        out.push(f);
+        off = end;
+    }
+    Some(out)
+}
+
 fn fragment_v4(p: &[u8], mtu: usize) -> Vec<Vec<u8>> {
     let ihl = (p[0] & 0xf) as usize * 4;
     let total = (u16::from_be_bytes([p[2], p[3]]) as usize).min(p.len());
@@ -728,6 +875,46 @@ fn fragment_v4(p: &[u8], mtu: usize) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ipv6_udp(len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((len + 8) as u16).to_be_bytes());
+        p[6] = 17;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&"fd00::1".parse::<Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&[0x30, 0x39, 0, 53]);
+        p.extend_from_slice(&((len + 8) as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend((0..len).map(|i| (i % 253) as u8));
+        p
+    }
+
+    #[test]
+    fn ipv6_fragments_fit_the_mtu_and_reassemble_in_any_order() {
+        let p = ipv6_udp(5000);
+        let mut frags = fragment_v6(&p, 1500, 7).unwrap();
+        assert_eq!(frags.len(), 4);
+        assert!(frags.iter().all(|f| f.len() <= 1500));
+        frags.reverse();
+        let mut r = Reassembly::default();
+        let now = Instant::now();
+        let last = frags.pop().unwrap();
+        for f in &frags {
+            assert!(r.add(f, now).is_none());
+        }
+        assert_eq!(r.add(&last, now).unwrap(), p);
+        // A fragment overlapping another spoils its datagram.
+        let frags = fragment_v6(&p, 1500, 8).unwrap();
+        assert!(r.add(&frags[0], now).is_none());
+        let mut bad = frags[1].clone();
+        bad[42..44].copy_from_slice(&(8u16 | 1).to_be_bytes());
+        assert!(r.add(&bad, now).is_none());
+        for f in &frags[1..] {
+            assert!(r.add(f, now).is_none());
+        }
+    }
 
     #[test]
     fn ipv4_header_checksum_verifies() {
