@@ -761,7 +761,7 @@ impl Reassembly {
         let id = u32::from_be_bytes([p[44], p[45], p[46], p[47]]);
         let data = &p[48..];
         // Every fragment but the last carries a multiple of 8 bytes.
-        if (more && data.len() % 8 != 0) || offset + data.len() > 65535 {
+        if (more && !data.len().is_multiple_of(8)) || offset + data.len() > 65535 {
             return None;
         }
         let key = (ipv6_at(p, 8), ipv6_at(p, 24), id);
