@@ -198,6 +198,10 @@ pub static ALLOWED: &[Allowed] = &[
     // fds it donates (gofer::Client, over the socket runsc gave us).
     any(SYS_sendmsg),
     any(SYS_recvmsg),
+    // sendmmsg, recvmmsg: the frames of a taken-over interface, sent and
+    // received in batches on its packet socket (net::ether).
+    any(SYS_sendmmsg),
+    any(SYS_recvmmsg),
     // accept4: connections to an OCI sandbox's control socket, which
     // runsc bound and handed over listening (control::Server).
     any(SYS_accept4),

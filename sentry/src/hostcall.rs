@@ -220,6 +220,82 @@ pub fn write_fd(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
     }
 }
 
+/// Sends `frames` on a packet socket the sentry owns, as many as one
+/// `sendmmsg` takes (EINTR retried): how many went.
+pub fn send_frames(fd: i32, frames: &[Vec<u8>]) -> Result<usize, Errno> {
+    let mut iovs: Vec<libc::iovec> = frames
+        .iter()
+        .map(|f| libc::iovec {
+            iov_base: f.as_ptr() as *mut libc::c_void,
+            iov_len: f.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero mmsghdr is valid (no name, no control data).
+    let mut msgs: Vec<libc::mmsghdr> = (0..frames.len())
+        .map(|_| unsafe { std::mem::zeroed() })
+        .collect();
+    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+        m.msg_hdr.msg_iov = iov;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    loop {
+        // SAFETY: msgs holds frames.len() headers, each naming one iovec
+        // over a frame that outlives the call; the kernel only reads them.
+        let n = unsafe { libc::sendmmsg(fd, msgs.as_mut_ptr(), msgs.len() as u32, 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        if Errno::last() != Errno::EINTR {
+            return Err(Errno::last());
+        }
+    }
+}
+
+/// Receives up to `bufs.len()` frames from a non-blocking packet socket
+/// the sentry owns in one `recvmmsg` (EINTR retried): the length of each
+/// frame received, in order (none: nothing was waiting).
+pub fn recv_frames(fd: i32, bufs: &mut [Vec<u8>]) -> Result<Vec<usize>, Errno> {
+    let mut iovs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero mmsghdr is valid (no name, no control data).
+    let mut msgs: Vec<libc::mmsghdr> = (0..bufs.len())
+        .map(|_| unsafe { std::mem::zeroed() })
+        .collect();
+    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+        m.msg_hdr.msg_iov = iov;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    loop {
+        // SAFETY: msgs holds bufs.len() headers, each naming one iovec
+        // over a buffer of its length that outlives the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                msgs.len() as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n >= 0 {
+            return Ok(msgs[..n as usize]
+                .iter()
+                .map(|m| m.msg_len as usize)
+                .collect());
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            Errno::EAGAIN => return Ok(Vec::new()),
+            e => return Err(e),
+        }
+    }
+}
+
 /// Waits until one of `fds` is ready or `timeout_ms` passes (<0: no
 /// limit); EINTR retried. The number ready.
 pub fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: i32) -> Result<usize, Errno> {

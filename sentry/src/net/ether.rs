@@ -27,6 +27,12 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+/// Frames taken in one `recvmmsg` at most.
+const RECV_BATCH: usize = 16;
+
+/// Frames batched for one `sendmmsg` at most.
+const OUTBOX_MAX: usize = 64;
+
 /// Packets held per unresolved neighbour (Linux's `unres_qlen` is about
 /// 100 packets' worth of bytes; a few suffice for a handshake).
 const HELD_PER_NEIGHBOUR: usize = 32;
@@ -104,6 +110,8 @@ pub struct EthLink {
     reassembly: Reassembly,
     /// The next IPv6 fragment identification.
     next_frag_id: u32,
+    /// Frames waiting to go out in one batch (see `flush`).
+    outbox: Vec<Vec<u8>>,
     pub stats: LinkStats,
 }
 
@@ -123,6 +131,7 @@ impl EthLink {
             unreachable: Vec::new(),
             reassembly: Reassembly::default(),
             next_frag_id: std::process::id().wrapping_mul(2654435761),
+            outbox: Vec::new(),
             stats: LinkStats::default(),
         }
     }
@@ -390,15 +399,35 @@ impl EthLink {
         frame.extend_from_slice(&self.mac);
         frame.extend_from_slice(&ethertype.to_be_bytes());
         frame.extend_from_slice(payload);
-        match crate::hostcall::write_fd(self.fd.as_raw_fd(), &frame) {
-            Ok(_) => {
-                self.stats.tx_packets += 1;
-                self.stats.tx_bytes += frame.len() as u64;
-            }
-            // A full socket buffer or a link gone: the frame is lost, as
-            // a full device queue loses it.
-            Err(_) => self.stats.tx_dropped += 1,
+        self.outbox.push(frame);
+        if self.outbox.len() >= OUTBOX_MAX {
+            self.flush();
         }
+    }
+
+    /// Sends the frames waiting, as few `sendmmsg` calls as they take
+    /// (the stack flushes at the end of every poll: nothing waits longer
+    /// than the call that made it).
+    pub fn flush(&mut self) {
+        let mut sent = 0;
+        while sent < self.outbox.len() {
+            match crate::hostcall::send_frames(self.fd.as_raw_fd(), &self.outbox[sent..]) {
+                Ok(n) if n > 0 => {
+                    for f in &self.outbox[sent..sent + n] {
+                        self.stats.tx_packets += 1;
+                        self.stats.tx_bytes += f.len() as u64;
+                    }
+                    sent += n;
+                }
+                // A full socket buffer or a link gone: the frame is lost,
+                // as a full device queue loses it; the rest are tried.
+                _ => {
+                    self.stats.tx_dropped += 1;
+                    sent += 1;
+                }
+            }
+        }
+        self.outbox.clear();
     }
 
     /// A frame from the link: IP packets for us are appended to `deliver`;
@@ -545,7 +574,9 @@ impl EthLink {
 /// Waits for frames on a link's packet socket and hands them to the
 /// stack, in batches, until the stack is gone.
 pub fn receive_loop(stack: std::sync::Weak<super::NetStack>, fd: i32, index: u32) {
-    let mut buf = vec![0u8; 65536 + ETH_HEADER];
+    let mut bufs: Vec<Vec<u8>> = (0..RECV_BATCH)
+        .map(|_| vec![0u8; 65536 + ETH_HEADER])
+        .collect();
     loop {
         let mut pfd = [libc::pollfd {
             fd,
@@ -561,10 +592,15 @@ pub fn receive_loop(stack: std::sync::Weak<super::NetStack>, fd: i32, index: u32
         }
         let mut frames = Vec::new();
         while frames.len() < 64 {
-            match crate::hostcall::read_fd(fd, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => frames.push(buf[..n].to_vec()),
-                Err(_) => break,
+            match crate::hostcall::recv_frames(fd, &mut bufs) {
+                Ok(lens) if !lens.is_empty() => {
+                    let full = lens.len() == bufs.len();
+                    frames.extend(lens.iter().zip(&bufs).map(|(&n, b)| b[..n].to_vec()));
+                    if !full {
+                        break;
+                    }
+                }
+                _ => break,
             }
         }
         if !frames.is_empty() {

@@ -945,6 +945,9 @@ impl Inner {
                 break;
             }
         }
+        for l in &mut self.dev.ext {
+            l.flush();
+        }
         self.reap();
     }
 
