@@ -220,6 +220,21 @@ pub fn write_fd(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
     }
 }
 
+/// One `mmsghdr` per iovec, each naming only it (no address, no control
+/// data): what sendmmsg and recvmmsg take for a batch of frames.
+fn mmsg_headers(iovs: &mut [libc::iovec]) -> Vec<libc::mmsghdr> {
+    iovs.iter_mut()
+        .map(|iov| {
+            // SAFETY: an all-zero mmsghdr is valid (no name, no control
+            // data); its one iovec is set below.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            m
+        })
+        .collect()
+}
+
 /// Sends `frames` on a packet socket the sentry owns, as many as one
 /// `sendmmsg` takes (EINTR retried): how many went.
 pub fn send_frames(fd: i32, frames: &[Vec<u8>]) -> Result<usize, Errno> {
@@ -230,14 +245,7 @@ pub fn send_frames(fd: i32, frames: &[Vec<u8>]) -> Result<usize, Errno> {
             iov_len: f.len(),
         })
         .collect();
-    // SAFETY: an all-zero mmsghdr is valid (no name, no control data).
-    let mut msgs: Vec<libc::mmsghdr> = (0..frames.len())
-        .map(|_| unsafe { std::mem::zeroed() })
-        .collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
+    let mut msgs = mmsg_headers(&mut iovs);
     loop {
         // SAFETY: msgs holds frames.len() headers, each naming one iovec
         // over a frame that outlives the call; the kernel only reads them.
@@ -262,14 +270,7 @@ pub fn recv_frames(fd: i32, bufs: &mut [Vec<u8>]) -> Result<Vec<usize>, Errno> {
             iov_len: b.len(),
         })
         .collect();
-    // SAFETY: an all-zero mmsghdr is valid (no name, no control data).
-    let mut msgs: Vec<libc::mmsghdr> = (0..bufs.len())
-        .map(|_| unsafe { std::mem::zeroed() })
-        .collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
+    let mut msgs = mmsg_headers(&mut iovs);
     loop {
         // SAFETY: msgs holds bufs.len() headers, each naming one iovec
         // over a buffer of its length that outlives the call.
