@@ -549,7 +549,11 @@ fn node_http_server_under_ab_from_the_host_side() {
              grep -E '^(Complete requests|Failed requests|Non-2xx|Document Length)' /tmp/ab-{n}.out \
              | tr -s ' '; s=$?; rm -f /tmp/ab-{n}.out; exit $s"
         ));
-        assert_eq!(r.code, 0, "sandboxed={sandboxed}: ab: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "sandboxed={sandboxed}: ab: {}{}",
+            r.stdout, r.stderr
+        );
         outs.push(r.stdout);
     }
     assert_eq!(outs[0], outs[1], "native and sandbox differ");
