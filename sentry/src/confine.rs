@@ -437,8 +437,9 @@ pub static ALLOWED: &[Allowed] = &[
     // close_range: a new stub closes every fd but the memory file.
     any(SYS_close_range),
     // rt_sigprocmask: glibc masks signals around thread creation; a new
-    // stub unblocks every signal before it runs guest code. The console's
-    // SIGWINCH is blocked, and its signalfd made, before the filter goes on.
+    // stub process unblocks every signal before it runs guest code. The
+    // console's SIGWINCH is blocked, and its signalfd made, before the
+    // filter goes on.
     any(SYS_rt_sigprocmask),
     // rt_sigreturn: the return of a signal handler.
     any(SYS_rt_sigreturn),

@@ -233,6 +233,13 @@ pub struct Registered {
 /// for the socket Linux would have given it to.
 type Datagram = (Vec<u8>, udp::UdpMetadata);
 
+/// A UDP socket's datagrams that the stack handed it, and their bytes.
+#[derive(Default)]
+struct SideQueue {
+    q: VecDeque<Datagram>,
+    bytes: usize,
+}
+
 /// A listener's queue of connections.
 pub struct ListenQueue {
     pub endpoint: IpListenEndpoint,
@@ -325,7 +332,7 @@ pub struct Inner {
     udp_ports: HashMap<u16, Vec<SocketHandle>>,
     /// Datagrams the stack handed to a UDP socket itself (see
     /// `demux_udp`), read before what its smoltcp socket holds.
-    udp_side: HashMap<SocketHandle, VecDeque<Datagram>>,
+    udp_side: HashMap<SocketHandle, SideQueue>,
     next_ephemeral: u16,
     pub listeners: HashMap<u64, ListenQueue>,
     registered: HashMap<SocketHandle, Registered>,
@@ -1045,11 +1052,11 @@ impl Inner {
                 for t in self.udp_targets(&hs, &d.1) {
                     let cap = self.sockets.get::<udp::Socket>(t).payload_recv_capacity();
                     let side = self.udp_side.entry(t).or_default();
-                    let queued: usize = side.iter().map(|(b, _)| b.len()).sum();
-                    if queued + d.0.len() > cap {
+                    if side.bytes + d.0.len() > cap {
                         continue;
                     }
-                    side.push_back(d.clone());
+                    side.bytes += d.0.len();
+                    side.q.push_back(d.clone());
                     self.dirty
                         .0
                         .lock()
@@ -1120,9 +1127,11 @@ impl Inner {
     pub fn udp_next(&mut self, h: SocketHandle, peek: bool) -> Option<Datagram> {
         if let Some(side) = self.udp_side.get_mut(&h) {
             let d = if peek {
-                side.front().cloned()
+                side.q.front().cloned()
             } else {
-                side.pop_front()
+                let d = side.q.pop_front();
+                side.bytes -= d.as_ref().map_or(0, |(b, _)| b.len());
+                d
             };
             if d.is_some() {
                 return d;
@@ -1138,10 +1147,7 @@ impl Inner {
 
     /// The bytes UDP socket `h` has queued to read.
     pub fn udp_recv_queue(&self, h: SocketHandle) -> usize {
-        let side: usize = self
-            .udp_side
-            .get(&h)
-            .map_or(0, |q| q.iter().map(|(b, _)| b.len()).sum());
+        let side = self.udp_side.get(&h).map_or(0, |q| q.bytes);
         side + self.sockets.get::<udp::Socket>(h).recv_queue()
     }
 

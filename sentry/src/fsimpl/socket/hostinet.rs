@@ -354,28 +354,34 @@ impl HostSocket {
         let waitall = stream && flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0;
         let want = dst.room();
         let mut done = 0usize;
-        loop {
-            let cap = if stream {
-                (want - done).min(CHUNK)
+        // What a stream read that stops early answers: the bytes it got,
+        // or the error when it got none.
+        let partial = |done: usize, e: Errno| {
+            if done > 0 {
+                Ok(Received {
+                    len: done,
+                    ..Default::default()
+                })
             } else {
-                want.min(MAX_DATAGRAM)
-            };
-            let mut buf = vec![0u8; cap];
-            match host::recv(self.raw(), &mut buf, host_flags) {
+                Err(e)
+            }
+        };
+        let most = if stream {
+            want.min(CHUNK)
+        } else {
+            want.min(MAX_DATAGRAM)
+        };
+        let mut buf = vec![0u8; most];
+        loop {
+            let cap = if stream { most.min(want - done) } else { most };
+            match host::recv(self.raw(), &mut buf[..cap], host_flags) {
                 Ok((n, rflags, from)) => {
                     // A stream's MSG_TRUNC discards on the host; a
                     // datagram's gives its whole length.
                     let copy = n.min(cap);
                     if !(stream && flags & libc::MSG_TRUNC != 0) {
                         if let Err(e) = dst.put(&buf[..copy]) {
-                            return if done > 0 {
-                                Ok(Received {
-                                    len: done,
-                                    ..Default::default()
-                                })
-                            } else {
-                                Err(e)
-                            };
+                            return partial(done, e);
                         }
                     }
                     if !stream {
@@ -396,36 +402,13 @@ impl HostSocket {
                 }
                 Err(Errno::EAGAIN) => {
                     if nonblock || (done > 0 && !waitall) {
-                        return if done > 0 {
-                            Ok(Received {
-                                len: done,
-                                ..Default::default()
-                            })
-                        } else {
-                            Err(Errno::EAGAIN)
-                        };
+                        return partial(done, Errno::EAGAIN);
                     }
                     if let Err(e) = self.wait(t, libc::POLLIN, timeo) {
-                        return if done > 0 {
-                            Ok(Received {
-                                len: done,
-                                ..Default::default()
-                            })
-                        } else {
-                            Err(e)
-                        };
+                        return partial(done, e);
                     }
                 }
-                Err(e) => {
-                    return if done > 0 {
-                        Ok(Received {
-                            len: done,
-                            ..Default::default()
-                        })
-                    } else {
-                        Err(e)
-                    }
-                }
+                Err(e) => return partial(done, e),
             }
         }
     }

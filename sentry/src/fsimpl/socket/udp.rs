@@ -156,11 +156,9 @@ impl UdpSocket {
 
     /// Moves an error ICMP reported (a connected peer's port refused) to
     /// the socket's pending error.
-    fn pull_icmp_error(&self, st: &mut St) {
-        if let Some(h) = st.handle {
-            if let Some(e) = self.stack.peek().take_icmp_error(h) {
-                st.err = Some(e);
-            }
+    fn pull_icmp_error(st: &mut St, g: &mut net::Inner) {
+        if let Some(e) = st.handle.and_then(|h| g.take_icmp_error(h)) {
+            st.err = Some(e);
         }
     }
 
@@ -198,11 +196,11 @@ impl UdpSocket {
 
     fn readable(&self) -> bool {
         let mut st = self.st.lock();
-        self.pull_icmp_error(&mut st);
+        let mut g = self.stack.peek();
+        Self::pull_icmp_error(&mut st, &mut g);
         if st.err.is_some() || st.shutdown & RCV_SHUTDOWN != 0 {
             return true;
         }
-        let mut g = self.stack.peek();
         self.next_datagram(&st, &mut g).is_some()
     }
 
@@ -241,7 +239,7 @@ impl UdpSocket {
         loop {
             {
                 let mut st = self.st.lock();
-                self.pull_icmp_error(&mut st);
+                Self::pull_icmp_error(&mut st, &mut self.stack.peek());
                 if let Some(e) = st.err.take() {
                     return Err(e);
                 }
@@ -324,11 +322,11 @@ impl UdpSocket {
         loop {
             {
                 let mut st = self.st.lock();
-                self.pull_icmp_error(&mut st);
+                let mut g = self.stack.lock();
+                Self::pull_icmp_error(&mut st, &mut g);
                 if let Some(e) = st.err.take() {
                     return Err(e);
                 }
-                let mut g = self.stack.lock();
                 if self.next_datagram(&st, &mut g).is_some() {
                     let h = st.handle.unwrap();
                     let (data, meta) = g.udp_next(h, flags & MSG_PEEK != 0).ok_or(Errno::EAGAIN)?;
@@ -495,7 +493,7 @@ impl Socket for UdpSocket {
     ) -> Result<Vec<u8>, Errno> {
         let mut st = self.st.lock();
         if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
-            self.pull_icmp_error(&mut st);
+            Self::pull_icmp_error(&mut st, &mut self.stack.peek());
             return Ok(int_val(st.err.take().map_or(0, |e| e.raw())));
         }
         if level == libc::SOL_UDP && name == libc::UDP_CORK {
@@ -580,7 +578,8 @@ impl Socket for UdpSocket {
     fn readiness(&self, events: i16) -> i16 {
         let mut m: i16 = 0;
         let mut st = self.st.lock();
-        self.pull_icmp_error(&mut st);
+        let mut g = self.stack.peek();
+        Self::pull_icmp_error(&mut st, &mut g);
         if st.err.is_some() {
             m |= libc::POLLERR;
         }
@@ -590,7 +589,6 @@ impl Socket for UdpSocket {
         if st.shutdown == RCV_SHUTDOWN | SEND_SHUTDOWN {
             m |= libc::POLLHUP;
         }
-        let mut g = self.stack.peek();
         if self.next_datagram(&st, &mut g).is_some() {
             m |= libc::POLLIN | libc::POLLRDNORM;
         }
@@ -610,7 +608,7 @@ impl Socket for UdpSocket {
 
     fn take_error(&self) -> Option<Errno> {
         let mut st = self.st.lock();
-        self.pull_icmp_error(&mut st);
+        Self::pull_icmp_error(&mut st, &mut self.stack.peek());
         st.err.take()
     }
 
