@@ -90,6 +90,18 @@ impl Inner {
         self.timers.arm(self.key, at, me);
     }
 
+    /// Counts an expiry that is due but that the timer thread has not got
+    /// to yet: Linux's timer has fired by then, so a read or poll right
+    /// after a setting in the past (or under load) must see it.
+    fn catch_up(&self, st: &mut State) {
+        if st.armed && st.expires.is_some_and(|e| e <= self.now()) {
+            self.timers.cancel(self.key);
+            st.armed = false;
+            st.expired = true;
+            st.ticks = st.ticks.saturating_add(1);
+        }
+    }
+
     /// Linux's `hrtimer_forward_now` for an expired periodic timer:
     /// moves the expiry past `now` by whole periods and counts them into
     /// the ticks, then starts the timer again.
@@ -241,6 +253,7 @@ impl FileImpl for TimerFd {
         }
         let ticks = {
             let mut st = self.inner.state.lock();
+            self.inner.catch_up(&mut st);
             if st.ticks == 0 {
                 return Err(Errno::EAGAIN);
             }
@@ -313,7 +326,9 @@ impl FileImpl for TimerFd {
     }
 
     fn readiness(&self, _f: &FileDescription, events: i16) -> i16 {
-        if self.inner.state.lock().ticks > 0 {
+        let mut st = self.inner.state.lock();
+        self.inner.catch_up(&mut st);
+        if st.ticks > 0 {
             events & (libc::POLLIN | libc::POLLRDNORM)
         } else {
             0
