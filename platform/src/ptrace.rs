@@ -251,6 +251,9 @@ pub(crate) mod placement {
         pub cpu: AtomicI32,
         /// When it last entered the guest, in ns since the platform began.
         pub last: AtomicU64,
+        /// A second CPU the context holds (its stub thread's, when the two
+        /// sides spin on CPUs of their own), or -1.
+        pub partner: AtomicI32,
     }
 
     struct Registry {
@@ -315,6 +318,7 @@ pub(crate) mod placement {
         let s = Arc::new(Slot {
             cpu: AtomicI32::new(-1),
             last: AtomicU64::new(0),
+            partner: AtomicI32::new(-1),
         });
         let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
         r.slots.retain(|w| w.strong_count() > 0);
@@ -340,6 +344,10 @@ pub(crate) mod placement {
             if let Some(i) = r.cpus.iter().position(|&c| c == cpu) {
                 load[i] += 1;
             }
+            let partner = s.partner.load(Ordering::Relaxed);
+            if let Some(i) = r.cpus.iter().position(|&c| c == partner) {
+                load[i] += 1;
+            }
         }
         let cur = slot.cpu.load(Ordering::Relaxed);
         let mut best = r.cpus.iter().position(|&c| c == cur);
@@ -353,6 +361,35 @@ pub(crate) mod placement {
     }
 
     /// Binds host thread `tid` (0: the caller) to one CPU.
+    /// A CPU other than `cpu` that no other recently active context uses
+    /// (`prefer` if it is one), for `slot`'s stub thread to spin on; none
+    /// if the CPUs are too few to give every active context two.
+    pub fn spare(slot: &Arc<Slot>, cpu: i32, prefer: i32) -> Option<i32> {
+        let r = registry().lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ns();
+        let mut busy = vec![cpu];
+        let mut others = 0;
+        for w in &r.slots {
+            let Some(s) = w.upgrade() else { continue };
+            if Arc::ptr_eq(&s, slot)
+                || now.saturating_sub(s.last.load(Ordering::Relaxed)) > ACTIVE_NS
+            {
+                continue;
+            }
+            others += 1;
+            busy.push(s.cpu.load(Ordering::Relaxed));
+            busy.push(s.partner.load(Ordering::Relaxed));
+        }
+        // Two CPUs for every active context, or none gets a second.
+        if (others + 1) * 2 > r.cpus.len() {
+            return None;
+        }
+        if prefer >= 0 && r.cpus.contains(&prefer) && !busy.contains(&prefer) {
+            return Some(prefer);
+        }
+        r.cpus.iter().copied().find(|c| !busy.contains(c))
+    }
+
     pub fn bind(tid: i32, cpu: i32) -> bool {
         // SAFETY: all-zero is an empty cpu_set_t.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };

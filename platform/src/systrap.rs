@@ -759,6 +759,8 @@ struct Global {
     spin: u32,
     /// The rounds a stub thread spins waiting for the sentry.
     stub_spin: u32,
+    /// Whether contexts may run split (see `SystrapContext::place`).
+    split: bool,
     free: Mutex<Vec<usize>>,
     template: Mutex<Option<mpsc::Sender<StubReply>>>,
 }
@@ -827,9 +829,7 @@ impl Global {
             self.ptr(slot, FPSIZE as u64)
                 .cast::<u32>()
                 .write(self.fpsize as u32);
-            self.ptr(slot, SPIN as u64)
-                .cast::<u32>()
-                .write(self.stub_spin);
+            self.ptr(slot, SPIN as u64).cast::<u32>().write(0);
             *self.ptr(slot, TOK_OK as u64) = 1;
             *self.ptr(slot, TOK_FAIL as u64) = 2;
             let st = self.ctl_u64(slot, STACK_T);
@@ -1030,7 +1030,11 @@ impl SystrapPlatform {
             Err(_) => 0,
         };
         let spin = knob("RUNSC_SYSTRAP_SPIN", DEFAULT_SPIN);
-        let stub_spin = knob("RUNSC_SYSTRAP_STUB_SPIN", 0);
+        let stub_spin = knob("RUNSC_SYSTRAP_STUB_SPIN", DEFAULT_STUB_SPIN);
+        // `RUNSC_SYSTRAP_SPLIT=0` keeps both sides of every context on one
+        // CPU (see `SystrapContext::place`).
+        let split =
+            cpus > 1 && spin > 0 && std::env::var("RUNSC_SYSTRAP_SPLIT").map_or(true, |v| v != "0");
         let g = Arc::new(Global {
             memory_fd,
             slots_fd,
@@ -1039,6 +1043,7 @@ impl SystrapPlatform {
             fpsize,
             spin,
             stub_spin,
+            split,
             free: Mutex::new((0..NSLOTS).rev().collect()),
             template: Mutex::new(None),
         });
@@ -1050,15 +1055,17 @@ impl SystrapPlatform {
     }
 }
 
-/// The most spin rounds (of `pause`, about 50 ns each on this machine's
-/// CPUs) a sentry thread spends before a futex sleep: none by default.
-/// A context's sentry thread and stub thread are bound to one CPU (see
-/// `place`), where a spinner only delays the side it waits for; and
-/// unbound, on a loaded 2-CPU machine, a fixed spin of 200 rounds on both
-/// sides made a bare futex round trip 7 times slower (the spinner took the
-/// CPU the other side needed). `RUNSC_SYSTRAP_SPIN` sets a cap for the
-/// adaptive spin (see `Spin`), `RUNSC_SYSTRAP_STUB_SPIN` the stub's.
-const DEFAULT_SPIN: u32 = 0;
+/// The most spin rounds (of `pause`, about 20 ns each on this machine's
+/// CPUs) a sentry thread spends before a futex sleep, while its context
+/// runs split (see `SystrapContext::place`; bound to one CPU, neither
+/// side spins: a spinner would only delay the side it waits for). 50 us:
+/// several times a syscall's round trip with the guest's work between
+/// two syscalls, short enough that a guest that computes longer costs
+/// little. `RUNSC_SYSTRAP_SPIN` sets it (0: never split), for the
+/// adaptive spin (see `Spin`); `RUNSC_SYSTRAP_STUB_SPIN` the stub's,
+/// which waits for the sentry to answer.
+const DEFAULT_SPIN: u32 = 2500;
+const DEFAULT_STUB_SPIN: u32 = 2500;
 
 /// A context's spin budget: doubled when the last wait ended while
 /// spinning, halved when it had to sleep; at zero, a short probe every
@@ -1067,6 +1074,8 @@ struct Spin {
     budget: u32,
     max: u32,
     idle: u32,
+    /// Whether the last wait ended while spinning.
+    spun: bool,
 }
 
 impl Spin {
@@ -1075,9 +1084,10 @@ impl Spin {
 
     fn new(max: u32) -> Spin {
         Spin {
-            budget: max.min(Self::PROBE),
+            budget: max,
             max,
             idle: 0,
+            spun: false,
         }
     }
 
@@ -1094,6 +1104,7 @@ impl Spin {
     }
 
     fn outcome(&mut self, rounds: u32, spun: bool) {
+        self.spun = spun;
         if rounds == 0 {
             return;
         }
@@ -1391,10 +1402,14 @@ impl crate::Platform for SystrapPlatform {
             threads: Vec::new(),
             last: None,
             pending_fp: None,
-            spin: Spin::new(self.g.spin),
+            spin: Spin::new(0),
             slot: placement::new_slot(),
             switches: 0,
             bound: 0,
+            bound_cpu: -1,
+            pair: Pairing::new(),
+            cur_slot: 0,
+            stub_spin_set: (0, u32::MAX),
         })
     }
 }
@@ -2331,8 +2346,14 @@ struct SystrapContext {
     spin: Spin,
     slot: Arc<placement::Slot>,
     switches: u32,
-    /// The stub thread last bound to this context's CPU.
+    /// The stub thread last bound, and the CPU it was bound to.
     bound: i32,
+    bound_cpu: i32,
+    pair: Pairing,
+    /// The slot of the stub thread being switched to.
+    cur_slot: usize,
+    /// The stub thread whose spin budget was last written, and the value.
+    stub_spin_set: (i32, u32),
 }
 
 impl SystrapContext {
@@ -2377,12 +2398,22 @@ impl SystrapContext {
 }
 
 impl SystrapContext {
-    /// Keeps this context's sentry thread and its stub thread on one CPU,
-    /// chosen sentry-wide, as the ptrace platform does: a futex wake-up of
-    /// a thread on the same CPU, which the waker then leaves, runs it at
-    /// once; one on the other CPU waits for that CPU, which on a loaded
-    /// machine another process holds (measured: getppid 8 us bound
-    /// against 12 to 25 us unbound under a load average of 5).
+    /// Places this context's sentry thread and its stub thread. By default
+    /// both are bound to one CPU, chosen sentry-wide, as the ptrace
+    /// platform does: a futex wake-up of a thread on the same CPU, which
+    /// the waker then leaves, runs it at once; one on the other CPU waits
+    /// for that CPU, which on a loaded machine another process holds
+    /// (measured: getppid 8 us bound against 12 to 25 us unbound under a
+    /// load average of 5). When another CPU is free of active contexts the
+    /// two sides are *split*: the stub thread goes to that CPU and both
+    /// sides spin for each other (bounded) instead of sleeping, so a
+    /// round trip costs two cache-line transfers instead of two context
+    /// switches (getppid 2.6 us split against 7.4 us bound, idle 2-CPU
+    /// VM). A split that does not pay (the sentry side sleeps through
+    /// more than half of its waits: the guest computes between syscalls,
+    /// or another process holds the stub's CPU) or whose second CPU
+    /// another context now uses is undone, and not tried again for a
+    /// while.
     fn place(&mut self, tid: i32) {
         let now = placement::now_ns();
         let last = self.slot.last.load(Ordering::Relaxed);
@@ -2393,18 +2424,91 @@ impl SystrapContext {
             || now - last > crate::ptrace::REPLACE_AFTER_NS;
         if moved {
             let cpu = placement::choose(&self.slot);
-            if cpu != cur && placement::bind(0, cpu) && placement::bind(tid, cpu) {
+            if cpu != cur && placement::bind(0, cpu) {
                 self.slot.cpu.store(cpu, Ordering::Relaxed);
-                self.bound = tid;
             }
         }
-        if self.bound != tid {
-            let cpu = self.slot.cpu.load(Ordering::Relaxed);
-            if cpu >= 0 && placement::bind(tid, cpu) {
-                self.bound = tid;
-            }
+        if moved || (self.pair.stub_cpu >= 0 && self.pair.waits >= Pairing::REVIEW_WAITS) {
+            self.review(now);
+        }
+        let cpu = self.slot.cpu.load(Ordering::Relaxed);
+        let want = if self.pair.stub_cpu >= 0 {
+            self.pair.stub_cpu
+        } else {
+            cpu
+        };
+        if (self.bound != tid || self.bound_cpu != want) && want >= 0 && placement::bind(tid, want)
+        {
+            self.bound = tid;
+            self.bound_cpu = want;
+        }
+        let spin = if self.pair.stub_cpu >= 0 {
+            self.g.stub_spin
+        } else {
+            0
+        };
+        if self.stub_spin_set != (tid, spin) {
+            // SAFETY: an aligned write into the control page of this
+            // context's slot, in our mapping (the stub reads it at each
+            // wait).
+            unsafe {
+                std::ptr::write_volatile(self.g.ptr(self.cur_slot, SPIN as u64).cast::<u32>(), spin)
+            };
+            self.stub_spin_set = (tid, spin);
         }
         self.slot.last.store(now, Ordering::Relaxed);
+    }
+
+    /// Decides whether the context's two sides run split (see `place`).
+    fn review(&mut self, now: u64) {
+        let cpu = self.slot.cpu.load(Ordering::Relaxed);
+        let p = &mut self.pair;
+        if p.stub_cpu >= 0 {
+            let unpaid = p.waits >= Pairing::REVIEW_WAITS / 4 && p.slept * 2 > p.waits;
+            let spare = placement::spare(&self.slot, cpu, p.stub_cpu);
+            if unpaid || spare != Some(p.stub_cpu) {
+                p.stub_cpu = -1;
+                self.slot.partner.store(-1, Ordering::Relaxed);
+                self.spin = Spin::new(0);
+                if unpaid {
+                    p.hold_until = now + Pairing::HOLD_NS;
+                }
+            }
+        } else if self.g.split && cpu >= 0 && now >= p.hold_until {
+            if let Some(c) = placement::spare(&self.slot, cpu, -1) {
+                p.stub_cpu = c;
+                self.slot.partner.store(c, Ordering::Relaxed);
+                self.spin = Spin::new(self.g.spin);
+            }
+        }
+        p.waits = 0;
+        p.slept = 0;
+    }
+}
+
+/// Whether a context runs split, and how its waits went since the last
+/// review.
+struct Pairing {
+    /// The stub thread's CPU while split, else -1.
+    stub_cpu: i32,
+    waits: u32,
+    /// Waits of the sentry side that ended asleep.
+    slept: u32,
+    /// No split before this time (ns), after one that did not pay.
+    hold_until: u64,
+}
+
+impl Pairing {
+    const REVIEW_WAITS: u32 = 256;
+    const HOLD_NS: u64 = 200_000_000;
+
+    fn new() -> Pairing {
+        Pairing {
+            stub_cpu: -1,
+            waits: 0,
+            slept: 0,
+            hold_until: 0,
+        }
     }
 }
 
@@ -2436,6 +2540,7 @@ impl Context for SystrapContext {
         if self.interrupt.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
+        self.cur_slot = th.slot;
         self.place(th.tid);
         let g = &*self.g;
         let st = g.state(th.slot);
@@ -2469,6 +2574,11 @@ impl Context for SystrapContext {
                 Some(&self.interrupt),
                 Some(&mut self.spin),
             )?;
+            self.pair.waits += 1;
+            if !self.spin.spun {
+                self.pair.slept += 1;
+            }
+
             if s != ST_EVENT {
                 inner.check_alive()?;
                 return Err(garbage(
