@@ -360,7 +360,6 @@ pub(crate) mod placement {
         r.cpus[best.unwrap_or(0)]
     }
 
-    /// Binds host thread `tid` (0: the caller) to one CPU.
     /// A CPU other than `cpu` that no other recently active context uses
     /// (`prefer` if it is one), for `slot`'s stub thread to spin on; none
     /// if the CPUs are too few to give every active context two.
@@ -390,6 +389,7 @@ pub(crate) mod placement {
         r.cpus.iter().copied().find(|c| !busy.contains(c))
     }
 
+    /// Binds host thread `tid` (0: the caller) to one CPU.
     pub fn bind(tid: i32, cpu: i32) -> bool {
         // SAFETY: all-zero is an empty cpu_set_t.
         let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };

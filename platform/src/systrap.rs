@@ -1408,8 +1408,7 @@ impl crate::Platform for SystrapPlatform {
             bound: 0,
             bound_cpu: -1,
             pair: Pairing::new(),
-            cur_slot: 0,
-            stub_spin_set: (0, u32::MAX),
+            stub_spin_set: (0, 0, u32::MAX),
         })
     }
 }
@@ -2350,10 +2349,9 @@ struct SystrapContext {
     bound: i32,
     bound_cpu: i32,
     pair: Pairing,
-    /// The slot of the stub thread being switched to.
-    cur_slot: usize,
-    /// The stub thread whose spin budget was last written, and the value.
-    stub_spin_set: (i32, u32),
+    /// The stub thread (tid, slot) whose spin budget was last written, and
+    /// the value (a reused slot comes with its budget zeroed).
+    stub_spin_set: (i32, usize, u32),
 }
 
 impl SystrapContext {
@@ -2414,7 +2412,8 @@ impl SystrapContext {
     /// or another process holds the stub's CPU) or whose second CPU
     /// another context now uses is undone, and not tried again for a
     /// while.
-    fn place(&mut self, tid: i32) {
+    fn place(&mut self, th: Thread) {
+        let tid = th.tid;
         let now = placement::now_ns();
         let last = self.slot.last.load(Ordering::Relaxed);
         self.switches = self.switches.wrapping_add(1);
@@ -2447,14 +2446,14 @@ impl SystrapContext {
         } else {
             0
         };
-        if self.stub_spin_set != (tid, spin) {
+        if self.stub_spin_set != (tid, th.slot, spin) {
             // SAFETY: an aligned write into the control page of this
             // context's slot, in our mapping (the stub reads it at each
             // wait).
             unsafe {
-                std::ptr::write_volatile(self.g.ptr(self.cur_slot, SPIN as u64).cast::<u32>(), spin)
+                std::ptr::write_volatile(self.g.ptr(th.slot, SPIN as u64).cast::<u32>(), spin)
             };
-            self.stub_spin_set = (tid, spin);
+            self.stub_spin_set = (tid, th.slot, spin);
         }
         self.slot.last.store(now, Ordering::Relaxed);
     }
@@ -2540,8 +2539,7 @@ impl Context for SystrapContext {
         if self.interrupt.pending.swap(false, Ordering::SeqCst) {
             return Ok(Event::Interrupted);
         }
-        self.cur_slot = th.slot;
-        self.place(th.tid);
+        self.place(th);
         let g = &*self.g;
         let st = g.state(th.slot);
         if st.load(Ordering::SeqCst) != ST_EVENT {
@@ -2578,7 +2576,6 @@ impl Context for SystrapContext {
             if !self.spin.spun {
                 self.pair.slept += 1;
             }
-
             if s != ST_EVENT {
                 inner.check_alive()?;
                 return Err(garbage(
