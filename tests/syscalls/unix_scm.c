@@ -97,11 +97,15 @@ static void rights(void) {
   pipe(p);
   int f = open("/tmp/passed", O_CREAT | O_RDWR | O_TRUNC, 0644);
   write(f, "file contents", 13);
+  /* The child prints only after the parent's line (a fixed order). */
+  int go[2];
+  pipe(go);
   pid_t c = xfork();
   if (c == 0) {
     close(sv[0]);
     char buf[32];
     int fds[16], n;
+    if (read(go[0], buf, 1) != 1) _exit(1);
     if (recv_fds(sv[1], buf, sizeof buf, 256, 0, fds, &n) < 0 || n != 2) _exit(1);
     write(fds[0], "through the pipe", 16);
     lseek(fds[1], 0, SEEK_SET);
@@ -112,6 +116,7 @@ static void rights(void) {
   close(sv[1]);
   int two[2] = {p[1], f};
   CHECK(send_fds(sv[0], two, 2, "fds"));
+  write(go[1], "g", 1);
   close(p[1]);
   int st;
   waitpid(c, &st, 0);
